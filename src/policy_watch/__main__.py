@@ -1,0 +1,3 @@
+from policy_watch.cli import main
+
+main()

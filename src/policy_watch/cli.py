@@ -1,0 +1,413 @@
+"""The command line: parse options, call one library function, render, map errors to exit codes.
+
+Exit codes: 0 success, 1 a vendor or delivery failed, 2 bad input (config, arguments, page).
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import io
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from policy_watch import __version__, pipeline, queries
+from policy_watch.config import Config, load_config
+from policy_watch.errors import ConfigError, FetchError, LockedError, ParseError, PolicyWatchError, StoreError
+from policy_watch.fetch import Fetcher
+from policy_watch.models import VendorResult
+from policy_watch.store import Store, run_lock
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console()
+err = Console(stderr=True)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except ConfigError as e:
+        _fail(str(e), 2)
+    except ParseError as e:
+        _fail(str(e), 2)
+    except LockedError as e:
+        _fail(str(e), 1)
+    except StoreError as e:
+        _fail(str(e), 1)
+    except FetchError as e:
+        _fail(str(e), 1)
+    except PolicyWatchError as e:
+        _fail(str(e), 2)
+
+
+class _Ctx:
+    def __init__(self, config_path: str) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def store(self, create: bool = False) -> Store:
+        return Store.open(self.config.settings.database, create=create)
+
+
+def _json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
+    t = Table(title=title, show_lines=False)
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*(_cell(r.get(c)) for c in columns))
+    console.print(t)
+
+
+def _cell(v: object) -> str:
+    if v is None:
+        return ""
+    from rich.markup import escape
+
+    return escape(str(v))
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", default="config.toml", show_default=True, help="Config file.",
+              type=click.Path(dir_okay=False))  # fmt: skip
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
+@click.version_option(__version__, prog_name="policy-watch")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
+    """Watch vendors' subprocessor lists and alert on every change, with the objection deadline."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    for noisy in ("apprise", "urllib3", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    ctx.obj = _Ctx(config_path)
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--vendor", help="Apply this configured vendor's parse rules.")
+@click.pass_obj
+def parse(obj: _Ctx, source: str, as_json: bool, vendor: str | None) -> None:
+    """Fetch or read one page and print what the parser sees; store nothing."""
+    from policy_watch.parse import parse_page
+
+    with _errors():
+        rules = obj.config.vendor(vendor).rules if vendor else None
+        with Fetcher() as f:
+            result = f.fetch(source if "://" in source else str(Path(source).resolve()))
+        page = parse_page(result.body, content_type=result.content_type, rules=rules, source=source)
+    if as_json:
+        _json(page.to_json())
+        return
+    rows = [e.to_json() for e in page.entries]
+    for r in rows:
+        r["extra"] = "; ".join(f"{k}: {v}" for k, v in r["extra"].items())  # type: ignore[attr-defined]
+    _table(rows, ["section", "entity", "purpose", "country", "extra"],
+           title=f"{len(rows)} entries; declared date: {page.last_modified or 'none found'}")  # fmt: skip
+
+
+def _print_result(r: VendorResult) -> None:
+    if r.status == "error" or r.status == "suspect":
+        err.print(f"[red]{r.status}[/red] {_cell(r.error)}", highlight=False, soft_wrap=True)
+
+
+@cli.command()
+@click.option("--vendor", "vendor_names", multiple=True, help="Check only this vendor (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.pass_obj
+def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
+    """Check every vendor once; exit 1 when any vendor failed."""
+    with _errors():
+        cfg = obj.config
+        vendors = [cfg.vendor(n) for n in vendor_names] if vendor_names else list(cfg.vendors)
+        with run_lock(cfg.settings.database):
+            store = obj.store(create=True)
+            try:
+                report = _run_with_progress(cfg, store, vendors, quiet=as_json)
+            finally:
+                store.close()
+    if as_json:
+        _json({"run_id": report.run_id, "started": report.started.isoformat(), "checked": len(report.results),
+               "failed": len(report.failed), "changed": len(report.changed), "alerts_sent": report.delivered,
+               "alerts_pending": report.pending,
+               "vendors": [{"vendor": r.vendor, "status": r.status, "entries": r.entries, "error": r.error,
+                            "changes": [c.to_json() for c in r.changes],
+                            "deadline": r.window.deadline.isoformat() if r.window else None}
+                           for r in report.results]})  # fmt: skip
+    else:
+        for r in report.results:
+            _print_result(r)
+        counts: dict[str, int] = {}
+        for r in report.results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        click.echo(f"checked {len(report.results)} vendors: {parts or 'none'}; alerts sent {report.delivered}, "
+                   f"pending {report.pending}")  # fmt: skip
+        for r in report.changed:
+            deadline = f" (object by {r.window.deadline})" if r.window else ""
+            click.echo(f"  {r.vendor}: {len(r.changes)} change(s){deadline}")
+    sys.exit(1 if report.failed else 0)
+
+
+def _run_with_progress(cfg: Config, store: Store, vendors: list[Any], quiet: bool) -> pipeline.RunReport:
+    with Fetcher(pipeline.fetch_options(cfg)) as fetcher:
+        if quiet or not console.is_terminal:
+            return pipeline.run_check(cfg, store, fetcher, vendors=vendors)
+        from rich.progress import Progress
+
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("checking", total=len(vendors))
+            tally = {"failed": 0, "changed": 0}
+
+            def step(r: VendorResult) -> None:
+                tally["failed"] += r.status in ("error", "suspect")
+                tally["changed"] += r.status == "changed"
+                progress.update(task, advance=1,
+                                description=f"checking ({tally['changed']} changed, {tally['failed']} failed)")  # fmt: skip
+
+            return pipeline.run_check(cfg, store, fetcher, vendors=vendors, on_result=step)
+
+
+@cli.command()
+@click.option("--vendor", help="Only this vendor.")
+@click.option("--since", callback=_date, help="Only changes detected on or after this date (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.pass_obj
+def changes(obj: _Ctx, vendor: str | None, since: date | None, as_json: bool, as_csv: bool) -> None:
+    """The change log, newest first."""
+    with _errors():
+        store = obj.store()
+        if vendor:
+            queries.require_vendor(store, vendor)
+        rows = queries.changes(store, vendor, since)
+    _emit(rows, ["id", "vendor", "kind", "section", "entity", "field", "old", "new", "detected_at",
+                 "window_opens", "deadline"], as_json, as_csv)  # fmt: skip
+
+
+def _emit(rows: list[dict[str, Any]], cols: list[str], as_json: bool, as_csv: bool, title: str | None = None) -> None:
+    if as_json:
+        _json([{c: r.get(c) for c in cols} for r in rows])
+    elif as_csv:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows({k: (json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v) for k, v in r.items()}
+                    for r in rows)  # fmt: skip
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        _table(rows, cols, title)
+
+
+@cli.command()
+@click.option("--all", "all_", is_flag=True, help="Include closed, decided and expired windows.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def deadlines(obj: _Ctx, all_: bool, as_json: bool) -> None:
+    """Open objection windows, soonest first, with days left."""
+    with _errors():
+        rows = queries.windows(obj.store(), _now().date(), all_=all_)
+    _emit(rows, ["id", "vendor", "opens", "deadline", "days_left", "rule", "late", "status", "changes"],
+          as_json, False)  # fmt: skip
+
+
+def _window_command(action: str) -> Callable[..., None]:
+    @click.argument("window_id", type=int)
+    @click.option("--note", help="A note recorded with the decision.")
+    @click.option("--by", default=None, help="Who decided (default: the OS user).")
+    @click.pass_obj
+    def command(obj: _Ctx, window_id: int, note: str | None, by: str | None) -> None:
+        with _errors():
+            w = queries.set_window(obj.store(), window_id, action, by or getpass.getuser(), note, _now())
+        click.echo(f"window {w['id']} ({w['vendor']}, deadline {w['deadline']}): {w['status']} by {w['status_by']}")
+
+    return command
+
+
+cli.command("ack", help="Acknowledge an objection window: seen, decision pending.")(_window_command("ack"))
+cli.command("object", help="Record that you objected within the window.")(_window_command("object"))
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--note", help="A note recorded with the decision.")
+@click.option("--by", default=None, help="Who decided (default: the OS user).")
+@click.pass_obj
+def accept(obj: _Ctx, target: str, note: str | None, by: str | None) -> None:
+    """accept ID: accept the changes of an objection window.  accept VENDOR: accept a suspect page as real."""
+    with _errors():
+        store = obj.store()
+        if target.isdigit() and store.window(int(target)) is not None:
+            w = queries.set_window(store, int(target), "accept", by or getpass.getuser(), note, _now())
+            click.echo(f"window {w['id']} ({w['vendor']}, deadline {w['deadline']}): accepted by {w['status_by']}")
+            return
+        vendor = obj.config.vendor(target)
+        with run_lock(obj.config.settings.database):
+            found, window = pipeline.accept_suspect(obj.config, store, vendor, _now())
+            sent, pending = pipeline.deliver(obj.config, store, _now)
+        click.echo(f"{vendor.name}: suspect page accepted as the new baseline; {len(found)} change(s) recorded"
+                   + (f", object by {window.deadline}" if window else "") + f"; alerts sent {sent}, pending {pending}")
+
+
+@cli.command()
+@click.argument("vendor")
+@click.option("--at", "at", callback=_date, help="As the list stood on this date (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def show(obj: _Ctx, vendor: str, at: date | None, as_json: bool) -> None:
+    """The vendor's entries, now or as they stood on a date."""
+    with _errors():
+        meta, rows = queries.entries_at(obj.store(), vendor, at)
+    if meta is None:
+        _fail(f"{vendor}: no snapshot {'on or before ' + str(at) if at else 'yet'}", 1)
+    if as_json:
+        _json({"vendor": vendor, **(meta or {}), "entries": rows})
+        return
+    for r in rows:
+        r["extra"] = "; ".join(f"{k}: {v}" for k, v in r["extra"].items())
+    _table(rows, ["section", "entity", "purpose", "country", "extra"],
+           title=f"{vendor}: snapshot {meta and meta['snapshot_id']} first seen {meta and meta['first_seen'][:10]}")  # fmt: skip
+
+
+@cli.command()
+@click.argument("vendor")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def history(obj: _Ctx, vendor: str, as_json: bool) -> None:
+    """The vendor's snapshots with dates and counts."""
+    with _errors():
+        rows = queries.history(obj.store(), vendor)
+    _emit(rows, ["id", "status", "first_seen", "last_seen", "declared_date", "entries", "changes"], as_json, False)
+
+
+@cli.command()
+@click.argument("entity")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def who(obj: _Ctx, entity: str, as_json: bool) -> None:
+    """Which vendors currently list an entity (substring match)."""
+    with _errors():
+        rows = queries.who_uses(obj.store(), entity)
+    _emit(rows, ["entity", "vendor", "section", "country", "purpose"], as_json, False)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--what", type=click.Choice(["entries", "changes"]), default="entries", show_default=True)
+@click.pass_obj
+def export(obj: _Ctx, fmt: str, what: str) -> None:
+    """Export current entries or the change log as CSV or JSON."""
+    with _errors():
+        store = obj.store()
+        if what == "entries":
+            rows = queries.current_entries(store)
+            cols = ["vendor", "section", "entity", "purpose", "country", "extra", "declared_date", "first_seen"]
+        else:
+            rows = queries.changes(store)
+            cols = ["id", "vendor", "kind", "section", "entity", "field", "old", "new", "detected_at",
+                    "window_opens", "deadline"]  # fmt: skip
+    _emit(rows, cols, fmt == "json", fmt == "csv")
+
+
+@cli.command()
+@click.pass_obj
+def reparse(obj: _Ctx) -> None:
+    """Re-read stored raw pages with the current parser; rebuild entries; send nothing."""
+    with _errors(), run_lock(obj.config.settings.database):
+        done = pipeline.reparse_history(obj.config, obj.store(), _now())
+    for name, n, changed in done:
+        click.echo(f"{name}: {n} snapshot(s) re-read, {changed} with different entries")
+
+
+@cli.command("outbox")
+@click.option("--all", "all_", is_flag=True, help="Include sent alerts.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def outbox_cmd(obj: _Ctx, all_: bool, as_json: bool) -> None:
+    """Alerts waiting to be sent (or failed), with their last error."""
+    with _errors():
+        rows = queries.outbox(obj.store(), all_)
+    _emit(rows, ["id", "created_at", "target", "vendor", "kind", "status", "attempts", "last_error"], as_json, False)
+
+
+@cli.command("notify-test")
+@click.pass_obj
+def notify_test(obj: _Ctx) -> None:
+    """Send a test alert to every target and print each result."""
+    from policy_watch import notify
+
+    with _errors():
+        targets = obj.config.notify
+    if not targets:
+        _fail(f"{obj.config_path}: notify: no [[notify]] targets configured", 2)
+    failed = 0
+    for t in targets:
+        r = notify.send(t, "policy-watch test alert", "This is a *test* alert from policy-watch.",
+                        "<p>This is a <b>test</b> alert from policy-watch.</p>", "This is a test alert from policy-watch.")  # fmt: skip
+        failed += not r.ok
+        status = "ok" if r.ok else f"FAILED: {r.error}"
+        click.echo(f"{t.name} {notify.redact(t.url)}: {status}")
+    sys.exit(1 if failed else 0)
+
+
+@cli.command()
+@click.option("--once-now", is_flag=True, help="Run once at start-up even if today's run already happened.")
+@click.pass_obj
+def daemon(obj: _Ctx, once_now: bool) -> None:
+    """Run the check every day at settings.run_at in settings.timezone."""
+    from policy_watch import scheduler
+
+    with _errors():
+        scheduler.run_daemon(obj.config, force_first=once_now, echo=click.echo)
+
+
+@cli.command()
+@click.option("--dir", "workdir", default="demo", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the demo config and database.")  # fmt: skip
+def demo(workdir: str) -> None:
+    """Offline demonstration on two bundled versions of the Zendesk Connect page."""
+    from policy_watch import demo as demo_mod
+
+    with _errors():
+        demo_mod.run_demo(Path(workdir), echo=click.echo)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli.main(args=list(argv) if argv is not None else None, prog_name="policy-watch")

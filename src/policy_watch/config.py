@@ -1,0 +1,315 @@
+"""Load and validate config.toml into typed, frozen values.
+
+Validation happens once, here, at the edge: every later stage trusts these values.
+Each problem raises ConfigError naming the file and the key (``vendors[2].url``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from policy_watch.errors import ConfigError
+from policy_watch.models import ChangeKind, ParseRules
+
+# Change kinds that open an objection window: a kind ("added", "renamed", ...) or, for "changed",
+# the field that changed ("country", "purpose", ...). "changed" alone means any field.
+DEFAULT_WINDOW_KINDS = ("added", "renamed", "country", "purpose")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database: Path
+    objection_days: int = 30
+    user_agent: str = "policy-watch/0.1 (+https://github.com/policy-watch/policy-watch)"
+    timeout: float = 20.0
+    max_bytes: int = 10 * 1024 * 1024
+    concurrency: int = 16
+    per_host: int = 2
+    retries: int = 2
+    max_redirects: int = 10
+    run_at: str = "07:00"
+    timezone: str = "UTC"
+    failure_threshold: int = 3
+    reminder_days: tuple[int, ...] = (7, 1)
+    window_kinds: tuple[str, ...] = DEFAULT_WINDOW_KINDS
+    guard_ratio: float = 0.5
+    alert_retry_minutes: int = 5  # first retry delay of a failed alert; doubles per attempt, 6 h at most
+
+
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    name: str
+    url: str
+    objection_days: int
+    rules: ParseRules | None = None
+
+    @property
+    def is_file(self) -> bool:
+        return urlsplit(self.url).scheme not in ("http", "https")
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyTarget:
+    url: str  # secret: never print it, use notify.redact()
+    vendors: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    digest: bool = False
+    operator: bool = False
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    settings: Settings
+    vendors: tuple[Vendor, ...]
+    notify: tuple[NotifyTarget, ...] = field(default_factory=tuple)
+
+    def vendor(self, name: str) -> Vendor:
+        for v in self.vendors:
+            if v.name.casefold() == name.casefold():
+                return v
+        known = ", ".join(v.name for v in self.vendors) or "none"
+        raise ConfigError(str(self.path), "vendors", f"no vendor named {name!r} (known: {known})")
+
+
+# --- small typed readers --------------------------------------------------------------------------
+
+Checker = Callable[[Any], bool]
+_TYPES: dict[str, Checker] = {
+    "a string": lambda v: isinstance(v, str),
+    "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "a number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "true or false": lambda v: isinstance(v, bool),
+    "a list of strings": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "a list of integers": lambda v: isinstance(v, list)
+    and all(isinstance(x, int) and not isinstance(x, bool) for x in v),
+    "a table": lambda v: isinstance(v, dict),
+    "a list": lambda v: isinstance(v, list),
+}
+
+
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(str(self.path), key, message)
+
+    def table(self, data: Mapping[str, Any], where: str, schema: Mapping[str, str]) -> dict[str, Any]:
+        for key in data:
+            if key not in schema:
+                allowed = ", ".join(sorted(schema))
+                raise self.fail(f"{where}.{key}" if where else key, f"unknown key (allowed: {allowed})")
+        out: dict[str, Any] = {}
+        for key, kind in schema.items():
+            if key not in data:
+                continue
+            value = data[key]
+            if not _TYPES[kind](value):
+                raise self.fail(
+                    f"{where}.{key}" if where else key,
+                    f"expected {kind}, got {type(value).__name__} {value!r}",
+                )
+            out[key] = value
+        return out
+
+    def expand(self, value: str, key: str) -> str:
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                raise self.fail(key, f"environment variable ${{{name}}} is not set")
+            return os.environ[name]
+
+        return _ENV.sub(sub, value)
+
+    def positive(self, value: int | float, key: str) -> None:
+        if value <= 0:
+            raise self.fail(key, f"must be greater than 0, got {value}")
+
+
+_SETTINGS = {
+    "database": "a string",
+    "objection_days": "an integer",
+    "user_agent": "a string",
+    "timeout": "a number",
+    "max_bytes": "an integer",
+    "concurrency": "an integer",
+    "per_host": "an integer",
+    "retries": "an integer",
+    "max_redirects": "an integer",
+    "run_at": "a string",
+    "timezone": "a string",
+    "failure_threshold": "an integer",
+    "reminder_days": "a list of integers",
+    "window_kinds": "a list of strings",
+    "guard_ratio": "a number",
+    "alert_retry_minutes": "an integer",
+}
+_VENDOR = {
+    "name": "a string",
+    "url": "a string",
+    "objection_days": "an integer",
+    "parse": "a table",
+    "date_format": "a string",
+}
+_PARSE = {"row": "a string", "entity": "a string", "purpose": "a string", "country": "a string", "section": "a string"}
+_NOTIFY = {
+    "url": "a string",
+    "name": "a string",
+    "vendors": "a list of strings",
+    "kinds": "a list of strings",
+    "digest": "true or false",
+    "operator": "true or false",
+}
+WINDOW_KINDS = {k.value for k in ChangeKind} | {"country", "purpose", "section"}
+_KINDS = WINDOW_KINDS | {"structure", "failure", "reminder"}
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file; raise ConfigError on any problem."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(str(p), None, "config file not found") from None
+    except OSError as e:
+        raise ConfigError(str(p), None, f"cannot read config file: {e.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(str(p), None, "config file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(str(p), None, f"TOML syntax error: {e}") from None
+    return parse_config(data, p)
+
+
+def parse_config(data: Mapping[str, Any], path: Path) -> Config:
+    r = _Reader(path)
+    top = r.table(data, "", {"settings": "a table", "vendors": "a list", "notify": "a list"})
+    settings = _settings(r, top.get("settings", {}), path)
+    vendors = _vendors(r, data.get("vendors", []), settings)
+    notify = _notify(r, data.get("notify", []), {v.name for v in vendors})
+    return Config(path=path, settings=settings, vendors=vendors, notify=notify)
+
+
+
+def _settings(r: _Reader, data: Mapping[str, Any], path: Path) -> Settings:
+    s = r.table(data, "settings", _SETTINGS)
+    db = Path(r.expand(s.pop("database", "data/policy_watch.db"), "settings.database")).expanduser()
+    if not db.is_absolute():
+        db = path.resolve().parent / db
+    for key in ("objection_days", "timeout", "max_bytes", "concurrency", "per_host", "failure_threshold"):
+        if key in s:
+            r.positive(s[key], f"settings.{key}")
+    for key in ("retries", "max_redirects", "alert_retry_minutes"):
+        if key in s and s[key] < 0:
+            raise r.fail(f"settings.{key}", f"must be 0 or more, got {s[key]}")
+    if "run_at" in s and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", s["run_at"]):
+        raise r.fail("settings.run_at", f"expected a time HH:MM, got {s['run_at']!r}")
+    if "timezone" in s:
+        _check_timezone(r, s["timezone"])
+    if "guard_ratio" in s and not 0 < s["guard_ratio"] <= 1:
+        raise r.fail("settings.guard_ratio", f"must be in (0, 1], got {s['guard_ratio']}")
+    if "window_kinds" in s:
+        bad = [k for k in s["window_kinds"] if k not in WINDOW_KINDS]
+        if bad:
+            raise r.fail("settings.window_kinds", f"unknown change kind {bad[0]!r}")
+        s["window_kinds"] = tuple(s["window_kinds"])
+    if "reminder_days" in s:
+        s["reminder_days"] = tuple(sorted(set(s["reminder_days"]), reverse=True))
+    if "timeout" in s:
+        s["timeout"] = float(s["timeout"])
+    return Settings(database=db, **s)
+
+
+def _check_timezone(r: _Reader, name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise r.fail("settings.timezone", f"unknown time zone {name!r}") from None
+
+
+def _vendors(r: _Reader, items: list[Any], settings: Settings) -> tuple[Vendor, ...]:
+    seen: dict[str, int] = {}
+    out: list[Vendor] = []
+    for i, item in enumerate(items):
+        where = f"vendors[{i + 1}]"
+        if not isinstance(item, dict):
+            raise r.fail(where, "expected a table ([[vendors]])")
+        v = r.table(item, where, _VENDOR)
+        for key in ("name", "url"):
+            if not str(v.get(key, "")).strip():
+                raise r.fail(f"{where}.{key}", "is required")
+        name = v["name"].strip()
+        if name.casefold() in seen:
+            raise r.fail(f"{where}.name", f"duplicate vendor name {name!r} (also vendors[{seen[name.casefold()]}])")
+        seen[name.casefold()] = i + 1
+        url = _vendor_url(r, r.expand(v["url"].strip(), f"{where}.url"), f"{where}.url")
+        days = v.get("objection_days", settings.objection_days)
+        r.positive(days, f"{where}.objection_days")
+        rules = None
+        if "parse" in v or "date_format" in v:
+            p = r.table(v.get("parse", {}), f"{where}.parse", _PARSE)
+            if p and "row" not in p:
+                raise r.fail(f"{where}.parse.row", "is required when [parse] selectors are given")
+            if p and "entity" not in p:
+                raise r.fail(f"{where}.parse.entity", "is required when [parse] selectors are given")
+            rules = ParseRules(date_format=v.get("date_format"), **p)
+        out.append(Vendor(name=name, url=url, objection_days=days, rules=rules))
+    return tuple(out)
+
+
+def _vendor_url(r: _Reader, url: str, key: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        if not parts.hostname:
+            raise r.fail(key, f"URL has no host: {url!r}")
+        return url
+    if parts.scheme == "file":
+        return parts.path
+    if parts.scheme and len(parts.scheme) > 1:
+        raise r.fail(key, f"unsupported URL scheme {parts.scheme!r} (use http, https or a file path)")
+    file = Path(url).expanduser()
+    if not file.is_absolute():
+        file = r.path.resolve().parent / file
+    return str(file)
+
+
+def _notify(r: _Reader, items: list[Any], vendor_names: set[str]) -> tuple[NotifyTarget, ...]:
+    out: list[NotifyTarget] = []
+    for i, item in enumerate(items):
+        where = f"notify[{i + 1}]"
+        if not isinstance(item, dict):
+            raise r.fail(where, "expected a table ([[notify]])")
+        n = r.table(item, where, _NOTIFY)
+        if not n.get("url", "").strip():
+            raise r.fail(f"{where}.url", "is required")
+        url = r.expand(n["url"].strip(), f"{where}.url")
+        for vname in n.get("vendors", []):
+            if vname not in vendor_names:
+                raise r.fail(f"{where}.vendors", f"no vendor named {vname!r}")
+        for kind in n.get("kinds", []):
+            if kind not in _KINDS:
+                raise r.fail(f"{where}.kinds", f"unknown change kind {kind!r} (known: {', '.join(sorted(_KINDS))})")
+        out.append(
+            NotifyTarget(
+                url=url,
+                vendors=tuple(n.get("vendors", [])),
+                kinds=tuple(n.get("kinds", [])),
+                digest=n.get("digest", False),
+                operator=n.get("operator", False),
+                name=n.get("name", f"notify[{i + 1}]"),
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,277 @@
+"""Fetch vendor pages with httpx: polite, bounded, and explicit about every failure.
+
+The only module that imports httpx. One shared sync ``httpx.Client`` serves a thread pool
+(measured faster than AsyncClient for our load); per-host semaphores keep us polite.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from policy_watch.errors import BlockedError, FetchError
+from policy_watch.models import FetchResult
+
+HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/xml", "text/xml")
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+_BLOCK_MARKERS = (
+    b"just a moment...",
+    b"checking your browser",
+    b"cf-challenge",
+    b"cf_chl_",
+    b"access denied",
+    b"attention required!",
+    b"please enable cookies",
+    b"captcha",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOptions:
+    user_agent: str = "policy-watch/0.1"
+    timeout: float = 20.0
+    max_bytes: int = 10 * 1024 * 1024
+    retries: int = 2
+    max_redirects: int = 10
+    per_host: int = 2
+    concurrency: int = 16
+    backoff: float = 0.5  # base seconds of exponential backoff
+    max_retry_after: float = 30.0
+
+
+class Fetcher:
+    """Fetch pages; thread-safe. Use as a context manager to close the pool."""
+
+    def __init__(
+        self,
+        options: FetchOptions | None = None,
+        *,
+        client: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.options = o = options or FetchOptions()
+        limits = httpx.Limits(max_connections=o.concurrency, max_keepalive_connections=o.concurrency)
+        self.client = client or httpx.Client(
+            transport=httpx.HTTPTransport(retries=1, limits=limits),
+            timeout=httpx.Timeout(o.timeout, connect=min(10.0, o.timeout)),
+            follow_redirects=False,
+            headers={"User-Agent": o.user_agent, "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"},
+            trust_env=False,
+        )
+        self._sleep = sleep
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
+        """Fetch one page. Raises FetchError (or BlockedError) with the cause."""
+        if urlsplit(url).scheme not in ("http", "https"):
+            return read_file(url, self.options.max_bytes)
+        headers: dict[str, str] = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        start = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                with self._host_slot(url):
+                    result = self._follow(url, headers)
+            except _Retry as r:
+                attempt += 1
+                if attempt > self.options.retries:
+                    raise r.error from None
+                self._sleep(r.delay if r.delay is not None else self._backoff(attempt))
+                continue
+            ms = int((time.monotonic() - start) * 1000)
+            return replace(result, duration_ms=ms)
+
+    def _backoff(self, attempt: int) -> float:
+        base = self.options.backoff * (2 ** (attempt - 1))
+        return base + random.uniform(0, base / 2)
+
+    def _host_slot(self, url: str) -> threading.BoundedSemaphore:
+        host = urlsplit(url).netloc.lower()
+        with self._lock:
+            sem = self._hosts.get(host)
+            if sem is None:
+                sem = self._hosts[host] = threading.BoundedSemaphore(self.options.per_host)
+            return sem
+
+    def _follow(self, url: str, headers: dict[str, str]) -> FetchResult:
+        private_ok = _is_private_host(urlsplit(url).hostname or "")
+        current = url
+        seen: set[str] = set()
+        for _ in range(self.options.max_redirects + 1):
+            if current in seen:
+                raise FetchError(url, f"redirect loop at {current}")
+            seen.add(current)
+            if current != url and not private_ok and _is_private_host(urlsplit(current).hostname or ""):
+                raise FetchError(url, f"refused redirect to a private or local address: {current}")
+            result, location = self._get_once(url, current, headers)
+            if location is None:
+                assert result is not None
+                return result
+            current = location
+        raise FetchError(url, f"too many redirects (more than {self.options.max_redirects})")
+
+    def _get_once(
+        self, url: str, current: str, headers: dict[str, str]
+    ) -> tuple[FetchResult | None, str | None]:
+        try:
+            with self.client.stream("GET", current, headers=headers) as r:
+                if r.is_redirect and r.status_code != 304:
+                    loc = r.headers.get("location")
+                    if not loc:
+                        raise FetchError(url, f"HTTP {r.status_code} redirect without a Location header")
+                    target = urljoin(current, loc)
+                    if urlsplit(target).scheme not in ("http", "https"):
+                        raise FetchError(url, f"redirect to a non-HTTP URL: {target}")
+                    return None, target
+                if r.status_code == 304:
+                    return self._result(url, r, b"", not_modified=True), None
+                if r.status_code in _RETRY_STATUS:
+                    raise _Retry(
+                        FetchError(url, f"HTTP {r.status_code} {r.reason_phrase}", status=r.status_code),
+                        _retry_after(r.headers.get("retry-after"), self.options.max_retry_after),
+                    )
+                body = self._read_capped(url, r)
+                if r.status_code >= 400:
+                    if r.status_code in (401, 403) or _looks_blocked(body):
+                        raise BlockedError(
+                            url, f"blocked: HTTP {r.status_code} (bot challenge or access denied)", status=r.status_code
+                        )
+                    raise FetchError(url, f"HTTP {r.status_code} {r.reason_phrase}", status=r.status_code)
+                return self._result(url, r, body), None
+        except httpx.TimeoutException as e:
+            raise _Retry(FetchError(url, f"timed out ({type(e).__name__})"), None) from None
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as e:
+            raise _Retry(FetchError(url, _describe(e)), None) from None
+        except httpx.HTTPError as e:
+            raise FetchError(url, _describe(e)) from None
+
+    def _read_capped(self, url: str, r: httpx.Response) -> bytes:
+        limit = self.options.max_bytes
+        declared = r.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit and not r.headers.get("content-encoding"):
+            raise FetchError(url, f"response too large: {int(declared)} bytes (limit {limit})")
+        buf = bytearray()
+        for chunk in r.iter_bytes():  # decoded chunks: the cap also holds against gzip bombs
+            buf += chunk
+            if len(buf) > limit:
+                raise FetchError(url, f"response too large: over {limit} bytes (limit {limit})")
+        return bytes(buf)
+
+    def _result(self, url: str, r: httpx.Response, body: bytes, *, not_modified: bool = False) -> FetchResult:
+        ctype = r.headers.get("content-type")
+        if not not_modified:
+            if not body.strip():
+                raise FetchError(url, f"HTTP {r.status_code} with an empty body", status=r.status_code)
+            mime = (ctype or "").split(";")[0].strip().lower()
+            if mime and mime not in HTML_TYPES:
+                raise FetchError(url, f"not an HTML page: Content-Type {mime}", status=r.status_code)
+            if _looks_blocked(body[:20000]) and len(body) < 40000:
+                raise BlockedError(url, "blocked: the server sent a bot challenge page", status=r.status_code)
+        return FetchResult(
+            url=url,
+            final_url=str(r.url),
+            status=r.status_code,
+            body=body,
+            content_type=ctype,
+            etag=r.headers.get("etag"),
+            last_modified_header=r.headers.get("last-modified"),
+            not_modified=not_modified,
+        )
+
+
+class _Retry(Exception):
+    def __init__(self, error: FetchError, delay: float | None) -> None:
+        self.error = error
+        self.delay = delay
+
+
+def read_file(path: str, max_bytes: int) -> FetchResult:
+    """A vendor URL may be a local file (a saved page)."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise FetchError(path, f"file too large: {size} bytes (limit {max_bytes})")
+        body = p.read_bytes()
+    except FileNotFoundError:
+        raise FetchError(path, "file not found") from None
+    except IsADirectoryError:
+        raise FetchError(path, "is a directory, not a page") from None
+    except OSError as e:
+        raise FetchError(path, f"cannot read file: {e.strerror}") from None
+    if not body.strip():
+        raise FetchError(path, "file is empty")
+    return FetchResult(url=path, final_url=path, status=200, body=body, content_type=None)
+
+
+def _retry_after(value: str | None, cap: float) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), cap)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, min(when.timestamp() - time.time(), cap))
+
+
+def _looks_blocked(body: bytes) -> bool:
+    head = body[:20000].lower()
+    return any(m in head for m in _BLOCK_MARKERS) and b"<table" not in head
+
+
+def _describe(e: httpx.HTTPError) -> str:
+    text = str(e) or type(e).__name__
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return f"TLS certificate verification failed ({text})"
+    if isinstance(e, httpx.ConnectError):
+        return f"connection failed: {text}"
+    if isinstance(e, httpx.RemoteProtocolError):
+        return f"connection broken: {text}"
+    if isinstance(e, httpx.ReadError):
+        return f"read error: {text}"
+    return f"{type(e).__name__}: {text}"
+
+
+def _is_private_host(host: str) -> bool:
+    """True when the host is, or resolves to, a private, loopback or link-local address."""
+    if not host:
+        return False
+    if host.lower() in ("localhost",) or host.lower().endswith(".localhost"):
+        return True
+    try:
+        addrs = [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None)
+        except OSError:
+            return False
+        addrs = [ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos]
+    return any(a.is_private or a.is_loopback or a.is_link_local or a.is_reserved for a in addrs)

@@ -1,0 +1,137 @@
+"""A ``<table>`` as a grid of cell texts, with colspan and rowspan expanded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from selectolax.lexbor import LexborNode
+
+from policy_watch.parse.html import BLOCK_CSS, collapse, element_children
+
+_SECTION_TAGS = frozenset({"thead", "tbody", "tfoot"})
+_CELL_TAGS = frozenset({"td", "th"})
+_MAX_SPAN = 1000
+
+
+@dataclass(slots=True)
+class Row:
+    """One table row after span expansion."""
+
+    cells: list[str]
+    in_thead: bool = False
+    all_th: bool = False
+    note: bool = False  # a single cell spanning the whole table
+    row_header_col: int | None = None  # column of a <th scope="row">
+    nodes: tuple[LexborNode, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.cells)
+
+
+def direct_rows(table: LexborNode) -> Iterator[tuple[LexborNode, bool]]:
+    """The table's own rows (not those of nested tables), each with whether it sits in <thead>."""
+    for child in element_children(table):
+        if child.tag in _SECTION_TAGS:
+            in_thead = child.tag == "thead"
+            for tr in element_children(child):
+                if tr.tag == "tr":
+                    yield tr, in_thead
+        elif child.tag == "tr":
+            yield child, False
+
+
+def separate_blocks(table: LexborNode) -> None:
+    """Make ``<br>`` and block elements inside cells separate words, as a browser shows them."""
+    if table.css_first("br") is not None:
+        for br in table.css("br"):
+            br.replace_with(" ")
+    if table.css_first(BLOCK_CSS) is not None:
+        for block in table.css(BLOCK_CSS):
+            block.insert_before(" ")
+            block.insert_after(" ")
+
+
+def _span(cell: LexborNode, name: str) -> int:
+    value = cell.attrs.get(name)
+    if not value:
+        return 1
+    try:
+        span = int(value.strip())
+    except ValueError:
+        return 1
+    if span == 0 and name == "rowspan":
+        return _MAX_SPAN  # rowspan=0: to the end of the table section
+    return min(max(span, 1), _MAX_SPAN)
+
+
+class _Expander:
+    """Lays out rows with colspan/rowspan into a rectangular grid."""
+
+    def __init__(self, spans: bool) -> None:
+        self.spans = spans
+        self.pending: dict[int, tuple[int, str]] = {}  # column -> (rows left, text)
+
+    def _carry(self, out: list[str]) -> None:
+        col = len(out)
+        while col in self.pending:
+            left, text = self.pending.pop(col)
+            out.append(text)
+            if left > 1:
+                self.pending[col] = (left - 1, text)
+            col += 1
+
+    def row(self, tr: LexborNode, in_thead: bool) -> Row:
+        out: list[str] = []
+        nodes: list[LexborNode] = []
+        all_th = True
+        row_header_col: int | None = None
+        single_span = 0
+        for cell in element_children(tr):
+            if cell.tag not in _CELL_TAGS:
+                continue
+            self._carry(out)
+            text = collapse(cell.text())
+            colspan = _span(cell, "colspan") if self.spans else 1
+            rowspan = _span(cell, "rowspan") if self.spans else 1
+            if cell.tag != "th":
+                all_th = False
+            elif cell.attrs.get("scope") == "row" and row_header_col is None:
+                row_header_col = len(out)
+            single_span = colspan if not nodes else 0
+            nodes.append(cell)
+            for _ in range(colspan):
+                if rowspan > 1:
+                    self.pending[len(out)] = (rowspan - 1, text)
+                out.append(text)
+        self._carry(out)
+        row = Row(out, in_thead, all_th and bool(nodes), False, row_header_col, tuple(nodes))
+        row.note = single_span > 1 and len(nodes) == 1
+        return row
+
+
+def table_grid(table: LexborNode) -> list[Row]:
+    """Every row of ``table`` padded to the same width; a spanning note row is flagged."""
+    spans = table.css_first("[colspan], [rowspan]") is not None
+    expander = _Expander(spans)
+    rows = [expander.row(tr, in_thead) for tr, in_thead in direct_rows(table)]
+    width = max((len(r.cells) for r in rows), default=0)
+    for row in rows:
+        if row.note and len(row.cells) < width:
+            row.note = False  # spans only part of the table: a merged cell, not a note
+        row.cells.extend([""] * (width - len(row.cells)))
+    return rows
+
+
+def is_bold_row(row: Row) -> bool:
+    """Every non-empty cell is wholly bold: a header row written with <td><strong>."""
+    seen = False
+    for node in row.nodes:
+        text = collapse(node.text())
+        if not text:
+            continue
+        if " ".join(collapse(b.text()) for b in node.css("strong, b")) != text:
+            return False
+        seen = True
+    return seen

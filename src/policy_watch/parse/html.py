@@ -1,0 +1,164 @@
+"""Decoding page bytes, building the tree, and normalising the text of nodes."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+HEADINGS_CSS = "h1, h2, h3, h4, h5, h6, p > strong:only-child, p > b:only-child"
+BLOCK_CSS = "p, div, li, ul, ol, dl, dt, dd, h1, h2, h3, h4, h5, h6, blockquote, pre, section, article, tr"
+INVISIBLE_TAGS = ["script", "style", "noscript", "template"]
+
+_CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
+_META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+# Labels that browsers read as windows-1252 (WHATWG Encoding Standard).
+_WINDOWS_1252_ALIASES = frozenset({"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "ascii", "us-ascii", "cp819"})
+_HEADING_JUNK = "¶#§🔗 \t"
+
+
+def collapse(text: str) -> str:
+    """Collapse runs of whitespace (including no-break spaces) into one space and strip."""
+    return " ".join(text.split())
+
+
+def _known_codec(label: str) -> str | None:
+    name = label.strip().lower()
+    if name in _WINDOWS_1252_ALIASES:
+        return "cp1252"
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def charset_from_content_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    match = _CHARSET_PARAM.search(content_type)
+    return _known_codec(match.group(1)) if match else None
+
+
+def _declared_in_document(body: bytes) -> str | None:
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            return codec
+    match = _META_CHARSET.search(body[:4096])
+    if match:
+        return _known_codec(match.group(1).decode("ascii", "replace"))
+    return None
+
+
+def _detect(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(body).best()
+    codec = _known_codec(best.encoding) if best is not None else None
+    if codec is None or codec in {"latin-1", "iso8859-15", "cp1250", "cp1254", "iso8859-2"}:
+        # Western single-byte pages are nearly always windows-1252; detectors confuse the siblings.
+        codec = "cp1252"
+    return body.decode(codec, errors="replace")
+
+
+def decode_body(body: bytes, content_type: str | None) -> str:
+    """Decode page bytes: the HTTP charset, then a BOM or ``<meta charset>``, then detection."""
+    codec = charset_from_content_type(content_type) or _declared_in_document(body)
+    if codec is not None:
+        if codec == "utf-16" and not body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            codec = "utf-8"  # a <meta charset=utf-16> in an ASCII-compatible file is a lie
+        return body.decode(codec, errors="replace")
+    return _detect(body)
+
+
+def build_tree(body: bytes | str, content_type: str | None) -> LexborHTMLParser:
+    text = body if isinstance(body, str) else decode_body(body, content_type)
+    tree = LexborHTMLParser(text)
+    tree.strip_tags(INVISIBLE_TAGS)
+    return tree
+
+
+def node_text(node: LexborNode) -> str:
+    """The visible text of an inline-only node, whitespace-collapsed."""
+    return " ".join(node.text().split())
+
+
+def block_text(node: LexborNode) -> str:
+    """The text of a node in which ``<br>`` and block elements separate words.
+
+    Spaces are inserted into the tree around the separators, so call it once per subtree.
+    """
+    if node.css_first("br") is not None:
+        for br in node.css("br"):
+            br.replace_with(" ")
+    if node.css_first(BLOCK_CSS) is not None:
+        for block in node.css(BLOCK_CSS):
+            block.insert_before(" ")
+            block.insert_after(" ")
+    return " ".join(node.text().split())
+
+
+def heading_text(node: LexborNode) -> str:
+    return node_text(node).strip(_HEADING_JUNK)
+
+
+def is_heading(node: LexborNode) -> bool:
+    """A real heading, or a paragraph that is nothing but one short bold phrase."""
+    if node.tag in HEADING_TAGS:
+        return True
+    parent = node.parent
+    if parent is None:
+        return False
+    text = node_text(node)
+    return bool(text) and len(text) <= 80 and node_text(parent) == text and not any(c.isdigit() for c in text)
+
+
+def with_sections(tree: LexborHTMLParser, target_css: str) -> Iterator[tuple[LexborNode, str]]:
+    """Each node matching ``target_css``, in document order, with the nearest heading before it."""
+    section = ""
+    targets = set()
+    for node in tree.css(target_css):
+        targets.add(node.mem_id)
+    for node in tree.css(f"{HEADINGS_CSS}, {target_css}"):
+        if node.mem_id in targets:
+            yield node, section
+        elif is_heading(node):
+            section = heading_text(node)
+
+
+def element_children(node: LexborNode) -> Iterator[LexborNode]:
+    for child in node.iter():
+        if child.tag and not child.tag.startswith(("-", "#", "!")):
+            yield child
+
+
+def next_element(node: LexborNode) -> LexborNode | None:
+    sibling = node.next
+    while sibling is not None and (sibling.is_text_node or sibling.is_comment_node):
+        if sibling.is_text_node and sibling.text().strip():
+            return None
+        sibling = sibling.next
+    return sibling
+
+
+def previous_element(node: LexborNode) -> LexborNode | None:
+    sibling = node.prev
+    while sibling is not None and (sibling.is_text_node or sibling.is_comment_node):
+        sibling = sibling.prev
+    return sibling
+
+
+def inside(node: LexborNode, tags: frozenset[str]) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.tag in tags:
+            return True
+        parent = parent.parent
+    return False

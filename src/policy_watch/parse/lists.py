@@ -1,0 +1,124 @@
+"""Bulleted lists: ``Name. Purpose.`` or ``Name – purpose – country`` under a subprocessor sentence."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from policy_watch.models import Entry, ParseRules
+from policy_watch.parse.base import LayoutResult, dedupe, make_entry
+from policy_watch.parse.context import location_in, mentions_subprocessors
+from policy_watch.parse.html import block_text, collapse, element_children, inside, previous_element, with_sections
+
+_CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "form", "button", "select"})
+_INTRO_TAGS = frozenset({"p", "div", "span", "strong", "b", "em", "h1", "h2", "h3", "h4", "h5", "h6"})
+_LEAD_TAGS = frozenset({"a", "strong", "b", "em", "i", "span", "code"})
+_SEPARATOR = re.compile(r"\s+[–—|]\s+|\s+-\s+")
+_SENTENCE_BREAK = re.compile(r"^(.+?)(?::\s+|\.\s+(?=\S))(.+)$")
+_AFTER_LEAD = re.compile(r"\s*[.:–—|]|\s+-\s")
+_LEADING_PUNCT = re.compile(r"^[\s.:,;–—|-]+")
+_NOT_AN_ENTITY = re.compile(
+    r"\b(?:agreement|policy|policies|terms|privacy|cookies?|compliance|click|here|learn more|read more"
+    r"|contact us|subscribe|sign up|log ?in)\b",
+    re.IGNORECASE,
+)
+_MAX_ENTITY_WORDS = 8
+_MAX_ENTITY_CHARS = 80
+_GOOD_SHARE = 0.6
+
+
+@dataclass(frozen=True, slots=True)
+class ListItem:
+    entity: str
+    purpose: str = ""
+    country: str = ""
+
+
+def _lead_text(item: LexborNode) -> str:
+    """Text of a link or bold name the item starts with, if it starts with one."""
+    for child in item.iter(include_text=True):
+        if child.is_text_node:
+            if child.text().strip():
+                return ""
+            continue
+        return collapse(child.text()) if child.tag in _LEAD_TAGS else ""
+    return ""
+
+
+def _tidy(text: str) -> str:
+    return _LEADING_PUNCT.sub("", text).strip().rstrip(".").strip()
+
+
+def split_item(text: str, lead: str) -> ListItem:
+    """Split one item's text into entity, purpose and country."""
+    if lead and text.startswith(lead) and _AFTER_LEAD.match(text, len(lead)):
+        rest = [_tidy(p) for p in _SEPARATOR.split(_LEADING_PUNCT.sub("", text[len(lead) :]))]
+        return ListItem(lead, rest[0], rest[1] if len(rest) > 1 else "")
+    parts = [_tidy(p) for p in _SEPARATOR.split(text)]
+    if len(parts) >= 2:
+        return ListItem(parts[0], parts[1], parts[2] if len(parts) > 2 else "")
+    match = _SENTENCE_BREAK.match(text)
+    if match:
+        return ListItem(match.group(1).strip(), _tidy(match.group(2)))
+    return ListItem(_tidy(text) or text)
+
+
+def _is_entity(name: str) -> bool:
+    return (
+        0 < len(name) <= _MAX_ENTITY_CHARS
+        and len(name.split()) <= _MAX_ENTITY_WORDS
+        and name[0].isalnum()
+        and _NOT_AN_ENTITY.search(name) is None
+    )
+
+
+def _items(list_node: LexborNode) -> list[ListItem]:
+    items: list[ListItem] = []
+    for li in element_children(list_node):
+        if li.tag != "li":
+            continue
+        lead = _lead_text(li)
+        text = block_text(li)
+        if text:
+            items.append(split_item(text, lead))
+    return items
+
+
+def _intro(list_node: LexborNode) -> str:
+    previous = previous_element(list_node)
+    if previous is None or previous.tag not in _INTRO_TAGS:
+        return ""
+    return collapse(previous.text())
+
+
+def read_list(list_node: LexborNode, section: str) -> list[Entry]:
+    """Entries of one list, or none when it does not clearly look like a subprocessor list."""
+    if inside(list_node, _CHROME) or inside(list_node, frozenset({"li"})):
+        return []
+    intro = _intro(list_node)
+    about = mentions_subprocessors(intro)
+    items = _items(list_node)
+    if not items or not (about or (len(items) >= 2 and mentions_subprocessors(section))):
+        return []
+    good = [item for item in items if _is_entity(item.entity)]
+    if len(good) < _GOOD_SHARE * len(items):
+        return []
+    place = location_in(intro)
+    return [make_entry(section, i.entity, i.purpose, i.country or place) for i in good]
+
+
+def read_lists(tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult:
+    """Layout "lists": every bulleted list introduced as a list of subprocessors."""
+    entries: list[Entry] = []
+    count = 0
+    for list_node, section in with_sections(tree, "ul, ol"):
+        count += 1
+        entries.extend(read_list(list_node, section))
+    if entries:
+        return LayoutResult(dedupe(entries))
+    if count:
+        plural = "s" if count != 1 else ""
+        return LayoutResult(seen=(f"{count} list{plural}, none introduced as a subprocessor list",))
+    return LayoutResult()

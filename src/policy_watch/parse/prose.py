@@ -1,0 +1,103 @@
+"""Prose pages: a heading per vendor with its purpose paragraph, or vendor names in bold."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from policy_watch.models import Entry, ParseRules
+from policy_watch.parse.base import LayoutResult, dedupe, make_entry
+from policy_watch.parse.context import page_is_about_subprocessors
+from policy_watch.parse.html import (
+    HEADING_TAGS,
+    block_text,
+    collapse,
+    heading_text,
+    inside,
+    next_element,
+    with_sections,
+)
+
+_CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "form"})
+_PARAGRAPH_TAGS = frozenset({"p", "div"})
+_MAX_NAME_WORDS = 6
+_MAX_NAME_CHARS = 60
+_GOOD_SHARE = 0.6
+_NOT_A_NAME = re.compile(
+    r"^(?:note|notes|important|warning|caution|disclaimer|update|updated|new|example|tip)\b|[:\d]$|^\W",
+    re.IGNORECASE,
+)
+_BOLD_CSS = "p > strong, p > b, li > strong, li > b"
+
+
+def _level(node: LexborNode) -> int:
+    return int(node.tag[1]) if node.tag in HEADING_TAGS and node.tag else 7
+
+
+def _looks_like_name(text: str) -> bool:
+    return (
+        0 < len(text) <= _MAX_NAME_CHARS
+        and len(text.split()) <= _MAX_NAME_WORDS
+        and _NOT_A_NAME.search(text) is None
+    )
+
+
+def _describes(heading: LexborNode, name: str) -> LexborNode | None:
+    """The paragraph right after a vendor heading, when it talks about that vendor."""
+    paragraph = next_element(heading)
+    if paragraph is None or paragraph.tag not in _PARAGRAPH_TAGS or not _looks_like_name(name):
+        return None
+    first_word = name.split()[0].lower()
+    return paragraph if first_word in collapse(paragraph.text()).lower() else None
+
+
+def _heading_groups(tree: LexborHTMLParser) -> list[list[tuple[LexborNode, str]]]:
+    """Sibling headings of one level, each with the nearest higher-level heading above it."""
+    groups: dict[tuple[int, str], list[tuple[LexborNode, str]]] = defaultdict(list)
+    above: dict[int, str] = {}
+    for heading in tree.css("h1, h2, h3, h4, h5, h6"):
+        level = _level(heading)
+        parent = heading.parent
+        if parent is None or inside(heading, _CHROME):
+            continue
+        section = next((above[lv] for lv in range(level - 1, 0, -1) if lv in above), "")
+        groups[(parent.mem_id, heading.tag or "")].append((heading, section))
+        above[level] = heading_text(heading)
+        for deeper in range(level + 1, 7):
+            above.pop(deeper, None)
+    return [group for group in groups.values() if len(group) >= 2]
+
+
+def read_vendor_headings(tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult:
+    """Layout "headings": ``<h3>Vendor</h3><p>Vendor does X for us.</p>`` repeated."""
+    if not page_is_about_subprocessors(tree):
+        return LayoutResult()
+    entries: list[Entry] = []
+    for group in _heading_groups(tree):
+        found = [(h, s, heading_text(h)) for h, s in group]
+        described = [(s, name, p) for h, s, name in found if (p := _describes(h, name)) is not None]
+        if len(described) >= 2 and len(described) >= _GOOD_SHARE * len(found):
+            entries.extend(make_entry(s, name, block_text(p)) for s, name, p in described)
+    return LayoutResult(dedupe(entries))
+
+
+def read_bold_names(tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult:
+    """Layout "bold-prose": vendor names in bold inside paragraphs, grouped by heading."""
+    if not page_is_about_subprocessors(tree):
+        return LayoutResult()
+    entries: list[Entry] = []
+    seen: set[tuple[str, str]] = set()
+    for bold, section in with_sections(tree, _BOLD_CSS):
+        name = collapse(bold.text()).strip(" ,.;")
+        parent = bold.parent
+        if parent is None or not _looks_like_name(name) or collapse(parent.text()) == name:
+            continue
+        if (section, name.lower()) in seen or inside(bold, _CHROME):
+            continue
+        seen.add((section, name.lower()))
+        entries.append(make_entry(section, name))
+    if len(entries) < 2:
+        return LayoutResult()
+    return LayoutResult(tuple(entries))

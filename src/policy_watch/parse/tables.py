@@ -1,0 +1,152 @@
+"""Subprocessor tables: every ``<table>`` whose header (or shape) names an entity column."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from policy_watch.models import Entry, ParseRules
+from policy_watch.parse.base import LayoutResult, dedupe, make_entry
+from policy_watch.parse.grid import Row, is_bold_row, separate_blocks, table_grid
+from policy_watch.parse.headers import ColumnMap, looks_like_other_table, map_columns, positional_map
+from policy_watch.parse.html import element_children, heading_text, with_sections
+
+_HEADER_SEARCH_ROWS = 4
+_MAX_POSITIONAL_COLUMNS = 6
+_NOT_A_NAME = re.compile(r"^[\d\s.,:;/%$€£¥+-]+$|[:$€£¥]|^https?://")
+
+
+@dataclass(frozen=True, slots=True)
+class TableRead:
+    entries: tuple[Entry, ...]
+    columns: tuple[str, ...]
+    headers: tuple[str, ...]  # what the first rows said, for the error message
+
+
+def _caption(table: LexborNode) -> str:
+    for child in element_children(table):
+        if child.tag == "caption":
+            return heading_text(child)
+    return ""
+
+
+def _is_header_like(row: Row) -> bool:
+    return row.in_thead or row.all_th or is_bold_row(row)
+
+
+def _row_header_hint(rows: list[Row], header: Row) -> ColumnMap | None:
+    """Header row without an entity label, body rows led by <th scope="row">: that column is the entity."""
+    cols = {r.row_header_col for r in rows if r is not header and not r.empty}
+    if len(cols) != 1:
+        return None
+    col = cols.pop()
+    if col is None:
+        return None
+    labels = list(header.cells)
+    labels[col] = "entity"
+    return map_columns(labels)
+
+
+def find_header(rows: list[Row]) -> tuple[int, ColumnMap] | None:
+    """The header row and its column map; None when no leading row names an entity column."""
+    for index, row in enumerate(rows[:_HEADER_SEARCH_ROWS]):
+        if row.empty or row.note:
+            continue
+        if looks_like_other_table(row.cells):
+            return None
+        column_map = map_columns(row.cells) or _row_header_hint(rows, row)
+        if column_map is not None:
+            return index, column_map
+        if not _is_header_like(row):
+            return None
+    return None
+
+
+def _looks_like_name(text: str) -> bool:
+    if not text or len(text) > 60 or len(text.split()) > 8:
+        return False
+    return (text[0].isupper() or text[0].isdigit()) and not _NOT_A_NAME.search(text)
+
+
+def _positional(rows: list[Row]) -> ColumnMap | None:
+    """No header at all: read by position only when the first column reads like company names."""
+    body = [r for r in rows if not r.empty and not r.note]
+    if len(body) < 2 or not 2 <= len(body[0].cells) <= _MAX_POSITIONAL_COLUMNS:
+        return None
+    names = [r.cells[0] for r in body]
+    good = sum(_looks_like_name(n) for n in names)
+    if good < 0.8 * len(names) or len(set(names)) < 0.8 * len(names):
+        return None
+    if any(looks_like_other_table(r.cells) for r in body[:1]):
+        return None
+    return positional_map(len(body[0].cells))
+
+
+def _entries(rows: list[Row], column_map: ColumnMap, section: str, header: list[str] | None) -> list[Entry]:
+    extras = column_map.extras
+    entries: list[Entry] = []
+    for row in rows:
+        if row.note or row.empty or row.cells == header:
+            continue
+        entity = row.cells[column_map.entity]
+        if not entity:
+            continue
+        entries.append(
+            make_entry(
+                section,
+                entity,
+                row.cells[column_map.purpose] if column_map.purpose is not None else "",
+                row.cells[column_map.country] if column_map.country is not None else "",
+                {name: row.cells[i] for i, name in extras},
+            )
+        )
+    return entries
+
+
+def read_table(table: LexborNode, section: str) -> TableRead:
+    separate_blocks(table)
+    rows = table_grid(table)
+    first = next((r for r in rows if not r.empty and not r.note), None)
+    seen = tuple(first.cells) if first else ()
+    found = find_header(rows)
+    if found is not None:
+        index, column_map = found
+        entries = _entries(rows[index + 1 :], column_map, section, rows[index].cells)
+    elif (positional := _positional(rows)) is not None and not _nested_table(table):
+        column_map = positional
+        entries = _entries(rows, column_map, section, None)
+    else:
+        return TableRead((), (), seen)
+    return TableRead(tuple(entries), column_map.names, seen)
+
+
+def _nested_table(table: LexborNode) -> bool:
+    return len(table.css("table")) > 1  # css() matches the node itself too
+
+
+def _seen_message(count: int, headers: list[str]) -> str:
+    tables = f"{count} table" + ("s" if count != 1 else "")
+    if not headers:
+        return f"{tables}, none with an entity column"
+    return f"{tables}, none with an entity column; headers seen: {', '.join(headers[:12])}"
+
+
+def read_tables(tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult:
+    """Layout "tables": every table with an entity column, in document order."""
+    entries: list[Entry] = []
+    columns: dict[str, tuple[str, ...]] = {}
+    headers: list[str] = []
+    count = 0
+    for table, heading in with_sections(tree, "table"):
+        count += 1
+        section = _caption(table) or heading
+        read = read_table(table, section)
+        if read.entries:
+            entries.extend(read.entries)
+            columns.setdefault(section, read.columns)
+        headers.extend(h for h in read.headers if h and h not in headers)
+    if entries:
+        return LayoutResult(dedupe(entries), tuple(columns.items()))
+    return LayoutResult(seen=(_seen_message(count, headers),) if count else ())

@@ -1,0 +1,102 @@
+"""Read-side questions users ask of the history: what changed, what was listed when, what is due."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from policy_watch.errors import PolicyWatchError
+from policy_watch.store import Store
+
+
+def changes(store: Store, vendor: str | None = None, since: date | None = None) -> list[dict[str, Any]]:
+    sql = ("select c.id, v.name as vendor, c.kind, c.section, c.entity, c.field, c.old, c.new, c.detected_at,"
+           " w.opens as window_opens, w.deadline from changes c join vendors v on v.id = c.vendor_id"
+           " left join windows w on w.id = c.window_id where 1 = 1")  # fmt: skip
+    params: list[Any] = []
+    if vendor:
+        sql += " and v.name = ? collate nocase"
+        params.append(vendor)
+    if since:
+        sql += " and c.detected_at >= ?"
+        params.append(since.isoformat())
+    return store.query(sql + " order by c.detected_at desc, c.id desc", params)
+
+
+def require_vendor(store: Store, name: str) -> int:
+    vid = store.vendor_id(name)
+    if vid is None:
+        known = ", ".join(r["name"] for r in store.query("select name from vendors order by name")) or "none yet"
+        raise PolicyWatchError(f"no vendor named {name!r} in the database (known: {known})")
+    return vid
+
+
+def entries_at(store: Store, vendor: str, at: date | None = None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The vendor's entries as they stood at the end of ``at`` (default: now)."""
+    vid = require_vendor(store, vendor)
+    snap = store.snapshot_at(vid, f"{at.isoformat()}T23:59:59.999999+99:99") if at else store.baseline(vid)
+    if snap is None:
+        return None, []
+    meta = {"snapshot_id": snap.id, "first_seen": snap.first_seen, "last_seen": snap.last_seen,
+            "declared_date": snap.declared_date.isoformat() if snap.declared_date else None}  # fmt: skip
+    return meta, [e.to_json() for e in snap.entries]
+
+
+def history(store: Store, vendor: str) -> list[dict[str, Any]]:
+    vid = require_vendor(store, vendor)
+    return store.query(
+        "select s.id, s.status, s.first_seen, s.last_seen, s.declared_date, s.entry_count as entries,"
+        " (select count(*) from changes c where c.snapshot_id = s.id) as changes, s.parser_version"
+        " from snapshots s where s.vendor_id = ? order by s.id", [vid])  # fmt: skip
+
+
+def windows(store: Store, today: date, *, all_: bool = False) -> list[dict[str, Any]]:
+    rows = store.windows(all_=all_)
+    out = []
+    for w in rows:
+        left = (date.fromisoformat(w["deadline"]) - today).days
+        if not all_ and left < 0:
+            continue
+        out.append({"id": w["id"], "vendor": w["vendor"], "opens": w["opens"], "deadline": w["deadline"],
+                    "days_left": left, "rule": w["rule"], "late": bool(w["late"]), "status": w["status"],
+                    "changes": w["change_count"], "detected_at": w["detected_at"], "by": w["status_by"],
+                    "note": w["note"]})  # fmt: skip
+    return out
+
+
+WINDOW_STATUSES = {"ack": "acknowledged", "object": "objected", "accept": "accepted"}
+
+
+def set_window(store: Store, window_id: int, action: str, by: str, note: str | None, now: datetime) -> dict[str, Any]:
+    w = store.window(window_id)
+    if w is None:
+        raise PolicyWatchError(f"no objection window with id {window_id}")
+    with store.transaction():
+        store.set_window_status(window_id, WINDOW_STATUSES[action], by, note, now)
+    updated = store.window(window_id)
+    assert updated is not None
+    return updated
+
+
+def current_entries(store: Store) -> list[dict[str, Any]]:
+    rows = store.query("select * from current_entries")
+    for r in rows:
+        r["extra"] = json.loads(r["extra"] or "{}")
+    return rows
+
+
+def outbox(store: Store, all_: bool = False) -> list[dict[str, Any]]:
+    statuses = ("pending", "sending", "held", "sent", "merged") if all_ else ("pending", "sending", "held")
+    return [
+        {k: r[k] for k in ("id", "created_at", "target", "vendor", "kind", "title", "status", "attempts",
+                            "last_error", "next_attempt_at", "sent_at")}  # fmt: skip
+        for r in store.outbox(statuses)
+    ]
+
+
+def who_uses(store: Store, entity: str) -> list[dict[str, Any]]:
+    return store.query(
+        "select entity, vendor, section, purpose, country from current_entries where entity like ? order by vendor",
+        [f"%{entity}%"],
+    )

@@ -1,0 +1,93 @@
+"""The daily loop, with the `schedule` library. The only module that imports schedule."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+from zoneinfo import ZoneInfo
+
+import schedule
+
+from policy_watch import pipeline
+from policy_watch.config import Config
+from policy_watch.errors import LockedError, PolicyWatchError
+from policy_watch.fetch import Fetcher
+from policy_watch.store import Store, run_lock
+
+log = logging.getLogger(__name__)
+
+
+def missed_run(config: Config, store: Store, now: datetime) -> bool:
+    """True when today's scheduled time has passed and no run happened since it."""
+    tz = ZoneInfo(config.settings.timezone)
+    local = now.astimezone(tz)
+    hh, mm = (int(x) for x in config.settings.run_at.split(":"))
+    scheduled = local.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    if local < scheduled:
+        return False
+    rows = store.query("select max(started_at) as last from fetches")
+    last = rows[0]["last"] if rows else None
+    return last is None or datetime.fromisoformat(last) < scheduled
+
+
+def run_once(config: Config, stop: threading.Event, echo: Callable[[str], None]) -> None:
+    """One scheduled check; never raises, so the loop survives any failure."""
+    try:
+        with run_lock(config.settings.database):
+            store = Store.open(config.settings.database)
+            try:
+                with Fetcher(pipeline.fetch_options(config)) as fetcher:
+                    report = pipeline.run_check(config, store, fetcher, stop=stop)
+            finally:
+                store.close()
+        echo(f"{datetime.now(UTC).isoformat(timespec='seconds')} checked {len(report.results)} vendors: "
+             f"{len(report.changed)} changed, {len(report.failed)} failed; alerts sent {report.delivered}, "
+             f"pending {report.pending}")  # fmt: skip
+        for r in report.failed:
+            echo(f"  {r.status}: {r.error}")
+    except LockedError as e:
+        echo(f"skipped: {e}")
+    except (PolicyWatchError, OSError) as e:
+        echo(f"run failed: {e}")
+    except Exception:  # noqa: BLE001 - the daemon must outlive a bug in one run
+        log.exception("run failed")
+        echo("run failed with an unexpected error (see the log)")
+
+
+def run_daemon(
+    config: Config,
+    *,
+    force_first: bool = False,
+    echo: Callable[[str], None] = print,
+    stop: threading.Event | None = None,
+) -> None:
+    stop = stop or threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        echo(f"received signal {signum}: stopping after the current vendor")
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    s = config.settings
+    sched = schedule.Scheduler()
+    sched.every().day.at(s.run_at, s.timezone).do(run_once, config, stop, echo)
+    store = Store.open(s.database)
+    try:
+        first = force_first or missed_run(config, store, datetime.now(UTC))
+    finally:
+        store.close()
+    echo(f"policy-watch daemon: {len(config.vendors)} vendors, daily at {s.run_at} {s.timezone}")
+    if first and not stop.is_set():
+        run_once(config, stop, echo)
+    while not stop.is_set():
+        sched.run_pending()
+        idle = sched.idle_seconds
+        stop.wait(max(1.0, min(60.0, idle if idle is not None else 60.0)))
+    echo("policy-watch daemon stopped")
+

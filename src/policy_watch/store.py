@@ -1,0 +1,443 @@
+"""SQLite history through sqlite-utils: vendors, fetches, snapshots, entries, changes, windows, outbox.
+
+The only module that imports sqlite_utils. Tables are plain and documented so a user can read
+them with ``sqlite-utils`` or Datasette without our code; views cover the common questions.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database, Migrations
+
+from policy_watch.errors import LockedError, StoreError
+from policy_watch.models import Change, ChangeKind, Entry, ObjectionWindow, ParsedPage
+
+migrations = Migrations("policy_watch")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["vendors"].create(
+        {"id": int, "name": str, "url": str, "created_at": str, "etag": str, "last_modified_header": str,
+         "body_hash": str, "consecutive_failures": int, "failing": int, "last_error": str},
+        pk="id", not_null={"name"}, defaults={"consecutive_failures": 0, "failing": 0},
+    )  # fmt: skip
+    db["vendors"].create_index(["name"], unique=True)
+    db["bodies"].create({"hash": str, "content_type": str, "size": int, "body_zlib": bytes}, pk="hash")
+    db["snapshots"].create(
+        {"id": int, "vendor_id": int, "content_hash": str, "status": str, "first_seen": str, "last_seen": str,
+         "declared_date": str, "parser_version": str, "body_hash": str, "entry_count": int, "columns": str},
+        pk="id", foreign_keys=[("vendor_id", "vendors", "id"), ("body_hash", "bodies", "hash")],
+    )  # fmt: skip
+    db["snapshots"].create_index(["vendor_id", "first_seen"])
+    db["entries"].create(
+        {"snapshot_id": int, "position": int, "section": str, "entity": str, "purpose": str, "country": str,
+         "extra": str},
+        pk=("snapshot_id", "position"), foreign_keys=[("snapshot_id", "snapshots", "id")],
+    )  # fmt: skip
+    db["entries"].create_index(["entity"])
+    db["fetches"].create(
+        {"id": int, "vendor_id": int, "started_at": str, "url": str, "final_url": str, "status": int,
+         "duration_ms": int, "bytes": int, "outcome": str, "error": str, "snapshot_id": int},
+        pk="id", foreign_keys=[("vendor_id", "vendors", "id")],
+    )  # fmt: skip
+    db["fetches"].create_index(["vendor_id", "started_at"])
+    db["windows"].create(
+        {"id": int, "vendor_id": int, "snapshot_id": int, "detected_at": str, "opens": str, "deadline": str,
+         "rule": str, "late": int, "status": str, "status_by": str, "status_at": str, "note": str,
+         "reminders_sent": str},
+        pk="id", foreign_keys=[("vendor_id", "vendors", "id"), ("snapshot_id", "snapshots", "id")],
+        defaults={"status": "open", "reminders_sent": "[]"},
+    )  # fmt: skip
+    db["changes"].create(
+        {"id": int, "vendor_id": int, "snapshot_id": int, "previous_snapshot_id": int, "window_id": int,
+         "kind": str, "section": str, "entity": str, "field": str, "old": str, "new": str, "detected_at": str},
+        pk="id", foreign_keys=[("vendor_id", "vendors", "id"), ("snapshot_id", "snapshots", "id"),
+                               ("window_id", "windows", "id")],
+    )  # fmt: skip
+    db["changes"].create_index(["vendor_id", "detected_at"])
+    db["outbox"].create(
+        {"id": int, "created_at": str, "run_id": str, "target": str, "vendor": str, "kind": str,
+         "dedupe_key": str, "title": str, "body_markdown": str, "body_html": str, "body_text": str,
+         "status": str, "attempts": int, "last_error": str, "next_attempt_at": str, "sending_at": str,
+         "sent_at": str},
+        pk="id", defaults={"status": "pending", "attempts": 0},
+    )  # fmt: skip
+    db["outbox"].create_index(["target", "dedupe_key"], unique=True)
+    db["outbox"].create_index(["status"])
+    _create_views(db)
+
+
+def _create_views(db: Database) -> None:
+    views = {
+        "current_entries": """
+            select v.name as vendor, e.section, e.entity, e.purpose, e.country, e.extra,
+                   s.id as snapshot_id, s.first_seen, s.last_seen, s.declared_date
+            from vendors v
+            join snapshots s on s.id = (
+                select id from snapshots where vendor_id = v.id and status in ('good', 'accepted')
+                order by id desc limit 1)
+            join entries e on e.snapshot_id = s.id
+            order by v.name, e.position""",
+        "change_log": """
+            select c.id, v.name as vendor, c.kind, c.section, c.entity, c.field, c.old, c.new,
+                   c.detected_at, w.opens as window_opens, w.deadline, w.status as window_status
+            from changes c join vendors v on v.id = c.vendor_id
+            left join windows w on w.id = c.window_id
+            order by c.detected_at desc, c.id desc""",
+        "open_windows": """
+            select w.id, v.name as vendor, w.opens, w.deadline, w.rule, w.late, w.status,
+                   cast(julianday(w.deadline) - julianday(date('now')) as integer) as days_left,
+                   (select count(*) from changes c where c.window_id = w.id) as changes
+            from windows w join vendors v on v.id = w.vendor_id
+            where w.status in ('open', 'acknowledged') and w.deadline >= date('now')
+            order by w.deadline""",
+        "entity_usage": """
+            select entity, vendor, section, purpose, country from current_entries
+            order by lower(entity), vendor""",
+    }
+    for name, sql in views.items():
+        db.execute(f"drop view if exists {name}")
+        db.create_view(name, sql.strip())
+
+
+def content_hash(page: ParsedPage) -> str:
+    """Hash of the normalised content: rows (order-free), columns and the declared date."""
+    rows = sorted(json.dumps(e.to_json(), sort_keys=True, ensure_ascii=False) for e in page.entries)
+    payload = {
+        "rows": rows,
+        "columns": sorted([s, list(c)] for s, c in page.columns),
+        "declared": page.last_modified.isoformat() if page.last_modified else None,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class VendorState:
+    id: int
+    name: str
+    etag: str | None
+    last_modified_header: str | None
+    body_hash: str | None
+    consecutive_failures: int
+    failing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSnapshot:
+    id: int
+    vendor_id: int
+    content_hash: str
+    status: str
+    first_seen: str
+    last_seen: str
+    declared_date: date | None
+    entries: tuple[Entry, ...]
+    columns: tuple[tuple[str, tuple[str, ...]], ...]
+
+    def page(self) -> ParsedPage:
+        return ParsedPage(entries=self.entries, last_modified=self.declared_date, columns=self.columns)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One message for one target, written to the outbox with the changes it reports."""
+
+    target: str
+    vendor: str
+    kind: str
+    dedupe_key: str
+    title: str
+    body_markdown: str
+    body_html: str
+    body_text: str
+    held: bool = False  # digest targets: merged into one message at the end of the run
+
+
+def open_database(path: Path, *, create: bool = True) -> Database:
+    """Open (and migrate) the database; owner-only permissions; a clear error if it is not one."""
+    if not path.exists():
+        if not create:
+            raise StoreError(str(path), "database does not exist yet (run `policy-watch run` first)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        except OSError as e:
+            raise StoreError(str(path), f"cannot create database: {e.strerror}") from None
+    try:
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        db = Database(conn)
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA busy_timeout = 30000")
+        mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode != "wal":
+            db.execute("PRAGMA journal_mode = WAL")
+        migrations.apply(db)
+    except sqlite3.DatabaseError as e:
+        raise StoreError(str(path), f"cannot open database: {e} (the file was left untouched)") from None
+    return db
+
+
+@contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """Only one check at a time against a database: a lock file next to it, released on exit or death."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as e:
+        raise StoreError(str(lock_path), f"cannot create lock file: {e.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            raise LockedError(str(path), f"another policy-watch check is running (pid {holder}); try later") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def _entry_row(snapshot_id: int, i: int, e: Entry) -> dict[str, Any]:
+    return {"snapshot_id": snapshot_id, "position": i, "section": e.section, "entity": e.entity,
+            "purpose": e.purpose, "country": e.country, "extra": json.dumps(e.extra_dict, ensure_ascii=False)}  # fmt: skip
+
+
+def entry_from_row(row: dict[str, Any]) -> Entry:
+    extra = json.loads(row["extra"] or "{}")
+    return Entry(section=row["section"] or "", entity=row["entity"], purpose=row["purpose"] or "",
+                 country=row["country"] or "", extra=tuple(extra.items()))  # fmt: skip
+
+
+class Store:
+    """Reads and writes the history. Writes that belong together happen in one transaction."""
+
+    def __init__(self, db: Database, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = True) -> Store:
+        return cls(open_database(path, create=create), path)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.OperationalError as e:
+            raise StoreError(str(self.path), f"write failed: {e}") from None
+
+    # --- vendors and fetches ---------------------------------------------------------------------
+
+    def vendor_state(self, name: str, url: str, now: datetime) -> VendorState:
+        row = self._one("select * from vendors where name = ?", [name])
+        if row is None:
+            with self.transaction():
+                self.db["vendors"].insert({"name": name, "url": url, "created_at": now.isoformat(),
+                                           "consecutive_failures": 0, "failing": 0})  # fmt: skip
+            row = self._one("select * from vendors where name = ?", [name])
+            assert row is not None
+        elif row["url"] != url:
+            with self.transaction():
+                self.db.execute("update vendors set url = ?, etag = null, last_modified_header = null where id = ?",
+                                [url, row["id"]])  # fmt: skip
+        return VendorState(id=row["id"], name=name, etag=row["etag"] if row["url"] == url else None,
+                           last_modified_header=row["last_modified_header"] if row["url"] == url else None,
+                           body_hash=row["body_hash"], consecutive_failures=row["consecutive_failures"] or 0,
+                           failing=bool(row["failing"]))  # fmt: skip
+
+    def vendor_id(self, name: str) -> int | None:
+        row = self._one("select id from vendors where name = ? collate nocase", [name])
+        return None if row is None else int(row["id"])
+
+    def record_fetch(self, vendor_id: int, fetch: dict[str, Any]) -> None:
+        self.db["fetches"].insert({"vendor_id": vendor_id, **fetch})
+
+    def update_vendor(self, vendor_id: int, **values: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        self.db.execute(f"update vendors set {sets} where id = ?", [*values.values(), vendor_id])
+
+    # --- snapshots --------------------------------------------------------------------------------
+
+    def baseline(self, vendor_id: int) -> StoredSnapshot | None:
+        """The last good snapshot: what every new page is compared with."""
+        return self._snapshot_where("vendor_id = ? and status in ('good', 'accepted')", [vendor_id])
+
+    def latest_snapshot(self, vendor_id: int) -> StoredSnapshot | None:
+        return self._snapshot_where("vendor_id = ?", [vendor_id])
+
+    def snapshot_at(self, vendor_id: int, when: str) -> StoredSnapshot | None:
+        return self._snapshot_where(
+            "vendor_id = ? and status in ('good', 'accepted') and first_seen <= ?", [vendor_id, when]
+        )
+
+    def snapshot(self, snapshot_id: int) -> StoredSnapshot:
+        snap = self._snapshot_where("id = ?", [snapshot_id])
+        assert snap is not None
+        return snap
+
+    def _snapshot_where(self, where: str, params: Sequence[Any]) -> StoredSnapshot | None:
+        row = self._one(f"select * from snapshots where {where} order by id desc limit 1", params)
+        return None if row is None else self._load_snapshot(row)
+
+    def _load_snapshot(self, row: dict[str, Any]) -> StoredSnapshot:
+        entries = tuple(
+            entry_from_row(r)
+            for r in self.db.query("select * from entries where snapshot_id = ? order by position", [row["id"]])
+        )
+        cols = tuple((s, tuple(c)) for s, c in json.loads(row["columns"] or "[]"))
+        declared = date.fromisoformat(row["declared_date"]) if row["declared_date"] else None
+        return StoredSnapshot(id=row["id"], vendor_id=row["vendor_id"], content_hash=row["content_hash"],
+                              status=row["status"], first_seen=row["first_seen"], last_seen=row["last_seen"],
+                              declared_date=declared, entries=entries, columns=cols)  # fmt: skip
+
+    def touch_snapshot(self, snapshot_id: int, now: datetime) -> None:
+        self.db.execute("update snapshots set last_seen = ? where id = ?", [now.isoformat(), snapshot_id])
+
+    def save_body(self, body: bytes, content_type: str | None) -> str:
+        h = body_hash(body)
+        self.db["bodies"].insert({"hash": h, "content_type": content_type, "size": len(body),
+                                  "body_zlib": zlib.compress(body, 6)}, ignore=True)  # fmt: skip
+        return h
+
+    def load_body(self, hash_: str) -> tuple[bytes, str | None]:
+        row = self._one("select body_zlib, content_type from bodies where hash = ?", [hash_])
+        if row is None:
+            raise StoreError(str(self.path), f"raw body {hash_} is missing")
+        return zlib.decompress(row["body_zlib"]), row["content_type"]
+
+    def insert_snapshot(
+        self, vendor_id: int, page: ParsedPage, *, status: str, now: datetime, body_hash: str | None,
+        parser_version: str, chash: str | None = None,
+    ) -> int:  # fmt: skip
+        table = self.db["snapshots"]
+        table.insert({
+            "vendor_id": vendor_id, "content_hash": chash or content_hash(page), "status": status,
+            "first_seen": now.isoformat(), "last_seen": now.isoformat(),
+            "declared_date": _iso(page.last_modified), "parser_version": parser_version, "body_hash": body_hash,
+            "entry_count": len(page.entries), "columns": json.dumps([[s, list(c)] for s, c in page.columns]),
+        })  # fmt: skip
+        sid = int(table.last_pk)
+        self.db["entries"].insert_all(_entry_row(sid, i, e) for i, e in enumerate(page.entries))
+        return sid
+
+    def set_snapshot_status(self, snapshot_id: int, status: str) -> None:
+        self.db.execute("update snapshots set status = ? where id = ?", [status, snapshot_id])
+
+    def replace_entries(self, snapshot_id: int, page: ParsedPage, parser_version: str) -> None:
+        self.db.execute("delete from entries where snapshot_id = ?", [snapshot_id])
+        self.db["entries"].insert_all(_entry_row(snapshot_id, i, e) for i, e in enumerate(page.entries))
+        self.db.execute(
+            "update snapshots set content_hash = ?, entry_count = ?, columns = ?, declared_date = ?,"
+            " parser_version = ? where id = ?",
+            [content_hash(page), len(page.entries), json.dumps([[s, list(c)] for s, c in page.columns]),
+             _iso(page.last_modified), parser_version, snapshot_id],
+        )  # fmt: skip
+
+    # --- changes and windows ------------------------------------------------------------------------
+
+    def insert_window(self, vendor_id: int, snapshot_id: int, window: ObjectionWindow, now: datetime) -> int:
+        table = self.db["windows"]
+        table.insert({"vendor_id": vendor_id, "snapshot_id": snapshot_id, "detected_at": now.isoformat(),
+                      "opens": window.opens.isoformat(), "deadline": window.deadline.isoformat(),
+                      "rule": window.rule.value, "late": int(window.deadline < now.date()), "status": "open",
+                      "reminders_sent": "[]"})  # fmt: skip
+        return int(table.last_pk)
+
+    def insert_changes(
+        self, vendor_id: int, snapshot_id: int, previous_id: int | None, changes: Sequence[Change],
+        window_ids: Sequence[int | None], now: datetime,
+    ) -> None:  # fmt: skip
+        self.db["changes"].insert_all(
+            {"vendor_id": vendor_id, "snapshot_id": snapshot_id, "previous_snapshot_id": previous_id,
+             "window_id": wid, "kind": c.kind.value, "section": c.section, "entity": c.entity, "field": c.field,
+             "old": c.old, "new": c.new, "detected_at": now.isoformat()}
+            for c, wid in zip(changes, window_ids, strict=True)
+        )  # fmt: skip
+
+    def changes_for_snapshot(self, snapshot_id: int) -> list[Change]:
+        return [
+            Change(ChangeKind(r["kind"]), r["section"], r["entity"], r["field"], r["old"], r["new"])
+            for r in self.db.query("select * from changes where snapshot_id = ? order by id", [snapshot_id])
+        ]
+
+    def window(self, window_id: int) -> dict[str, Any] | None:
+        return self._one("select w.*, v.name as vendor from windows w join vendors v on v.id = w.vendor_id"
+                         " where w.id = ?", [window_id])  # fmt: skip
+
+    def set_window_status(self, window_id: int, status: str, by: str, note: str | None, now: datetime) -> None:
+        self.db.execute("update windows set status = ?, status_by = ?, status_at = ?, note = ? where id = ?",
+                        [status, by, now.isoformat(), note, window_id])  # fmt: skip
+
+    def expire_windows(self, today: date) -> int:
+        cur = self.db.execute("update windows set status = 'expired' where status in ('open', 'acknowledged')"
+                              " and deadline < ?", [today.isoformat()])  # fmt: skip
+        return int(cur.rowcount)
+
+    def windows(self, *, all_: bool = False) -> list[dict[str, Any]]:
+        where = "" if all_ else "where w.status in ('open', 'acknowledged')"
+        return list(self.db.query(
+            "select w.*, v.name as vendor, v.url as url,"
+            " (select count(*) from changes c where c.window_id = w.id) as change_count"
+            f" from windows w join vendors v on v.id = w.vendor_id {where} order by w.deadline, w.id"
+        ))  # fmt: skip
+
+    def mark_reminders(self, window_id: int, offsets: Sequence[int]) -> None:
+        row = self._one("select reminders_sent from windows where id = ?", [window_id])
+        sent = set(json.loads(row["reminders_sent"] or "[]")) if row else set()
+        self.db.execute("update windows set reminders_sent = ? where id = ?",
+                        [json.dumps(sorted(sent | set(offsets))), window_id])  # fmt: skip
+
+    # --- outbox -------------------------------------------------------------------------------------
+
+    def enqueue(self, alerts: Sequence[Alert], run_id: str, now: datetime) -> None:
+        """Queue alerts; an alert already queued for a target (same dedupe key) is not queued again."""
+        self.db["outbox"].insert_all(
+            ({"created_at": now.isoformat(), "run_id": run_id, "target": a.target, "vendor": a.vendor,
+              "kind": a.kind, "dedupe_key": a.dedupe_key, "title": a.title, "body_markdown": a.body_markdown,
+              "body_html": a.body_html, "body_text": a.body_text, "status": "held" if a.held else "pending",
+              "attempts": 0, "next_attempt_at": now.isoformat()} for a in alerts),
+            ignore=True,
+        )  # fmt: skip
+
+    def outbox(self, statuses: Sequence[str] = ("pending",)) -> list[dict[str, Any]]:
+        marks = ",".join("?" for _ in statuses)
+        return list(self.db.query(f"select * from outbox where status in ({marks}) order by id", list(statuses)))
+
+    def _one(self, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
+        for row in self.db.query(sql, list(params)):
+            return dict(row)
+        return None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.query(sql, list(params))]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self.db.execute(sql, list(params)).rowcount)
