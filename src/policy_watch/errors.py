@@ -33,8 +33,11 @@ class FetchError(PolicyWatchError):
         self.cause = cause
         self.vendor = vendor
         self.status = status
-        prefix = f"{vendor}: " if vendor else ""
-        super().__init__(f"{prefix}{url}: {cause}")
+        super().__init__(url, cause)
+
+    def __str__(self) -> str:
+        prefix = f"{self.vendor}: " if self.vendor else ""
+        return f"{prefix}{self.url}: {self.cause}"
 
 
 class BlockedError(FetchError):

@@ -20,7 +20,7 @@ from policy_watch.parse.html import (
     previous_element,
 )
 
-_GATE = re.compile(r"\b(?:purpose|location|country|region|description)s?\s*:", re.IGNORECASE)
+_GATE = re.compile(r"(?:purpose|location|country|region|description)s?\s*:", re.IGNORECASE)
 _LABEL = re.compile(r"^([^\W\d][\w ()/-]{1,40}?)\s*:\s*(.*)$")
 _LINE_CSS = "p, li, div, dd, dt, span, td"
 _CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "form"})

@@ -20,7 +20,7 @@ _KEYWORD = re.compile(
     r"|(?:最后)?更新(?:日期|时间)?|生效日期)",
     re.IGNORECASE,
 )
-_GAP = re.compile(r"[\s:*_\-–—,.()\[\]|]*(?:(?:on|as\s+of|from|date)\b[\s:]*)?")
+_GAP = re.compile(r"[\s:：*_\-–—,.()\[\]|]*(?:(?:on|as\s+of|from|date)\b[\s:]*)?")
 _ORDINAL = r"(?:st|nd|rd|th)?"
 _MONTH_FIRST = re.compile(rf"([A-Za-z]{{3,9}})\.?,?\s+(\d{{1,2}}){_ORDINAL},?\s+(\d{{4}})\b")
 _DAY_FIRST = re.compile(rf"(\d{{1,2}}){_ORDINAL}\s+(?:of\s+)?([A-Za-z]{{3,9}})\.?,?\s+(\d{{4}})\b")

@@ -13,6 +13,7 @@ from policy_watch.parse.context import location_in, mentions_subprocessors
 from policy_watch.parse.html import block_text, collapse, element_children, inside, previous_element, with_sections
 
 _CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "form", "button", "select"})
+_NOT_CONTENT = _CHROME | {"li"}
 _INTRO_TAGS = frozenset({"p", "div", "span", "strong", "b", "em", "h1", "h2", "h3", "h4", "h5", "h6"})
 _LEAD_TAGS = frozenset({"a", "strong", "b", "em", "i", "span", "code"})
 _SEPARATOR = re.compile(r"\s+[–—|]\s+|\s+-\s+")
@@ -93,32 +94,39 @@ def _intro(list_node: LexborNode) -> str:
     return collapse(previous.text())
 
 
-def read_list(list_node: LexborNode, section: str) -> list[Entry]:
-    """Entries of one list, or none when it does not clearly look like a subprocessor list."""
-    if inside(list_node, _CHROME) or inside(list_node, frozenset({"li"})):
-        return []
+def read_list(list_node: LexborNode, section: str) -> tuple[list[Entry], str]:
+    """Entries of one list, or none and why, when it does not clearly look like a subprocessor list."""
     intro = _intro(list_node)
     about = mentions_subprocessors(intro)
     items = _items(list_node)
     if not items or not (about or (len(items) >= 2 and mentions_subprocessors(section))):
-        return []
+        return [], ""
     good = [item for item in items if _is_entity(item.entity)]
     if len(good) < _GOOD_SHARE * len(items):
-        return []
+        return [], items[0].entity
     place = location_in(intro)
-    return [make_entry(section, i.entity, i.purpose, i.country or place) for i in good]
+    return [make_entry(section, i.entity, i.purpose, i.country or place) for i in good], ""
 
 
 def read_lists(tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult:
     """Layout "lists": every bulleted list introduced as a list of subprocessors."""
     entries: list[Entry] = []
     count = 0
+    not_names: list[str] = []
     for list_node, section in with_sections(tree, "ul, ol"):
+        if inside(list_node, _NOT_CONTENT):
+            continue
         count += 1
-        entries.extend(read_list(list_node, section))
+        found, first_item = read_list(list_node, section)
+        entries.extend(found)
+        if first_item:
+            not_names.append(first_item)
     if entries:
         return LayoutResult(dedupe(entries))
+    plural = "s" if count != 1 else ""
+    if not_names:
+        return LayoutResult(seen=(f"{count} list{plural}; items under a subprocessor sentence do not read as names "
+                                  f"(e.g. {not_names[0]!r})",))
     if count:
-        plural = "s" if count != 1 else ""
         return LayoutResult(seen=(f"{count} list{plural}, none introduced as a subprocessor list",))
     return LayoutResult()

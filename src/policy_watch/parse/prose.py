@@ -49,8 +49,7 @@ def _describes(heading: LexborNode, name: str) -> LexborNode | None:
     paragraph = next_element(heading)
     if paragraph is None or paragraph.tag not in _PARAGRAPH_TAGS or not _looks_like_name(name):
         return None
-    first_word = name.split()[0].lower()
-    return paragraph if first_word in collapse(paragraph.text()).lower() else None
+    return paragraph if name in collapse(paragraph.text()) else None
 
 
 def _heading_groups(tree: LexborHTMLParser) -> list[list[tuple[LexborNode, str]]]:

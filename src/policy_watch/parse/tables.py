@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from policy_watch.models import Entry, ParseRules
-from policy_watch.parse.base import LayoutResult, dedupe, make_entry
+from policy_watch.parse.base import LayoutResult, make_entry
 from policy_watch.parse.grid import Row, is_bold_row, separate_blocks, table_grid
 from policy_watch.parse.headers import ColumnMap, looks_like_other_table, map_columns, positional_map
 from policy_watch.parse.html import element_children, heading_text, with_sections
@@ -148,5 +148,5 @@ def read_tables(tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult:
             columns.setdefault(section, read.columns)
         headers.extend(h for h in read.headers if h and h not in headers)
     if entries:
-        return LayoutResult(dedupe(entries), tuple(columns.items()))
+        return LayoutResult(tuple(entries), tuple(columns.items()))
     return LayoutResult(seen=(_seen_message(count, headers),) if count else ())

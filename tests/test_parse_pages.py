@@ -1,0 +1,42 @@
+"""Every page under tests/fixtures/pages/ parses to its NAME.expected.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from policy_watch.errors import ParseError
+from policy_watch.models import ParseRules
+from policy_watch.parse import parse_page
+
+PAGES = Path(__file__).parent / "fixtures" / "pages"
+CASES = sorted(p.name.removesuffix(".html") for p in PAGES.glob("*.html"))
+
+
+def _rules(name: str) -> ParseRules | None:
+    path = PAGES / f"{name}.rules.json"
+    return ParseRules(**json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_page(name: str) -> None:
+    body = (PAGES / f"{name}.html").read_bytes()
+    expected = json.loads((PAGES / f"{name}.expected.json").read_text(encoding="utf-8"))
+    rules = _rules(name)
+    if "error" in expected:
+        with pytest.raises(ParseError) as caught:
+            parse_page(body, rules=rules, source=name)
+        assert expected["error"] in str(caught.value)
+        return
+    page = parse_page(body, rules=rules, source=name)
+    assert page.to_json() == {"last_modified": expected["last_modified"], "entries": expected["entries"]}
+    if "columns" in expected:
+        assert [[section, list(names)] for section, names in page.columns] == expected["columns"]
+
+
+def test_every_page_has_an_expectation() -> None:
+    assert CASES
+    for name in CASES:
+        assert (PAGES / f"{name}.expected.json").exists(), name
