@@ -1,0 +1,91 @@
+"""Config validation: each bad input gives one clear message naming the file and key, exit 2, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, cli
+from policy_watch.config import load_config
+from policy_watch.errors import ConfigError
+
+GOOD = """
+[settings]
+database = "data/pw.db"
+objection_days = 30
+
+[[vendors]]
+name = "Acme"
+url = "https://acme.example/subprocessors"
+
+[[notify]]
+url = "json://127.0.0.1:9/hook"
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "config.toml"
+    p.write_text(text)
+    return p
+
+
+CASES = [
+    ("missing", None, "config file not found"),
+    ("syntax", '[settings]\nobjection_days = = 3\n', "line 2"),
+    ("unknown key", GOOD.replace("objection_days = 30", "objection_dayz = 30"), "settings.objection_dayz"),
+    ("wrong type", GOOD.replace("objection_days = 30", 'objection_days = "30"'), "settings.objection_days"),
+    ("duplicate vendor", GOOD + '\n[[vendors]]\nname = "acme"\nurl = "https://b.example/"\n', "vendors[2].name"),
+    ("unset env", GOOD.replace("json://127.0.0.1:9/hook", "json://${PW_TEST_UNSET_TOKEN}@h/x"), "notify[1].url"),
+    ("bad url", GOOD.replace("https://acme.example/subprocessors", "ftp://acme.example/"), "vendors[1].url"),
+    ("negative days", GOOD.replace("objection_days = 30", "objection_days = -1"), "settings.objection_days"),
+    ("vendor key", GOOD.replace('name = "Acme"', 'name = "Acme"\ncolour = "red"'), "vendors[1].colour"),
+    ("notify filter", GOOD + 'vendors = ["Nobody"]\n', "notify[1].vendors"),
+    ("bad kind", GOOD + 'kinds = ["exploded"]\n', "notify[1].kinds"),
+    ("bad time", GOOD.replace("objection_days = 30", 'run_at = "25:00"'), "settings.run_at"),
+    ("bad zone", GOOD.replace("objection_days = 30", 'timezone = "Mars/Base"'), "settings.timezone"),
+]
+
+
+@pytest.mark.parametrize(("label", "text", "needle"), CASES, ids=[c[0] for c in CASES])
+def test_bad_config_names_file_and_key(tmp_path: Path, label: str, text: str | None, needle: str) -> None:
+    path = tmp_path / "config.toml" if text is None else _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize(("label", "text", "needle"), CASES[:6], ids=[c[0] for c in CASES[:6]])
+def test_bad_config_cli_exit_2_and_nothing_written(tmp_path: Path, label: str, text: str | None, needle: str) -> None:
+    path = tmp_path / "config.toml" if text is None else _write(tmp_path, text)
+    out = cli(path, "run")
+    assert out.returncode == 2, out.stderr
+    assert needle in out.stderr and str(path) in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, "one clear message, no traceback"
+    assert not (tmp_path / "data").exists(), "nothing is written"
+
+
+def test_good_config_resolves_paths_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PW_HOOK_TOKEN", "s3cr3t")
+    cfg = load_config(_write(tmp_path, GOOD.replace("127.0.0.1:9/hook", "u:${PW_HOOK_TOKEN}@127.0.0.1:9/hook")))
+    assert cfg.settings.database == tmp_path.resolve() / "data" / "pw.db"
+    assert cfg.vendors[0].objection_days == 30
+    assert cfg.notify[0].url == "json://u:s3cr3t@127.0.0.1:9/hook"
+
+
+def test_vendor_override_and_local_file(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        'url = "https://acme.example/subprocessors"',
+        'url = "pages/acme.html"\nobjection_days = 14\n[vendors.parse]\nrow = "li"\nentity = "b"',
+    )
+    cfg = load_config(_write(tmp_path, text))
+    v = cfg.vendors[0]
+    assert v.objection_days == 14 and v.is_file and v.url == str(tmp_path.resolve() / "pages" / "acme.html")
+    assert v.rules is not None and v.rules.row == "li" and v.rules.entity == "b"
+
+
+def test_shipped_config_loads() -> None:
+    cfg = load_config(ROOT / "config.toml")
+    assert cfg.vendors[0].name == "Zendesk Connect"
+    assert cfg.vendors[0].url.startswith("https://www.zendesk.com/")
