@@ -125,10 +125,10 @@ def _head(page: VendorPage, rng: random.Random) -> list[str]:
         out.append(f'  <link rel="preload" as="font" crossorigin href="https://cdn.{slug}.example/fonts/f{n}.woff2">')
     # A large inline bootstrap blob, as server-rendered apps ship.
     state = ",".join(f'"{rng.choice(_WORDS)}_{n}":{{"id":{rng.randint(1, 99999)},"label":"{rng.choice(_WORDS)} '
-                     f'{rng.choice(_WORDS)}","enabled":{str(rng.random() < 0.5).lower()}}}' for n in range(260))  # fmt: skip
+                     f'{rng.choice(_WORDS)}","enabled":{str(rng.random() < 0.5).lower()}}}' for n in range(215))  # fmt: skip
     out.append(f"  <script>window.__INITIAL_STATE__={{{state}}};</script>")
     js = ";".join(f"function _{rng.choice(_WORDS)}{n}(a,b){{return a&&a.{rng.choice(_WORDS)}?b({n}):null}}"
-                  for n in range(220))  # fmt: skip
+                  for n in range(180))  # fmt: skip
     out.append(f"  <script>(function(w,d){{{js}}})(window,document);</script>")
     out.append(f'  <script defer src="https://cdn.{slug}.example/js/app.{rng.getrandbits(32):08x}.js"></script>')
     out.append("</head>")
@@ -175,7 +175,7 @@ def _footer(page: VendorPage, rng: random.Random) -> list[str]:
             w = rng.choice(_WORDS)
             out.append(f'    <li><a href="/{w}/{col}/{n}">{w.title()} {rng.choice(_WORDS)}</a></li>')
         out.append("  </ul></div>")
-    legal = " ".join(rng.choice(_WORDS) for _ in range(400))
+    legal = " ".join(rng.choice(_WORDS) for _ in range(260))
     out.append(f'  <p class="footer__legal">© {page.updated.year} {page.name}. {legal}.</p>')
     out.append('  <div id="consent-banner" hidden><p>We use cookies to improve your experience.</p>'
                "<button>Accept</button><button>Settings</button></div>")  # fmt: skip

@@ -50,7 +50,7 @@ class PageServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 outer.requests.append(("GET", self.path, dict(self.headers)))
                 route = outer.routes.get(self.path)
                 if route is None:
@@ -58,7 +58,7 @@ class PageServer:
                     return
                 self._reply(route.status, route.body, route.headers)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 n = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(n)
                 outer.requests.append(("POST", self.path, dict(self.headers)))
@@ -90,7 +90,10 @@ class PageServer:
 
     def serve(self, path: str, body: bytes | str, status: int = 200, **headers: str) -> None:
         data = body.encode() if isinstance(body, str) else body
-        hdrs = {"Content-Type": "text/html; charset=utf-8", **{k.replace("_", "-"): v for k, v in headers.items()}}
+        hdrs = {
+            "Content-Type": "text/html; charset=utf-8",
+            **{k.replace("_", "-"): v for k, v in headers.items()},
+        }
         self.routes[path] = Route(data, status, hdrs)
 
     def close(self) -> None:
@@ -115,7 +118,7 @@ class SMTPSink:
         sink = self
 
         class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 msg = message_from_bytes(envelope.content, policy=policy.default)
                 assert isinstance(msg, EmailMessage)
                 sink.messages.append(msg)
@@ -160,7 +163,9 @@ def write_config(tmp: Path, vendors: list[tuple[str, str]], notify: list[str] = 
     return path
 
 
-def cli(config: Path | None, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    config: Path | None, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a subprocess."""
     cmd = [sys.executable, "-m", "policy_watch"]
     if config is not None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, cli
+
 from policy_watch.config import load_config
 from policy_watch.errors import ConfigError
 
@@ -32,11 +32,19 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 CASES = [
     ("missing", None, "config file not found"),
-    ("syntax", '[settings]\nobjection_days = = 3\n', "line 2"),
+    ("syntax", "[settings]\nobjection_days = = 3\n", "line 2"),
     ("unknown key", GOOD.replace("objection_days = 30", "objection_dayz = 30"), "settings.objection_dayz"),
     ("wrong type", GOOD.replace("objection_days = 30", 'objection_days = "30"'), "settings.objection_days"),
-    ("duplicate vendor", GOOD + '\n[[vendors]]\nname = "acme"\nurl = "https://b.example/"\n', "vendors[2].name"),
-    ("unset env", GOOD.replace("json://127.0.0.1:9/hook", "json://${PW_TEST_UNSET_TOKEN}@h/x"), "notify[1].url"),
+    (
+        "duplicate vendor",
+        GOOD + '\n[[vendors]]\nname = "acme"\nurl = "https://b.example/"\n',
+        "vendors[2].name",
+    ),
+    (
+        "unset env",
+        GOOD.replace("json://127.0.0.1:9/hook", "json://${PW_TEST_UNSET_TOKEN}@h/x"),
+        "notify[1].url",
+    ),
     ("bad url", GOOD.replace("https://acme.example/subprocessors", "ftp://acme.example/"), "vendors[1].url"),
     ("negative days", GOOD.replace("objection_days = 30", "objection_days = -1"), "settings.objection_days"),
     ("vendor key", GOOD.replace('name = "Acme"', 'name = "Acme"\ncolour = "red"'), "vendors[1].colour"),
@@ -57,7 +65,9 @@ def test_bad_config_names_file_and_key(tmp_path: Path, label: str, text: str | N
 
 
 @pytest.mark.parametrize(("label", "text", "needle"), CASES[:6], ids=[c[0] for c in CASES[:6]])
-def test_bad_config_cli_exit_2_and_nothing_written(tmp_path: Path, label: str, text: str | None, needle: str) -> None:
+def test_bad_config_cli_exit_2_and_nothing_written(
+    tmp_path: Path, label: str, text: str | None, needle: str
+) -> None:
     path = tmp_path / "config.toml" if text is None else _write(tmp_path, text)
     out = cli(path, "run")
     assert out.returncode == 2, out.stderr
@@ -68,7 +78,9 @@ def test_bad_config_cli_exit_2_and_nothing_written(tmp_path: Path, label: str, t
 
 def test_good_config_resolves_paths_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PW_HOOK_TOKEN", "s3cr3t")
-    cfg = load_config(_write(tmp_path, GOOD.replace("127.0.0.1:9/hook", "u:${PW_HOOK_TOKEN}@127.0.0.1:9/hook")))
+    cfg = load_config(
+        _write(tmp_path, GOOD.replace("127.0.0.1:9/hook", "u:${PW_HOOK_TOKEN}@127.0.0.1:9/hook"))
+    )
     assert cfg.settings.database == tmp_path.resolve() / "data" / "pw.db"
     assert cfg.vendors[0].objection_days == 30
     assert cfg.notify[0].url == "json://u:s3cr3t@127.0.0.1:9/hook"

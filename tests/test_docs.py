@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import ROOT
+
 from policy_watch.cli import cli
 
 README = (ROOT / "README.md").read_text()

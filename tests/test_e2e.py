@@ -76,7 +76,9 @@ def test_baseline_then_changes_then_quiet(tmp_path: Path, pages: PageServer, smt
     assert _count(db, "fetches") == 3
 
 
-def test_cosmetic_version_is_quiet_and_date_only_rule(tmp_path: Path, pages: PageServer, smtp: SMTPSink) -> None:
+def test_cosmetic_version_is_quiet_and_date_only_rule(
+    tmp_path: Path, pages: PageServer, smtp: SMTPSink
+) -> None:
     config = _setup(tmp_path, pages, smtp)
     for version in ("v2", "v3"):
         pages.serve("/connect", (ZENDESK / f"{version}.html").read_bytes())
@@ -90,7 +92,7 @@ def test_cosmetic_version_is_quiet_and_date_only_rule(tmp_path: Path, pages: Pag
     assert kinds == [("changed", "country"), ("column_added", "Data Access")]
     # v4 did not move its declared date: the window opens on the detection date.
     today = datetime.now(UTC).date().isoformat()
-    window = [c for c in got if c["kind"] == "changed"][0]
+    window = next(c for c in got if c["kind"] == "changed")
     assert window["window_opens"] == today
 
 

@@ -26,6 +26,7 @@ from policy_watch.config import Config, load_config
 from policy_watch.errors import ConfigError, FetchError, LockedError, ParseError, PolicyWatchError, StoreError
 from policy_watch.fetch import Fetcher
 from policy_watch.models import VendorResult
+from policy_watch.outbox import deliver
 from policy_watch.store import Store, run_lock
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -113,7 +114,9 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     """Watch vendors' subprocessor lists and alert on every change, with the objection deadline."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     for noisy in ("apprise", "urllib3", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = _Ctx(config_path)
@@ -222,7 +225,9 @@ def changes(obj: _Ctx, vendor: str | None, since: date | None, as_json: bool, as
                  "window_opens", "deadline"], as_json, as_csv)  # fmt: skip
 
 
-def _emit(rows: list[dict[str, Any]], cols: list[str], as_json: bool, as_csv: bool, title: str | None = None) -> None:
+def _emit(
+    rows: list[dict[str, Any]], cols: list[str], as_json: bool, as_csv: bool, title: str | None = None
+) -> None:
     if as_json:
         _json([{c: r.get(c) for c in cols} for r in rows])
     elif as_csv:
@@ -256,7 +261,9 @@ def _window_command(action: str) -> Callable[..., None]:
     def command(obj: _Ctx, window_id: int, note: str | None, by: str | None) -> None:
         with _errors():
             w = queries.set_window(obj.store(), window_id, action, by or getpass.getuser(), note, _now())
-        click.echo(f"window {w['id']} ({w['vendor']}, deadline {w['deadline']}): {w['status']} by {w['status_by']}")
+        click.echo(
+            f"window {w['id']} ({w['vendor']}, deadline {w['deadline']}): {w['status']} by {w['status_by']}"
+        )
 
     return command
 
@@ -276,14 +283,19 @@ def accept(obj: _Ctx, target: str, note: str | None, by: str | None) -> None:
         store = obj.store()
         if target.isdigit() and store.window(int(target)) is not None:
             w = queries.set_window(store, int(target), "accept", by or getpass.getuser(), note, _now())
-            click.echo(f"window {w['id']} ({w['vendor']}, deadline {w['deadline']}): accepted by {w['status_by']}")
+            click.echo(
+                f"window {w['id']} ({w['vendor']}, deadline {w['deadline']}): accepted by {w['status_by']}"
+            )
             return
         vendor = obj.config.vendor(target)
         with run_lock(obj.config.settings.database):
             found, window = pipeline.accept_suspect(obj.config, store, vendor, _now())
-            sent, pending = pipeline.deliver(obj.config, store, _now)
-        click.echo(f"{vendor.name}: suspect page accepted as the new baseline; {len(found)} change(s) recorded"
-                   + (f", object by {window.deadline}" if window else "") + f"; alerts sent {sent}, pending {pending}")
+            sent, pending = deliver(obj.config, store, _now)
+        click.echo(
+            f"{vendor.name}: suspect page accepted as the new baseline; {len(found)} change(s) recorded"
+            + (f", object by {window.deadline}" if window else "")
+            + f"; alerts sent {sent}, pending {pending}"
+        )
 
 
 @cli.command()
@@ -314,7 +326,12 @@ def history(obj: _Ctx, vendor: str, as_json: bool) -> None:
     """The vendor's snapshots with dates and counts."""
     with _errors():
         rows = queries.history(obj.store(), vendor)
-    _emit(rows, ["id", "status", "first_seen", "last_seen", "declared_date", "entries", "changes"], as_json, False)
+    _emit(
+        rows,
+        ["id", "status", "first_seen", "last_seen", "declared_date", "entries", "changes"],
+        as_json,
+        False,
+    )
 
 
 @cli.command()
@@ -338,7 +355,16 @@ def export(obj: _Ctx, fmt: str, what: str) -> None:
         store = obj.store()
         if what == "entries":
             rows = queries.current_entries(store)
-            cols = ["vendor", "section", "entity", "purpose", "country", "extra", "declared_date", "first_seen"]
+            cols = [
+                "vendor",
+                "section",
+                "entity",
+                "purpose",
+                "country",
+                "extra",
+                "declared_date",
+                "first_seen",
+            ]
         else:
             rows = queries.changes(store)
             cols = ["id", "vendor", "kind", "section", "entity", "field", "old", "new", "detected_at",
@@ -364,7 +390,12 @@ def outbox_cmd(obj: _Ctx, all_: bool, as_json: bool) -> None:
     """Alerts waiting to be sent (or failed), with their last error."""
     with _errors():
         rows = queries.outbox(obj.store(), all_)
-    _emit(rows, ["id", "created_at", "target", "vendor", "kind", "status", "attempts", "last_error"], as_json, False)
+    _emit(
+        rows,
+        ["id", "created_at", "target", "vendor", "kind", "status", "attempts", "last_error"],
+        as_json,
+        False,
+    )
 
 
 @cli.command("notify-test")

@@ -90,8 +90,9 @@ _TYPES: dict[str, Checker] = {
     "a number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
     "true or false": lambda v: isinstance(v, bool),
     "a list of strings": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-    "a list of integers": lambda v: isinstance(v, list)
-    and all(isinstance(x, int) and not isinstance(x, bool) for x in v),
+    "a list of integers": lambda v: (
+        isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+    ),
     "a table": lambda v: isinstance(v, dict),
     "a list": lambda v: isinstance(v, list),
 }
@@ -161,7 +162,13 @@ _VENDOR = {
     "parse": "a table",
     "date_format": "a string",
 }
-_PARSE = {"row": "a string", "entity": "a string", "purpose": "a string", "country": "a string", "section": "a string"}
+_PARSE = {
+    "row": "a string",
+    "entity": "a string",
+    "purpose": "a string",
+    "country": "a string",
+    "section": "a string",
+}
 _NOTIFY = {
     "url": "a string",
     "name": "a string",
@@ -199,7 +206,6 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     vendors = _vendors(r, data.get("vendors", []), settings)
     notify = _notify(r, data.get("notify", []), {v.name for v in vendors})
     return Config(path=path, settings=settings, vendors=vendors, notify=notify)
-
 
 
 def _settings(r: _Reader, data: Mapping[str, Any], path: Path) -> Settings:
@@ -253,7 +259,9 @@ def _vendors(r: _Reader, items: list[Any], settings: Settings) -> tuple[Vendor, 
                 raise r.fail(f"{where}.{key}", "is required")
         name = v["name"].strip()
         if name.casefold() in seen:
-            raise r.fail(f"{where}.name", f"duplicate vendor name {name!r} (also vendors[{seen[name.casefold()]}])")
+            raise r.fail(
+                f"{where}.name", f"duplicate vendor name {name!r} (also vendors[{seen[name.casefold()]}])"
+            )
         seen[name.casefold()] = i + 1
         url = _vendor_url(r, r.expand(v["url"].strip(), f"{where}.url"), f"{where}.url")
         days = v.get("objection_days", settings.objection_days)
@@ -301,7 +309,9 @@ def _notify(r: _Reader, items: list[Any], vendor_names: set[str]) -> tuple[Notif
                 raise r.fail(f"{where}.vendors", f"no vendor named {vname!r}")
         for kind in n.get("kinds", []):
             if kind not in _KINDS:
-                raise r.fail(f"{where}.kinds", f"unknown change kind {kind!r} (known: {', '.join(sorted(_KINDS))})")
+                raise r.fail(
+                    f"{where}.kinds", f"unknown change kind {kind!r} (known: {', '.join(sorted(_KINDS))})"
+                )
         out.append(
             NotifyTarget(
                 url=url,

@@ -30,7 +30,7 @@ class _DemoServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _DemoServer
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         body = self.server.page
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -38,7 +38,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         self.server.received.append(json.loads(self.rfile.read(length) or b"{}"))
         self.send_response(200)
@@ -67,9 +67,9 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> Path:
             leftover.unlink(missing_ok=True)
         cfg_path = workdir / "config.toml"
         cfg_path.write_text(
-            "[settings]\ndatabase = \"policy_watch.db\"\nobjection_days = 30\n\n"
-            f"[[vendors]]\nname = \"{VENDOR}\"\nurl = \"http://127.0.0.1:{port}/company/connect-subprocessors/\"\n\n"
-            f"[[notify]]\nname = \"demo-webhook\"\nurl = \"json://127.0.0.1:{port}/alerts\"\n"
+            '[settings]\ndatabase = "policy_watch.db"\nobjection_days = 30\n\n'
+            f'[[vendors]]\nname = "{VENDOR}"\nurl = "http://127.0.0.1:{port}/company/connect-subprocessors/"\n\n'
+            f'[[notify]]\nname = "demo-webhook"\nurl = "json://127.0.0.1:{port}/alerts"\n'
         )
         config = load_config(cfg_path)
         for label, page in (("version 1 (May 2018)", "v1.html"), ("version 2 (November 2026)", "v2.html")):
@@ -96,8 +96,8 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> Path:
         echo(f"The database is at {config.settings.database}. Try:")
         echo(f"  policy-watch --config {cfg_path} changes")
         echo(f"  policy-watch --config {cfg_path} deadlines")
-        echo(f"  policy-watch --config {cfg_path} show \"{VENDOR}\"")
-        echo(f"  sqlite-utils query {config.settings.database} \"select * from change_log\" --table")
+        echo(f'  policy-watch --config {cfg_path} show "{VENDOR}"')
+        echo(f'  sqlite-utils query {config.settings.database} "select * from change_log" --table')
         return config.settings.database
     finally:
         server.shutdown()

@@ -11,6 +11,7 @@ import random
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -57,6 +58,7 @@ class Fetcher:
         *,
         client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        is_private: Callable[[str], bool] | None = None,
     ) -> None:
         self.options = o = options or FetchOptions()
         limits = httpx.Limits(max_connections=o.concurrency, max_keepalive_connections=o.concurrency)
@@ -64,10 +66,12 @@ class Fetcher:
             transport=httpx.HTTPTransport(retries=1, limits=limits),
             timeout=httpx.Timeout(o.timeout, connect=min(10.0, o.timeout)),
             follow_redirects=False,
-            headers={"User-Agent": o.user_agent, "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"},
+            headers={"User-Agent": o.user_agent, "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+                     "Accept-Encoding": "gzip, deflate"},
             trust_env=False,
         )
         self._sleep = sleep
+        self._is_private = is_private or is_private_host
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
 
@@ -105,7 +109,7 @@ class Fetcher:
             return replace(result, duration_ms=ms)
 
     def _backoff(self, attempt: int) -> float:
-        base = self.options.backoff * (2 ** (attempt - 1))
+        base = self.options.backoff * (2.0 ** (attempt - 1))
         return base + random.uniform(0, base / 2)
 
     def _host_slot(self, url: str) -> threading.BoundedSemaphore:
@@ -117,15 +121,15 @@ class Fetcher:
             return sem
 
     def _follow(self, url: str, headers: dict[str, str]) -> FetchResult:
-        private_ok = _is_private_host(urlsplit(url).hostname or "")
         current = url
         seen: set[str] = set()
         for _ in range(self.options.max_redirects + 1):
             if current in seen:
                 raise FetchError(url, f"redirect loop at {current}")
             seen.add(current)
-            if current != url and not private_ok and _is_private_host(urlsplit(current).hostname or ""):
-                raise FetchError(url, f"refused redirect to a private or local address: {current}")
+            refused = redirect_refusal(url, current, self._is_private)
+            if refused:
+                raise FetchError(url, refused)
             result, location = self._get_once(url, current, headers)
             if location is None:
                 assert result is not None
@@ -169,15 +173,28 @@ class Fetcher:
             raise FetchError(url, _describe(e)) from None
 
     def _read_capped(self, url: str, r: httpx.Response) -> bytes:
+        """The body, decompressed in bounded steps: the cap holds against gzip bombs, and memory with it."""
         limit = self.options.max_bytes
+        encoding = (r.headers.get("content-encoding") or "identity").strip().lower()
         declared = r.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit and not r.headers.get("content-encoding"):
+        if declared and declared.isdigit() and int(declared) > limit and encoding == "identity":
             raise FetchError(url, f"response too large: {int(declared)} bytes (limit {limit})")
+        decoder = _decoder(url, encoding)
         buf = bytearray()
-        for chunk in r.iter_bytes():  # decoded chunks: the cap also holds against gzip bombs
-            buf += chunk
-            if len(buf) > limit:
-                raise FetchError(url, f"response too large: over {limit} bytes (limit {limit})")
+        for chunk in r.iter_raw():
+            data = chunk
+            while data:
+                if decoder is None:
+                    buf += data
+                    data = b""
+                else:
+                    try:
+                        buf += decoder.decompress(data, limit + 1 - len(buf))
+                    except zlib.error as e:
+                        raise FetchError(url, f"broken {encoding} body: {e}") from None
+                    data = decoder.unconsumed_tail
+                if len(buf) > limit:
+                    raise FetchError(url, f"response too large: over {limit} bytes (limit {limit})")
         return bytes(buf)
 
     def _result(self, url: str, r: httpx.Response, body: bytes, *, not_modified: bool = False) -> FetchResult:
@@ -227,6 +244,30 @@ def read_file(path: str, max_bytes: int) -> FetchResult:
     return FetchResult(url=path, final_url=path, status=200, body=body, content_type=None)
 
 
+def _decoder(url: str, encoding: str) -> zlib._Decompress | None:
+    if encoding in ("identity", ""):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj(zlib.MAX_WBITS)
+    raise FetchError(url, f"unsupported Content-Encoding {encoding!r}")
+
+
+def redirect_refusal(start: str, target: str, is_private: Callable[[str], bool]) -> str | None:
+    """Why a redirect from ``start`` to ``target`` is refused, or None when it may be followed.
+
+    A page on a public address may not send us to a private, loopback or link-local one
+    (cloud metadata services, admin consoles on the local network). A page that is itself
+    on a private address (an intranet or a test server) may redirect anywhere.
+    """
+    if target == start or is_private(urlsplit(start).hostname or ""):
+        return None
+    if is_private(urlsplit(target).hostname or ""):
+        return f"refused redirect to a private or local address: {target}"
+    return None
+
+
 def _retry_after(value: str | None, cap: float) -> float | None:
     if not value:
         return None
@@ -260,7 +301,7 @@ def _describe(e: httpx.HTTPError) -> str:
     return f"{type(e).__name__}: {text}"
 
 
-def _is_private_host(host: str) -> bool:
+def is_private_host(host: str) -> bool:
     """True when the host is, or resolves to, a private, loopback or link-local address."""
     if not host:
         return False

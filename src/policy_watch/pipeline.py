@@ -21,9 +21,9 @@ from policy_watch.diff import diff_entries, is_suspect
 from policy_watch.errors import FetchError, ParseError, PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions
 from policy_watch.models import Change, FetchResult, ObjectionWindow, ParsedPage, VendorResult
+from policy_watch.outbox import deliver, merge_digests
 from policy_watch.parse import PARSER_VERSION, parse_page
 from policy_watch.render import Message
-from policy_watch.outbox import deliver, merge_digests
 from policy_watch.store import Alert, Store, StoredSnapshot, VendorState, body_hash, content_hash
 
 
@@ -115,7 +115,9 @@ def _fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> _F
     if result.not_modified or body_hash(result.body) == state.body_hash:
         return _Fetched(vendor, state, result=result, same_body=True)
     try:
-        page = parse_page(result.body, content_type=result.content_type, rules=vendor.rules, source=vendor.url)
+        page = parse_page(
+            result.body, content_type=result.content_type, rules=vendor.rules, source=vendor.url
+        )
     except ParseError as e:
         return _Fetched(vendor, state, result=result, parse_error=e)
     return _Fetched(vendor, state, result=result, page=page)
@@ -144,8 +146,12 @@ def _record(config: Config, store: Store, got: _Fetched, at: datetime, run_id: s
             base = store.latest_snapshot(state.id)
             if base is not None:
                 store.touch_snapshot(base.id, at)
-            store.update_vendor(state.id, **headers) if got.result.etag or got.result.last_modified_header else None
-            store.record_fetch(state.id, _fetch_row(got, at, "not_modified" if got.result.not_modified else "same_body"))
+            store.update_vendor(
+                state.id, **headers
+            ) if got.result.etag or got.result.last_modified_header else None
+            store.record_fetch(
+                state.id, _fetch_row(got, at, "not_modified" if got.result.not_modified else "same_body")
+            )
             return VendorResult(v.name, "unchanged", detected_at=at, entries=len(base.entries) if base else 0)
         bhash = store.save_body(got.result.body, got.result.content_type)
         store.update_vendor(state.id, body_hash=bhash, **headers)
@@ -154,7 +160,9 @@ def _record(config: Config, store: Store, got: _Fetched, at: datetime, run_id: s
         return result
 
 
-def _record_page(config: Config, store: Store, got: _Fetched, bhash: str, at: datetime, run_id: str) -> VendorResult:
+def _record_page(
+    config: Config, store: Store, got: _Fetched, bhash: str, at: datetime, run_id: str
+) -> VendorResult:
     v, state = got.vendor, got.state
     base = store.baseline(state.id)
     if got.parse_error is not None:
@@ -226,7 +234,9 @@ def _suspect(
              f"`policy-watch accept \"{v.name}\"` to accept the new content as real.",
              "The last good snapshot stays the baseline."],
         )  # fmt: skip
-        store.enqueue(_operator_alerts(config.notify, v.name, "structure", f"structure:{sid}", msg), run_id, at)
+        store.enqueue(
+            _operator_alerts(config.notify, v.name, "structure", f"structure:{sid}", msg), run_id, at
+        )
     return VendorResult(v.name, "suspect", error=f"{v.name}: page structure changed ({why}); last good snapshot "
                         "kept as baseline", entries=len(page.entries), detected_at=at)  # fmt: skip
 
@@ -237,7 +247,9 @@ def _clear_suspect(store: Store, vendor_id: int, base: StoredSnapshot) -> None:
         store.set_snapshot_status(latest.id, "superseded")
 
 
-def _count_failure(config: Config, store: Store, state: VendorState, error: FetchError, at: datetime, run_id: str) -> None:
+def _count_failure(
+    config: Config, store: Store, state: VendorState, error: FetchError, at: datetime, run_id: str
+) -> None:
     failures = state.consecutive_failures + 1
     failing = state.failing
     if not failing and failures >= config.settings.failure_threshold:
@@ -279,7 +291,9 @@ def _alerts(
     ]
 
 
-def _operator_alerts(targets: Sequence[NotifyTarget], vendor: str, kind: str, key: str, msg: Message) -> list[Alert]:
+def _operator_alerts(
+    targets: Sequence[NotifyTarget], vendor: str, kind: str, key: str, msg: Message
+) -> list[Alert]:
     ops = [t for t in targets if t.operator] or [t for t in targets if not t.vendors or vendor in t.vendors]
     return [Alert(t.name, vendor, kind, key, msg.title, msg.markdown, msg.html, msg.text) for t in ops]
 
@@ -288,7 +302,9 @@ def queue_reminders(config: Config, store: Store, now: datetime, run_id: str) ->
     today = now.date()
     for w in store.windows():
         deadline = date.fromisoformat(w["deadline"])
-        due = clock.reminders_due(deadline, today, config.settings.reminder_days, json.loads(w["reminders_sent"]))
+        due = clock.reminders_due(
+            deadline, today, config.settings.reminder_days, json.loads(w["reminders_sent"])
+        )
         if not due or w["detected_at"][:10] == today.isoformat():
             if due:
                 store.mark_reminders(w["id"], due)
@@ -306,7 +322,9 @@ def queue_reminders(config: Config, store: Store, now: datetime, run_id: str) ->
         store.mark_reminders(w["id"], due)
 
 
-def accept_suspect(config: Config, store: Store, vendor: Vendor, now: datetime) -> tuple[list[Change], ObjectionWindow | None]:
+def accept_suspect(
+    config: Config, store: Store, vendor: Vendor, now: datetime
+) -> tuple[list[Change], ObjectionWindow | None]:
     """A person confirmed the suspect content is real: it becomes the baseline, and its changes are reported."""
     vid = store.vendor_id(vendor.name)
     latest = store.latest_snapshot(vid) if vid is not None else None
@@ -321,7 +339,6 @@ def accept_suspect(config: Config, store: Store, vendor: Vendor, now: datetime) 
         changes = diff_entries(base.entries, latest.entries, base.columns, latest.columns)
         window = record_changes(config, store, vendor, latest.id, base, latest.page(), changes, now, run_id)
     return changes, window
-
 
 
 def reparse_history(config: Config, store: Store, now: datetime) -> list[tuple[str, int, int]]:
@@ -340,7 +357,9 @@ def reparse_history(config: Config, store: Store, now: datetime) -> list[tuple[s
             for s in snaps:
                 body, ctype = store.load_body(s["body_hash"])
                 try:
-                    page = parse_page(body, content_type=ctype, rules=rules.get(vrow["name"]), source=vrow["name"])
+                    page = parse_page(
+                        body, content_type=ctype, rules=rules.get(vrow["name"]), source=vrow["name"]
+                    )
                 except ParseError:
                     page = ParsedPage(entries=())
                 redone += 1
@@ -357,9 +376,15 @@ def reparse_history(config: Config, store: Store, now: datetime) -> list[tuple[s
 
 
 def _rebuild_changes(store: Store, prev: StoredSnapshot, snap: StoredSnapshot, now: datetime) -> None:
-    old_rows = store.query("select window_id, detected_at from changes where snapshot_id = ? limit 1", [snap.id])
+    old_rows = store.query(
+        "select window_id, detected_at from changes where snapshot_id = ? limit 1", [snap.id]
+    )
     wid = old_rows[0]["window_id"] if old_rows else None
-    detected = datetime.fromisoformat(old_rows[0]["detected_at"]) if old_rows else datetime.fromisoformat(snap.first_seen)
+    detected = (
+        datetime.fromisoformat(old_rows[0]["detected_at"])
+        if old_rows
+        else datetime.fromisoformat(snap.first_seen)
+    )
     store.execute("delete from changes where snapshot_id = ?", [snap.id])
     changes = diff_entries(prev.entries, snap.entries, prev.columns, snap.columns)
     store.insert_changes(snap.vendor_id, snap.id, prev.id, changes, [wid] * len(changes), detected)

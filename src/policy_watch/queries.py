@@ -27,12 +27,16 @@ def changes(store: Store, vendor: str | None = None, since: date | None = None) 
 def require_vendor(store: Store, name: str) -> int:
     vid = store.vendor_id(name)
     if vid is None:
-        known = ", ".join(r["name"] for r in store.query("select name from vendors order by name")) or "none yet"
+        known = (
+            ", ".join(r["name"] for r in store.query("select name from vendors order by name")) or "none yet"
+        )
         raise PolicyWatchError(f"no vendor named {name!r} in the database (known: {known})")
     return vid
 
 
-def entries_at(store: Store, vendor: str, at: date | None = None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+def entries_at(
+    store: Store, vendor: str, at: date | None = None
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The vendor's entries as they stood at the end of ``at`` (default: now)."""
     vid = require_vendor(store, vendor)
     snap = store.snapshot_at(vid, f"{at.isoformat()}T23:59:59.999999+99:99") if at else store.baseline(vid)
@@ -68,7 +72,9 @@ def windows(store: Store, today: date, *, all_: bool = False) -> list[dict[str, 
 WINDOW_STATUSES = {"ack": "acknowledged", "object": "objected", "accept": "accepted"}
 
 
-def set_window(store: Store, window_id: int, action: str, by: str, note: str | None, now: datetime) -> dict[str, Any]:
+def set_window(
+    store: Store, window_id: int, action: str, by: str, note: str | None, now: datetime
+) -> dict[str, Any]:
     w = store.window(window_id)
     if w is None:
         raise PolicyWatchError(f"no objection window with id {window_id}")
@@ -89,8 +95,22 @@ def current_entries(store: Store) -> list[dict[str, Any]]:
 def outbox(store: Store, all_: bool = False) -> list[dict[str, Any]]:
     statuses = ("pending", "sending", "held", "sent", "merged") if all_ else ("pending", "sending", "held")
     return [
-        {k: r[k] for k in ("id", "created_at", "target", "vendor", "kind", "title", "status", "attempts",
-                            "last_error", "next_attempt_at", "sent_at")}  # fmt: skip
+        {
+            k: r[k]
+            for k in (
+                "id",
+                "created_at",
+                "target",
+                "vendor",
+                "kind",
+                "title",
+                "status",
+                "attempts",
+                "last_error",
+                "next_attempt_at",
+                "sent_at",
+            )
+        }
         for r in store.outbox(statuses)
     ]
 

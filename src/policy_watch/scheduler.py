@@ -53,7 +53,7 @@ def run_once(config: Config, stop: threading.Event, echo: Callable[[str], None])
         echo(f"skipped: {e}")
     except (PolicyWatchError, OSError) as e:
         echo(f"run failed: {e}")
-    except Exception:  # noqa: BLE001 - the daemon must outlive a bug in one run
+    except Exception:
         log.exception("run failed")
         echo("run failed with an unexpected error (see the log)")
 
@@ -90,4 +90,3 @@ def run_daemon(
         idle = sched.idle_seconds
         stop.wait(max(1.0, min(60.0, idle if idle is not None else 60.0)))
     echo("policy-watch daemon stopped")
-

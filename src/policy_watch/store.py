@@ -29,54 +29,54 @@ migrations = Migrations("policy_watch")
 
 @migrations()
 def m001_initial(db: Database) -> None:
-    db["vendors"].create(
+    db.table("vendors").create(
         {"id": int, "name": str, "url": str, "created_at": str, "etag": str, "last_modified_header": str,
          "body_hash": str, "consecutive_failures": int, "failing": int, "last_error": str},
         pk="id", not_null={"name"}, defaults={"consecutive_failures": 0, "failing": 0},
     )  # fmt: skip
-    db["vendors"].create_index(["name"], unique=True)
-    db["bodies"].create({"hash": str, "content_type": str, "size": int, "body_zlib": bytes}, pk="hash")
-    db["snapshots"].create(
+    db.table("vendors").create_index(["name"], unique=True)
+    db.table("bodies").create({"hash": str, "content_type": str, "size": int, "body_zlib": bytes}, pk="hash")
+    db.table("snapshots").create(
         {"id": int, "vendor_id": int, "content_hash": str, "status": str, "first_seen": str, "last_seen": str,
          "declared_date": str, "parser_version": str, "body_hash": str, "entry_count": int, "columns": str},
         pk="id", foreign_keys=[("vendor_id", "vendors", "id"), ("body_hash", "bodies", "hash")],
     )  # fmt: skip
-    db["snapshots"].create_index(["vendor_id", "first_seen"])
-    db["entries"].create(
+    db.table("snapshots").create_index(["vendor_id", "first_seen"])
+    db.table("entries").create(
         {"snapshot_id": int, "position": int, "section": str, "entity": str, "purpose": str, "country": str,
          "extra": str},
         pk=("snapshot_id", "position"), foreign_keys=[("snapshot_id", "snapshots", "id")],
     )  # fmt: skip
-    db["entries"].create_index(["entity"])
-    db["fetches"].create(
+    db.table("entries").create_index(["entity"])
+    db.table("fetches").create(
         {"id": int, "vendor_id": int, "started_at": str, "url": str, "final_url": str, "status": int,
          "duration_ms": int, "bytes": int, "outcome": str, "error": str, "snapshot_id": int},
         pk="id", foreign_keys=[("vendor_id", "vendors", "id")],
     )  # fmt: skip
-    db["fetches"].create_index(["vendor_id", "started_at"])
-    db["windows"].create(
+    db.table("fetches").create_index(["vendor_id", "started_at"])
+    db.table("windows").create(
         {"id": int, "vendor_id": int, "snapshot_id": int, "detected_at": str, "opens": str, "deadline": str,
          "rule": str, "late": int, "status": str, "status_by": str, "status_at": str, "note": str,
          "reminders_sent": str},
         pk="id", foreign_keys=[("vendor_id", "vendors", "id"), ("snapshot_id", "snapshots", "id")],
         defaults={"status": "open", "reminders_sent": "[]"},
     )  # fmt: skip
-    db["changes"].create(
+    db.table("changes").create(
         {"id": int, "vendor_id": int, "snapshot_id": int, "previous_snapshot_id": int, "window_id": int,
          "kind": str, "section": str, "entity": str, "field": str, "old": str, "new": str, "detected_at": str},
         pk="id", foreign_keys=[("vendor_id", "vendors", "id"), ("snapshot_id", "snapshots", "id"),
                                ("window_id", "windows", "id")],
     )  # fmt: skip
-    db["changes"].create_index(["vendor_id", "detected_at"])
-    db["outbox"].create(
+    db.table("changes").create_index(["vendor_id", "detected_at"])
+    db.table("outbox").create(
         {"id": int, "created_at": str, "run_id": str, "target": str, "vendor": str, "kind": str,
          "dedupe_key": str, "title": str, "body_markdown": str, "body_html": str, "body_text": str,
          "status": str, "attempts": int, "last_error": str, "next_attempt_at": str, "sending_at": str,
          "sent_at": str},
         pk="id", defaults={"status": "pending", "attempts": 0},
     )  # fmt: skip
-    db["outbox"].create_index(["target", "dedupe_key"], unique=True)
-    db["outbox"].create_index(["status"])
+    db.table("outbox").create_index(["target", "dedupe_key"], unique=True)
+    db.table("outbox").create_index(["status"])
     _create_views(db)
 
 
@@ -209,7 +209,9 @@ def run_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            raise LockedError(str(path), f"another policy-watch check is running (pid {holder}); try later") from None
+            raise LockedError(
+                str(path), f"another policy-watch check is running (pid {holder}); try later"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
@@ -260,7 +262,7 @@ class Store:
         row = self._one("select * from vendors where name = ?", [name])
         if row is None:
             with self.transaction():
-                self.db["vendors"].insert({"name": name, "url": url, "created_at": now.isoformat(),
+                self.db.table("vendors").insert({"name": name, "url": url, "created_at": now.isoformat(),
                                            "consecutive_failures": 0, "failing": 0})  # fmt: skip
             row = self._one("select * from vendors where name = ?", [name])
             assert row is not None
@@ -278,7 +280,7 @@ class Store:
         return None if row is None else int(row["id"])
 
     def record_fetch(self, vendor_id: int, fetch: dict[str, Any]) -> None:
-        self.db["fetches"].insert({"vendor_id": vendor_id, **fetch})
+        self.db.table("fetches").insert({"vendor_id": vendor_id, **fetch})
 
     def update_vendor(self, vendor_id: int, **values: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in values)
@@ -310,7 +312,9 @@ class Store:
     def _load_snapshot(self, row: dict[str, Any]) -> StoredSnapshot:
         entries = tuple(
             entry_from_row(r)
-            for r in self.db.query("select * from entries where snapshot_id = ? order by position", [row["id"]])
+            for r in self.db.query(
+                "select * from entries where snapshot_id = ? order by position", [row["id"]]
+            )
         )
         cols = tuple((s, tuple(c)) for s, c in json.loads(row["columns"] or "[]"))
         declared = date.fromisoformat(row["declared_date"]) if row["declared_date"] else None
@@ -323,7 +327,7 @@ class Store:
 
     def save_body(self, body: bytes, content_type: str | None) -> str:
         h = body_hash(body)
-        self.db["bodies"].insert({"hash": h, "content_type": content_type, "size": len(body),
+        self.db.table("bodies").insert({"hash": h, "content_type": content_type, "size": len(body),
                                   "body_zlib": zlib.compress(body, 6)}, ignore=True)  # fmt: skip
         return h
 
@@ -337,15 +341,15 @@ class Store:
         self, vendor_id: int, page: ParsedPage, *, status: str, now: datetime, body_hash: str | None,
         parser_version: str, chash: str | None = None,
     ) -> int:  # fmt: skip
-        table = self.db["snapshots"]
+        table = self.db.table("snapshots")
         table.insert({
             "vendor_id": vendor_id, "content_hash": chash or content_hash(page), "status": status,
             "first_seen": now.isoformat(), "last_seen": now.isoformat(),
             "declared_date": _iso(page.last_modified), "parser_version": parser_version, "body_hash": body_hash,
             "entry_count": len(page.entries), "columns": json.dumps([[s, list(c)] for s, c in page.columns]),
         })  # fmt: skip
-        sid = int(table.last_pk)
-        self.db["entries"].insert_all(_entry_row(sid, i, e) for i, e in enumerate(page.entries))
+        sid = int(table.last_pk or 0)
+        self.db.table("entries").insert_all(_entry_row(sid, i, e) for i, e in enumerate(page.entries))
         return sid
 
     def set_snapshot_status(self, snapshot_id: int, status: str) -> None:
@@ -353,7 +357,7 @@ class Store:
 
     def replace_entries(self, snapshot_id: int, page: ParsedPage, parser_version: str) -> None:
         self.db.execute("delete from entries where snapshot_id = ?", [snapshot_id])
-        self.db["entries"].insert_all(_entry_row(snapshot_id, i, e) for i, e in enumerate(page.entries))
+        self.db.table("entries").insert_all(_entry_row(snapshot_id, i, e) for i, e in enumerate(page.entries))
         self.db.execute(
             "update snapshots set content_hash = ?, entry_count = ?, columns = ?, declared_date = ?,"
             " parser_version = ? where id = ?",
@@ -364,18 +368,18 @@ class Store:
     # --- changes and windows ------------------------------------------------------------------------
 
     def insert_window(self, vendor_id: int, snapshot_id: int, window: ObjectionWindow, now: datetime) -> int:
-        table = self.db["windows"]
+        table = self.db.table("windows")
         table.insert({"vendor_id": vendor_id, "snapshot_id": snapshot_id, "detected_at": now.isoformat(),
                       "opens": window.opens.isoformat(), "deadline": window.deadline.isoformat(),
                       "rule": window.rule.value, "late": int(window.deadline < now.date()), "status": "open",
                       "reminders_sent": "[]"})  # fmt: skip
-        return int(table.last_pk)
+        return int(table.last_pk or 0)
 
     def insert_changes(
         self, vendor_id: int, snapshot_id: int, previous_id: int | None, changes: Sequence[Change],
         window_ids: Sequence[int | None], now: datetime,
     ) -> None:  # fmt: skip
-        self.db["changes"].insert_all(
+        self.db.table("changes").insert_all(
             {"vendor_id": vendor_id, "snapshot_id": snapshot_id, "previous_snapshot_id": previous_id,
              "window_id": wid, "kind": c.kind.value, "section": c.section, "entity": c.entity, "field": c.field,
              "old": c.old, "new": c.new, "detected_at": now.isoformat()}
@@ -392,7 +396,9 @@ class Store:
         return self._one("select w.*, v.name as vendor from windows w join vendors v on v.id = w.vendor_id"
                          " where w.id = ?", [window_id])  # fmt: skip
 
-    def set_window_status(self, window_id: int, status: str, by: str, note: str | None, now: datetime) -> None:
+    def set_window_status(
+        self, window_id: int, status: str, by: str, note: str | None, now: datetime
+    ) -> None:
         self.db.execute("update windows set status = ?, status_by = ?, status_at = ?, note = ? where id = ?",
                         [status, by, now.isoformat(), note, window_id])  # fmt: skip
 
@@ -419,7 +425,7 @@ class Store:
 
     def enqueue(self, alerts: Sequence[Alert], run_id: str, now: datetime) -> None:
         """Queue alerts; an alert already queued for a target (same dedupe key) is not queued again."""
-        self.db["outbox"].insert_all(
+        self.db.table("outbox").insert_all(
             ({"created_at": now.isoformat(), "run_id": run_id, "target": a.target, "vendor": a.vendor,
               "kind": a.kind, "dedupe_key": a.dedupe_key, "title": a.title, "body_markdown": a.body_markdown,
               "body_html": a.body_html, "body_text": a.body_text, "status": "held" if a.held else "pending",
@@ -429,7 +435,9 @@ class Store:
 
     def outbox(self, statuses: Sequence[str] = ("pending",)) -> list[dict[str, Any]]:
         marks = ",".join("?" for _ in statuses)
-        return list(self.db.query(f"select * from outbox where status in ({marks}) order by id", list(statuses)))
+        return list(
+            self.db.query(f"select * from outbox where status in ({marks}) order by id", list(statuses))
+        )
 
     def _one(self, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
         for row in self.db.query(sql, list(params)):
