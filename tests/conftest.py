@@ -56,6 +56,10 @@ class PageServer:
                 if route is None:
                     self._reply(404, b"not found", {"Content-Type": "text/plain"})
                     return
+                etag = route.headers.get("ETag")
+                if etag and self.headers.get("If-None-Match") == etag:
+                    self._reply(304, b"", {"ETag": etag})
+                    return
                 self._reply(route.status, route.body, route.headers)
 
             def do_POST(self) -> None:

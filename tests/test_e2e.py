@@ -149,3 +149,27 @@ def test_demo_runs_offline(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "Alert received by the webhook: Zendesk Connect: 1 added, 1 removed, 2 changed" in out.stdout
     assert (tmp_path / "demo" / "policy_watch.db").exists()
+
+
+def test_unreadable_first_page_stays_an_error(tmp_path: Path, pages: PageServer) -> None:
+    pages.serve("/connect", (ZENDESK / "maintenance.html").read_bytes())
+    config = write_config(tmp_path, [(VENDOR, pages.url("/connect"))])
+    for _ in range(2):
+        out = cli(config, "run")
+        assert out.returncode == 1
+        assert VENDOR in out.stderr and "no subprocessor" in out.stderr
+    assert _count(tmp_path / "pw.db", "snapshots") == 0
+
+
+def test_conditional_request_304_counts_as_unchanged(tmp_path: Path, pages: PageServer) -> None:
+    pages.serve("/connect", (ZENDESK / "v1.html").read_bytes(), ETag='"v1"')
+    config = write_config(tmp_path, [(VENDOR, pages.url("/connect"))])
+    assert cli(config, "run").returncode == 0
+    second = cli(config, "run")
+    assert second.returncode == 0 and "1 unchanged" in second.stdout
+    gets = [h for m, p, h in pages.requests if m == "GET"]
+    assert gets[-1].get("If-None-Match") == '"v1"'
+    with sqlite3.connect(tmp_path / "pw.db") as conn:
+        outcomes = [r[0] for r in conn.execute("select outcome from fetches order by id")]
+    assert outcomes == ["baseline", "not_modified"]
+    assert _count(tmp_path / "pw.db", "snapshots") == 1

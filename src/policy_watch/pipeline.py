@@ -138,26 +138,42 @@ def _record(config: Config, store: Store, got: _Fetched, at: datetime, run_id: s
             store.record_fetch(state.id, _fetch_row(got, at, "error", got.error.cause))
             _count_failure(config, store, state, got.error, at, run_id)
             return VendorResult(v.name, "error", error=str(got.error), detected_at=at)
-        assert got.result is not None
-        if state.failing or state.consecutive_failures:
+        result = _same_body(store, got, at) if got.same_body else _new_body(config, store, got, at, run_id)
+        outcome = result.status
+        if got.same_body and result.status == "unchanged":
+            outcome = "not_modified" if got.result and got.result.not_modified else "same_body"
+        store.record_fetch(state.id, _fetch_row(got, at, outcome, result.error))
+        if result.status == "error":
+            assert got.result is not None
+            cause = FetchError(v.url, result.error or "unreadable page", vendor=v.name)
+            _count_failure(config, store, state, cause, at, run_id)
+        elif state.failing or state.consecutive_failures:
             _recovered(config, store, state, at, run_id)
-        headers = {"etag": got.result.etag, "last_modified_header": got.result.last_modified_header}
-        if got.same_body:
-            base = store.latest_snapshot(state.id)
-            if base is not None:
-                store.touch_snapshot(base.id, at)
-            store.update_vendor(
-                state.id, **headers
-            ) if got.result.etag or got.result.last_modified_header else None
-            store.record_fetch(
-                state.id, _fetch_row(got, at, "not_modified" if got.result.not_modified else "same_body")
-            )
-            return VendorResult(v.name, "unchanged", detected_at=at, entries=len(base.entries) if base else 0)
-        bhash = store.save_body(got.result.body, got.result.content_type)
-        store.update_vendor(state.id, body_hash=bhash, **headers)
-        result = _record_page(config, store, got, bhash, at, run_id)
-        store.record_fetch(state.id, _fetch_row(got, at, result.status, result.error))
         return result
+
+
+def _same_body(store: Store, got: _Fetched, at: datetime) -> VendorResult:
+    """A 304 or a byte-identical body: touch the latest snapshot, parse nothing."""
+    assert got.result is not None
+    latest = store.latest_meta(got.state.id)
+    assert latest is not None, "a body hash is only kept for a recorded snapshot"
+    store.touch_snapshot(latest["id"], at)
+    if got.result.etag or got.result.last_modified_header:
+        store.update_vendor(got.state.id, etag=got.result.etag, last_modified_header=got.result.last_modified_header)
+    if latest["status"] == "suspect":
+        why = "page structure still changed since the last good snapshot; run `policy-watch accept` if it is real"
+        return VendorResult(got.vendor.name, "suspect", error=f"{got.vendor.name}: {why}", detected_at=at)
+    return VendorResult(got.vendor.name, "unchanged", entries=latest["entry_count"], detected_at=at)
+
+
+def _new_body(config: Config, store: Store, got: _Fetched, at: datetime, run_id: str) -> VendorResult:
+    assert got.result is not None
+    bhash = store.save_body(got.result.body, got.result.content_type)
+    result = _record_page(config, store, got, bhash, at, run_id)
+    if result.status != "error":  # remember the body only once it is on record
+        store.update_vendor(got.state.id, body_hash=bhash, etag=got.result.etag,
+                            last_modified_header=got.result.last_modified_header)  # fmt: skip
+    return result
 
 
 def _record_page(

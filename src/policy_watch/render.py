@@ -1,21 +1,29 @@
 """Alert text: one message rendered as Slack-safe markdown, escaped HTML and plain text. Pure.
 
-Page text is untrusted. In markdown (Slack) it cannot form mentions (``<!channel>``,
-``<@U123>``), links (``<url|text>``, ``[text](url)``) or markup; in HTML every value is escaped.
+Page text is untrusted. In markdown (sent to Slack, which apprise converts to Slack ``mrkdwn``)
+it cannot form mentions (``<!channel>``, ``<!here>``, ``<@U123>``), links (``<url|text>``,
+``[text](url)``) or emphasis; in HTML every value is escaped.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from policy_watch import clock
+from policy_watch.config import DEFAULT_WINDOW_KINDS
 from policy_watch.models import Change, ChangeKind, ObjectionWindow, WindowRule
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 MAX_VALUE = 500
+REPEAT_MARK = "[possible repeat]"
+_REPEAT_NOTE = (
+    "This alert may be a repeat: policy-watch stopped while sending it earlier, so it may have arrived already."
+)
+_KIND_ORDER = ["added", "removed", "changed", "renamed", "column_added", "column_removed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,51 +35,42 @@ class Message:
 
 
 def clean(value: str | None, limit: int = MAX_VALUE) -> str:
-    """Drop control and bidi characters, collapse whitespace, cap the length."""
+    """Drop control, zero-width and bidi characters, collapse whitespace, cap the length."""
     text = " ".join(_CONTROL.sub("", value or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def slack_safe(value: str | None) -> str:
-    """Page text for Slack: no mentions, links or markup can form."""
-    text = clean(value)
-    text = text.replace("&", "&amp;").replace("<", "‹").replace(">", "›")
+def slack_safe(value: str | None, limit: int = MAX_VALUE) -> str:
+    """Page text for Slack: no mention, link or emphasis can form, whatever Slack or apprise do to it.
+
+    Angle brackets become look-alike characters, so no ``<!channel>``, ``<@U…>`` or ``<url|text>``
+    can exist, even after apprise's legacy conversion turns ``!channel>`` back into ``<!channel>``.
+    A zero-width space after ``@`` and ``!`` breaks ``@here`` and ``!channel``. Markdown link and
+    emphasis characters are backslash-escaped (apprise turns ``\\[`` into a plain ``[``). ``&`` is
+    left alone: apprise escapes it for Slack itself.
+    """
+    text = clean(value, limit)
+    text = re.sub(r"([\\*\[\]])", r"\\\1", text)
+    text = text.replace("<", "‹").replace(">", "›")
     text = text.replace("@", "@\u200b").replace("!", "!\u200b")
-    text = re.sub(r"([*_~`\[\]|#])", r"\\\1", text)
-    return text
+    return "\\" + text if text.startswith("#") else text
 
 
-def _h(value: str | None) -> str:
-    return html.escape(clean(value), quote=True)
+def _h(value: str | None, limit: int = MAX_VALUE) -> str:
+    return html.escape(clean(value, limit), quote=True)
 
 
-def _summary(changes: Sequence[Change]) -> str:
+def summary(changes: Sequence[Change]) -> str:
+    """``1 added, 1 removed, 2 changed``."""
     counts: dict[str, int] = {}
     for c in changes:
         counts[c.kind.value] = counts.get(c.kind.value, 0) + 1
-    order = ["added", "removed", "changed", "renamed", "column_added", "column_removed"]
-    return ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if k in counts)
+    return ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in _KIND_ORDER if k in counts)
 
 
-def _describe(c: Change, esc: type[_Esc]) -> str:
-    e, s = esc.v(c.entity), esc.v(c.section)
-    where = f" ({esc.em(s)})" if c.section else ""
-    if c.kind is ChangeKind.ADDED:
-        return f"{esc.b('Added')}: {e}{where}"
-    if c.kind is ChangeKind.REMOVED:
-        return f"{esc.b('Removed')}: {e}{where}"
-    if c.kind is ChangeKind.RENAMED:
-        return f"{esc.b('Renamed')}: {esc.v(c.old)} → {esc.v(c.new)}{where}"
-    if c.kind is ChangeKind.COLUMN_ADDED:
-        return f"{esc.b('Column added')}: {esc.v(c.field)}{where}"
-    if c.kind is ChangeKind.COLUMN_REMOVED:
-        return f"{esc.b('Column removed')}: {esc.v(c.field)}{where}"
-    if not c.entity:
-        return f"{esc.b('Section renamed')}: {esc.v(c.old)} → {esc.v(c.new)}"
-    return f"{esc.b('Changed')} {esc.v(c.field)} of {e}{where}: {esc.v(c.old) or '(empty)'} → {esc.v(c.new) or '(empty)'}"
+class _Plain:
+    """How one format writes values and emphasis; the base writes plain text."""
 
-
-class _Esc:
     @staticmethod
     def v(s: str | None) -> str:
         return clean(s)
@@ -85,21 +84,21 @@ class _Esc:
         return s
 
 
-class _Md(_Esc):
+class _Md(_Plain):
     @staticmethod
     def v(s: str | None) -> str:
         return slack_safe(s)
 
     @staticmethod
     def b(s: str) -> str:
-        return f"*{s}*"
+        return f"**{s}**"
 
     @staticmethod
     def em(s: str) -> str:
         return f"_{s}_"
 
 
-class _Html(_Esc):
+class _Html(_Plain):
     @staticmethod
     def v(s: str | None) -> str:
         return _h(s)
@@ -113,43 +112,106 @@ class _Html(_Esc):
         return f"<i>{s}</i>"
 
 
-def window_line(window: ObjectionWindow, today: date) -> str:
+def describe(c: Change, esc: type[_Plain] = _Plain) -> str:
+    """One change: what, which entity, which section, old → new."""
+    e = esc.v(c.entity)
+    where = f" ({esc.em('section')} {esc.v(c.section)})" if c.section else ""
+    if c.kind is ChangeKind.ADDED:
+        return f"{esc.b('Added')}: {e}{where}"
+    if c.kind is ChangeKind.REMOVED:
+        return f"{esc.b('Removed')}: {e}{where}"
+    if c.kind is ChangeKind.RENAMED:
+        return f"{esc.b('Renamed')}: {esc.v(c.old)} → {esc.v(c.new)}{where}"
+    if c.kind is ChangeKind.COLUMN_ADDED:
+        return f"{esc.b('Column added')}: {esc.v(c.field)}{where}"
+    if c.kind is ChangeKind.COLUMN_REMOVED:
+        return f"{esc.b('Column removed')}: {esc.v(c.field)}{where}"
+    if not c.entity:
+        return f"{esc.b('Section renamed')}: {esc.v(c.old)} → {esc.v(c.new)}"
+    old, new = esc.v(c.old) or "(empty)", esc.v(c.new) or "(empty)"
+    return f"{esc.b('Changed')} {esc.v(c.field)} of {e}{where}: {old} → {new}"
+
+
+def rule_text(rule: WindowRule) -> str:
+    if rule is WindowRule.DECLARED:
+        return "the update date the page declares"
+    return "the date policy-watch detected the change"
+
+
+def days_text(n: int) -> str:
+    return f"{n} day{'' if n in (1, -1) else 's'}"
+
+
+def window_line(window: ObjectionWindow, today: date, declared: date | None = None) -> str:
+    """The deadline sentence; ``today`` is the detection date."""
     left = window.days_left(today)
-    rule = "the page's declared update date" if window.rule is WindowRule.DECLARED else "the detection date"
+    why = f"{window.opens}, {rule_text(window.rule)}"
+    if window.rule is WindowRule.DETECTED and declared is not None:
+        why += f"; the page's own date, {declared}, did not move forward or lies in the future"
     if left < 0:
-        return (
-            f"DEADLINE ALREADY PASSED: the objection window opened {window.opens} ({rule}) and closed "
-            f"{window.deadline}, {-left} days ago."
-        )
-    return f"Object by {window.deadline} ({left} days left; window opened {window.opens}, {rule})."
+        return (f"DEADLINE ALREADY PASSED: the objection window opened {why}, and closed on {window.deadline}, "
+                f"{days_text(-left)} before this change was detected on {today}. Act now if you still can.")  # fmt: skip
+    return f"Object by {window.deadline} ({days_text(left)} left). The window opened {why}; detected {today}."
+
+
+def _change_window(c: Change, window: ObjectionWindow | None, kinds: Iterable[str], today: date) -> str:
+    if window is None or not clock.opens_window(c, kinds):
+        return "opens no objection window"
+    left = window.days_left(today)
+    tail = f"{days_text(left)} left" if left >= 0 else f"deadline passed {days_text(-left)} ago"
+    return f"opens {window.opens} · deadline {window.deadline} · {tail}"
 
 
 def change_message(
-    vendor: str, url: str, changes: Sequence[Change], window: ObjectionWindow | None, today: date
+    vendor: str,
+    url: str,
+    changes: Sequence[Change],
+    window: ObjectionWindow | None,
+    today: date,
+    *,
+    window_kinds: Iterable[str] = DEFAULT_WINDOW_KINDS,
+    declared: date | None = None,
+    window_id: int | None = None,
 ) -> Message:
+    """The alert for one vendor's changes; ``today`` is the detection date."""
+    kinds = tuple(window_kinds)
     late = window is not None and window.days_left(today) < 0
-    title = f"{clean(vendor, 100)}: {_summary(changes)}"
+    counts = summary(changes)
+    title = f"{clean(vendor, 100)}: {counts}"
     if window:
         title += f" — {'DEADLINE PASSED ' if late else 'object by '}{window.deadline}"
-    deadline = window_line(window, today) if window else "No objection window opened by these changes."
-    md = [f"*{slack_safe(vendor)}* changed its subprocessor list: {_summary(changes)}.", f"Page: {url}", ""]
-    md += [f"• {_describe(c, _Md)}" for c in changes]
-    md += ["", f"*{deadline}*" if late else deadline]
-    txt = [f"{clean(vendor)} changed its subprocessor list: {_summary(changes)}.", f"Page: {url}", ""]
-    txt += [f"- {_describe(c, _Esc)}" for c in changes]
-    txt += ["", deadline]
-    items = "".join(f"<li>{_describe(c, _Html)}</li>" for c in changes)
-    warn = ' style="color:#b00020;font-weight:bold"' if late else ""
+    deadline = window_line(window, today, declared) if window else "These changes open no objection window."
+    decide = (f"Record a decision: policy-watch ack|object|accept {window_id} (see policy-watch deadlines)."
+              if window_id is not None else "See open windows with: policy-watch deadlines")  # fmt: skip
+    per = [(c, _change_window(c, window, kinds, today)) for c in changes]
+
+    md = [f"**{slack_safe(vendor)}** changed its subprocessor list: {counts}.", f"Page: {url}",
+          f"**{deadline}**" if window else deadline, ""]  # fmt: skip
+    if late:
+        md.insert(0, "🚨 **DEADLINE ALREADY PASSED** 🚨")
+    md += [f"• {describe(c, _Md)}\n    _{w}_" for c, w in per]
+    md += ["", decide]
+
+    txt = [f"{clean(vendor)} changed its subprocessor list: {counts}.", f"Page: {url}", deadline, ""]
+    if late:
+        txt.insert(0, "!!! DEADLINE ALREADY PASSED !!!")
+    txt += [f"- {describe(c)}\n    {w}" for c, w in per]
+    txt += ["", decide]
+
+    items = "".join(f"<li>{describe(c, _Html)}<br><small>{html.escape(w)}</small></li>" for c, w in per)
+    style = "color:#b00020;font-weight:bold;font-size:1.2em" if late else "font-weight:bold"
     body = (
-        f"<p><b>{_h(vendor)}</b> changed its subprocessor list: {_summary(changes)}.</p>"
-        f'<p>Page: <a href="{html.escape(url, quote=True)}">{_h(url)}</a></p><ul>{items}</ul>'
-        f"<p{warn}>{html.escape(deadline)}</p>"
+        (f'<p style="{style}">DEADLINE ALREADY PASSED</p>' if late else "")
+        + f"<p><b>{_h(vendor)}</b> changed its subprocessor list: {html.escape(counts)}.</p>"
+        + f'<p>Page: <a href="{html.escape(url, quote=True)}">{_h(url)}</a></p>'
+        + f'<p style="{style}">{html.escape(deadline)}</p>'
+        + f"<ul>{items}</ul><p>{html.escape(decide)}</p>"
     )
     return Message(title=title, markdown="\n".join(md), html=body, text="\n".join(txt))
 
 
 def notice_message(title: str, lines: Sequence[str]) -> Message:
-    """Operator notices (failures, recoveries, structure alarms, reminders): untrusted parts pre-cleaned."""
+    """Operator notices (failures, recoveries, structure alarms, reminders); every line is treated as untrusted."""
     md = "\n".join(slack_safe(line) if line else "" for line in lines)
     txt = "\n".join(clean(line) for line in lines)
     body = "".join(f"<p>{_h(line)}</p>" for line in lines if line)
@@ -157,13 +219,26 @@ def notice_message(title: str, lines: Sequence[str]) -> Message:
 
 
 def digest_message(messages: Sequence[Message]) -> Message:
-    title = f"policy-watch: {len(messages)} alert{'s' if len(messages) != 1 else ''}"
+    """Several alerts for one target as one message."""
     if len(messages) == 1:
-        title = messages[0].title
+        return messages[0]
+    title = f"policy-watch: {len(messages)} alerts — " + "; ".join(clean(m.title, 200) for m in messages)
     sep = "\n\n———\n\n"
     return Message(
-        title=title,
-        markdown=sep.join(f"*{slack_safe(m.title)}*\n{m.markdown}" for m in messages),
-        html="<hr>".join(f"<h3>{html.escape(m.title)}</h3>{m.html}" for m in messages),
+        title=clean(title, 250),
+        markdown=sep.join(f"**{slack_safe(m.title)}**\n{m.markdown}" for m in messages),
+        html="<hr>".join(f"<h3>{_h(m.title)}</h3>{m.html}" for m in messages),
         text=sep.join(f"{m.title}\n{m.text}" for m in messages),
+    )
+
+
+def possible_repeat(msg: Message) -> Message:
+    """The same alert, marked as one that may already have been delivered. Idempotent."""
+    if msg.title.startswith(REPEAT_MARK):
+        return msg
+    return Message(
+        title=f"{REPEAT_MARK} {msg.title}",
+        markdown=f"_{_REPEAT_NOTE}_\n\n{msg.markdown}",
+        html=f"<p><i>{html.escape(_REPEAT_NOTE)}</i></p>{msg.html}",
+        text=f"{REPEAT_MARK} {_REPEAT_NOTE}\n\n{msg.text}",
     )

@@ -295,6 +295,11 @@ class Store:
     def latest_snapshot(self, vendor_id: int) -> StoredSnapshot | None:
         return self._snapshot_where("vendor_id = ?", [vendor_id])
 
+    def latest_meta(self, vendor_id: int) -> dict[str, Any] | None:
+        """The latest snapshot's row without its entries (cheap: for unchanged pages)."""
+        return self._one("select id, status, entry_count from snapshots where vendor_id = ? order by id desc limit 1",
+                         [vendor_id])  # fmt: skip
+
     def snapshot_at(self, vendor_id: int, when: str) -> StoredSnapshot | None:
         return self._snapshot_where(
             "vendor_id = ? and status in ('good', 'accepted') and first_seen <= ?", [vendor_id, when]

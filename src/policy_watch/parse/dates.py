@@ -11,14 +11,14 @@ _MONTHS = {
 }
 _MONTHS.update({name[:3]: number for name, number in list(_MONTHS.items())})
 
+_ANCHORS = ("last", "updated", "revised", "modified", "effective", "published", "version", "更新", "生效")
 _KEYWORD = re.compile(
-    r"\b(?:last[\s-]+(?:modified|updated|revised|amended|changed|reviewed)(?:\s+on)?"
+    r"(?:最后)?(?:last[\s-]+(?:modified|updated|revised|amended|changed|reviewed)(?:\s+on)?"
     r"|(?:updated|revised|modified)(?:\s+(?:on|as\s+of))?"
     r"|effective(?:\s+date|\s+as\s+of|\s+from|\s+on)?"
     r"|published(?:\s+on)?"
     r"|version\s+v?\d+(?:\.\d+)*\s*[,:;-]"
-    r"|(?:最后)?更新(?:日期|时间)?|生效日期)",
-    re.IGNORECASE,
+    r"|更新(?:日期|时间)?|生效日期)",
 )
 _GAP = re.compile(r"[\s:：*_\-–—,.()\[\]|]*(?:(?:on|as\s+of|from|date)\b[\s:]*)?")
 _ORDINAL = r"(?:st|nd|rd|th)?"
@@ -95,9 +95,26 @@ def _date_after(text: str, start: int, date_format: str | None) -> date | None:
     return _named(rest) or _numeric(rest)
 
 
+def _keyword_starts(text: str) -> list[int]:
+    """Where a keyword may start: plain substring search is far faster than a regex scan."""
+    starts: list[int] = []
+    for anchor in _ANCHORS:
+        index = text.find(anchor)
+        while index != -1:
+            starts.append(index)
+            index = text.find(anchor, index + len(anchor))
+    return sorted(starts)
+
+
 def declared_date(text: str, date_format: str | None = None) -> date | None:
     """The first "Last updated"-style date in ``text``; None when the page declares none."""
-    for match in _KEYWORD.finditer(text):
+    text = text.lower()
+    for start in _keyword_starts(text):
+        if start and text[start].isascii() and text[start - 1].isalnum():
+            continue  # inside a word ("outdated", "blast")
+        match = _KEYWORD.match(text, start)
+        if match is None:
+            continue
         found = _date_after(text, match.end(), date_format)
         if found is not None:
             return found

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborNode
 
-from policy_watch.parse.html import BLOCK_CSS, collapse, element_children
+from policy_watch.parse.html import BLOCK_CSS, collapse
 
 _SECTION_TAGS = frozenset({"thead", "tbody", "tfoot"})
-_CELL_TAGS = frozenset({"td", "th"})
 _MAX_SPAN = 1000
 
 
@@ -32,14 +31,15 @@ class Row:
 
 def direct_rows(table: LexborNode) -> Iterator[tuple[LexborNode, bool]]:
     """The table's own rows (not those of nested tables), each with whether it sits in <thead>."""
-    for child in element_children(table):
-        if child.tag in _SECTION_TAGS:
-            in_thead = child.tag == "thead"
-            for tr in element_children(child):
+    for child in table.iter():
+        tag = child.tag
+        if tag == "tr":
+            yield child, False
+        elif tag in _SECTION_TAGS:
+            in_thead = tag == "thead"
+            for tr in child.iter():
                 if tr.tag == "tr":
                     yield tr, in_thead
-        elif child.tag == "tr":
-            yield child, False
 
 
 def separate_blocks(table: LexborNode) -> None:
@@ -87,28 +87,31 @@ class _Expander:
         nodes: list[LexborNode] = []
         all_th = True
         row_header_col: int | None = None
-        single_span = 0
-        for cell in element_children(tr):
-            if cell.tag not in _CELL_TAGS:
+        colspan = 1
+        for cell in tr.iter():
+            tag = cell.tag
+            if tag != "td" and tag != "th":
                 continue
-            self._carry(out)
-            text = collapse(cell.text())
-            colspan = _span(cell, "colspan") if self.spans else 1
-            rowspan = _span(cell, "rowspan") if self.spans else 1
-            if cell.tag != "th":
+            if self.pending:
+                self._carry(out)
+            text = " ".join(cell.text().split())
+            if tag == "td":
                 all_th = False
-            elif cell.attrs.get("scope") == "row" and row_header_col is None:
+            elif row_header_col is None and cell.attrs.get("scope") == "row":
                 row_header_col = len(out)
-            single_span = colspan if not nodes else 0
             nodes.append(cell)
+            if not self.spans:
+                out.append(text)
+                continue
+            colspan, rowspan = _span(cell, "colspan"), _span(cell, "rowspan")
             for _ in range(colspan):
                 if rowspan > 1:
                     self.pending[len(out)] = (rowspan - 1, text)
                 out.append(text)
-        self._carry(out)
-        row = Row(out, in_thead, all_th and bool(nodes), False, row_header_col, tuple(nodes))
-        row.note = single_span > 1 and len(nodes) == 1
-        return row
+        if self.pending:
+            self._carry(out)
+        note = len(nodes) == 1 and colspan > 1
+        return Row(out, in_thead, all_th and bool(nodes), note, row_header_col, tuple(nodes))
 
 
 def table_grid(table: LexborNode) -> list[Row]:

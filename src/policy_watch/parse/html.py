@@ -120,14 +120,19 @@ def is_heading(node: LexborNode) -> bool:
     return bool(text) and len(text) <= 80 and node_text(parent) == text and not any(c.isdigit() for c in text)
 
 
-def with_sections(tree: LexborHTMLParser, target_css: str) -> Iterator[tuple[LexborNode, str]]:
-    """Each node matching ``target_css``, in document order, with the nearest heading before it."""
+def with_sections(
+    tree: LexborHTMLParser, target_css: str, target_tags: frozenset[str] | None = None
+) -> Iterator[tuple[LexborNode, str]]:
+    """Each node matching ``target_css``, in document order, with the nearest heading before it.
+
+    ``target_tags``, when the selector is a plain list of tag names, saves a second query.
+    """
     section = ""
-    targets = set()
-    for node in tree.css(target_css):
-        targets.add(node.mem_id)
+    targets: set[int] = set()
+    if target_tags is None:
+        targets = {node.mem_id for node in tree.css(target_css)}
     for node in tree.css(f"{HEADINGS_CSS}, {target_css}"):
-        if node.mem_id in targets:
+        if node.tag in target_tags if target_tags is not None else node.mem_id in targets:
             yield node, section
         elif is_heading(node):
             section = heading_text(node)

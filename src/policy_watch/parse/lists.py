@@ -14,6 +14,7 @@ from policy_watch.parse.html import block_text, collapse, element_children, insi
 
 _CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "form", "button", "select"})
 _NOT_CONTENT = _CHROME | {"li"}
+_LIST_TAGS = frozenset({"ul", "ol"})
 _INTRO_TAGS = frozenset({"p", "div", "span", "strong", "b", "em", "h1", "h2", "h3", "h4", "h5", "h6"})
 _LEAD_TAGS = frozenset({"a", "strong", "b", "em", "i", "span", "code"})
 _SEPARATOR = re.compile(r"\s+[–—|]\s+|\s+-\s+")
@@ -113,7 +114,7 @@ def read_lists(tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult:
     entries: list[Entry] = []
     count = 0
     not_names: list[str] = []
-    for list_node, section in with_sections(tree, "ul, ol"):
+    for list_node, section in with_sections(tree, "ul, ol", _LIST_TAGS):
         if inside(list_node, _NOT_CONTENT):
             continue
         count += 1

@@ -13,6 +13,7 @@ from policy_watch.parse.grid import Row, is_bold_row, separate_blocks, table_gri
 from policy_watch.parse.headers import ColumnMap, looks_like_other_table, map_columns, positional_map
 from policy_watch.parse.html import element_children, heading_text, with_sections
 
+_TABLE_TAG = frozenset({"table"})
 _HEADER_SEARCH_ROWS = 4
 _MAX_POSITIONAL_COLUMNS = 6
 _NOT_A_NAME = re.compile(r"^[\d\s.,:;/%$€£¥+-]+$|[:$€£¥]|^https?://")
@@ -139,7 +140,7 @@ def read_tables(tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult:
     columns: dict[str, tuple[str, ...]] = {}
     headers: list[str] = []
     count = 0
-    for table, heading in with_sections(tree, "table"):
+    for table, heading in with_sections(tree, "table", _TABLE_TAG):
         count += 1
         section = _caption(table) or heading
         read = read_table(table, section)
