@@ -1,31 +1,39 @@
 """Entity-level diff of two parsed snapshots. Pure: values in, values out.
 
-Rows are paired by (section, normalised entity name); repeated names are paired by their
-other fields. What is left over is explained, in order, as a section move, a rename, and
-only then as a removal or an addition. Differences of whitespace, case, punctuation at the
-ends, markup or row order are not changes.
+Sections are compared by their normalised heading, rows by (section, normalised entity name).
+Rows that share a name are paired by their other fields. What is left over is explained, in
+order, as a row moved to another section, a rename (the same name up to case, punctuation,
+legal suffixes and word order), and only then as a removal or an addition. A reworded heading
+over mostly the same rows is one change, and so is a column added or removed. Whitespace,
+case, punctuation at the ends, markup and row order are never changes.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from collections import Counter, defaultdict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, replace
 
 from policy_watch.models import Change, ChangeKind, Entry
 
 Columns = tuple[tuple[str, tuple[str, ...]], ...]
 
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
+_ENDS = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)
 _LEGAL = {
     "inc", "incorporated", "llc", "ltd", "limited", "gmbh", "corp", "corporation", "co", "company",
     "sa", "sas", "sarl", "bv", "nv", "plc", "pty", "pte", "ag", "ab", "as", "oy", "srl", "spa", "lp",
-    "llp", "kk", "kabushiki", "kaisha", "the",
+    "llp", "kk", "kabushiki", "kaisha", "the", "ulc", "pbc",
 }  # fmt: skip
+_TIGHT = re.compile(r"\s+([,.;:!?)\]])")
 _COUNTRY_SPLIT = re.compile(r"\s*(?:[,;/|&+]|\band\b|\n)\s*", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"^\s*(?:\[[^\]]*\]|<[^>]*>|\{[^}]*\}|tbd|tba|n/?a|-+|—)\s*$", re.IGNORECASE)
 _BASE_FIELDS = ("purpose", "country")
+_KIND_RANK = {
+    k: i for i, k in enumerate(("removed", "renamed", "changed", "added", "column_added", "column_removed"))
+}
 
 
 def norm(text: str) -> str:
@@ -34,20 +42,35 @@ def norm(text: str) -> str:
     return " ".join(_PUNCT.sub(" ", text).split())
 
 
-def _display(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).split())
+def _shown(name: str) -> str:
+    """A name as a reader sees it: whitespace collapsed, punctuation at the ends dropped."""
+    return _ENDS.sub("", " ".join(unicodedata.normalize("NFKC", name).split()))
+
+
+def _clean(value: str) -> str:
+    return " ".join(value.split())
 
 
 def _name_core(name: str) -> tuple[str, ...]:
     """Words of a name without legal suffixes, sorted: 'Azure (Microsoft)' ~ 'Microsoft (Azure)'."""
-    words = [w for w in norm(name).split() if w not in _LEGAL]
+    words = [w for w in norm(name.replace(".", "")).split() if w not in _LEGAL]
     return tuple(sorted(words))
 
 
 def same_value(field: str, a: str, b: str) -> bool:
+    """Whether two cell values say the same: countries as sets, other cells up to case and spacing.
+
+    Inner punctuation counts ('Customer PII, Customer Data' is not 'Customer PII Customer Data');
+    punctuation at the ends and spaces before a comma do not.
+    """
     if field == "country":
         return _countries(a) == _countries(b)
-    return norm(a) == norm(b)
+    return _cell(a) == _cell(b)
+
+
+def _cell(text: str) -> str:
+    text = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return _ENDS.sub("", _TIGHT.sub(r"\1", text))
 
 
 def _countries(text: str) -> frozenset[str]:
@@ -58,18 +81,28 @@ def _fields(e: Entry) -> dict[str, str]:
     return {"purpose": e.purpose, "country": e.country, **e.extra_dict}
 
 
-def _score(a: Entry, b: Entry) -> int:
+def _words(text: str) -> set[str]:
+    return set(norm(text).split())
+
+
+def _score(a: Entry, b: Entry) -> tuple[int, float]:
+    """How alike two rows are: equal fields first, then shared words across unequal ones."""
     fa, fb = _fields(a), _fields(b)
-    return sum(1 for k in fa.keys() | fb.keys() if same_value(k, fa.get(k, ""), fb.get(k, "")))
+    equal, overlap = 0, 0.0
+    for k in fa.keys() | fb.keys():
+        va, vb = fa.get(k, ""), fb.get(k, "")
+        if same_value(k, va, vb):
+            equal += 1
+        elif (wa := _words(va)) and (wb := _words(vb)):
+            overlap += len(wa & wb) / len(wa | wb)
+    return equal, overlap
 
 
-def _columns_of(columns: Columns, entries: Sequence[Entry]) -> dict[str, set[str]]:
-    if columns:
-        return {sec: {c for c in cols if c != "entity"} for sec, cols in columns}
-    out: dict[str, set[str]] = defaultdict(set)
-    for e in entries:
-        out[e.section].update(k for k, _ in e.extra)
-    return out
+@dataclass(frozen=True, slots=True)
+class _Row:
+    entry: Entry
+    section: str  # normalised section key, after heading renames
+    name: str  # normalised entity name
 
 
 def diff_entries(
@@ -79,223 +112,314 @@ def diff_entries(
     new_columns: Columns = (),
 ) -> list[Change]:
     """Changes that turn ``old`` into ``new``, entity by entity."""
-    changes: list[Change] = []
-    renamed_sections = _section_renames(old, new)
-    for old_sec, new_sec in renamed_sections.items():
-        changes.append(Change(ChangeKind.CHANGED, new_sec, "", "section", old_sec, new_sec))
-    old = [replace(e, section=renamed_sections.get(e.section, e.section)) for e in old]
-    oc = _columns_of(old_columns, old)
-    nc = _columns_of(new_columns, new)
-    skip: dict[str, set[str]] = defaultdict(set)
-    for sec in oc.keys() & nc.keys():
-        oc_sec = {renamed_sections.get(sec, sec)}
-        del oc_sec
-        for col in sorted(nc[sec] - oc[sec]):
-            changes.append(Change(ChangeKind.COLUMN_ADDED, sec, "", col))
-            skip[sec].add(col)
-        for col in sorted(oc[sec] - nc[sec]):
-            changes.append(Change(ChangeKind.COLUMN_REMOVED, sec, "", col))
-            skip[sec].add(col)
+    headings = _section_renames(old, new)
+    changes = [
+        Change(
+            ChangeKind.CHANGED,
+            _section_text(new, t),
+            "",
+            "section",
+            _section_text(old, s),
+            _section_text(new, t),
+        )
+        for s, t in headings.items()
+    ]
+    skip, column_changes = _column_changes(old, new, old_columns, new_columns, headings)
+    changes += column_changes
+    olds = [_Row(e, headings.get(norm(e.section), norm(e.section)), norm(e.entity)) for e in old]
+    news = [_Row(e, norm(e.section), norm(e.entity)) for e in new]
+    pairs, olds, news = _pair(olds, news, lambda r: (r.section, r.name))
+    moved, olds, news = _pair(olds, news, lambda r: r.name)
+    renamed, olds, news = _pair_renames(olds, news)
+    for a, b in [*pairs, *moved, *renamed]:
+        changes += _row_changes(a, b, skip)
+    changes += [Change(ChangeKind.REMOVED, a.entry.section, a.entry.entity) for a in olds]
+    changes += [Change(ChangeKind.ADDED, b.entry.section, b.entry.entity) for b in news]
+    return _ordered(changes, [norm(e.section) for e in new] + [norm(e.section) for e in old])
 
-    pairs, old_left, new_left = _pair_same_key(old, new)
-    for a, b in pairs:
-        changes.extend(_row_changes(a, b, skip))
-    changes.extend(_moves_and_renames(old_left, new_left, skip))
-    return _ordered(changes, [e.section for e in new] + [e.section for e in old])
+
+def _section_text(entries: Sequence[Entry], key: str) -> str:
+    return next((e.section for e in entries if norm(e.section) == key), key)
+
+
+def _names_by_section(entries: Iterable[Entry]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for e in entries:
+        out.setdefault(norm(e.section), set()).add(norm(e.entity))
+    return out
 
 
 def _section_renames(old: Sequence[Entry], new: Sequence[Entry]) -> dict[str, str]:
-    """A heading reworded over the same rows: old section -> new section."""
-    old_secs = _keys_by_section(old)
-    new_secs = _keys_by_section(new)
-    gone = [s for s in old_secs if s not in new_secs]
-    fresh = [s for s in new_secs if s not in old_secs]
+    """Reworded headings, old key -> new key: most of the section's surviving rows sit under it now."""
+    before, after = _names_by_section(old), _names_by_section(new)
+    all_after = set().union(*after.values()) if after else set()
+    fresh = [t for t in after if t not in before]
     out: dict[str, str] = {}
-    for s in gone:
-        for t in fresh:
-            a, b = old_secs[s], new_secs[t]
-            overlap = len(a & b)
-            if t not in out.values() and overlap >= max(1, 0.8 * max(len(a), len(b))):
-                out[s] = t
-                break
+    for s in (s for s in before if s not in after):
+        survivors = before[s] & all_after
+        if not survivors or not fresh:
+            continue
+        t = max(fresh, key=lambda t: (len(before[s] & after[t]), -fresh.index(t)))
+        overlap = len(before[s] & after[t])
+        if (
+            t not in out.values()
+            and 2 * overlap > len(survivors)
+            and 2 * overlap >= min(len(before[s]), len(after[t]))
+        ):
+            out[s] = t
     return out
 
 
-def _keys_by_section(entries: Iterable[Entry]) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
+def _columns_by_section(columns: Columns) -> dict[str, set[str]]:
+    return {norm(sec): {c for c in cols if c != "entity"} for sec, cols in columns}
+
+
+def _extras_by_section(entries: Iterable[Entry]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = defaultdict(set)
     for e in entries:
-        out.setdefault(e.section, set()).add(norm(e.entity))
+        out[norm(e.section)].update(k for k, _ in e.extra)
     return out
 
 
-def _pair_same_key(
-    old: Sequence[Entry], new: Sequence[Entry]
-) -> tuple[list[tuple[Entry, Entry]], list[Entry], list[Entry]]:
-    groups_old: dict[tuple[str, str], list[Entry]] = defaultdict(list)
-    groups_new: dict[tuple[str, str], list[Entry]] = defaultdict(list)
-    for e in old:
-        groups_old[(e.section, norm(e.entity))].append(e)
-    for e in new:
-        groups_new[(e.section, norm(e.entity))].append(e)
-    pairs: list[tuple[Entry, Entry]] = []
-    old_left: list[Entry] = []
-    new_left: list[Entry] = []
-    for key, olds in groups_old.items():
-        news = list(groups_new.get(key, []))
-        p, ol, nl = _best_pairs(olds, news)
-        pairs += p
-        old_left += ol
-        new_left += nl
-    for key, news in groups_new.items():
-        if key not in groups_old:
-            new_left += news
-    return pairs, old_left, new_left
+def _column_changes(
+    old: Sequence[Entry],
+    new: Sequence[Entry],
+    old_columns: Columns,
+    new_columns: Columns,
+    headings: dict[str, str],
+) -> tuple[dict[str, set[str]], list[Change]]:
+    """Columns added or removed per section (one change each), and the fields rows must not report."""
+    if old_columns and new_columns:
+        oc, nc = _columns_by_section(old_columns), _columns_by_section(new_columns)
+    else:
+        oc, nc = _extras_by_section(old), _extras_by_section(new)
+    skip: dict[str, set[str]] = defaultdict(set)
+    changes: list[Change] = []
+    for s, cols in oc.items():
+        t = headings.get(s, s)
+        if t not in nc:
+            continue
+        section = _section_text(new, t)
+        for col in sorted(nc[t] - cols):
+            changes.append(Change(ChangeKind.COLUMN_ADDED, section, "", col))
+        for col in sorted(cols - nc[t]):
+            changes.append(Change(ChangeKind.COLUMN_REMOVED, section, "", col))
+        skip[t] = nc[t] ^ cols
+    return skip, changes
+
+
+Pairs = list[tuple[_Row, _Row]]
+
+
+def _pair(
+    olds: list[_Row], news: list[_Row], key: Callable[[_Row], Hashable]
+) -> tuple[Pairs, list[_Row], list[_Row]]:
+    """Pair rows with equal keys; within a key, the most alike rows first."""
+    groups_new: dict[Hashable, list[_Row]] = defaultdict(list)
+    for b in news:
+        groups_new[key(b)].append(b)
+    groups_old: dict[Hashable, list[_Row]] = defaultdict(list)
+    for a in olds:
+        groups_old[key(a)].append(a)
+    pairs: Pairs = []
+    for k, group in groups_old.items():
+        pairs += _best_pairs(group, groups_new.get(k, []))
+    return _rest(pairs, olds, news)
+
+
+def _rest(pairs: Pairs, olds: list[_Row], news: list[_Row]) -> tuple[Pairs, list[_Row], list[_Row]]:
+    used_o = {id(a) for a, _ in pairs}
+    used_n = {id(b) for _, b in pairs}
+    return pairs, [a for a in olds if id(a) not in used_o], [b for b in news if id(b) not in used_n]
 
 
 def _best_pairs(
-    olds: list[Entry], news: list[Entry]
-) -> tuple[list[tuple[Entry, Entry]], list[Entry], list[Entry]]:
-    """Greedy best-first pairing by the number of equal fields (groups are tiny)."""
-    if len(olds) == 1 and len(news) == 1:
-        return [(olds[0], news[0])], [], []
-    cands = sorted(
-        ((-_score(a, b), i, j) for i, a in enumerate(olds) for j, b in enumerate(news)),
-    )
+    olds: list[_Row], news: list[_Row], accept: Callable[[_Row, _Row], bool] | None = None
+) -> Pairs:
+    """Greedy best-first pairing by likeness (groups are tiny); ties keep page order."""
+    if len(olds) == 1 and len(news) == 1 and accept is None:
+        return [(olds[0], news[0])]
+    ranked = sorted(
+        ((_score(a.entry, b.entry), -i, -j) for i, a in enumerate(olds) for j, b in enumerate(news)
+         if accept is None or accept(olds[i], news[j])),
+        reverse=True,
+    )  # fmt: skip
     used_o: set[int] = set()
     used_n: set[int] = set()
-    pairs: list[tuple[Entry, Entry]] = []
-    for _, i, j in cands:
-        if i in used_o or j in used_n:
+    pairs: Pairs = []
+    for _, i, j in ranked:
+        if -i in used_o or -j in used_n:
             continue
-        used_o.add(i)
-        used_n.add(j)
-        pairs.append((olds[i], news[j]))
-    old_left = [a for i, a in enumerate(olds) if i not in used_o]
-    new_left = [b for j, b in enumerate(news) if j not in used_n]
-    return pairs, old_left, new_left
+        used_o.add(-i)
+        used_n.add(-j)
+        pairs.append((olds[-i], news[-j]))
+    return pairs
 
 
-def _row_changes(a: Entry, b: Entry, skip: dict[str, set[str]]) -> list[Change]:
+def _is_rename(a: _Row, b: _Row) -> bool:
+    """Close names: equal up to case, punctuation, legal suffixes and word order.
+
+    In the same section that is enough; across sections the row must also be otherwise unchanged.
+    """
+    core = _name_core(a.entry.entity)
+    if not core or core != _name_core(b.entry.entity):
+        return False
+    if a.section == b.section:
+        return True
+    fa, fb = _fields(a.entry), _fields(b.entry)
+    return all(same_value(k, fa.get(k, ""), fb.get(k, "")) for k in fa.keys() | fb.keys())
+
+
+def _pair_renames(olds: list[_Row], news: list[_Row]) -> tuple[Pairs, list[_Row], list[_Row]]:
+    same = _best_pairs(olds, news, accept=lambda a, b: a.section == b.section and _is_rename(a, b))
+    pairs, olds, news = _rest(same, olds, news)
+    across = _best_pairs(olds, news, accept=_is_rename)
+    more, olds, news = _rest(across, olds, news)
+    return pairs + more, olds, news
+
+
+def _row_changes(a: _Row, b: _Row, skip: dict[str, set[str]]) -> list[Change]:
+    ea, eb = a.entry, b.entry
     out: list[Change] = []
-    if _display(a.entity) != _display(b.entity):
-        out.append(Change(ChangeKind.RENAMED, b.section, b.entity, "entity", a.entity, b.entity))
+    if _shown(ea.entity) != _shown(eb.entity):
+        out.append(Change(ChangeKind.RENAMED, eb.section, eb.entity, "entity", ea.entity, eb.entity))
     if a.section != b.section:
-        out.append(Change(ChangeKind.CHANGED, b.section, b.entity, "section", a.section, b.section))
-    fa, fb = _fields(a), _fields(b)
-    ignore = skip.get(b.section, set()) | skip.get(a.section, set())
+        out.append(Change(ChangeKind.CHANGED, eb.section, eb.entity, "section", ea.section, eb.section))
+    fa, fb = _fields(ea), _fields(eb)
+    ignore = skip.get(b.section, set()) if a.section == b.section else set()
     for key in [*_BASE_FIELDS, *sorted((fa.keys() | fb.keys()) - set(_BASE_FIELDS))]:
-        if key in ignore:
-            continue
         va, vb = fa.get(key, ""), fb.get(key, "")
-        if not same_value(key, va, vb):
-            out.append(Change(ChangeKind.CHANGED, b.section, b.entity, key, va, vb))
+        if key not in ignore and not same_value(key, va, vb):
+            out.append(Change(ChangeKind.CHANGED, eb.section, eb.entity, key, _clean(va), _clean(vb)))
     return out
-
-
-def _moves_and_renames(old_left: list[Entry], new_left: list[Entry], skip: dict[str, set[str]]) -> list[Change]:
-    out: list[Change] = []
-    # A row that moved to another section keeps its name.
-    by_key: dict[str, list[Entry]] = defaultdict(list)
-    for e in new_left:
-        by_key[norm(e.entity)].append(e)
-    still_old: list[Entry] = []
-    for a in old_left:
-        cands = by_key.get(norm(a.entity))
-        if cands:
-            b = max(cands, key=lambda c: _score(a, c))
-            cands.remove(b)
-            out.extend(_row_changes(a, b, skip))
-        else:
-            still_old.append(a)
-    still_new = [e for es in by_key.values() for e in es]
-    # A renamed entity: close name, same section, other fields unchanged.
-    remaining_new = list(still_new)
-    for a in still_old:
-        match = next((b for b in remaining_new if _is_rename(a, b)), None)
-        if match is None:
-            out.append(Change(ChangeKind.REMOVED, a.section, a.entity))
-            continue
-        remaining_new.remove(match)
-        out.extend(_row_changes(a, match, skip))
-    out.extend(Change(ChangeKind.ADDED, b.section, b.entity) for b in remaining_new)
-    return out
-
-
-def _is_rename(a: Entry, b: Entry) -> bool:
-    if a.section != b.section:
-        return False
-    fa, fb = _fields(a), _fields(b)
-    if any(not same_value(k, fa.get(k, ""), fb.get(k, "")) for k in fa.keys() | fb.keys()):
-        return False
-    ca, cb = _name_core(a.entity), _name_core(b.entity)
-    return bool(ca) and ca == cb
 
 
 def _ordered(changes: list[Change], section_order: list[str]) -> list[Change]:
+    """Page order of sections, then section-wide changes, then entity; a row's changes stay together."""
     rank: dict[str, int] = {}
     for s in section_order:
         rank.setdefault(s, len(rank))
-    return sorted(changes, key=lambda c: (rank.get(c.section, len(rank)), c.entity == "" and -1 or 0, norm(c.entity)))
+
+    def key(c: Change) -> tuple[int, int, str, int]:
+        kind = _KIND_RANK[c.kind.value] if c.kind in (ChangeKind.ADDED, ChangeKind.REMOVED) else 0
+        return (rank.get(norm(c.section), len(rank)), 0 if c.entity == "" else 1, norm(c.entity), kind)
+
+    return sorted(changes, key=key)
+
+
+def _is_placeholder(name: str) -> bool:
+    """Template rows such as '[Add cloud hosting provider]' or 'TBD' name no entity."""
+    return bool(_PLACEHOLDER.match(name)) or not norm(name)
 
 
 def is_suspect(old: Sequence[Entry], new: Sequence[Entry], ratio: float = 0.5) -> bool:
-    """The guard: a page that lost every entity, or more than ``ratio`` of them at once."""
-    if not old:
+    """The guard: a page that lost every entity, or more than ``ratio`` of them at once.
+
+    A list that lost more than ``ratio`` of its entities is still taken as real when it was
+    visibly edited in place: the rows that stayed make up most of the new list, and the page
+    also gained rows or rewrote the rows it kept. A page that only lost rows (cut short, a
+    table the parser no longer finds) stays suspect. Placeholder rows of a draft do not count.
+    """
+    before = {_name_core(e.entity) for e in old if not _is_placeholder(e.entity)}
+    if not before:
         return False
     if not new:
         return True
-    before = {norm(e.entity) for e in old}
-    after = {norm(e.entity) for e in new}
-    return len(before - after) > ratio * len(before)
+    after = {_name_core(e.entity) for e in new}
+    lost = before - after
+    if len(lost) <= ratio * len(before):
+        return False
+    kept = before & after
+    if not kept or 2 * len(kept) <= len(after):
+        return True
+    return not (after - before) and not _rewrote(old, new, kept)
+
+
+def _rewrote(old: Sequence[Entry], new: Sequence[Entry], kept: set[tuple[str, ...]]) -> bool:
+    was = {_name_core(e.entity): _fields(e) for e in old}
+    for e in new:
+        before = was.get(core := _name_core(e.entity))
+        if core in kept and before is not None:
+            now = _fields(e)
+            if any(not same_value(k, before.get(k, ""), now.get(k, "")) for k in before.keys() | now.keys()):
+                return True
+    return False
+
+
+# --- applying changes (used to check a diff is complete) -------------------------------------------
 
 
 def apply_changes(old: Sequence[Entry], changes: Sequence[Change]) -> list[Entry]:
-    """Apply reported changes to ``old`` (used to check the diff is complete)."""
+    """Apply reported changes to ``old``.
+
+    A change names a row by section and entity, not by position, so where two rows share a name
+    the field values are attributed to the first row that still holds the old value. Added rows
+    carry only their section and name: a change list does not hold their cells.
+    """
     rows = list(old)
     for c in changes:
-        if c.entity == "" and c.field == "section" and c.old is not None and c.new is not None:
-            rows = [replace(e, section=c.new) if e.section == c.old else e for e in rows]
-    for c in changes:
-        if c.kind is ChangeKind.ADDED or c.entity == "":
-            continue
         if c.kind is ChangeKind.REMOVED:
-            idx = _find(rows, c.section, c.entity)
-            rows.pop(idx)
+            rows.pop(_find(rows, c.entity, _in_section(c.section)))
     for c in changes:
-        if c.kind not in (ChangeKind.CHANGED, ChangeKind.RENAMED) or c.entity == "":
-            continue
-        idx = _find_for_change(rows, c)
-        e = rows[idx]
-        if c.field == "entity":
-            rows[idx] = replace(e, entity=c.new or "")
-        elif c.field == "section":
-            rows[idx] = replace(e, section=c.new or "")
-        elif c.field in _BASE_FIELDS:
-            rows[idx] = replace(e, **{c.field: c.new or ""})
-        else:
-            extra = dict(e.extra)
-            extra[c.field or ""] = c.new or ""
-            rows[idx] = replace(e, extra=tuple(extra.items()))
+        if c.entity == "" and c.field == "section":
+            rows = [
+                replace(e, section=c.new or "") if norm(e.section) == norm(c.old or "") else e for e in rows
+            ]
+        elif c.kind is ChangeKind.COLUMN_REMOVED:
+            rows = [_drop_extra(e, c.field or "") if norm(e.section) == norm(c.section) else e for e in rows]
+    touched: Counter[tuple[int, str]] = Counter()
+    for c in changes:
+        if c.kind is ChangeKind.RENAMED:
+            i = _find(rows, c.old or "", _in_section(c.section), fallback=True)
+            rows[i] = replace(rows[i], entity=c.new or "")
+    for c in changes:
+        if c.kind is ChangeKind.CHANGED and c.entity and c.field == "section":
+            i = _find(rows, c.entity, _in_section(c.old or ""))
+            rows[i] = replace(rows[i], section=c.new or "")
+    for c in changes:
+        if c.kind is ChangeKind.CHANGED and c.entity and c.field != "section":
+            f = c.field or ""
+            holds_old = _holds(c.section, f, c.old or "")
+            i = _find(rows, c.entity, holds_old, avoid=frozenset(i for i, g in touched if g == f))
+            touched[(i, f)] += 1
+            rows[i] = _set_field(rows[i], f, c.new or "")
+    rows += [Entry(c.section, c.entity) for c in changes if c.kind is ChangeKind.ADDED]
     return rows
 
 
-def _find(rows: list[Entry], section: str, entity: str) -> int:
-    for i, e in enumerate(rows):
-        if e.section == section and e.entity == entity:
-            return i
-    raise KeyError((section, entity))
-
-
-def _find_for_change(rows: list[Entry], c: Change) -> int:
-    for i, e in enumerate(rows):
-        name = c.old if c.field == "entity" else c.entity
-        if norm(e.entity) != norm(name or ""):
-            continue
-        if c.field == "section":
-            if e.section == c.old:
+def _find(
+    rows: list[Entry], name: str, where: Callable[[Entry], bool], *, fallback: bool = False,
+    avoid: frozenset[int] = frozenset(),
+) -> int:  # fmt: skip
+    cands = [i for i, e in enumerate(rows) if norm(e.entity) == norm(name)]
+    for pool in ([i for i in cands if i not in avoid], cands):
+        for i in pool:
+            if where(rows[i]):
                 return i
-            continue
-        value = _fields(e).get(c.field or "", "") if c.field not in ("entity",) else e.entity
-        if value == (c.old or "") or c.field == "entity":
-            return i
-    raise KeyError((c.section, c.entity, c.field))
+    if fallback and cands:
+        return cands[0]
+    raise KeyError(name)
+
+
+def _in_section(section: str) -> Callable[[Entry], bool]:
+    key = norm(section)
+    return lambda e: norm(e.section) == key
+
+
+def _holds(section: str, field: str, value: str) -> Callable[[Entry], bool]:
+    key = norm(section)
+    return lambda e: norm(e.section) == key and same_value(field, _fields(e).get(field, ""), value)
+
+
+def _set_field(e: Entry, field: str, value: str) -> Entry:
+    if field == "purpose":
+        return replace(e, purpose=value)
+    if field == "country":
+        return replace(e, country=value)
+    extra = dict(e.extra)
+    extra[field] = value
+    return replace(e, extra=tuple(extra.items()))
+
+
+def _drop_extra(e: Entry, field: str) -> Entry:
+    return replace(e, extra=tuple((k, v) for k, v in e.extra if k != field))

@@ -1,21 +1,35 @@
 """Deliver alerts through apprise. The only module that imports apprise.
 
-Each target gets the body in its native format: markdown for Slack and chat services,
-HTML (with a plain-text part) for email, plain text for webhooks.
+Each target gets the body in its native format: markdown for Slack and chat services (apprise
+turns it into Slack ``mrkdwn``), HTML for email (apprise adds a plain-text part), plain text for
+webhooks.
+
+Target URLs hold secrets (tokens, passwords, often from ``${ENV}``). They are never logged or
+returned: ``redact()`` gives the printable form, and error messages are scrubbed of every part
+of the URL that the redacted form hides.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
+from apprise import NotifyBase
 
 from policy_watch.config import NotifyTarget
 
-# apprise logs tokens and custom header values at DEBUG: keep it quiet whatever our level is.
+# apprise logs tokens and custom header values at DEBUG: keep it quiet whatever our level is, and
+# keep its records out of the root handlers; send() reports a scrubbed reason instead.
 for _name in ("apprise", "urllib3"):
     logging.getLogger(_name).setLevel(logging.WARNING)
+logging.getLogger("apprise").propagate = False
+
+# Query keys shown in a redacted URL; every other query value (headers, tokens, payload) is dropped.
+_SHOWN_QUERY = ("to", "from", "smtp", "mode", "format")
+_TOKENISH = re.compile(r"^(?=.*\d)[A-Za-z0-9_\-.~%+=]{8,}$|^[A-Za-z0-9_\-.~%+=]{20,}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,37 +38,79 @@ class SendResult:
     error: str | None = None
 
 
-def redact(url: str) -> str:
-    """A target URL fit to print: tokens and passwords hidden."""
+def _plugin(url: str) -> NotifyBase | None:
     try:
-        plugin = apprise.Apprise.instantiate(url)
-    except Exception:  # noqa: BLE001 - apprise raises many kinds; a URL we cannot read is just hidden
-        plugin = None
-    if not plugin:
-        scheme = url.split("://", 1)[0] if "://" in url else "?"
-        return f"{scheme}://…"
-    return str(plugin.url(privacy=True))
+        return apprise.Apprise.instantiate(url)
+    except Exception:  # apprise raises many kinds; a URL it cannot read is just unusable
+        return None
+
+
+def _mask(segment: str) -> str:
+    """A path segment that looks like a token: first and last character only, as apprise does."""
+    if _TOKENISH.match(unquote(segment)):
+        return f"{segment[0]}...{segment[-1]}"
+    return segment
+
+
+def redact(url: str) -> str:
+    """A target URL fit to print: passwords, tokens, headers and token-like path parts hidden."""
+    plugin = _plugin(url)
+    shown = str(plugin.url(privacy=True)) if plugin is not None else url  # type: ignore[no-untyped-call]
+    try:
+        parts = urlsplit(shown)
+        hostport = parts.netloc.rsplit("@", 1)[-1]
+        has_password = parts.password is not None
+    except ValueError:
+        return f"{url.split('://', 1)[0] if '://' in url else '?'}://…"
+    if plugin is None and "." not in hostport:
+        hostport = _mask(hostport)
+    user = ""
+    if parts.username and plugin is not None:
+        user = f"{_mask(parts.username)}:****@" if has_password else f"{_mask(parts.username)}@"
+    elif parts.username or has_password:
+        user = "****@"
+    path = "/".join(_mask(p) for p in parts.path.split("/"))
+    query = "&".join(f"{k}={v}" for k, v in parse_qsl(parts.query) if k in _SHOWN_QUERY)
+    return f"{parts.scheme}://{user}{hostport}{path}" + (f"?{query}" if query else "")
+
+
+def secrets_of(url: str) -> set[str]:
+    """Every piece of the URL that its redacted form does not show (and is long enough to find)."""
+    shown = redact(url)
+    pieces = set(re.split(r"[/:@?&=#,;]+", url)) | set(re.split(r"[/:@?&=#,;]+", unquote(url)))
+    return {p for p in pieces if len(p) >= 4 and p not in shown}
+
+
+def scrub(message: str, url: str) -> str:
+    """Remove anything secret of ``url`` from a message."""
+    for p in sorted(secrets_of(url) | {url}, key=len, reverse=True):
+        message = message.replace(p, "…")
+    return message[:500]
 
 
 def check_target(url: str) -> str | None:
     """None when apprise understands the URL, else a message without the URL itself."""
-    if apprise.Apprise.instantiate(url) is None:
+    if _plugin(url) is None:
         return "apprise does not recognise this notification URL"
     return None
 
 
-def send(target: NotifyTarget, title: str, markdown: str, html: str, text: str, timeout: float = 30.0) -> SendResult:
-    plugin = apprise.Apprise.instantiate(target.url)
-    if plugin is None:
-        return SendResult(False, f"{target.name}: apprise does not recognise the URL {redact(target.url)}")
-    native = plugin.notify_format
+def _body_for(plugin: NotifyBase, markdown: str, html: str, text: str) -> tuple[str, str]:
+    native = getattr(plugin, "notify_format", apprise.NotifyFormat.TEXT)
     native = native[0] if isinstance(native, tuple | list) else native
     if native == apprise.NotifyFormat.HTML:
-        body, fmt = html, apprise.NotifyFormat.HTML
-    elif native == apprise.NotifyFormat.MARKDOWN:
-        body, fmt = markdown, apprise.NotifyFormat.MARKDOWN
-    else:
-        body, fmt = text, apprise.NotifyFormat.TEXT
+        return html, apprise.NotifyFormat.HTML
+    if native == apprise.NotifyFormat.MARKDOWN:
+        return markdown, apprise.NotifyFormat.MARKDOWN
+    return text, apprise.NotifyFormat.TEXT
+
+
+def send(target: NotifyTarget, title: str, markdown: str, html: str, text: str) -> SendResult:
+    """Send one message to one target; never raises, never reveals the URL's secrets."""
+    plugin = _plugin(target.url)
+    if plugin is None:
+        return SendResult(False, f"{target.name}: apprise does not recognise the URL {redact(target.url)}")
+    body, fmt = _body_for(plugin, markdown, html, text)
     a = apprise.Apprise()
     a.add(plugin)
     capture = _Capture()
@@ -62,30 +118,23 @@ def send(target: NotifyTarget, title: str, markdown: str, html: str, text: str, 
     logger.addHandler(capture)
     try:
         ok = bool(a.notify(body=body, title=title, body_format=fmt))
-    except Exception as e:  # noqa: BLE001 - a failing plugin must not stop the run; the alert stays queued
-        return SendResult(False, f"{target.name}: {type(e).__name__} while sending")
+    except Exception as e:  # a failing plugin must not stop the run; the alert stays queued
+        return SendResult(False, f"{target.name} ({redact(target.url)}): {type(e).__name__} while sending")
     finally:
         logger.removeHandler(capture)
     if ok:
         return SendResult(True)
-    reason = capture.last or "delivery failed"
-    return SendResult(False, f"{target.name} ({redact(target.url)}): {_scrub(reason, target.url)}")
+    reason = capture.first or "delivery failed"
+    return SendResult(False, f"{target.name} ({redact(target.url)}): {scrub(reason, target.url)}")
 
 
 class _Capture(logging.Handler):
+    """The first warning or error apprise logs while sending: the reason a send failed."""
+
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.last: str | None = None
+        self.first: str | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.last = record.getMessage()
-
-
-def _scrub(message: str, url: str) -> str:
-    """Remove anything of the secret URL from an error message."""
-    parts = {url}
-    rest = url.split("://", 1)[-1]
-    parts.update(p for p in rest.replace("@", "/").replace(":", "/").replace("?", "/").split("/") if len(p) >= 6)
-    for p in sorted(parts, key=len, reverse=True):
-        message = message.replace(p, "…")
-    return message[:300]
+        if self.first is None:
+            self.first = record.getMessage()

@@ -1,71 +1,95 @@
 """The outbox: alerts are queued with the changes they report, then sent, each to each target once.
 
-Rows move pending → (sending) → sent. A failed send stays pending with its error and a
-backoff. A row found 'sending' at the start of delivery belongs to a process that died
-mid-send: the target may have received it, so it is resent marked as a possible repeat.
+Rows move pending → sending → sent; digest targets' rows are held and merged into one message
+per run. Before a send the row is marked 'sending' (committed), after it 'sent'. A failed send
+goes back to pending with its error and a backoff, and the target is skipped for the rest of
+the run. A row still 'sending' when delivery starts belongs to a process that died mid-send:
+the target may have it, so it is resent marked as a possible repeat. That is the only way an
+alert can reach a target twice.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from policy_watch import notify, render
 from policy_watch.config import Config
 from policy_watch.store import Alert, Store
 
+log = logging.getLogger(__name__)
+
 RETRY_MAX = timedelta(hours=6)
-REPEAT_NOTE = "[possible repeat] "
+REPEAT_NOTE = render.REPEAT_MARK
+
+
+def _message(row: dict[str, Any]) -> render.Message:
+    return render.Message(str(row["title"]), str(row["body_markdown"] or ""), str(row["body_html"] or ""),
+                          str(row["body_text"] or ""))  # fmt: skip
 
 
 def merge_digests(config: Config, store: Store, now: datetime, run_id: str) -> None:
-    """Fold held alerts of each digest target into one message per run."""
-    held = store.outbox(("held",))
-    by_target: dict[str, list[dict[str, object]]] = defaultdict(list)
-    for row in held:
+    """Fold the held alerts of each digest target into one message for this run."""
+    by_target: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in store.outbox(("held",)):
         by_target[str(row["target"])].append(row)
     for target, rows in by_target.items():
-        msgs = [render.Message(str(r["title"]), str(r["body_markdown"]), str(r["body_html"]), str(r["body_text"]))
-                for r in rows]  # fmt: skip
-        d = render.digest_message(msgs)
-        ids = ",".join(str(r["id"]) for r in rows)
-        alert = Alert(target, "*", "digest", f"digest:{ids}", d.title, d.markdown, d.html, d.text)
-        store.enqueue([alert], run_id, now)
+        d = render.digest_message([_message(r) for r in rows])
+        ids = ",".join(str(int(r["id"])) for r in rows)
+        vendors = sorted({str(r["vendor"]) for r in rows})
+        vendor = vendors[0] if len(vendors) == 1 else "*"
+        store.enqueue([Alert(target, vendor, "digest", f"digest:{ids}", d.title, d.markdown, d.html, d.text)],
+                      run_id, now)  # fmt: skip
         store.execute(f"update outbox set status = 'merged' where id in ({ids})")
 
 
+def backoff(config: Config, attempts: int) -> timedelta:
+    """Delay before the next attempt after ``attempts`` failures: doubling, at most RETRY_MAX."""
+    base = timedelta(minutes=config.settings.alert_retry_minutes)
+    return min(base * (1 << min(max(attempts - 1, 0), 20)), RETRY_MAX)
+
+
 def deliver(config: Config, store: Store, now: Callable[[], datetime]) -> tuple[int, int]:
-    """Send every due alert. Returns (sent, still pending)."""
+    """Send every due alert. Returns (sent, still waiting)."""
     targets = {t.name: t for t in config.notify}
+    down: set[str] = set()
     sent = 0
     for row in store.outbox(("pending", "sending")):
         t0 = now()
-        due = row["next_attempt_at"] is None or row["next_attempt_at"] <= t0.isoformat()
-        if row["status"] == "pending" and not due:
+        interrupted = row["status"] == "sending"
+        if not interrupted and row["next_attempt_at"] and row["next_attempt_at"] > t0.isoformat():
+            continue
+        if row["target"] in down:
             continue
         target = targets.get(row["target"])
         if target is None:
-            store.execute("update outbox set last_error = ? where id = ?",
+            store.execute("update outbox set status = 'pending', last_error = ? where id = ?",
                           [f"target {row['target']!r} is no longer in the config", row["id"]])  # fmt: skip
             continue
-        title = row["title"]
-        if row["status"] == "sending" and not title.startswith(REPEAT_NOTE):
-            title = REPEAT_NOTE + title  # the process died after sending began: the target may have it
-            store.execute("update outbox set title = ? where id = ?", [title, row["id"]])
-        store.execute("update outbox set status = 'sending', sending_at = ? where id = ?", [t0.isoformat(), row["id"]])
-        result = notify.send(target, title, row["body_markdown"], row["body_html"], row["body_text"])
+        msg = _message(row)
+        if interrupted:  # the process died after sending began: the target may have it already
+            msg = render.possible_repeat(msg)
+            store.execute("update outbox set title = ?, body_markdown = ?, body_html = ?, body_text = ? where id = ?",
+                          [msg.title, msg.markdown, msg.html, msg.text, row["id"]])  # fmt: skip
+        store.execute(
+            "update outbox set status = 'sending', sending_at = ? where id = ?", [t0.isoformat(), row["id"]]
+        )
+        result = notify.send(target, msg.title, msg.markdown, msg.html, msg.text)
         attempts = int(row["attempts"] or 0) + 1
         if result.ok:
             store.execute("update outbox set status = 'sent', sent_at = ?, attempts = ?, last_error = null where id = ?",
                           [now().isoformat(), attempts, row["id"]])  # fmt: skip
             sent += 1
-        else:
-            base = timedelta(minutes=config.settings.alert_retry_minutes)
-            delay = min(base * (2 ** (attempts - 1)), RETRY_MAX)
-            store.execute(
-                "update outbox set status = 'pending', attempts = ?, last_error = ?, next_attempt_at = ? where id = ?",
-                [attempts, result.error, (t0 + delay).isoformat(), row["id"]],
-            )
-    pending = len(store.outbox(("pending", "sending")))
-    return sent, pending
+            continue
+        down.add(target.name)
+        retry_at = t0 + backoff(config, attempts)
+        log.warning("alert %s to %s not delivered (attempt %d, next try after %s): %s", row["id"], target.name,
+                    attempts, retry_at.isoformat(timespec="minutes"), result.error)  # fmt: skip
+        store.execute(
+            "update outbox set status = 'pending', attempts = ?, last_error = ?, next_attempt_at = ? where id = ?",
+            [attempts, result.error, retry_at.isoformat(), row["id"]],
+        )
+    return sent, len(store.outbox(("pending", "sending")))

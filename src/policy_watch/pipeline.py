@@ -92,6 +92,9 @@ def run_check(
             if on_result:
                 on_result(result)
     after_run(config, store, now(), report.run_id)
+    with store.transaction():
+        store.record_run(report.run_id, report.started, now(), len(report.results), len(report.failed),
+                         len(report.changed))  # fmt: skip
     if deliver_alerts:
         report.delivered, report.pending = deliver(config, store, now)
     report.results.sort(key=lambda r: r.vendor.casefold())
@@ -123,26 +126,26 @@ def _fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> _F
     return _Fetched(vendor, state, result=result, page=page)
 
 
-def _fetch_row(got: _Fetched, at: datetime, outcome: str, error: str | None = None) -> dict[str, object]:
+def _fetch_row(got: _Fetched, at: datetime, outcome: str, error: str | None, run_id: str) -> dict[str, object]:
     r = got.result
     return {"started_at": at.isoformat(), "url": got.vendor.url, "final_url": r.final_url if r else None,
             "status": (r.status if r else got.error.status if got.error else None),
             "duration_ms": r.duration_ms if r else None, "bytes": len(r.body) if r else 0,
-            "outcome": outcome, "error": error}  # fmt: skip
+            "outcome": outcome, "error": error, "run_id": run_id}  # fmt: skip
 
 
 def _record(config: Config, store: Store, got: _Fetched, at: datetime, run_id: str) -> VendorResult:
     v, state = got.vendor, got.state
     with store.transaction():
         if got.error is not None:
-            store.record_fetch(state.id, _fetch_row(got, at, "error", got.error.cause))
+            store.record_fetch(state.id, _fetch_row(got, at, "error", got.error.cause, run_id))
             _count_failure(config, store, state, got.error, at, run_id)
             return VendorResult(v.name, "error", error=str(got.error), detected_at=at)
         result = _same_body(store, got, at) if got.same_body else _new_body(config, store, got, at, run_id)
         outcome = result.status
         if got.same_body and result.status == "unchanged":
             outcome = "not_modified" if got.result and got.result.not_modified else "same_body"
-        store.record_fetch(state.id, _fetch_row(got, at, outcome, result.error))
+        store.record_fetch(state.id, _fetch_row(got, at, outcome, result.error, run_id))
         if result.status == "error":
             assert got.result is not None
             cause = FetchError(v.url, result.error or "unreadable page", vendor=v.name)
@@ -365,7 +368,7 @@ def reparse_history(config: Config, store: Store, now: datetime) -> list[tuple[s
     out = []
     rules = {v.name: v.rules for v in config.vendors}
     for vrow in store.query("select id, name from vendors order by name"):
-        snaps = store.query("select id, body_hash, content_hash, status from snapshots where vendor_id = ?"
+        snaps = store.query("select id, body_hash, status from snapshots where vendor_id = ?"
                             " and body_hash is not null order by id", [vrow["id"]])  # fmt: skip
         redone = changed = 0
         with store.transaction():
@@ -379,7 +382,7 @@ def reparse_history(config: Config, store: Store, now: datetime) -> list[tuple[s
                 except ParseError:
                     page = ParsedPage(entries=())
                 redone += 1
-                if content_hash(page) != s["content_hash"]:
+                if content_hash(page) != content_hash(store.snapshot(s["id"]).page()):
                     changed += 1
                     store.replace_entries(s["id"], page, PARSER_VERSION)
                 snap = store.snapshot(s["id"])

@@ -20,9 +20,7 @@ from policy_watch.models import Change, ChangeKind, ObjectionWindow, WindowRule
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 MAX_VALUE = 500
 REPEAT_MARK = "[possible repeat]"
-_REPEAT_NOTE = (
-    "This alert may be a repeat: policy-watch stopped while sending it earlier, so it may have arrived already."
-)
+_REPEAT_NOTE = "This alert may be a repeat: policy-watch stopped while sending it earlier, so it may have arrived already."
 _KIND_ORDER = ["added", "removed", "changed", "renamed", "column_added", "column_removed"]
 
 

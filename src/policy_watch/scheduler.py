@@ -29,9 +29,8 @@ def missed_run(config: Config, store: Store, now: datetime) -> bool:
     scheduled = local.replace(hour=hh, minute=mm, second=0, microsecond=0)
     if local < scheduled:
         return False
-    rows = store.query("select max(started_at) as last from fetches")
-    last = rows[0]["last"] if rows else None
-    return last is None or datetime.fromisoformat(last) < scheduled
+    last = store.last_run()
+    return last is None or last < scheduled
 
 
 def run_once(config: Config, stop: threading.Event, echo: Callable[[str], None]) -> None:

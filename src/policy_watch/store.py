@@ -80,6 +80,16 @@ def m001_initial(db: Database) -> None:
     _create_views(db)
 
 
+@migrations()
+def m002_runs(db: Database) -> None:
+    """One row per check of all vendors: when it ran and how it went (the daemon catches up from it)."""
+    db.table("runs").create(
+        {"id": str, "started_at": str, "finished_at": str, "checked": int, "failed": int, "changed": int},
+        pk="id",
+    )
+    db.table("fetches").add_column("run_id", str)
+
+
 def _create_views(db: Database) -> None:
     views = {
         "current_entries": """
@@ -278,6 +288,16 @@ class Store:
     def vendor_id(self, name: str) -> int | None:
         row = self._one("select id from vendors where name = ? collate nocase", [name])
         return None if row is None else int(row["id"])
+
+    def record_run(self, run_id: str, started: datetime, finished: datetime, checked: int, failed: int,
+                   changed: int) -> None:  # fmt: skip
+        self.db.table("runs").insert({"id": run_id, "started_at": started.isoformat(),
+                                      "finished_at": finished.isoformat(), "checked": checked,
+                                      "failed": failed, "changed": changed}, replace=True)  # fmt: skip
+
+    def last_run(self) -> datetime | None:
+        row = self._one("select max(started_at) as last from runs", [])
+        return datetime.fromisoformat(row["last"]) if row and row["last"] else None
 
     def record_fetch(self, vendor_id: int, fetch: dict[str, Any]) -> None:
         self.db.table("fetches").insert({"vendor_id": vendor_id, **fetch})

@@ -44,7 +44,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if case is None:
         return
     if report.when == "call" or (report.when == "setup" and not report.passed):
-        case.outcome = "passed" if report.passed else "skipped" if report.skipped else "failed"
+        if hasattr(report, "wasxfail"):
+            case.outcome = "xfailed" if report.skipped else "failed"
+        else:
+            case.outcome = "passed" if report.passed else "skipped" if report.skipped else "failed"
     elif report.when == "teardown" and report.failed:
         case.outcome = "failed"
 

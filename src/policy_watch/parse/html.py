@@ -10,8 +10,14 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 HEADINGS_CSS = "h1, h2, h3, h4, h5, h6, p > strong:only-child, p > b:only-child"
-BLOCK_CSS = "p, div, li, ul, ol, dl, dt, dd, h1, h2, h3, h4, h5, h6, blockquote, pre, section, article, tr"
-INVISIBLE_TAGS = ["script", "style", "noscript", "template"]
+BLOCK_TAGS = frozenset(
+    {"p", "div", "li", "ul", "ol", "dl", "dt", "dd", "blockquote", "pre", "section", "article", "table", "tr",
+     "td", "th", "caption", "address", "figure", "figcaption", "header", "footer", "nav", "aside", "hr"}
+    | HEADING_TAGS
+)
+INVISIBLE_CSS = "script, style, noscript, template"
+_MARK = "\x00"
+_GLUED = re.compile("[^\\s\x00]\x00+[^\\s\x00]")
 
 _CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
@@ -79,30 +85,54 @@ def decode_body(body: bytes, content_type: str | None) -> str:
 
 
 def build_tree(body: bytes | str, content_type: str | None) -> LexborHTMLParser:
-    text = body if isinstance(body, str) else decode_body(body, content_type)
-    tree = LexborHTMLParser(text)
-    tree.strip_tags(INVISIBLE_TAGS)
-    return tree
+    """The parsed page. UTF-8 bytes go to the parser as they are, saving a decode and re-encode."""
+    if isinstance(body, bytes):
+        codec = charset_from_content_type(content_type) or _declared_in_document(body)
+        if codec not in ("utf-8", "utf-8-sig") or not _is_utf8(body):
+            return LexborHTMLParser(decode_body(body, content_type))
+    return LexborHTMLParser(body)
+
+
+def _is_utf8(body: bytes) -> bool:
+    if body.isascii():
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def node_text(node: LexborNode) -> str:
-    """The visible text of an inline-only node, whitespace-collapsed."""
-    return " ".join(node.text().split())
+    """The visible text of a node, whitespace-collapsed, as a browser lays it out.
 
-
-def block_text(node: LexborNode) -> str:
-    """The text of a node in which ``<br>`` and block elements separate words.
-
-    Spaces are inserted into the tree around the separators, so call it once per subtree.
+    ``<br>`` and block elements separate words; inline markup (links, bold, code) does not.
+    Plain-text nodes take one call; only nodes with markup glued to words are walked.
     """
-    if node.css_first("br") is not None:
-        for br in node.css("br"):
-            br.replace_with(" ")
-    if node.css_first(BLOCK_CSS) is not None:
-        for block in node.css(BLOCK_CSS):
-            block.insert_before(" ")
-            block.insert_after(" ")
-    return " ".join(node.text().split())
+    raw = node.text(separator=_MARK)
+    if _MARK not in raw:
+        return " ".join(raw.split())
+    if _GLUED.search(raw) is None:
+        return " ".join(raw.replace(_MARK, "").split())
+    parts: list[str] = []
+    _walk(node, parts)
+    return " ".join("".join(parts).split())
+
+
+def _walk(node: LexborNode, parts: list[str]) -> None:
+    for child in node.iter(include_text=True):
+        if child.is_text_node:
+            parts.append(child.text())
+            continue
+        tag = child.tag
+        if tag == "br":
+            parts.append(" ")
+        elif tag in BLOCK_TAGS:
+            parts.append(" ")
+            _walk(child, parts)
+            parts.append(" ")
+        elif tag and not tag.startswith("-"):
+            _walk(child, parts)
 
 
 def heading_text(node: LexborNode) -> str:

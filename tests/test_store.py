@@ -1,0 +1,158 @@
+"""History storage: migrations in place, content addressing, queries, reparse, one run at a time."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from conftest import ZENDESK, PageServer, cli, write_config
+from policy_watch.errors import LockedError, StoreError
+from policy_watch.models import Entry, ParsedPage
+from policy_watch.store import Store, content_hash, migrations, run_lock
+
+VENDOR = "Zendesk Connect"
+
+
+def test_database_from_an_earlier_version_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = Database(path)
+    migrations.apply(db, stop_before="m002_runs")
+    db.table("vendors").insert({"name": "Old Vendor", "url": "https://old.example/", "created_at": "2025-01-01"})
+    db.conn.close()
+    store = Store.open(path)
+    try:
+        assert store.db.table("runs").exists()
+        assert "run_id" in store.db.table("fetches").columns_dict
+        assert store.query("select name from vendors") == [{"name": "Old Vendor"}]
+        applied = [m.name for m in migrations.applied(store.db)]
+        assert applied == ["m001_initial", "m002_runs"]
+    finally:
+        store.close()
+
+
+def test_not_a_database_is_an_error_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "pw.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    before = path.read_bytes()
+    with pytest.raises(StoreError) as info:
+        Store.open(path)
+    assert str(path) in str(info.value)
+    assert path.read_bytes() == before
+
+
+def test_database_is_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "pw.db"
+    Store.open(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_content_hash_ignores_row_order() -> None:
+    a = Entry("S", "A", "p", "US")
+    b = Entry("S", "B", "q", "FR")
+    assert content_hash(ParsedPage((a, b))) == content_hash(ParsedPage((b, a)))
+    assert content_hash(ParsedPage((a, b))) != content_hash(ParsedPage((a,)))
+
+
+def _two_versions(tmp_path: Path, pages: PageServer) -> Path:
+    pages.serve("/connect", (ZENDESK / "v1.html").read_bytes())
+    config = write_config(tmp_path, [(VENDOR, pages.url("/connect"))])
+    assert cli(config, "run").returncode == 0
+    time.sleep(0.01)
+    pages.serve("/connect", (ZENDESK / "v2.html").read_bytes())
+    assert cli(config, "run").returncode == 0
+    return config
+
+
+def test_show_at_date_history_export_and_who(tmp_path: Path, pages: PageServer) -> None:
+    config = _two_versions(tmp_path, pages)
+    hist = json.loads(cli(config, "history", VENDOR, "--json").stdout)
+    assert len(hist) == 2 and hist[1]["changes"] == 4
+    today = datetime.now(UTC).date().isoformat()
+    now_entries = json.loads(cli(config, "show", VENDOR, "--at", today, "--json").stdout)["entries"]
+    assert "Snowflake Inc." in {e["entity"] for e in now_entries}
+    early = cli(config, "show", VENDOR, "--at", "2001-01-01")
+    assert early.returncode == 1 and "no snapshot" in early.stderr
+    bad = cli(config, "show", VENDOR, "--at", "yesterday")
+    assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+    rows = list(csv.DictReader(io.StringIO(cli(config, "export").stdout)))
+    assert len(rows) == 18 and {r["vendor"] for r in rows} == {VENDOR}
+    changes = json.loads(cli(config, "export", "--format", "json", "--what", "changes").stdout)
+    assert sorted(c["kind"] for c in changes) == ["added", "changed", "changed", "removed"]
+    who = json.loads(cli(config, "who", "cloudflare", "--json").stdout)
+    assert {(w["vendor"], w["section"]) for w in who} == {
+        (VENDOR, "Service Subprocessors"),
+        (VENDOR, "Content Delivery Networks"),
+    }
+    since = json.loads(cli(config, "changes", "--since", "2999-01-01", "--json").stdout)
+    assert since == []
+    missing = cli(config, "changes", "--vendor", "Nope")
+    assert missing.returncode == 2 and "Nope" in missing.stderr
+
+
+def test_views_answer_questions_without_our_code(tmp_path: Path, pages: PageServer) -> None:
+    _two_versions(tmp_path, pages)
+    with sqlite3.connect(tmp_path / "pw.db") as conn:
+        current = conn.execute("select count(*) from current_entries").fetchone()[0]
+        log = conn.execute("select kind, entity from change_log where kind = 'added'").fetchall()
+        usage = conn.execute("select vendor from entity_usage where entity = 'Snowflake Inc.'").fetchall()
+        windows = conn.execute("select count(*) from open_windows").fetchone()[0]
+    assert current == 18
+    assert log == [("added", "Snowflake Inc.")]
+    assert usage == [(VENDOR,)]
+    assert windows == 1
+
+
+def test_reparse_rebuilds_entries_without_alerts(tmp_path: Path, pages: PageServer) -> None:
+    config = _two_versions(tmp_path, pages)
+    db = tmp_path / "pw.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("update entries set entity = 'Garbled' where position = 0")
+        before_outbox = conn.execute("select count(*) from outbox").fetchone()[0]
+    out = cli(config, "reparse")
+    assert out.returncode == 0, out.stderr
+    assert f"{VENDOR}: 2 snapshot(s) re-read" in out.stdout
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from entries where entity = 'Garbled'").fetchone()[0] == 0
+        assert conn.execute("select count(*) from outbox").fetchone()[0] == before_outbox
+    changes = json.loads(cli(config, "changes", "--json").stdout)
+    assert len(changes) == 4
+
+
+def test_run_lock_refuses_a_second_check(tmp_path: Path) -> None:
+    db = tmp_path / "pw.db"
+    with run_lock(db), pytest.raises(LockedError) as info, run_lock(db):
+        pass
+    assert "another policy-watch check is running" in str(info.value)
+    with run_lock(db):  # released
+        pass
+
+
+def test_two_runs_at_once_do_not_alert_twice(tmp_path: Path, pages: PageServer) -> None:
+    pages.serve("/connect", (ZENDESK / "v1.html").read_bytes())
+    config = write_config(tmp_path, [(VENDOR, pages.url("/connect"))], notify=[f"json://127.0.0.1:{pages.port}/hook"])
+    assert cli(config, "run").returncode == 0
+    pages.serve("/connect", (ZENDESK / "v2.html").read_bytes())
+    cmd = [sys.executable, "-m", "policy_watch", "--config", str(config), "run"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes[0] == 0
+    assert len(pages.posts) == 1, "the change is alerted once"
+    if codes[1] != 0:
+        assert any("another policy-watch check is running" in err for _, err in outs)
+    with sqlite3.connect(tmp_path / "pw.db") as conn:
+        assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("select count(*) from snapshots").fetchone()[0] == 2
+    os.environ.pop("PW_UNUSED", None)
