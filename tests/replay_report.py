@@ -15,14 +15,14 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from conftest import FIXTURES, PageServer, write_config
 
 from policy_watch import pipeline
-from policy_watch.config import load_config
+from policy_watch.config import Config, load_config
 from policy_watch.fetch import Fetcher
 from policy_watch.parse import parse_page
 from policy_watch.store import Store, content_hash
@@ -53,9 +53,20 @@ class Transition:
     to: str
     cls: str
     status: str
-    false_alerts: list[Key] = field(default_factory=list)
-    missed: list[Key] = field(default_factory=list)
+    got: list[Key] = field(default_factory=list)  # rows the run wrote to the changes table
+    want: list[Key] = field(default_factory=list)  # the fixture's changes (none for a structure step)
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def false_alerts(self) -> list[Key]:
+        return sorted((Counter(self.got) - Counter(self.want)).elements(), key=str)
+
+    @property
+    def missed(self) -> list[Key]:
+        return sorted((Counter(self.want) - Counter(self.got)).elements(), key=str)
+
+    def expecting(self, translate: Callable[[Key], Key]) -> Transition:
+        return replace(self, want=[translate(k) for k in self.want])
 
     @property
     def ok(self) -> bool:
@@ -90,6 +101,10 @@ class SeriesResult:
     def failed(self) -> list[Transition]:
         return [t for t in self.transitions if not t.ok]
 
+    def expecting(self, translate: Callable[[Key], Key]) -> SeriesResult:
+        """The same run compared with expectations rewritten by ``translate``."""
+        return SeriesResult(self.series, [t.expecting(translate) for t in self.transitions])
+
     def summary(self) -> str:
         return (f"{self.series}: {len(self.transitions)} transitions, false alerts {self.false_alerts}, "
                 f"missed changes {self.missed}, other problems {self.problems}")  # fmt: skip
@@ -108,12 +123,7 @@ def _expected_hash(series: str, name: str) -> str:
     return content_hash(parse_page(page(series, name), content_type="text/html; charset=utf-8"))
 
 
-def replay(
-    series: str,
-    workdir: Path,
-    server: PageServer,
-    translate: Callable[[Key], Key] = lambda k: k,
-) -> SeriesResult:
+def replay(series: str, workdir: Path, server: PageServer) -> SeriesResult:
     """Serve every version of ``series`` in order, run the pipeline after each, compare the changes."""
     data = load_series(series)
     steps: list[dict[str, Any]] = data["transitions"]
@@ -126,18 +136,25 @@ def replay(
             server.serve(path, page(series, steps[0]["from"]))
             first = pipeline.run_check(config, store, fetcher).results[0]
             if first.status != "baseline":
-                raise AssertionError(f"{series}: first version {steps[0]['from']} gave {first.status}: {first.error}")
+                raise AssertionError(
+                    f"{series}: first version {steps[0]['from']} gave {first.status}: {first.error}"
+                )
             for step in steps:
-                results.append(_step(series, step, config, store, fetcher, server, path, translate))
+                results.append(_step(series, step, config, store, fetcher, server, path))
     finally:
         store.close()
     return SeriesResult(series, results)
 
 
 def _step(
-    series: str, step: dict[str, Any], config: Any, store: Store, fetcher: Fetcher, server: PageServer, path: str,
-    translate: Callable[[Key], Key],
-) -> Transition:  # fmt: skip
+    series: str,
+    step: dict[str, Any],
+    config: Config,
+    store: Store,
+    fetcher: Fetcher,
+    server: PageServer,
+    path: str,
+) -> Transition:
     vid = store.vendor_id(series)
     assert vid is not None
     before = store.baseline(vid)
@@ -149,7 +166,7 @@ def _step(
         "select kind, section, entity, field, old, new from changes where id > ? order by id", [last_id])]  # fmt: skip
     reported = [change_key(c.to_json()) for c in result.changes]
     after = store.baseline(vid)
-    t = Transition(step["from"], step["to"], step["class"], result.status)
+    t = Transition(step["from"], step["to"], step["class"], result.status, got=stored)
     base_page = step.get("compare_to") or step["from"]
     if before.content_hash != _expected_hash(series, base_page):
         t.problems.append(f"the baseline before this run is not the snapshot of {base_page}")
@@ -160,14 +177,10 @@ def _step(
             t.problems.append("no structure alarm: the page lost its list but the run said " + result.status)
         if after is None or after.id != before.id:
             t.problems.append("the last good snapshot was not kept as the baseline")
-        t.false_alerts = stored
         return t
     if result.status in ("suspect", "error"):
         t.problems.append(f"unexpected {result.status}: {result.error}")
-    expected = [translate(change_key(c)) for c in step["changes"]]
-    got, want = Counter(stored), Counter(expected)
-    t.false_alerts = sorted((got - want).elements(), key=str)
-    t.missed = sorted((want - got).elements(), key=str)
+    t.want = [change_key(c) for c in step["changes"]]
     return t
 
 
@@ -188,11 +201,15 @@ def main(argv: list[str]) -> int:
     width = max(len(r.series) for r in results)
     print(f"{'series':<{width}}  transitions  false alerts  missed changes  other problems")
     for r in results:
-        print(f"{r.series:<{width}}  {len(r.transitions):>11}  {r.false_alerts:>12}  {r.missed:>14}  {r.problems:>14}")
+        print(
+            f"{r.series:<{width}}  {len(r.transitions):>11}  {r.false_alerts:>12}  {r.missed:>14}  {r.problems:>14}"
+        )
     total_f = sum(r.false_alerts for r in results)
     total_m = sum(r.missed for r in results)
     total_p = sum(r.problems for r in results)
-    print(f"{'total':<{width}}  {sum(len(r.transitions) for r in results):>11}  {total_f:>12}  {total_m:>14}  {total_p:>14}")
+    print(
+        f"{'total':<{width}}  {sum(len(r.transitions) for r in results):>11}  {total_f:>12}  {total_m:>14}  {total_p:>14}"
+    )
     for r in results:
         for t in r.failed:
             print(f"\n{r.series}: {t.describe()}")

@@ -183,7 +183,7 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
         parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         click.echo(f"checked {len(report.results)} vendors: {parts or 'none'}; alerts sent {report.delivered}, "
                    f"pending {report.pending}")  # fmt: skip
-        for r in report.changed:
+        for r in report.changed if console.is_terminal else ():
             deadline = f" (object by {r.window.deadline})" if r.window else ""
             click.echo(f"  {r.vendor}: {len(r.changes)} change(s){deadline}")
     sys.exit(1 if report.failed else 0)

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from selectolax.lexbor import LexborHTMLParser
-
 from policy_watch.models import Entry, ParseRules
+from policy_watch.parse.document import Page
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,9 +20,9 @@ class LayoutResult:
 
 
 class Layout(Protocol):
-    """Reads entries of one page layout (tables, lists, ...) from a parsed tree."""
+    """Reads entries of one page layout (tables, lists, ...) from a parsed page."""
 
-    def __call__(self, tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult: ...
+    def __call__(self, page: Page, rules: ParseRules) -> LayoutResult: ...
 
 
 def make_entry(

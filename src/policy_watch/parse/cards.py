@@ -9,6 +9,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from policy_watch.models import Entry, ParseRules
 from policy_watch.parse.base import LayoutResult, dedupe, make_entry
+from policy_watch.parse.document import Page
 from policy_watch.parse.headers import COUNTRY, ENTITY, PURPOSE, map_label
 from policy_watch.parse.html import (
     collapse,
@@ -115,12 +116,11 @@ def _section(card: LexborNode, names: set[str]) -> str:
     return ""
 
 
-def read_cards(tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult:
+def read_cards(page: Page, rules: ParseRules) -> LayoutResult:
     """Layout "cards": blocks holding a vendor name and ``Purpose:`` / ``Location:`` lines."""
-    body = tree.body
-    if body is None or len(_GATE.findall(body.text())) < 1:
+    if _GATE.search(page.text()) is None:
         return LayoutResult()
-    cards = [(card, name) for card in _group(tree) if (name := _name(card))]
+    cards = [(card, name) for card in _group(page.tree) if (name := _name(card))]
     names = {name for _, name in cards}
     entries: list[Entry] = [
         make_entry(

@@ -28,7 +28,8 @@ _ISO = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b")
 _NUMERIC = re.compile(r"(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})\b")
 _CJK = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 _TOKEN = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
-_WINDOW = 48  # characters after the keyword in which the date must start
+_WINDOW = 48
+_HEAD_CHARS = 6000  # characters after the keyword in which the date must start
 
 
 def _make(year: int, month: int, day: int) -> date | None:
@@ -106,9 +107,7 @@ def _keyword_starts(text: str) -> list[int]:
     return sorted(starts)
 
 
-def declared_date(text: str, date_format: str | None = None) -> date | None:
-    """The first "Last updated"-style date in ``text``; None when the page declares none."""
-    text = text.lower()
+def _first_date(text: str, date_format: str | None) -> date | None:
     for start in _keyword_starts(text):
         if start and text[start].isascii() and text[start - 1].isalnum():
             continue  # inside a word ("outdated", "blast")
@@ -119,3 +118,13 @@ def declared_date(text: str, date_format: str | None = None) -> date | None:
         if found is not None:
             return found
     return None
+
+
+def declared_date(text: str, date_format: str | None = None) -> date | None:
+    """The first "Last updated"-style date in ``text``; None when the page declares none."""
+    text = text.lower()
+    if len(text) > _HEAD_CHARS:  # the date is usually near the top: look there first
+        found = _first_date(text[: _HEAD_CHARS + _WINDOW], date_format)
+        if found is not None:
+            return found
+    return _first_date(text, date_format)

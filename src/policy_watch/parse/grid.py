@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborNode
 
-from policy_watch.parse.html import BLOCK_CSS, collapse
+from policy_watch.parse.html import collapse, node_text
 
 _SECTION_TAGS = frozenset({"thead", "tbody", "tfoot"})
 _MAX_SPAN = 1000
@@ -40,17 +40,6 @@ def direct_rows(table: LexborNode) -> Iterator[tuple[LexborNode, bool]]:
             for tr in child.iter():
                 if tr.tag == "tr":
                     yield tr, in_thead
-
-
-def separate_blocks(table: LexborNode) -> None:
-    """Make ``<br>`` and block elements inside cells separate words, as a browser shows them."""
-    if table.css_first("br") is not None:
-        for br in table.css("br"):
-            br.replace_with(" ")
-    if table.css_first(BLOCK_CSS) is not None:
-        for block in table.css(BLOCK_CSS):
-            block.insert_before(" ")
-            block.insert_after(" ")
 
 
 def _span(cell: LexborNode, name: str) -> int:
@@ -94,7 +83,7 @@ class _Expander:
                 continue
             if self.pending:
                 self._carry(out)
-            text = " ".join(cell.text().split())
+            text = node_text(cell)
             if tag == "td":
                 all_th = False
             elif row_header_col is None and cell.attrs.get("scope") == "row":

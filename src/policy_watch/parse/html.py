@@ -15,9 +15,9 @@ BLOCK_TAGS = frozenset(
      "td", "th", "caption", "address", "figure", "figcaption", "header", "footer", "nav", "aside", "hr"}
     | HEADING_TAGS
 )
-INVISIBLE_CSS = "script, style, noscript, template"
+INVISIBLE_TAGS = frozenset({"script", "style", "noscript", "template"})
 _MARK = "\x00"
-_GLUED = re.compile("[^\\s\x00]\x00+[^\\s\x00]")
+_GLUED = re.compile(r"[^\s\x00]\x00+[^\s\x00]")  # markup between two letters
 
 _CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)

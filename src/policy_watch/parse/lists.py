@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborNode
 
 from policy_watch.models import Entry, ParseRules
 from policy_watch.parse.base import LayoutResult, dedupe, make_entry
 from policy_watch.parse.context import location_in, mentions_subprocessors
-from policy_watch.parse.html import block_text, collapse, element_children, inside, previous_element, with_sections
+from policy_watch.parse.document import Page
+from policy_watch.parse.html import collapse, element_children, inside, node_text, previous_element, with_sections
 
 _CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "form", "button", "select"})
 _NOT_CONTENT = _CHROME | {"li"}
@@ -82,7 +83,7 @@ def _items(list_node: LexborNode) -> list[ListItem]:
         if li.tag != "li":
             continue
         lead = _lead_text(li)
-        text = block_text(li)
+        text = node_text(li)
         if text:
             items.append(split_item(text, lead))
     return items
@@ -109,12 +110,12 @@ def read_list(list_node: LexborNode, section: str) -> tuple[list[Entry], str]:
     return [make_entry(section, i.entity, i.purpose, i.country or place) for i in good], ""
 
 
-def read_lists(tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult:
+def read_lists(page: Page, rules: ParseRules) -> LayoutResult:
     """Layout "lists": every bulleted list introduced as a list of subprocessors."""
     entries: list[Entry] = []
     count = 0
     not_names: list[str] = []
-    for list_node, section in with_sections(tree, "ul, ol", _LIST_TAGS):
+    for list_node, section in with_sections(page.tree, "ul, ol", _LIST_TAGS):
         if inside(list_node, _NOT_CONTENT):
             continue
         count += 1

@@ -10,13 +10,14 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from policy_watch.models import Entry, ParseRules
 from policy_watch.parse.base import LayoutResult, dedupe, make_entry
 from policy_watch.parse.context import page_is_about_subprocessors
+from policy_watch.parse.document import Page
 from policy_watch.parse.html import (
     HEADING_TAGS,
-    block_text,
     collapse,
     heading_text,
     inside,
     next_element,
+    node_text,
     with_sections,
 )
 
@@ -69,26 +70,26 @@ def _heading_groups(tree: LexborHTMLParser) -> list[list[tuple[LexborNode, str]]
     return [group for group in groups.values() if len(group) >= 2]
 
 
-def read_vendor_headings(tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult:
+def read_vendor_headings(page: Page, rules: ParseRules) -> LayoutResult:
     """Layout "headings": ``<h3>Vendor</h3><p>Vendor does X for us.</p>`` repeated."""
-    if not page_is_about_subprocessors(tree):
+    if not page_is_about_subprocessors(page.tree):
         return LayoutResult()
     entries: list[Entry] = []
-    for group in _heading_groups(tree):
+    for group in _heading_groups(page.tree):
         found = [(h, s, heading_text(h)) for h, s in group]
         described = [(s, name, p) for h, s, name in found if (p := _describes(h, name)) is not None]
         if len(described) >= 2 and len(described) >= _GOOD_SHARE * len(found):
-            entries.extend(make_entry(s, name, block_text(p)) for s, name, p in described)
+            entries.extend(make_entry(s, name, node_text(p)) for s, name, p in described)
     return LayoutResult(dedupe(entries))
 
 
-def read_bold_names(tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult:
+def read_bold_names(page: Page, rules: ParseRules) -> LayoutResult:
     """Layout "bold-prose": vendor names in bold inside paragraphs, grouped by heading."""
-    if not page_is_about_subprocessors(tree):
+    if not page_is_about_subprocessors(page.tree):
         return LayoutResult()
     entries: list[Entry] = []
     seen: set[tuple[str, str]] = set()
-    for bold, section in with_sections(tree, _BOLD_CSS):
+    for bold, section in with_sections(page.tree, _BOLD_CSS):
         name = collapse(bold.text()).strip(" ,.;")
         parent = bold.parent
         if parent is None or not _looks_like_name(name) or collapse(parent.text()) == name:

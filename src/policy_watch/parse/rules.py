@@ -7,7 +7,8 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 from policy_watch.errors import ParseError
 from policy_watch.models import Entry, ParseRules
 from policy_watch.parse.base import LayoutResult, make_entry
-from policy_watch.parse.html import block_text, heading_text, with_sections
+from policy_watch.parse.document import Page
+from policy_watch.parse.html import heading_text, node_text, with_sections
 
 
 def _check(tree: LexborHTMLParser, name: str, selector: str | None) -> None:
@@ -23,7 +24,7 @@ def _field(row: LexborNode, selector: str | None) -> str:
     if selector is None:
         return ""
     node = row.css_first(selector)
-    return block_text(node) if node is not None else ""
+    return node_text(node) if node is not None else ""
 
 
 def _rows(tree: LexborHTMLParser, rules: ParseRules) -> list[tuple[LexborNode, str]]:
@@ -41,16 +42,17 @@ def _rows(tree: LexborHTMLParser, rules: ParseRules) -> list[tuple[LexborNode, s
     return found
 
 
-def read_rules(tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult:
+def read_rules(page: Page, rules: ParseRules) -> LayoutResult:
     """Layout "rules": one entry per ``rules.row`` match, fields from selectors inside it."""
     if not rules.row:
         return LayoutResult()
+    tree = page.tree
     for name in ("row", "entity", "purpose", "country", "section"):
         _check(tree, name, getattr(rules, name))
     entries: list[Entry] = []
     rows = _rows(tree, rules)
     for row, section in rows:
-        entity = _field(row, rules.entity) if rules.entity else block_text(row)
+        entity = _field(row, rules.entity) if rules.entity else node_text(row)
         if entity:
             entries.append(make_entry(section, entity, _field(row, rules.purpose), _field(row, rules.country)))
     if entries:

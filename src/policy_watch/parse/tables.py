@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborNode
 
 from policy_watch.models import Entry, ParseRules
 from policy_watch.parse.base import LayoutResult, make_entry
-from policy_watch.parse.grid import Row, is_bold_row, separate_blocks, table_grid
+from policy_watch.parse.document import Page
+from policy_watch.parse.grid import Row, is_bold_row, table_grid
 from policy_watch.parse.headers import ColumnMap, looks_like_other_table, map_columns, positional_map
-from policy_watch.parse.html import element_children, heading_text, with_sections
+from policy_watch.parse.html import element_children, heading_text
 
-_TABLE_TAG = frozenset({"table"})
 _HEADER_SEARCH_ROWS = 4
 _MAX_POSITIONAL_COLUMNS = 6
 _NOT_A_NAME = re.compile(r"^[\d\s.,:;/%$€£¥+-]+$|[:$€£¥]|^https?://")
@@ -107,7 +107,6 @@ def _entries(rows: list[Row], column_map: ColumnMap, section: str, header: list[
 
 
 def read_table(table: LexborNode, section: str) -> TableRead:
-    separate_blocks(table)
     rows = table_grid(table)
     first = next((r for r in rows if not r.empty and not r.note), None)
     seen = tuple(first.cells) if first else ()
@@ -134,13 +133,13 @@ def _seen_message(count: int, headers: list[str]) -> str:
     return f"{tables}, none with an entity column; headers seen: {', '.join(headers[:12])}"
 
 
-def read_tables(tree: LexborHTMLParser, rules: ParseRules) -> LayoutResult:
+def read_tables(page: Page, rules: ParseRules) -> LayoutResult:
     """Layout "tables": every table with an entity column, in document order."""
     entries: list[Entry] = []
     columns: dict[str, tuple[str, ...]] = {}
     headers: list[str] = []
     count = 0
-    for table, heading in with_sections(tree, "table", _TABLE_TAG):
+    for table, heading in page.tables:
         count += 1
         section = _caption(table) or heading
         read = read_table(table, section)
