@@ -156,3 +156,21 @@ def test_two_runs_at_once_do_not_alert_twice(tmp_path: Path, pages: PageServer) 
         assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
         assert conn.execute("select count(*) from snapshots").fetchone()[0] == 2
     os.environ.pop("PW_UNUSED", None)
+
+
+def test_datasette_canned_queries_run(tmp_path: Path, pages: PageServer) -> None:
+    from conftest import ROOT
+
+    _two_versions(tmp_path, pages)
+    meta = json.loads((ROOT / "datasette-metadata.json").read_text())
+    params = {"since": "2000-01-01", "entity": "Snow", "vendor": VENDOR, "date": "2999-12-31"}
+    with sqlite3.connect(tmp_path / "pw.db") as conn:
+        results = {
+            name: conn.execute(q["sql"], {k: v for k, v in params.items() if f":{k}" in q["sql"]}).fetchall()
+            for name, q in meta["databases"]["policy_watch"]["queries"].items()
+        }
+    assert len(results["open_deadlines"]) == 1
+    assert len(results["changes_since"]) == 4
+    assert [r[0] for r in results["vendors_using_entity"]] == ["Snowflake Inc."]
+    assert len(results["list_on_date"]) == 18
+    assert results["failing_vendors"] == []
