@@ -173,3 +173,52 @@ def test_conditional_request_304_counts_as_unchanged(tmp_path: Path, pages: Page
         outcomes = [r[0] for r in conn.execute("select outcome from fetches order by id")]
     assert outcomes == ["baseline", "not_modified"]
     assert _count(tmp_path / "pw.db", "snapshots") == 1
+
+
+def test_run_json_summary(tmp_path: Path, pages: PageServer) -> None:
+    pages.serve("/connect", (ZENDESK / "v1.html").read_bytes())
+    config = write_config(tmp_path, [(VENDOR, pages.url("/connect")), ("Gone", pages.url("/gone"))])
+    out = cli(config, "run", "--json")
+    assert out.returncode == 1
+    summary = json.loads(out.stdout)
+    assert summary["checked"] == 2 and summary["failed"] == 1
+    by_vendor = {v["vendor"]: v for v in summary["vendors"]}
+    assert by_vendor[VENDOR]["status"] == "baseline" and by_vendor[VENDOR]["entries"] == 18
+    assert by_vendor["Gone"]["status"] == "error" and "HTTP 404" in by_vendor["Gone"]["error"]
+    one = cli(config, "run", "--vendor", VENDOR, "--json")
+    assert json.loads(one.stdout)["checked"] == 1 and one.returncode == 0
+    nope = cli(config, "run", "--vendor", "Nope")
+    assert nope.returncode == 2 and "Nope" in nope.stderr
+
+
+def test_run_on_a_terminal_shows_progress(tmp_path: Path, pages: PageServer) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    pages.serve("/connect", (ZENDESK / "v1.html").read_bytes())
+    config = write_config(tmp_path, [(VENDOR, pages.url("/connect"))])
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
+    env.pop("CI", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "policy_watch", "--config", str(config), "run"],
+        stdout=follower, stderr=follower, env=env,
+    )  # fmt: skip
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(leader)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "checking" in screen, screen[-500:]
+    assert "checked 1 vendors: 1 baseline" in screen

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import ZENDESK, PageServer, wait_for, write_config
+
 from policy_watch import scheduler
 from policy_watch.config import load_config
 from policy_watch.store import Store

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import ZENDESK, PageServer, cli, write_config
 from sqlite_utils import Database
 
-from conftest import ZENDESK, PageServer, cli, write_config
 from policy_watch.errors import LockedError, StoreError
 from policy_watch.models import Entry, ParsedPage
 from policy_watch.store import Store, content_hash, migrations, run_lock
@@ -29,7 +29,9 @@ def test_database_from_an_earlier_version_is_upgraded_in_place(tmp_path: Path) -
     path = tmp_path / "old.db"
     db = Database(path)
     migrations.apply(db, stop_before="m002_runs")
-    db.table("vendors").insert({"name": "Old Vendor", "url": "https://old.example/", "created_at": "2025-01-01"})
+    db.table("vendors").insert(
+        {"name": "Old Vendor", "url": "https://old.example/", "created_at": "2025-01-01"}
+    )
     db.conn.close()
     store = Store.open(path)
     try:
@@ -141,11 +143,15 @@ def test_run_lock_refuses_a_second_check(tmp_path: Path) -> None:
 
 def test_two_runs_at_once_do_not_alert_twice(tmp_path: Path, pages: PageServer) -> None:
     pages.serve("/connect", (ZENDESK / "v1.html").read_bytes())
-    config = write_config(tmp_path, [(VENDOR, pages.url("/connect"))], notify=[f"json://127.0.0.1:{pages.port}/hook"])
+    config = write_config(
+        tmp_path, [(VENDOR, pages.url("/connect"))], notify=[f"json://127.0.0.1:{pages.port}/hook"]
+    )
     assert cli(config, "run").returncode == 0
     pages.serve("/connect", (ZENDESK / "v2.html").read_bytes())
     cmd = [sys.executable, "-m", "policy_watch", "--config", str(config), "run"]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outs = [p.communicate(timeout=60) for p in procs]
     codes = sorted(p.returncode for p in procs)
     assert codes[0] == 0
