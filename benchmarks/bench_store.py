@@ -153,6 +153,17 @@ def unchanged_growth(config: Config, store: Store, pages: list[Page], at: dateti
     return store.path.stat().st_size - before, day
 
 
+def print_table_sizes(store: Store, total: int) -> None:
+    """Where the bytes are: tables and indexes, from SQLite's dbstat."""
+    try:
+        rows = store.db.execute("select name, sum(pgsize) from dbstat group by name order by 2 desc").fetchall()
+    except Exception as e:  # dbstat is a compile-time option of SQLite
+        print(f"(no per-table sizes: {e})")
+        return
+    print("  by table/index: " + ", ".join(f"{name} {size / MB:.1f} MB ({size / total:.0%})"
+                                           for name, size in rows[:8]))  # fmt: skip
+
+
 def report(args: argparse.Namespace, config: Config, store: Store, pages: list[Page], rng: random.Random,
            profiler: cProfile.Profile | None) -> None:  # fmt: skip
     n = len(pages)
@@ -227,6 +238,7 @@ def report(args: argparse.Namespace, config: Config, store: Store, pages: list[P
               f"   target < 50 MB: {'ok' if year < 50 * MB else 'MISSED'}")  # fmt: skip
     else:
         print(f"  target < 50 MB: {'ok' if size < 50 * MB else 'MISSED'}  ({growth / 1024:.0f} KiB/day on average)")
+    print_table_sizes(store, size)
     if profiler:
         print("\ncProfile of the daily runs (top 25 by cumulative time):")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)

@@ -139,5 +139,9 @@ def test_same_rows_by_name_are_never_added_or_removed(data: st.DataObject, a: li
         for e in data.draw(st.permutations(a))
     ]
     changes = diff_entries(a, b)
-    assert all(c.kind is ChangeKind.CHANGED and c.field in ("purpose", "country") for c in changes), changes
-    assert len(changes) <= 2 * len(a)
+    # Namesakes may pair differently once their cells change, but nothing is added, removed,
+    # renamed or moved, and no row reports more than its three cells.
+    assert all(c.kind is ChangeKind.CHANGED and c.field in ("purpose", "country", "Data") for c in changes), (
+        changes
+    )
+    assert len(changes) <= 3 * len(a)

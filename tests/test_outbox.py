@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ZENDESK, PageServer, SMTPSink, cli, free_port, wait_for, write_config
+from conftest import ZENDESK, PageServer, SMTPSink, cli, free_port, write_config
 
-from policy_watch import pipeline
+from policy_watch import notify, pipeline
 from policy_watch.config import Config, load_config
 from policy_watch.fetch import Fetcher
 from policy_watch.store import Alert, Store
@@ -50,7 +50,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 try:
                     data = json.loads(raw)
@@ -144,7 +144,10 @@ def test_smtp_down_then_up_delivers_exactly_once_on_the_next_run(pages: PageServ
         second = check(cfg, T0 + timedelta(hours=2))
         assert (second.delivered, second.pending) == (1, 0)
         assert len(sink.messages) == 1
-        assert sink.messages[0]["Subject"] == "Zendesk Connect: 1 added, 1 removed, 2 changed — object by 2026-12-02"
+        assert (
+            sink.messages[0]["Subject"]
+            == "Zendesk Connect: 1 added, 1 removed, 2 changed — object by 2026-12-02"
+        )
         check(cfg, T0 + timedelta(hours=3))
         assert len(sink.messages) == 1, "a delivered alert must not be sent again"
     finally:
@@ -186,7 +189,9 @@ def test_each_target_gets_each_alert_once_when_another_target_fails(
 ) -> None:
     pages.serve("/z", V1)
     dead = f"json://127.0.0.1:{free_port()}/dead"
-    cfg = load_config(write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [hooks.url("/ok"), dead]))
+    cfg = load_config(
+        write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [hooks.url("/ok"), dead])
+    )
     check(cfg, T0)
     pages.serve("/z", V2)
     for hour in (1, 2, 3):
@@ -262,7 +267,9 @@ SECRET = "s3cr3t-Tok3n-4f9a2c7e"
 PASSWORD = "pa55-Word-77c1d0"
 
 
-def test_secret_tokens_never_appear_in_output_errors_logs_or_the_database(pages: PageServer, tmp_path: Path) -> None:
+def test_secret_tokens_never_appear_in_output_errors_logs_or_the_database(
+    pages: PageServer, tmp_path: Path
+) -> None:
     dead = free_port()
     smtp_port = free_port()
     pages.serve("/z", V1)
@@ -315,3 +322,22 @@ def test_notify_test_prints_each_targets_result(hooks: Receiver, smtp: SMTPSink,
     assert lines[2].startswith("target3 json://127.0.0.1") and "FAILED" in lines[2]
     assert len(hooks.posts) == 1 and len(smtp.messages) == 1
     assert smtp.messages[0]["Subject"] == "policy-watch test alert"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "hidden"),
+    [
+        ("slack://T1234ABCD/B1234ABCD/abcdefghijklmnopqrstuvwx/#privacy", "slack://T...D/B...D/a...x/",
+         ["T1234ABCD", "B1234ABCD", "abcdefghijklmnopqrstuvwx"]),
+        ("json://bot:pa55-Word-77@127.0.0.1:8/hooks/s3cr3tPathTok?+X-Api-Key=k3y-Value-9", "json://bot:****@127.0.0.1:8/hooks/s...k",
+         ["pa55-Word-77", "s3cr3tPathTok", "k3y-Value-9"]),
+        ("mailtos://me:app-pw-123@smtp.example.com?to=a@example.com", "mailtos://me:****@smtp.example.com",
+         ["app-pw-123"]),
+    ],
+)  # fmt: skip
+def test_redacted_urls_and_scrubbed_errors_hide_tokens(url: str, shown: str, hidden: list[str]) -> None:
+    printable = notify.redact(url)
+    assert printable.startswith(shown)
+    error = notify.scrub(f"POST to {url} failed; token {hidden[-1]} rejected", url)
+    for secret in hidden:
+        assert secret not in printable and secret not in error

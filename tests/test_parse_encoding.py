@@ -19,7 +19,14 @@ def _page(meta: str) -> bytes:
     return f"<html><head>{meta}<title>Liste</title></head><body>{_BODY}</body></html>".encode("cp1252")
 
 
-@pytest.mark.parametrize("meta", ["", '<meta charset="windows-1252">', '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">'])
+@pytest.mark.parametrize(
+    "meta",
+    [
+        "",
+        '<meta charset="windows-1252">',
+        '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">',
+    ],
+)
 def test_windows_1252_page_without_header_charset(meta: str) -> None:
     page = parse_page(_page(meta), content_type="text/html")
     entry = page.entries[0]
@@ -32,7 +39,9 @@ def test_header_charset_wins_over_meta() -> None:
 
 
 def test_latin1_label_reads_as_windows_1252() -> None:
-    assert decode_body("“quoted” – dash".encode("cp1252"), "text/html; charset=ISO-8859-1") == "“quoted” – dash"
+    assert (
+        decode_body("“quoted” – dash".encode("cp1252"), "text/html; charset=ISO-8859-1") == "“quoted” – dash"
+    )
 
 
 def test_utf8_without_any_declaration() -> None:

@@ -15,8 +15,16 @@ _WORD = st.text(_CHARS, min_size=1, max_size=12)
 _TEXT = st.lists(_WORD, min_size=1, max_size=4).map(" ".join)
 _MAYBE_TEXT = st.one_of(st.just(""), _TEXT)
 _SPACE = st.sampled_from(["", " ", "  ", "\n", "\t", "&nbsp;", " &nbsp; ", "<br>", "<br/>", "\n<br>\n"])
-_WRAP = st.sampled_from(["{}", "<b>{}</b>", "<strong>{}</strong>", '<a href="#x">{}</a>', "<span>{}</span>",
-                         "<span><a href='/v'><b>{}</b></a></span>"])
+_WRAP = st.sampled_from(
+    [
+        "{}",
+        "<b>{}</b>",
+        "<strong>{}</strong>",
+        '<a href="#x">{}</a>',
+        "<span>{}</span>",
+        "<span><a href='/v'><b>{}</b></a></span>",
+    ]
+)
 
 
 @st.composite
@@ -25,7 +33,8 @@ def _cell(draw: st.DrawFn, value: str) -> str:
         return draw(st.sampled_from(["", " ", "&nbsp;", "<br>"]))
     words = value.split(" ")
     inner = "".join(
-        html.escape(word) + (draw(st.sampled_from([" ", "&nbsp;", "  ", "\n", " <br> "])) if i < len(words) - 1 else "")
+        html.escape(word)
+        + (draw(st.sampled_from([" ", "&nbsp;", "  ", "\n", " <br> "])) if i < len(words) - 1 else "")
         for i, word in enumerate(words)
     )
     return draw(_SPACE) + draw(_WRAP).format(inner) + draw(_SPACE)

@@ -70,7 +70,9 @@ def test_each_change_shows_entity_section_old_new_and_its_window() -> None:
 
 
 def test_configured_window_kinds_decide_which_changes_show_a_deadline() -> None:
-    msg = render.change_message("Z", "https://example.com/p", v1_to_v2(), WINDOW, DETECTED, window_kinds=["added"])
+    msg = render.change_message(
+        "Z", "https://example.com/p", v1_to_v2(), WINDOW, DETECTED, window_kinds=["added"]
+    )
     assert msg.text.count("opens no objection window") == 3
     assert msg.text.count("deadline 2026-12-02") == 1
 
@@ -84,7 +86,9 @@ def test_detection_rule_says_why_the_page_date_was_not_used() -> None:
 
 
 def test_a_deadline_passed_at_detection_is_flagged_first_and_in_the_title() -> None:
-    msg = render.change_message("Zendesk Connect", "https://e.example", v1_to_v2(), WINDOW, date(2026, 12, 10))
+    msg = render.change_message(
+        "Zendesk Connect", "https://e.example", v1_to_v2(), WINDOW, date(2026, 12, 10)
+    )
     assert msg.title == "Zendesk Connect: 1 added, 1 removed, 2 changed — DEADLINE PASSED 2026-12-02"
     assert msg.text.startswith("!!! DEADLINE ALREADY PASSED !!!")
     assert "closed on 2026-12-02, 8 days before this change was detected on 2026-12-10" in msg.text
@@ -103,7 +107,9 @@ def test_no_window_no_deadline() -> None:
 def test_html_escapes_every_hostile_value() -> None:
     msg = render.change_message("Vendor <i>x</i>", "https://e.example/?a=1&b=<2>", hostile_changes(), WINDOW,
                                 DETECTED)  # fmt: skip
-    assert "<script" not in msg.html and "<img" not in msg.html and "<!" not in msg.html and "<@" not in msg.html
+    assert (
+        "<script" not in msg.html and "<img" not in msg.html and "<!" not in msg.html and "<@" not in msg.html
+    )
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in msg.html
     assert "&lt;!channel&gt; Acme &amp; Sons &lt;@U024BE7LH&gt;" in msg.html
     assert "<b>Vendor &lt;i&gt;x&lt;/i&gt;</b>" in msg.html
@@ -136,7 +142,9 @@ def test_slack_dialect_conversion_of_each_hostile_value_forms_no_mention_or_link
 def slack() -> Iterator[Receiver]:
     receiver = Receiver(reply=b"ok")
     original = NotifySlack.webhook_url
-    NotifySlack.webhook_url = f"http://127.0.0.1:{receiver.port}/services"  # the real plugin, a local endpoint
+    NotifySlack.webhook_url = (
+        f"http://127.0.0.1:{receiver.port}/services"  # the real plugin, a local endpoint
+    )
     yield receiver
     NotifySlack.webhook_url = original
     receiver.close()
@@ -150,7 +158,9 @@ SLACK_URLS = {
 
 @pytest.mark.parametrize("mode", sorted(SLACK_URLS))
 def test_final_slack_payload_from_apprise_has_no_live_mention_or_link(slack: Receiver, mode: str) -> None:
-    msg = render.change_message("Zendesk <!channel>", "https://e.example/sub", hostile_changes(), WINDOW, DETECTED)
+    msg = render.change_message(
+        "Zendesk <!channel>", "https://e.example/sub", hostile_changes(), WINDOW, DETECTED
+    )
     target = NotifyTarget(url=SLACK_URLS[mode], name="slack")
     result = notify.send(target, msg.title, msg.markdown, msg.html, msg.text)
     assert result.ok, result.error
@@ -218,5 +228,18 @@ def test_possible_repeat_marks_every_format_once() -> None:
     msg = render.notice_message("Z: recovered", ["ok"])
     marked = render.possible_repeat(msg)
     assert marked.title == "[possible repeat] Z: recovered"
-    assert "may be a repeat" in marked.text and "may be a repeat" in marked.html and "may be a repeat" in marked.markdown
+    assert (
+        "may be a repeat" in marked.text
+        and "may be a repeat" in marked.html
+        and "may be a repeat" in marked.markdown
+    )
     assert render.possible_repeat(marked) == marked
+
+
+def test_plain_text_keeps_names_readable_but_forms_no_mention_or_tag() -> None:
+    msg = render.change_message("Zendesk", "https://e.example", hostile_changes(), WINDOW, DETECTED)
+    for bad in [*MENTIONS, "<script", "<img", "\u202e"]:
+        assert bad not in msg.text
+    assert "Added: ‹!channel› Acme & Sons ‹@U024BE7LH› (section Infra ‹b›)" in msg.text
+    notice = render.notice_message("Z: failing", ["Last error: <!here> 500"])
+    assert notice.text == "Last error: ‹!here› 500"

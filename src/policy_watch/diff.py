@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -85,8 +85,8 @@ def _words(text: str) -> set[str]:
     return set(norm(text).split())
 
 
-def _score(a: Entry, b: Entry) -> tuple[int, float]:
-    """How alike two rows are: equal fields first, then shared words across unequal ones."""
+def _score(a: Entry, b: Entry) -> tuple[bool, int, float]:
+    """How alike two rows are: the same name as shown, then equal fields, then shared words."""
     fa, fb = _fields(a), _fields(b)
     equal, overlap = 0, 0.0
     for k in fa.keys() | fb.keys():
@@ -95,7 +95,7 @@ def _score(a: Entry, b: Entry) -> tuple[int, float]:
             equal += 1
         elif (wa := _words(va)) and (wb := _words(vb)):
             overlap += len(wa & wb) / len(wa | wb)
-    return equal, overlap
+    return _shown(a.entity) == _shown(b.entity), equal, overlap
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,17 +113,7 @@ def diff_entries(
 ) -> list[Change]:
     """Changes that turn ``old`` into ``new``, entity by entity."""
     headings = _section_renames(old, new)
-    changes = [
-        Change(
-            ChangeKind.CHANGED,
-            _section_text(new, t),
-            "",
-            "section",
-            _section_text(old, s),
-            _section_text(new, t),
-        )
-        for s, t in headings.items()
-    ]
+    changes = [_heading_change(_section_text(old, s), _section_text(new, t)) for s, t in headings.items()]
     skip, column_changes = _column_changes(old, new, old_columns, new_columns, headings)
     changes += column_changes
     olds = [_Row(e, headings.get(norm(e.section), norm(e.section)), norm(e.entity)) for e in old]
@@ -136,6 +126,10 @@ def diff_entries(
     changes += [Change(ChangeKind.REMOVED, a.entry.section, a.entry.entity) for a in olds]
     changes += [Change(ChangeKind.ADDED, b.entry.section, b.entry.entity) for b in news]
     return _ordered(changes, [norm(e.section) for e in new] + [norm(e.section) for e in old])
+
+
+def _heading_change(old: str, new: str) -> Change:
+    return Change(ChangeKind.CHANGED, new, "", "section", old, new)
 
 
 def _section_text(entries: Sequence[Entry], key: str) -> str:
@@ -240,19 +234,18 @@ def _best_pairs(
     if len(olds) == 1 and len(news) == 1 and accept is None:
         return [(olds[0], news[0])]
     ranked = sorted(
-        ((_score(a.entry, b.entry), -i, -j) for i, a in enumerate(olds) for j, b in enumerate(news)
-         if accept is None or accept(olds[i], news[j])),
+        ((_score(a.entry, b.entry), -i, -j, i, j) for i, a in enumerate(olds) for j, b in enumerate(news)
+         if accept is None or accept(a, b)),
         reverse=True,
     )  # fmt: skip
     used_o: set[int] = set()
     used_n: set[int] = set()
     pairs: Pairs = []
-    for _, i, j in ranked:
-        if -i in used_o or -j in used_n:
-            continue
-        used_o.add(-i)
-        used_n.add(-j)
-        pairs.append((olds[-i], news[-j]))
+    for *_, i, j in ranked:
+        if i not in used_o and j not in used_n:
+            used_o.add(i)
+            used_n.add(j)
+            pairs.append((olds[i], news[j]))
     return pairs
 
 
@@ -352,53 +345,66 @@ def _rewrote(old: Sequence[Entry], new: Sequence[Entry], kept: set[tuple[str, ..
 def apply_changes(old: Sequence[Entry], changes: Sequence[Change]) -> list[Entry]:
     """Apply reported changes to ``old``.
 
-    A change names a row by section and entity, not by position, so where two rows share a name
-    the field values are attributed to the first row that still holds the old value. Added rows
+    A change names a row by section and entity, not by position. Where two rows share a name,
+    a change goes to the namesake whose cells fit the old values reported for it. Added rows
     carry only their section and name: a change list does not hold their cells.
     """
     rows = list(old)
+    edits = [c for c in changes if c.kind is ChangeKind.CHANGED and c.entity and c.field != "section"]
+
+    def fits(entity: str, section: str) -> Callable[[Entry], int]:
+        mine = [c for c in edits if norm(c.entity) == norm(entity) and norm(c.section) == norm(section)]
+        return lambda e: sum(
+            same_value(c.field or "", _fields(e).get(c.field or "", ""), c.old or "") for c in mine
+        )
+
     for c in changes:
         if c.kind is ChangeKind.REMOVED:
-            rows.pop(_find(rows, c.entity, _in_section(c.section)))
+            fit = fits(c.entity, c.section)
+            rows.pop(_find(rows, c.entity, _in_section(c.section), rank=fit, lowest=True))
     for c in changes:
         if c.entity == "" and c.field == "section":
-            rows = [
-                replace(e, section=c.new or "") if norm(e.section) == norm(c.old or "") else e for e in rows
-            ]
+            key = norm(c.old or "")
+            rows = [replace(e, section=c.new or "") if norm(e.section) == key else e for e in rows]
         elif c.kind is ChangeKind.COLUMN_REMOVED:
             rows = [_drop_extra(e, c.field or "") if norm(e.section) == norm(c.section) else e for e in rows]
-    touched: Counter[tuple[int, str]] = Counter()
     for c in changes:
         if c.kind is ChangeKind.RENAMED:
-            i = _find(rows, c.old or "", _in_section(c.section), fallback=True)
+            i = _find(
+                rows, c.old or "", _in_section(c.section), rank=fits(c.new or "", c.section), fallback=True
+            )
             rows[i] = replace(rows[i], entity=c.new or "")
     for c in changes:
         if c.kind is ChangeKind.CHANGED and c.entity and c.field == "section":
-            i = _find(rows, c.entity, _in_section(c.old or ""))
+            i = _find(
+                rows, c.entity, _in_section(c.old or ""), rank=fits(c.entity, c.new or ""), fallback=True
+            )
             rows[i] = replace(rows[i], section=c.new or "")
-    for c in changes:
-        if c.kind is ChangeKind.CHANGED and c.entity and c.field != "section":
-            f = c.field or ""
-            holds_old = _holds(c.section, f, c.old or "")
-            i = _find(rows, c.entity, holds_old, avoid=frozenset(i for i, g in touched if g == f))
-            touched[(i, f)] += 1
-            rows[i] = _set_field(rows[i], f, c.new or "")
+    done: set[tuple[int, str]] = set()
+    for c in edits:
+        f = c.field or ""
+        i = _find(rows, c.entity, _holds(c.section, f, c.old or ""), avoid={i for i, g in done if g == f},
+                  fallback=True)  # fmt: skip
+        done.add((i, f))
+        rows[i] = _set_field(rows[i], f, c.new or "")
     rows += [Entry(c.section, c.entity) for c in changes if c.kind is ChangeKind.ADDED]
     return rows
 
 
 def _find(
-    rows: list[Entry], name: str, where: Callable[[Entry], bool], *, fallback: bool = False,
-    avoid: frozenset[int] = frozenset(),
+    rows: list[Entry], name: str, where: Callable[[Entry], bool], *, rank: Callable[[Entry], int] | None = None,
+    avoid: set[int] | None = None, fallback: bool = False, lowest: bool = False,
 ) -> int:  # fmt: skip
-    cands = [i for i, e in enumerate(rows) if norm(e.entity) == norm(name)]
-    for pool in ([i for i in cands if i not in avoid], cands):
-        for i in pool:
-            if where(rows[i]):
-                return i
-    if fallback and cands:
-        return cands[0]
-    raise KeyError(name)
+    """The row a change is about: that name, matching ``where``, not in ``avoid``, best ``rank``."""
+    named = [i for i, e in enumerate(rows) if norm(e.entity) == norm(name)]
+    fitting = [i for i in named if where(rows[i])]
+    pool = [i for i in fitting if i not in (avoid or set())] or fitting or (named if fallback else [])
+    if not pool:
+        raise KeyError(name)
+    if rank is None:
+        return pool[0]
+    sign = -1 if lowest else 1
+    return max(pool, key=lambda i: sign * rank(rows[i]))
 
 
 def _in_section(section: str) -> Callable[[Entry], bool]:

@@ -66,8 +66,11 @@ class Fetcher:
             transport=httpx.HTTPTransport(retries=1, limits=limits),
             timeout=httpx.Timeout(o.timeout, connect=min(10.0, o.timeout)),
             follow_redirects=False,
-            headers={"User-Agent": o.user_agent, "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
-                     "Accept-Encoding": "gzip, deflate"},
+            headers={
+                "User-Agent": o.user_agent,
+                "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+                "Accept-Encoding": "gzip, deflate",
+            },
             trust_env=False,
         )
         self._sleep = sleep
@@ -161,7 +164,9 @@ class Fetcher:
                 if r.status_code >= 400:
                     if r.status_code in (401, 403) or _looks_blocked(body):
                         raise BlockedError(
-                            url, f"blocked: HTTP {r.status_code} (bot challenge or access denied)", status=r.status_code
+                            url,
+                            f"blocked: HTTP {r.status_code} (bot challenge or access denied)",
+                            status=r.status_code,
                         )
                     raise FetchError(url, f"HTTP {r.status_code} {r.reason_phrase}", status=r.status_code)
                 return self._result(url, r, body), None

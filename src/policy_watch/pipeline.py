@@ -8,10 +8,11 @@ alerts are queued in the same transaction as the changes they report.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -25,6 +26,8 @@ from policy_watch.outbox import deliver, merge_digests
 from policy_watch.parse import PARSER_VERSION, parse_page
 from policy_watch.render import Message
 from policy_watch.store import Alert, Store, StoredSnapshot, VendorState, body_hash, content_hash
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +81,12 @@ def run_check(
     states = {v.name: store.vendor_state(v.name, v.url, report.started) for v in todo}
     workers = max(1, min(config.settings.concurrency, len(todo)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pw-fetch") as pool:
-        futures = [pool.submit(_fetch_and_parse, fetcher, v, states[v.name]) for v in todo]
+        futures = {pool.submit(_fetch_and_parse, fetcher, v, states[v.name]): v for v in todo}
         for fut in as_completed(futures):
             if stop is not None and stop.is_set():
                 pool.shutdown(wait=True, cancel_futures=True)
                 break
-            got = fut.result()
-            try:
-                result = _record(config, store, got, now(), report.run_id)
-            except PolicyWatchError as e:
-                result = VendorResult(got.vendor.name, "error", error=str(e))
+            result = _settle(config, store, fut, futures[fut], now(), report.run_id)
             report.results.append(result)
             if on_result:
                 on_result(result)
@@ -99,6 +98,19 @@ def run_check(
         report.delivered, report.pending = deliver(config, store, now)
     report.results.sort(key=lambda r: r.vendor.casefold())
     return report
+
+
+def _settle(
+    config: Config, store: Store, fut: Future[_Fetched], vendor: Vendor, at: datetime, run_id: str
+) -> VendorResult:
+    """Record one vendor's outcome; whatever goes wrong stays with that vendor."""
+    try:
+        return _record(config, store, fut.result(), at, run_id)
+    except PolicyWatchError as e:
+        return VendorResult(vendor.name, "error", error=str(e), detected_at=at)
+    except Exception as e:
+        log.exception("unexpected error while checking %s", vendor.name)
+        return VendorResult(vendor.name, "error", error=f"{vendor.name}: internal error: {e!r}", detected_at=at)
 
 
 def after_run(config: Config, store: Store, now: datetime, run_id: str) -> None:

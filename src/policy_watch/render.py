@@ -2,7 +2,9 @@
 
 Page text is untrusted. In markdown (sent to Slack, which apprise converts to Slack ``mrkdwn``)
 it cannot form mentions (``<!channel>``, ``<!here>``, ``<@U123>``), links (``<url|text>``,
-``[text](url)``) or emphasis; in HTML every value is escaped.
+``[text](url)``) or emphasis; in HTML every value is escaped; in plain text angle brackets
+become look-alikes, so a webhook receiver that forwards the text cannot be made to mention or
+inject markup either. Control, zero-width and bidi characters are dropped everywhere.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ def clean(value: str | None, limit: int = MAX_VALUE) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def text_safe(value: str | None, limit: int = MAX_VALUE) -> str:
+    """Page text for plain-text targets: cleaned, and no ``<`` or ``>`` left to form a mention or a tag
+    in whatever the receiver forwards it to (a webhook that posts to chat, a page that shows it)."""
+    return clean(value, limit).replace("<", "‹").replace(">", "›")
+
+
 def slack_safe(value: str | None, limit: int = MAX_VALUE) -> str:
     """Page text for Slack: no mention, link or emphasis can form, whatever Slack or apprise do to it.
 
@@ -71,7 +79,7 @@ class _Plain:
 
     @staticmethod
     def v(s: str | None) -> str:
-        return clean(s)
+        return text_safe(s)
 
     @staticmethod
     def b(s: str) -> str:
@@ -190,7 +198,7 @@ def change_message(
     md += [f"• {describe(c, _Md)}\n    _{w}_" for c, w in per]
     md += ["", decide]
 
-    txt = [f"{clean(vendor)} changed its subprocessor list: {counts}.", f"Page: {url}", deadline, ""]
+    txt = [f"{text_safe(vendor)} changed its subprocessor list: {counts}.", f"Page: {url}", deadline, ""]
     if late:
         txt.insert(0, "!!! DEADLINE ALREADY PASSED !!!")
     txt += [f"- {describe(c)}\n    {w}" for c, w in per]
@@ -211,7 +219,7 @@ def change_message(
 def notice_message(title: str, lines: Sequence[str]) -> Message:
     """Operator notices (failures, recoveries, structure alarms, reminders); every line is treated as untrusted."""
     md = "\n".join(slack_safe(line) if line else "" for line in lines)
-    txt = "\n".join(clean(line) for line in lines)
+    txt = "\n".join(text_safe(line) for line in lines)
     body = "".join(f"<p>{_h(line)}</p>" for line in lines if line)
     return Message(title=clean(title, 200), markdown=md, html=body, text=txt)
 

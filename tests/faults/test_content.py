@@ -53,7 +53,9 @@ def _memory_check(world: World, fault_body: object) -> None:
     assert broken.code == 1, broken.err
     assert FAULTY in broken.err and "too large" in broken.err, broken.err
     growth_mb = (broken.max_rss_kb - healthy.max_rss_kb) / 1024
-    assert growth_mb < 25, f"peak memory grew by {growth_mb:.0f} MB (healthy run {healthy.max_rss_kb // 1024} MB)"
+    assert growth_mb < 25, (
+        f"peak memory grew by {growth_mb:.0f} MB (healthy run {healthy.max_rss_kb // 1024} MB)"
+    )
 
 
 def _big(declared: bool) -> object:
@@ -92,19 +94,19 @@ def bomb() -> bytes:
 
 def test_gzip_bomb(world: World, bomb: bytes) -> None:
     world.configure(f"max_bytes = {CAP}")
-    serve = respond(bomb, ctype="text/html", **{"Content-Encoding": "gzip"})
+    serve = respond(bomb, ctype="text/html", extra={"Content-Encoding": "gzip"})
     world.fault(lambda: world.serve_faulty(serve), world.heal, cause=r"response too large")
     _memory_check(world, serve)
 
 
 def test_gzip_page_still_read(world: World) -> None:
     """The bounded decoder reads an ordinary compressed page like the plain one."""
-    world.fault(lambda: world.serve_faulty(respond(gzip.compress(V1), **{"Content-Encoding": "gzip"})), world.heal,
+    world.fault(lambda: world.serve_faulty(respond(gzip.compress(V1), extra={"Content-Encoding": "gzip"})), world.heal,
                 status="unchanged")  # fmt: skip
 
 
 def test_broken_gzip(world: World) -> None:
-    corrupt = respond(gzip.compress(V1)[:50] + b"\xff" * 200, **{"Content-Encoding": "gzip"})
+    corrupt = respond(gzip.compress(V1)[:50] + b"\xff" * 200, extra={"Content-Encoding": "gzip"})
     world.fault(lambda: world.serve_faulty(corrupt), world.heal, cause=r"broken gzip body|decod")
 
 
@@ -118,12 +120,18 @@ def test_broken_gzip(world: World) -> None:
     ids=["pdf", "json"],
 )  # fmt: skip
 def test_not_html(world: World, body: bytes, ctype: str) -> None:
-    world.fault(lambda: world.serve_faulty(respond(body, ctype=ctype)), world.heal, cause=rf"not an HTML page.*{ctype}")
+    world.fault(
+        lambda: world.serve_faulty(respond(body, ctype=ctype)),
+        world.heal,
+        cause=rf"not an HTML page.*{ctype}",
+    )
 
 
 def test_json_labelled_as_html_is_a_structure_alarm(world: World) -> None:
     body = json.dumps({"subprocessors": [{"name": "Acme", "country": "US"}]}).encode()
-    world.fault(lambda: world.serve_faulty(respond(body)), world.heal, cause=r"structure changed", status="suspect")
+    world.fault(
+        lambda: world.serve_faulty(respond(body)), world.heal, cause=r"structure changed", status="suspect"
+    )
 
 
 DECLARED_UTF8_BUG = pytest.mark.xfail(
@@ -202,7 +210,11 @@ def test_twenty_thousand_rows(world: World) -> None:
 # --- hostile text ----------------------------------------------------------------------------------------------
 
 HOSTILE = [
-    ("&lt;script&gt;alert(1)&lt;/script&gt;Evil <script>steal()</script>Corp", "<!channel> hosting <@U123>", "US"),
+    (
+        "&lt;script&gt;alert(1)&lt;/script&gt;Evil <script>steal()</script>Corp",
+        "<!channel> hosting <@U123>",
+        "US",
+    ),
     ("Mention Co <!here> <@U0ABCDEF>", "Payments \u202eevil\u202c \u200f" + "\x07\x1b[31m", "<!everyone>"),
     ("Big Cell Ltd", "A" * 100_000, "DE"),
 ]
@@ -224,9 +236,16 @@ def _hostile_alert(world: World) -> dict[str, str]:
     new_posts = world.pages.posts[posts:]
     assert len(new_posts) == 1, new_posts
     with sqlite3.connect(world.db) as conn:
-        row = conn.execute("select body_markdown, body_text, body_html from outbox where kind = 'changes'").fetchone()
+        row = conn.execute(
+            "select body_markdown, body_text, body_html from outbox where kind = 'changes'"
+        ).fetchone()
     post = new_posts[0]
-    return {"webhook": f"{post['title']}\n{post['message']}", "markdown": row[0], "text": row[1], "html": row[2]}
+    return {
+        "webhook": f"{post['title']}\n{post['message']}",
+        "markdown": row[0],
+        "text": row[1],
+        "html": row[2],
+    }
 
 
 def _raw_in(text: str) -> list[str]:

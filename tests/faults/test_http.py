@@ -24,7 +24,11 @@ LOGIN = b"""<!DOCTYPE html><html><head><title>Sign in</title></head><body><main>
     [(404, r"HTTP 404"), (410, r"HTTP 410"), (500, r"HTTP 500"), (429, r"HTTP 429")],
 )
 def test_error_status(world: World, status: int, cause: str) -> None:
-    world.fault(lambda: world.serve_faulty(respond(b"<html><body>oops</body></html>", status)), world.heal, cause=cause)
+    world.fault(
+        lambda: world.serve_faulty(respond(b"<html><body>oops</body></html>", status)),
+        world.heal,
+        cause=cause,
+    )
 
 
 def test_503_with_retry_after_is_honoured(world: World) -> None:
@@ -34,7 +38,7 @@ def test_503_with_retry_after_is_honoured(world: World) -> None:
     def fetcher() -> Fetcher:
         return Fetcher(fetch_options(world.config()), sleep=sleeps.append)
 
-    unavailable = respond(b"<html><body>maintenance</body></html>", 503, **{"Retry-After": "7"})
+    unavailable = respond(b"<html><body>maintenance</body></html>", 503, extra={"Retry-After": "7"})
     world.fault(lambda: world.serve_faulty(unavailable), world.heal, cause=r"HTTP 503", fetcher=fetcher)
     assert sleeps == [7.0], f"Retry-After not honoured: slept {sleeps}"
     assert world.raw.requests.count("/page") == 1 + 2 + 1, world.raw.requests
@@ -72,7 +76,9 @@ def test_redirect_to_login_page_is_a_structure_alarm(world: World) -> None:
         else:
             conn.sendall(head(302, {"Location": "/login?next=/page", "Content-Length": "0"}))
 
-    bad = world.fault(lambda: world.serve_faulty(to_login), world.heal, cause=r"structure changed", status="suspect")
+    bad = world.fault(
+        lambda: world.serve_faulty(to_login), world.heal, cause=r"structure changed", status="suspect"
+    )
     assert "last good snapshot kept" in (bad.error or "")
 
 

@@ -29,7 +29,9 @@ def test_stall_mid_body(world: World) -> None:
     world.configure("timeout = 1")
 
     def stall(conn: socket.socket, path: str) -> None:
-        conn.sendall(head(200, {"Content-Type": "text/html", "Content-Length": str(len(V1))}) + V1[: len(V1) // 2])
+        conn.sendall(
+            head(200, {"Content-Type": "text/html", "Content-Length": str(len(V1))}) + V1[: len(V1) // 2]
+        )
         hold(world.raw.stop)
 
     world.fault(lambda: world.serve_faulty(stall), world.heal, cause=r"timed out \(ReadTimeout\)")
@@ -37,10 +39,14 @@ def test_stall_mid_body(world: World) -> None:
 
 def test_body_shorter_than_content_length(world: World) -> None:
     def short(conn: socket.socket, path: str) -> None:
-        conn.sendall(head(200, {"Content-Type": "text/html", "Content-Length": str(len(V1))}) + V1[: len(V1) // 2])
+        conn.sendall(
+            head(200, {"Content-Type": "text/html", "Content-Length": str(len(V1))}) + V1[: len(V1) // 2]
+        )
         conn.shutdown(socket.SHUT_WR)
 
-    world.fault(lambda: world.serve_faulty(short), world.heal, cause=r"connection broken: .*incomplete|complete")
+    world.fault(
+        lambda: world.serve_faulty(short), world.heal, cause=r"connection broken: .*incomplete|complete"
+    )
 
 
 def test_connection_reset(world: World) -> None:

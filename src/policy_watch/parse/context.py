@@ -40,7 +40,5 @@ def page_is_about_subprocessors(tree: LexborHTMLParser) -> bool:
     for node in tree.css(_PAGE_CONTEXT_CSS):
         if mentions_subprocessors(node.text()):
             return True
-    for node in tree.css("p")[:_LEADING_PARAGRAPHS]:
-        if mentions_subprocessors(collapse(node.text())):
-            return True
-    return False
+    paragraphs = tree.css("p")[:_LEADING_PARAGRAPHS]
+    return any(mentions_subprocessors(collapse(node.text())) for node in paragraphs)

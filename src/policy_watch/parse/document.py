@@ -6,17 +6,9 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from policy_watch.parse.html import (
-    HEADINGS_CSS,
-    INVISIBLE_TAGS,
-    build_tree,
-    collapse,
-    heading_text,
-    inside,
-    is_heading,
-)
+from policy_watch.parse.html import build_tree, collapse, heading_before
 
-_INDEX_CSS = f"script, style, noscript, template, {HEADINGS_CSS}, table"
+_INVISIBLE = ("noscript", "template", "script", "style")  # containers first: nothing is removed twice
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,23 +24,12 @@ class Page:
 
 
 def load_page(body: bytes | str, content_type: str | None) -> Page:
-    """Parse the page and index it in one pass: drop invisible elements, find tables and headings."""
+    """Parse the page, drop invisible elements, and find its tables with their headings."""
     tree = build_tree(body, content_type)
-    invisible: list[LexborNode] = []
-    tables: list[tuple[LexborNode, str]] = []
-    section = ""
-    for node in tree.css(_INDEX_CSS):
-        tag = node.tag
-        if tag == "table":
-            tables.append((node, section))
-        elif tag in INVISIBLE_TAGS:
-            invisible.append(node)
-        elif is_heading(node):
-            section = heading_text(node)
-    title = tree.css_first("title")
-    title_text = collapse(title.text()) if title is not None else ""
-    if invisible:
-        tables = [(table, heading) for table, heading in tables if not inside(table, INVISIBLE_TAGS)]
-        for node in reversed(invisible):  # innermost first, so no node is removed twice
+    titles = tree.tags("title")
+    title = collapse(titles[0].text()) if titles else ""
+    for tag in _INVISIBLE:
+        for node in tree.tags(tag):
             node.decompose()
-    return Page(tree, tuple(tables), title_text)
+    tables = tuple((table, heading_before(table)) for table in tree.tags("table"))
+    return Page(tree, tables, title)

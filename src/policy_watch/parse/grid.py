@@ -3,30 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from selectolax.lexbor import LexborNode
 
-from policy_watch.parse.html import collapse, node_text
+from policy_watch.parse.html import MARK, collapse, marked_text, node_text
 
 _SECTION_TAGS = frozenset({"thead", "tbody", "tfoot"})
+_CELL_TAGS = frozenset({"td", "th"})
 _MAX_SPAN = 1000
 
 
-@dataclass(slots=True)
 class Row:
-    """One table row after span expansion."""
+    """One table row after span expansion; ``nodes`` are its own cells, for the header checks."""
 
-    cells: list[str]
-    in_thead: bool = False
-    all_th: bool = False
-    note: bool = False  # a single cell spanning the whole table
-    row_header_col: int | None = None  # column of a <th scope="row">
-    nodes: tuple[LexborNode, ...] = ()
+    __slots__ = ("cells", "in_thead", "nodes", "note", "starts")
+
+    def __init__(
+        self, cells: list[str], in_thead: bool, nodes: list[LexborNode], starts: list[int] | None = None
+    ):
+        self.cells = cells
+        self.in_thead = in_thead
+        self.nodes = nodes
+        self.note = False  # a single cell spanning the whole table
+        self.starts = starts  # grid column of each node, when spans moved them
 
     @property
     def empty(self) -> bool:
         return not any(self.cells)
+
+    @property
+    def all_th(self) -> bool:
+        return bool(self.nodes) and all(node.tag == "th" for node in self.nodes)
+
+    @property
+    def row_header_col(self) -> int | None:
+        """Grid column of the row's ``<th scope="row">``, if it has one."""
+        for index, node in enumerate(self.nodes):
+            if node.tag == "th" and node.attrs.get("scope") == "row":
+                return self.starts[index] if self.starts is not None else index
+        return None
 
 
 def direct_rows(table: LexborNode) -> Iterator[tuple[LexborNode, bool]]:
@@ -58,8 +73,7 @@ def _span(cell: LexborNode, name: str) -> int:
 class _Expander:
     """Lays out rows with colspan/rowspan into a rectangular grid."""
 
-    def __init__(self, spans: bool) -> None:
-        self.spans = spans
+    def __init__(self) -> None:
         self.pending: dict[int, tuple[int, str]] = {}  # column -> (rows left, text)
 
     def _carry(self, out: list[str]) -> None:
@@ -74,45 +88,48 @@ class _Expander:
     def row(self, tr: LexborNode, in_thead: bool) -> Row:
         out: list[str] = []
         nodes: list[LexborNode] = []
-        all_th = True
-        row_header_col: int | None = None
+        starts: list[int] = []
         colspan = 1
         for cell in tr.iter():
-            tag = cell.tag
-            if tag != "td" and tag != "th":
+            if cell.tag not in _CELL_TAGS:
                 continue
-            if self.pending:
-                self._carry(out)
+            self._carry(out)
             text = node_text(cell)
-            if tag == "td":
-                all_th = False
-            elif row_header_col is None and cell.attrs.get("scope") == "row":
-                row_header_col = len(out)
             nodes.append(cell)
-            if not self.spans:
-                out.append(text)
-                continue
+            starts.append(len(out))
             colspan, rowspan = _span(cell, "colspan"), _span(cell, "rowspan")
             for _ in range(colspan):
                 if rowspan > 1:
                     self.pending[len(out)] = (rowspan - 1, text)
                 out.append(text)
-        if self.pending:
-            self._carry(out)
-        note = len(nodes) == 1 and colspan > 1
-        return Row(out, in_thead, all_th and bool(nodes), note, row_header_col, tuple(nodes))
+        self._carry(out)
+        row = Row(out, in_thead, nodes, starts)
+        row.note = len(nodes) == 1 and colspan > 1
+        return row
+
+
+def _plain_row(tr: LexborNode, in_thead: bool) -> Row:
+    """A row without spans; the common case, kept lean (``node_text`` inlined)."""
+    nodes = [cell for cell in tr.iter() if cell.tag in _CELL_TAGS]
+    texts: list[str] = []
+    for cell in nodes:
+        raw = cell.text(separator=MARK)
+        texts.append(" ".join(raw.split()) if MARK not in raw else marked_text(cell, raw))
+    return Row(texts, in_thead, nodes)
 
 
 def table_grid(table: LexborNode) -> list[Row]:
     """Every row of ``table`` padded to the same width; a spanning note row is flagged."""
-    spans = table.css_first("[colspan], [rowspan]") is not None
-    expander = _Expander(spans)
-    rows = [expander.row(tr, in_thead) for tr, in_thead in direct_rows(table)]
+    if table.css_first("[colspan], [rowspan]") is None:
+        rows = [_plain_row(tr, in_thead) for tr, in_thead in direct_rows(table)]
+    else:
+        expander = _Expander()
+        rows = [expander.row(tr, in_thead) for tr, in_thead in direct_rows(table)]
     width = max((len(r.cells) for r in rows), default=0)
     for row in rows:
-        if row.note and len(row.cells) < width:
+        if len(row.cells) < width:
             row.note = False  # spans only part of the table: a merged cell, not a note
-        row.cells.extend([""] * (width - len(row.cells)))
+            row.cells.extend([""] * (width - len(row.cells)))
     return rows
 
 

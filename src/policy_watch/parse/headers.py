@@ -4,55 +4,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+
+from policy_watch.parse.synonyms import (
+    CORPORATE_PLACE_NAMES,
+    CORPORATE_WORDS,
+    ENTITY_NAMES,
+    ENTITY_WORDS,
+    NON_SUBPROCESSOR_WORDS,
+    PLACE_NAMES,
+    PLACE_WORDS,
+    PROCESSING_PLACE_NAMES,
+    PURPOSE_NAMES,
+    PURPOSE_WORDS,
+)
 
 ENTITY, PURPOSE, COUNTRY = "entity", "purpose", "country"
 FIELDS = (ENTITY, COUNTRY, PURPOSE)  # assignment order on equal scores
-
-_ENTITY_NAMES = {
-    "name", "names", "entity", "entity name", "name of entity", "legal entity", "legal entity name",
-    "name of subprocessor", "name of sub processor", "subprocessor", "sub processor", "subprocessors",
-    "sub processors", "subprocessor name", "sub processor name", "subprocessor entity", "processor",
-    "name of processor", "third party entity", "third party", "third party subprocessor",
-    "third party name", "affiliate", "affiliates", "affiliate entity", "affiliate name",
-    "service provider", "service providers", "provider", "provider name", "vendor", "vendor name",
-    "vendors", "company", "company name", "cdn provider", "supplier", "supplier name", "partner",
-    "organisation", "organization", "recipient", "subcontractor", "sub contractor",
-    "名称", "实体", "实体名称", "子处理者", "子处理商", "子处理方", "子处理者名称", "供应商", "服务提供商", "公司",
-}
-_PURPOSE_NAMES = {
-    "purpose", "purposes", "purpose of processing", "processing purpose", "description of processing",
-    "description purpose", "purpose description", "services performed", "service provided",
-    "services provided", "service", "services", "function", "nature of processing",
-    "nature and purpose of processing", "subprocessor activity", "sub processor activity", "description",
-    "description of cdn services", "processing activity", "processing activities", "activity",
-    "activities", "type of service", "service type", "role", "purpose of use", "use",
-    "目的", "处理目的", "用途", "服务", "说明", "描述", "处理说明", "处理活动",
-}
-# Where the data is processed beats where the company sits.
-_PROCESSING_PLACE_NAMES = {
-    "location of processing", "locations of processing", "location s of processing",
-    "country of processing", "countries of processing", "processing location", "processing locations",
-    "data location", "data locations", "hosting location", "hosting locations", "cdn location",
-    "location of data processing", "data processing location", "location of data", "server location",
-    "处理位置", "处理地点", "数据位置",
-}
-_PLACE_NAMES = {
-    "country", "countries", "entity country", "location", "locations", "region", "regions",
-    "location of subprocessors", "location of subprocessor", "location of sub processors",
-    "subprocessor location", "country of subprocessor", "jurisdiction", "geography",
-    "国家", "位置", "地点", "国家 地区", "地区", "所在地",
-}
-_CORPORATE_PLACE_NAMES = {
-    "corporate location", "headquarters", "hq", "corporate headquarters", "company location",
-    "registered office", "registered address", "country of incorporation", "公司所在地",
-}
-_ENTITY_WORDS = {"subprocessor", "subprocessors", "processor", "vendor", "provider", "entity", "company",
-                 "affiliate", "supplier", "partner", "organisation", "organization", "name"}
-_PURPOSE_WORDS = {"purpose", "purposes", "description", "service", "services", "function", "activity",
-                  "activities", "nature", "role"}
-_PLACE_WORDS = {"country", "countries", "location", "locations", "region", "regions", "jurisdiction", "hosting"}
-_CORPORATE_WORDS = {"corporate", "headquarters", "hq", "registered", "incorporation"}
-_NON_SUBPROCESSOR_WORDS = {"cookie", "cookies", "expiration", "expiry", "duration", "price", "pricing", "plan"}
 
 _PUNCT = re.compile(r"[\W_]+")
 _FOOTNOTE = re.compile(r"(?:\s*[*†‡]+|\s*\(\d\)|\s*\[\d+\])+$")
@@ -64,28 +32,29 @@ def normalise_header(text: str) -> str:
     return " ".join(_PUNCT.sub(" ", text).split())
 
 
-def _scores(header: str) -> list[tuple[int, str]]:
+@lru_cache(maxsize=4096)  # the same few hundred header texts recur across pages
+def _scores(header: str) -> tuple[tuple[int, str], ...]:
     """Candidate fields of one header, with how sure the match is (higher is surer)."""
     norm = normalise_header(header)
     words = set(norm.split())
     found: list[tuple[int, str]] = []
-    if norm in _ENTITY_NAMES:
+    if norm in ENTITY_NAMES:
         found.append((3, ENTITY))
-    elif words & _ENTITY_WORDS and not words & (_PLACE_WORDS | _PURPOSE_WORDS):
+    elif words & ENTITY_WORDS and not words & (PLACE_WORDS | PURPOSE_WORDS):
         found.append((1, ENTITY))
-    if norm in _PROCESSING_PLACE_NAMES:
+    if norm in PROCESSING_PLACE_NAMES:
         found.append((4, COUNTRY))
-    elif norm in _PLACE_NAMES:
+    elif norm in PLACE_NAMES:
         found.append((3, COUNTRY))
-    elif norm in _CORPORATE_PLACE_NAMES or (words & _PLACE_WORDS and words & _CORPORATE_WORDS):
+    elif norm in CORPORATE_PLACE_NAMES or (words & PLACE_WORDS and words & CORPORATE_WORDS):
         found.append((0, COUNTRY))
-    elif words & _PLACE_WORDS:
+    elif words & PLACE_WORDS:
         found.append((2 if "processing" in words or "data" in words else 1, COUNTRY))
-    if norm in _PURPOSE_NAMES:
+    if norm in PURPOSE_NAMES:
         found.append((3, PURPOSE))
-    elif words & _PURPOSE_WORDS:
+    elif words & PURPOSE_WORDS:
         found.append((1, PURPOSE))
-    return found
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +74,15 @@ class ColumnMap:
 
 def looks_like_other_table(headers: list[str]) -> bool:
     """Cookie, pricing and similar tables that may still have a "Provider" column."""
-    return any(set(normalise_header(h).split()) & _NON_SUBPROCESSOR_WORDS for h in headers)
+    return any(_is_other_header(h) for h in headers)
 
 
-def _extra_names(headers: list[str], fields: dict[int, str]) -> tuple[str, ...]:
+@lru_cache(maxsize=4096)
+def _is_other_header(header: str) -> bool:
+    return bool(set(normalise_header(header).split()) & NON_SUBPROCESSOR_WORDS)
+
+
+def _extra_names(headers: tuple[str, ...], fields: dict[int, str]) -> tuple[str, ...]:
     names: list[str] = []
     for i, header in enumerate(headers):
         name = fields.get(i) or header or f"column {i + 1}"
@@ -126,6 +100,11 @@ def map_label(label: str) -> str | None:
 
 def map_columns(headers: list[str]) -> ColumnMap | None:
     """Assign fields to columns, surest first; None when no column holds the entity."""
+    return _map_columns(tuple(headers))
+
+
+@lru_cache(maxsize=1024)
+def _map_columns(headers: tuple[str, ...]) -> ColumnMap | None:
     candidates = sorted(
         (-score, FIELDS.index(field), col, field)
         for col, header in enumerate(headers)
@@ -140,7 +119,9 @@ def map_columns(headers: list[str]) -> ColumnMap | None:
     by_field = {field: col for col, field in fields.items()}
     if ENTITY not in by_field:
         return None
-    return ColumnMap(by_field[ENTITY], by_field.get(PURPOSE), by_field.get(COUNTRY), _extra_names(headers, fields))
+    return ColumnMap(
+        by_field[ENTITY], by_field.get(PURPOSE), by_field.get(COUNTRY), _extra_names(headers, fields)
+    )
 
 
 def positional_map(width: int) -> ColumnMap:

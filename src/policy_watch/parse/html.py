@@ -11,19 +11,46 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 HEADINGS_CSS = "h1, h2, h3, h4, h5, h6, p > strong:only-child, p > b:only-child"
 BLOCK_TAGS = frozenset(
-    {"p", "div", "li", "ul", "ol", "dl", "dt", "dd", "blockquote", "pre", "section", "article", "table", "tr",
-     "td", "th", "caption", "address", "figure", "figcaption", "header", "footer", "nav", "aside", "hr"}
+    {
+        "p",
+        "div",
+        "li",
+        "ul",
+        "ol",
+        "dl",
+        "dt",
+        "dd",
+        "blockquote",
+        "pre",
+        "section",
+        "article",
+        "table",
+        "tr",
+        "td",
+        "th",
+        "caption",
+        "address",
+        "figure",
+        "figcaption",
+        "header",
+        "footer",
+        "nav",
+        "aside",
+        "hr",
+    }
     | HEADING_TAGS
 )
 INVISIBLE_TAGS = frozenset({"script", "style", "noscript", "template"})
-_MARK = "\x00"
+MARK = "\x00"  # joins the text nodes of one element; never occurs in HTML text
 _GLUED = re.compile(r"[^\s\x00]\x00+[^\s\x00]")  # markup between two letters
 
 _CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 # Labels that browsers read as windows-1252 (WHATWG Encoding Standard).
-_WINDOWS_1252_ALIASES = frozenset({"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "ascii", "us-ascii", "cp819"})
+_WINDOWS_1252_ALIASES = frozenset(
+    {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "ascii", "us-ascii", "cp819"}
+)
 _HEADING_JUNK = "¶#§🔗 \t"
 
 
@@ -109,11 +136,18 @@ def node_text(node: LexborNode) -> str:
     ``<br>`` and block elements separate words; inline markup (links, bold, code) does not.
     Plain-text nodes take one call; only nodes with markup glued to words are walked.
     """
-    raw = node.text(separator=_MARK)
-    if _MARK not in raw:
+    raw = node.text(separator=MARK)
+    if MARK not in raw:
         return " ".join(raw.split())
+    return marked_text(node, raw)
+
+
+def marked_text(node: LexborNode, raw: str) -> str:
+    """``node_text`` of a node whose text came in several pieces (``raw`` joined by marks)."""
     if _GLUED.search(raw) is None:
-        return " ".join(raw.replace(_MARK, "").split())
+        return " ".join(raw.replace(MARK, "").split())
+    if all(child.tag == "br" for child in node.iter()):  # "Hosting<br>Storage": every mark is a break
+        return " ".join(raw.replace(MARK, " ").split())
     parts: list[str] = []
     _walk(node, parts)
     return " ".join("".join(parts).split())
@@ -166,6 +200,40 @@ def with_sections(
             yield node, section
         elif is_heading(node):
             section = heading_text(node)
+
+
+def _last_heading_in(node: LexborNode) -> str | None:
+    if node.tag in HEADING_TAGS or node.tag == "summary":
+        return heading_text(node)
+    if node.tag == "details":  # collapsed, only its summary shows
+        summary = node.css_first("summary")
+        return heading_text(summary) if summary is not None else None
+    if node.tag == "p":
+        bold = node.child  # a pseudo-heading is a <p> holding one <strong> and nothing else
+        if bold is None or bold.tag not in ("strong", "b") or bold.next is not None:
+            return None
+        return heading_text(bold) if is_heading(bold) else None
+    for inner in reversed(node.css(HEADINGS_CSS)):  # css() includes the node itself
+        if is_heading(inner):
+            return heading_text(inner)
+    return None
+
+
+def heading_before(node: LexborNode) -> str:
+    """The nearest heading before ``node`` in document order, walking back from it."""
+    current: LexborNode | None = node
+    while current is not None:
+        sibling = current.prev
+        while sibling is not None:
+            if (
+                sibling.tag
+                and sibling.tag[0] not in "-#!"
+                and (found := _last_heading_in(sibling)) is not None
+            ):
+                return found
+            sibling = sibling.prev
+        current = current.parent
+    return ""
 
 
 def element_children(node: LexborNode) -> Iterator[LexborNode]:

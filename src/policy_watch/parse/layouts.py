@@ -46,4 +46,6 @@ def read_entries(page: Page, rules: ParseRules, source: str | None) -> LayoutRes
             return result
         seen.extend(result.seen)
     found = "; ".join(seen) if seen else "no tables, lists or labelled entries"
-    raise ParseError(f"no subprocessor entries found: {found}{_links_elsewhere(page)}", source=source)
+    title = f"; page title {page.title!r}" if page.title else ""
+    message = f"no subprocessor table or list found: {found}{_links_elsewhere(page)}{title}"
+    raise ParseError(message, source=source)

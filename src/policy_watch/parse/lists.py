@@ -11,7 +11,14 @@ from policy_watch.models import Entry, ParseRules
 from policy_watch.parse.base import LayoutResult, dedupe, make_entry
 from policy_watch.parse.context import location_in, mentions_subprocessors
 from policy_watch.parse.document import Page
-from policy_watch.parse.html import collapse, element_children, inside, node_text, previous_element, with_sections
+from policy_watch.parse.html import (
+    collapse,
+    element_children,
+    inside,
+    node_text,
+    previous_element,
+    with_sections,
+)
 
 _CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "form", "button", "select"})
 _NOT_CONTENT = _CHROME | {"li"}
@@ -127,8 +134,12 @@ def read_lists(page: Page, rules: ParseRules) -> LayoutResult:
         return LayoutResult(dedupe(entries))
     plural = "s" if count != 1 else ""
     if not_names:
-        return LayoutResult(seen=(f"{count} list{plural}; items under a subprocessor sentence do not read as names "
-                                  f"(e.g. {not_names[0]!r})",))
+        return LayoutResult(
+            seen=(
+                f"{count} list{plural}; items under a subprocessor sentence do not read as names "
+                f"(e.g. {not_names[0]!r})",
+            )
+        )
     if count:
         return LayoutResult(seen=(f"{count} list{plural}, none introduced as a subprocessor list",))
     return LayoutResult()

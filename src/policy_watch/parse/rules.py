@@ -54,9 +54,15 @@ def read_rules(page: Page, rules: ParseRules) -> LayoutResult:
     for row, section in rows:
         entity = _field(row, rules.entity) if rules.entity else node_text(row)
         if entity:
-            entries.append(make_entry(section, entity, _field(row, rules.purpose), _field(row, rules.country)))
+            entries.append(
+                make_entry(section, entity, _field(row, rules.purpose), _field(row, rules.country))
+            )
     if entries:
         return LayoutResult(tuple(entries))
     if rows:
-        return LayoutResult(seen=(f"rules.row {rules.row!r} matched {len(rows)} elements, none with an entity ({rules.entity!r})",))
+        return LayoutResult(
+            seen=(
+                f"rules.row {rules.row!r} matched {len(rows)} elements, none with an entity ({rules.entity!r})",
+            )
+        )
     return LayoutResult(seen=(f"rules.row {rules.row!r} matched nothing",))

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborNode
 
 from policy_watch.models import Entry, ParseRules
-from policy_watch.parse.base import LayoutResult, make_entry
+from policy_watch.parse.base import LayoutResult
 from policy_watch.parse.document import Page
 from policy_watch.parse.grid import Row, is_bold_row, table_grid
 from policy_watch.parse.headers import ColumnMap, looks_like_other_table, map_columns, positional_map
 from policy_watch.parse.html import element_children, heading_text
 
 _HEADER_SEARCH_ROWS = 4
+_ARCHIVE_WORDS = re.compile(r"previous|prior|earlier|former|archived?|old(?:er)? version|history", re.IGNORECASE)
 _MAX_POSITIONAL_COLUMNS = 6
 _NOT_A_NAME = re.compile(r"^[\d\s.,:;/%$€£¥+-]+$|[:$€£¥]|^https?://")
 
@@ -87,20 +88,20 @@ def _positional(rows: list[Row]) -> ColumnMap | None:
 
 def _entries(rows: list[Row], column_map: ColumnMap, section: str, header: list[str] | None) -> list[Entry]:
     extras = column_map.extras
+    entity_col, purpose_col, country_col = column_map.entity, column_map.purpose, column_map.country
     entries: list[Entry] = []
     for row in rows:
-        if row.note or row.empty or row.cells == header:
-            continue
-        entity = row.cells[column_map.entity]
-        if not entity:
+        cells = row.cells
+        entity = cells[entity_col]
+        if not entity or row.note or cells == header:
             continue
         entries.append(
-            make_entry(
+            Entry(
                 section,
                 entity,
-                row.cells[column_map.purpose] if column_map.purpose is not None else "",
-                row.cells[column_map.country] if column_map.country is not None else "",
-                {name: row.cells[i] for i, name in extras},
+                cells[purpose_col] if purpose_col is not None else "",
+                cells[country_col] if country_col is not None else "",
+                tuple([(name, cells[i]) for i, name in extras]) if extras else (),
             )
         )
     return entries
@@ -122,6 +123,18 @@ def read_table(table: LexborNode, section: str) -> TableRead:
     return TableRead(tuple(entries), column_map.names, seen)
 
 
+def _in_archive(table: LexborNode) -> bool:
+    """Inside a ``<details>`` that holds an earlier version of the list (Zendesk embeds one)."""
+    parent = table.parent
+    while parent is not None:
+        if parent.tag == "details":
+            summary = parent.css_first("summary")
+            if summary is not None and _ARCHIVE_WORDS.search(summary.text()):
+                return True
+        parent = parent.parent
+    return False
+
+
 def _nested_table(table: LexborNode) -> bool:
     return len(table.css("table")) > 1  # css() matches the node itself too
 
@@ -141,6 +154,8 @@ def read_tables(page: Page, rules: ParseRules) -> LayoutResult:
     count = 0
     for table, heading in page.tables:
         count += 1
+        if _in_archive(table):
+            continue
         section = _caption(table) or heading
         read = read_table(table, section)
         if read.entries:

@@ -1,0 +1,217 @@
+"""Storage faults: a locked, corrupt, foreign, read-only or full database."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faultkit import (
+    FAULTY,
+    HEALTHY,
+    V2,
+    World,
+    by_vendor,
+    db_state,
+    half_written,
+    integrity,
+    lost_rows,
+    respond,
+)
+
+from policy_watch.fetch import Fetcher
+from policy_watch.pipeline import fetch_options, run_check
+from policy_watch.store import Store
+
+
+def _checkpoint(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("pragma wal_checkpoint(truncate)")
+
+
+def _assert_kept(world: World, before: Any) -> None:
+    after = db_state(world.db)
+    lost = lost_rows(before, after) + [f"half-written {s}" for s in half_written(world.db)]
+    world.record.data_lost += len(lost)
+    assert not lost, lost
+
+
+def test_database_locked_by_another_writer_waits(world: World) -> None:
+    before = world.baseline()
+    conn = sqlite3.connect(world.db, isolation_level=None, check_same_thread=False)
+    conn.execute("begin immediate")
+    conn.execute("insert into vendors (name, url, created_at) values ('Other Writer', 'x', 'now')")
+    release = threading.Timer(1.5, lambda: conn.execute("commit"))
+    release.start()
+    try:
+        t0 = time.monotonic()
+        r = world.cli("run")
+        waited = time.monotonic() - t0
+    finally:
+        release.join()
+        conn.close()
+    waited_it_out = r.code == 0 and waited >= 1.4
+    clear_error = (
+        r.code == 1 and "database is locked" in r.err and str(world.db) in r.err and "Traceback" not in r.err
+    )
+    assert waited_it_out or clear_error, f"exit {r.code} after {waited:.1f} s: {r.err}"
+    assert integrity(world.db) == "ok"
+    _assert_kept(world, before)
+    got = by_vendor(world.run())
+    assert got[FAULTY].status == got[HEALTHY].status == "unchanged", got
+    _assert_kept(world, before)
+
+
+def test_second_check_refused_while_one_runs(world: World) -> None:
+    before = world.baseline()
+    lock = world.db.with_name(world.db.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.pwrite(fd, b"4242", 0)
+        r = world.cli("run")
+    finally:
+        os.close(fd)
+    assert r.code == 1, r.err
+    assert "another policy-watch check is running" in r.err and str(world.db) in r.err, r.err
+    _assert_kept(world, before)
+
+
+@pytest.mark.parametrize("kind", ["not-a-database", "corrupt-pages", "truncated"])
+def test_corrupt_database_is_never_replaced(world: World, kind: str) -> None:
+    if kind == "not-a-database":
+        world.db.write_bytes(b"name,url\nAcme,https://example.com\n" * 200)
+    else:
+        world.baseline()
+        _checkpoint(world.db)
+        data = bytearray(world.db.read_bytes())
+        if kind == "corrupt-pages":
+            for page in range(1, len(data) // 4096):
+                data[page * 4096 + 100 : page * 4096 + 1000] = os.urandom(900)
+        else:
+            data = data[: len(data) // 2 + 123]
+        world.db.write_bytes(bytes(data))
+        for extra in ("-wal", "-shm"):
+            Path(f"{world.db}{extra}").unlink(missing_ok=True)
+    original = world.db.read_bytes()
+    for args in (("run",), ("changes",), ("show", HEALTHY)):
+        r = world.cli(*args)
+        assert r.code != 0, f"{args}: exit 0 on a broken database"
+        assert str(world.db) in r.err, f"{args}: the file is not named: {r.err}"
+        assert "Traceback" not in r.err, f"{args}: crashed: {r.err}"
+        assert world.db.read_bytes() == original, f"{args}: the database file was changed"
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_read_only_database_folder(world: World, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    if os.geteuid() == 0:
+        mnt = request.getfixturevalue("tmpfs")  # root ignores permissions: a read-only mount stops it
+        world.db = mnt / "pw.db"
+        world.write_config()
+        before = world.baseline()
+        remount = ["mount", "-o", "remount,ro", str(mnt)]
+        subprocess.run(remount, check=True, capture_output=True)
+        undo = ["mount", "-o", "remount,rw", str(mnt)]
+    else:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        world.db = folder / "pw.db"
+        world.write_config()
+        before = world.baseline()
+        folder.chmod(0o500)
+        undo = ["chmod", "700", str(folder)]
+    try:
+        world.serve_faulty(respond(V2))
+        r = world.cli("run")
+        assert r.code != 0, r.out
+        assert str(world.db) in r.err and ("read-only" in r.err.lower() or "permission" in r.err.lower()), (
+            r.err
+        )
+        assert "Traceback" not in r.err, r.err
+    finally:
+        subprocess.run(undo, check=True, capture_output=True)
+    _assert_kept(world, before)
+    got = by_vendor(world.run())
+    assert got[FAULTY].status == "changed" and got[HEALTHY].status == "unchanged", got
+
+
+def test_database_folder_is_a_file(world: World, tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a folder")
+    world.db = tmp_path / "data" / "pw.db"
+    world.write_config()
+    r = world.cli("run")
+    assert r.code != 0
+    assert str(tmp_path / "data") in r.err and "Traceback" not in r.err, r.err
+    assert (tmp_path / "data").read_text() == "not a folder"
+
+
+def _fill(folder: Path, leave: int) -> Path:
+    st = os.statvfs(folder)
+    filler = folder / "filler"
+    filler.write_bytes(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+    return filler
+
+
+def test_disk_full_on_tmpfs(world: World, tmpfs: Path) -> None:
+    world.db = tmpfs / "pw.db"
+    world.write_config()
+    before = world.baseline()
+    filler = _fill(tmpfs, 8192)
+    world.serve_faulty(respond(V2))  # a real change, so the run has something to write
+    r = world.cli("run")
+    assert r.code != 0, r.out
+    assert "full" in r.err.lower() and str(world.db) in r.err and "Traceback" not in r.err, r.err
+    filler.unlink()
+    assert integrity(world.db) == "ok"
+    _assert_kept(world, before)
+    got = by_vendor(world.run())
+    assert got[FAULTY].status == "changed" and got[HEALTHY].status == "unchanged", got
+    assert len(db_state(world.db).changes) == len(got[FAULTY].changes) > 0
+
+
+def test_disk_full_via_max_page_count(world: World) -> None:
+    """Works without root: SQLite refuses to grow past max_page_count, as on a full disk."""
+    before = world.baseline()
+    world.serve_faulty(respond(V2))
+    cfg = world.config()
+    store = Store.open(cfg.settings.database)
+    pages_now = store.db.execute("pragma page_count").fetchone()[0]
+    store.db.execute(f"pragma max_page_count = {pages_now}")
+    try:
+        with Fetcher(fetch_options(cfg)) as f:
+            try:
+                report = run_check(cfg, store, f)
+                failed = by_vendor(report)[FAULTY]
+                assert failed.status == "error" and "full" in (failed.error or ""), failed
+                assert by_vendor(report)[HEALTHY].status == "unchanged"
+            except Exception as e:  # a clear store error is acceptable too
+                assert "full" in str(e) and str(world.db) in str(e), repr(e)
+    finally:
+        store.close()
+    assert integrity(world.db) == "ok"
+    _assert_kept(world, before)
+    got = by_vendor(world.run())
+    assert got[FAULTY].status == "changed", got
+    assert len(db_state(world.db).changes) == len(got[FAULTY].changes) > 0

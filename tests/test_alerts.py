@@ -1,0 +1,175 @@
+"""Alerts end to end: real email and webhook receivers, hostile page text, routing, digests, operator alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import ZENDESK, PageServer, SMTPSink, body_of, write_config
+from test_outbox import V1, V2, V3, V4, Receiver, check, rows
+
+from policy_watch.config import load_config
+
+
+@pytest.fixture
+def hooks() -> Iterator[Receiver]:
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+T0 = datetime(2026, 11, 5, 8, 0, tzinfo=UTC)
+MAINTENANCE = (ZENDESK / "maintenance.html").read_bytes()
+
+PAGE = """<html><body><h1>Subprocessors</h1><p>Last updated: {date}</p><h2>Infrastructure</h2>
+<table><thead><tr><th>Entity Name</th><th>Purpose</th><th>Country</th></tr></thead><tbody>{rows}</tbody></table>
+</body></html>"""
+ROW = "<tr><td>{}</td><td>{}</td><td>{}</td></tr>"
+SAFE_ROWS = [ROW.format("Amazon Web Services, Inc.", "Hosting", "United States"),
+             ROW.format("Bob &amp; Partners Ltd", "Support", "Ireland")]  # fmt: skip
+HOSTILE_ROWS = [
+    ROW.format("&lt;!channel&gt; Acme &amp; Sons &lt;@U024BE7LH&gt;", "&lt;script&gt;alert(1)&lt;/script&gt;",
+               "&lt;!here&gt;"),
+    ROW.format("&lt;https://evil.example/x|Click here&gt; [phish](https://evil.example)", "Analytics", "Germany"),
+]  # fmt: skip
+
+
+def page(rows_: list[str], date: str = "November 2, 2026") -> str:
+    return PAGE.format(date=date, rows="".join(rows_))
+
+
+def test_email_and_webhook_receive_the_alert(pages: PageServer, smtp: SMTPSink, hooks: Receiver,
+                                             tmp_path: Path) -> None:  # fmt: skip
+    pages.serve("/z", V1)
+    cfg = load_config(
+        write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [smtp.url(), hooks.url()])
+    )
+    check(cfg, T0)
+    pages.serve("/z", V2)
+    report = check(cfg, T0 + timedelta(days=1))
+    assert (report.delivered, report.pending) == (2, 0)
+    title = "Zendesk Connect: 1 added, 1 removed, 2 changed — object by 2026-12-02"
+    [mail] = smtp.messages
+    assert mail["Subject"] == title and mail["To"] == "privacy@example.com"
+    html, text = body_of(mail, "html"), body_of(mail, "plain")
+    for body in (html, text):
+        for entity in ("Snowflake Inc.", "Pendo.io, Inc.", "Mailup, Inc.", "Zendesk, Inc."):
+            assert entity in body
+        assert "Object by 2026-12-02 (26 days left)" in body
+        assert "Philippines → Philippines, Malaysia" in body
+    assert pages.url("/z") in html and "opens no objection window" in text
+    [post] = hooks.posts
+    assert post["title"] == title
+    assert (
+        "- Added: Snowflake Inc. (section Service Subprocessors)\n    opens 2026-11-02 · deadline 2026-12-02"
+        in (post["message"])
+    )
+
+
+def test_hostile_entity_names_are_escaped_in_email_and_inert_in_the_webhook(
+    pages: PageServer, smtp: SMTPSink, hooks: Receiver, tmp_path: Path
+) -> None:
+    pages.serve("/h", page(SAFE_ROWS))
+    cfg = load_config(write_config(tmp_path, [("Hostile", pages.url("/h"))], [smtp.url(), hooks.url()]))
+    check(cfg, T0)
+    pages.serve("/h", page(SAFE_ROWS + HOSTILE_ROWS))
+    check(cfg, T0 + timedelta(days=1))
+    [mail] = smtp.messages
+    assert mail["Subject"] == "Hostile: 2 added — object by 2026-12-06"  # the page date did not move
+    html = body_of(mail, "html")
+    assert (
+        "<script" not in html
+        and "<!channel" not in html
+        and "<@U" not in html
+        and "<https://evil" not in html
+    )
+    assert "&lt;!channel&gt; Acme &amp; Sons &lt;@U024BE7LH&gt;" in html
+    assert "&lt;https://evil.example/x|Click here&gt;" in html
+    text = body_of(mail, "plain")
+    assert "<!channel> Acme & Sons <@U024BE7LH>" in text, "email's plain part is made from the escaped HTML"
+    [post] = hooks.posts
+    assert "‹!channel› Acme & Sons ‹@U024BE7LH›" in post["message"]
+    assert "<!" not in post["message"] and "<@" not in post["message"] and "<script" not in post["message"]
+
+
+def _notify_block(name: str, url: str, **opts: object) -> str:
+    lines = ["[[notify]]", f'name = "{name}"', f'url = "{url}"']
+    for k, v in opts.items():
+        lines.append(f"{k} = " + ("true" if v is True else str(v).replace("'", '"')))
+    return "\n".join(lines) + "\n\n"
+
+
+def test_routing_by_vendor_and_kind_and_digest(pages: PageServer, hooks: Receiver, tmp_path: Path) -> None:
+    pages.serve("/a", V1)
+    pages.serve("/b", V3)
+    extra = (_notify_block("only-a", hooks.url("/only-a"), vendors=["A"])
+             + _notify_block("removals", hooks.url("/removals"), kinds=["removed"])
+             + _notify_block("digest", hooks.url("/digest"), digest=True)
+             + _notify_block("all", hooks.url("/all")))  # fmt: skip
+    cfg = load_config(write_config(tmp_path, [("A", pages.url("/a")), ("B", pages.url("/b"))], extra=extra))
+    check(cfg, T0)
+    pages.serve("/a", V2)  # 1 added, 1 removed, 2 changed
+    pages.serve("/b", V4)  # 1 changed (country), 1 column added
+    check(cfg, T0 + timedelta(days=1))
+    assert [p["title"][:2] for p in hooks.at("/only-a")] == ["A:"]
+    assert [p["title"][:2] for p in hooks.at("/removals")] == ["A:"]
+    assert sorted(p["title"][:2] for p in hooks.at("/all")) == ["A:", "B:"]
+    [digest] = hooks.at("/digest")
+    assert digest["title"].startswith("policy-watch: 2 alerts — ")
+    assert (
+        "A: 1 added, 1 removed, 2 changed" in digest["title"]
+        and "B: 1 changed, 1 column added" in digest["title"]
+    )
+    assert "Snowflake Inc." in digest["message"] and "Cloudflare, Inc." in digest["message"]
+    check(cfg, T0 + timedelta(days=2))
+    assert len(hooks.posts) == 5, "nothing more to say on the next run"
+
+
+def test_failure_threshold_and_recovery_alert_operators_once_each(
+    pages: PageServer, hooks: Receiver, tmp_path: Path
+) -> None:
+    pages.serve("/z", V1)
+    extra = _notify_block("people", hooks.url("/people")) + _notify_block(
+        "ops", hooks.url("/ops"), operator=True
+    )
+    cfg = load_config(write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], extra=extra))
+    check(cfg, T0)
+    pages.serve("/z", "gone", status=404)
+    for day in range(1, 6):
+        check(cfg, T0 + timedelta(days=day))
+        assert len(hooks.at("/ops")) == (0 if day < 3 else 1), day
+    [failing] = hooks.at("/ops")
+    assert failing["title"] == "Zendesk Connect: failing for 3 runs"
+    pages.serve("/z", V1)
+    check(cfg, T0 + timedelta(days=6))
+    check(cfg, T0 + timedelta(days=7))
+    assert [p["title"] for p in hooks.at("/ops")] == ["Zendesk Connect: failing for 3 runs",
+                                                      "Zendesk Connect: recovered"]  # fmt: skip
+    assert hooks.at("/people") == [], "operator alerts go to operator targets only"
+
+
+def test_failures_go_to_every_target_when_none_is_an_operator(
+    pages: PageServer, hooks: Receiver, tmp_path: Path
+) -> None:
+    pages.serve("/z", V1)
+    cfg = load_config(write_config(tmp_path, [("Z", pages.url("/z"))], [hooks.url("/one"), hooks.url("/two")],
+                                   settings="failure_threshold = 2"))  # fmt: skip
+    check(cfg, T0)
+    pages.serve("/z", "gone", status=404)
+    for day in (1, 2, 3):
+        check(cfg, T0 + timedelta(days=day))
+    assert [p["title"] for p in hooks.at("/one")] == ["Z: failing for 2 runs"]
+    assert [p["title"] for p in hooks.at("/two")] == ["Z: failing for 2 runs"]
+
+
+def test_structure_alarm_is_sent_once(pages: PageServer, hooks: Receiver, tmp_path: Path) -> None:
+    pages.serve("/z", V1)
+    cfg = load_config(write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [hooks.url()]))
+    check(cfg, T0)
+    pages.serve("/z", MAINTENANCE)
+    for day in (1, 2, 3):
+        check(cfg, T0 + timedelta(days=day))
+    assert [p["title"] for p in hooks.posts] == ["Zendesk Connect: page structure changed — check it"]
+    assert rows(cfg, "select count(*) as n from changes")[0]["n"] == 0
