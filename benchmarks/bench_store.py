@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget-minutes", type=float, default=10.0,
                     help="stop simulating after this long and extrapolate the rest of the year")  # fmt: skip
     ap.add_argument("--every", type=int, default=30, help="print a progress line every N days")
+    ap.add_argument("--synchronous", choices=("FULL", "NORMAL"),
+                    help="what-if: set PRAGMA synchronous on the store's connection (the shipped default is FULL)")
     ap.add_argument("--profile", action="store_true", help="cProfile the daily runs and print the top functions")
     args = ap.parse_args(argv)
 
@@ -136,6 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{n} vendors, {sum(len(p.parsed.entries) for p in pages)} entries, pages generated and parsed in "
           f"{time.perf_counter() - t:.1f} s; database {args.db}", flush=True)  # fmt: skip
     store = Store.open(args.db)
+    if args.synchronous:
+        store.db.execute(f"PRAGMA synchronous = {args.synchronous}")
+        print(f"WHAT-IF: PRAGMA synchronous = {args.synchronous} (not what policy-watch ships)")
     profiler = cProfile.Profile() if args.profile else None
     try:
         report(args, config, store, pages, rng, profiler)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from conftest import FIXTURES, PageServer, write_config
+from pwtest import FIXTURES, PageServer, write_config
 
 from policy_watch import pipeline
 from policy_watch.config import Config, load_config

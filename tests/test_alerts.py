@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ZENDESK, PageServer, SMTPSink, body_of, write_config
+from pwtest import ZENDESK, PageServer, SMTPSink, body_of, write_config
 from test_outbox import V1, V2, V3, V4, Receiver, check, rows
 
 from policy_watch.config import load_config

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import time_machine
 from click.testing import CliRunner
-from conftest import PageServer, cli, write_config
+from pwtest import PageServer, cli, write_config
 from test_outbox import V1, V2, V3, V4, Receiver, check, opened, rows
 
 from policy_watch import clock, pipeline, queries

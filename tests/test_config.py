@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli
+from pwtest import ROOT, cli
 
 from policy_watch.config import load_config
 from policy_watch.errors import ConfigError

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ZENDESK
+from pwtest import ZENDESK
 
 from policy_watch.diff import apply_changes, diff_entries, is_suspect, norm, same_value
 from policy_watch.models import Change, ChangeKind, Entry

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from pwtest import ROOT
 
 from policy_watch.cli import cli
 

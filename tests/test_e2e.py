@@ -7,7 +7,7 @@ import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from conftest import ZENDESK, PageServer, SMTPSink, body_of, cli, write_config
+from pwtest import ZENDESK, PageServer, SMTPSink, body_of, cli, write_config
 
 VENDOR = "Zendesk Connect"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ZENDESK, PageServer, SMTPSink, cli, free_port, write_config
+from pwtest import ZENDESK, PageServer, SMTPSink, cli, free_port, write_config
 
 from policy_watch import notify, pipeline
 from policy_watch.config import Config, load_config

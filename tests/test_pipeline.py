@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ZENDESK, PageServer, write_config
+from pwtest import ZENDESK, PageServer, write_config
 from policy_watch import pipeline
 from policy_watch.config import load_config
 from policy_watch.fetch import Fetcher

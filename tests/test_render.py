@@ -10,7 +10,7 @@ from datetime import date
 import apprise
 import pytest
 from apprise.plugins.slack import NotifySlack
-from conftest import ZENDESK
+from pwtest import ZENDESK
 from test_outbox import Receiver
 
 from policy_watch import notify, render

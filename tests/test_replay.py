@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PageServer
+from pwtest import PageServer
 from replay_report import PAGES, SERIES, Key, SeriesResult, load_series, replay
 
 from policy_watch.parse import parse_page

@@ -9,7 +9,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import ZENDESK, PageServer, wait_for, write_config
+from pwtest import ZENDESK, PageServer, wait_for, write_config
 
 from policy_watch import scheduler
 from policy_watch.config import load_config

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import ZENDESK, PageServer, cli, write_config
+from pwtest import ZENDESK, PageServer, cli, write_config
 from sqlite_utils import Database
 
 from policy_watch.errors import LockedError, StoreError
@@ -165,7 +165,7 @@ def test_two_runs_at_once_do_not_alert_twice(tmp_path: Path, pages: PageServer) 
 
 
 def test_datasette_canned_queries_run(tmp_path: Path, pages: PageServer) -> None:
-    from conftest import ROOT
+    from pwtest import ROOT
 
     _two_versions(tmp_path, pages)
     meta = json.loads((ROOT / "datasette-metadata.json").read_text())

@@ -169,7 +169,7 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         _json({"run_id": report.run_id, "started": report.started.isoformat(), "checked": len(report.results),
                "failed": len(report.failed), "changed": len(report.changed), "alerts_sent": report.delivered,
-               "alerts_pending": report.pending,
+               "alerts_pending": report.pending, "errors": report.errors,
                "vendors": [{"vendor": r.vendor, "status": r.status, "entries": r.entries, "error": r.error,
                             "changes": [c.to_json() for c in r.changes],
                             "deadline": r.window.deadline.isoformat() if r.window else None}
@@ -177,6 +177,8 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
     else:
         for r in report.results:
             _print_result(r)
+        for e in report.errors:
+            err.print(f"[red]error[/red] {_cell(e)}", highlight=False, soft_wrap=True)
         counts: dict[str, int] = {}
         for r in report.results:
             counts[r.status] = counts.get(r.status, 0) + 1
@@ -186,7 +188,7 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
         for r in report.changed if console.is_terminal else ():
             deadline = f" (object by {r.window.deadline})" if r.window else ""
             click.echo(f"  {r.vendor}: {len(r.changes)} change(s){deadline}")
-    sys.exit(1 if report.failed else 0)
+    sys.exit(0 if report.ok else 1)
 
 
 def _run_with_progress(cfg: Config, store: Store, vendors: list[Any], quiet: bool) -> pipeline.RunReport:

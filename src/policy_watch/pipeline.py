@@ -48,10 +48,15 @@ class RunReport:
     results: list[VendorResult] = field(default_factory=list)
     delivered: int = 0
     pending: int = 0
+    errors: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[VendorResult]:
         return [r for r in self.results if r.status in ("error", "suspect")]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.errors
 
     @property
     def changed(self) -> list[VendorResult]:
@@ -90,12 +95,15 @@ def run_check(
             report.results.append(result)
             if on_result:
                 on_result(result)
-    after_run(config, store, now(), report.run_id)
-    with store.transaction():
-        store.record_run(report.run_id, report.started, now(), len(report.results), len(report.failed),
-                         len(report.changed))  # fmt: skip
-    if deliver_alerts:
-        report.delivered, report.pending = deliver(config, store, now)
+    try:
+        after_run(config, store, now(), report.run_id)
+        with store.transaction():
+            store.record_run(report.run_id, report.started, now(), len(report.results), len(report.failed),
+                             len(report.changed))  # fmt: skip
+        if deliver_alerts:
+            report.delivered, report.pending = deliver(config, store, now)
+    except PolicyWatchError as e:  # the vendors' results above are on record; say what failed after them
+        report.errors.append(str(e))
     report.results.sort(key=lambda r: r.vendor.casefold())
     return report
 

@@ -260,10 +260,25 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """One write transaction. The outermost one takes the write lock up front (BEGIN IMMEDIATE),
+        so it waits for another writer (busy_timeout) instead of failing on a read-then-write upgrade."""
+        conn = self.db.conn
         try:
-            with self.db.atomic():
+            if conn.in_transaction:
+                with self.db.atomic():
+                    yield
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 yield
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
         except sqlite3.OperationalError as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise StoreError(str(self.path), f"write failed: {e}") from None
 
     # --- vendors and fetches ---------------------------------------------------------------------

@@ -10,8 +10,9 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 HEADINGS_CSS = "h1, h2, h3, h4, h5, h6, p > strong:only-child, p > b:only-child"
-BLOCK_TAGS = frozenset(
-    {
+# Elements a browser lays out as their own block: their text never runs into a neighbour's.
+BLOCK_TAGS = HEADING_TAGS | frozenset(
+    [
         "p",
         "div",
         "li",
@@ -37,8 +38,7 @@ BLOCK_TAGS = frozenset(
         "nav",
         "aside",
         "hr",
-    }
-    | HEADING_TAGS
+    ]
 )
 INVISIBLE_TAGS = frozenset({"script", "style", "noscript", "template"})
 MARK = "\x00"  # joins the text nodes of one element; never occurs in HTML text
@@ -51,6 +51,11 @@ _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codec
 _WINDOWS_1252_ALIASES = frozenset(
     {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "ascii", "us-ascii", "cp819"}
 )
+_WESTERN_LOOKALIKES = frozenset(
+    {"latin-1", "iso8859-15", "cp1250", "cp1254", "iso8859-2", "cp1125", "mac-roman"}
+)
+_WESTERN_LETTERS = frozenset("àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿßÀÁÂÄÅÆÇÈÉÊËÍÎÑÓÔÖØÚÜ’“”–—€")
+_CENTRAL_LETTERS = frozenset("ąćęłńśźżčďěňřšťůžĄĆĘŁŃŚŹŻČĎĚŇŘŠŤŮŽőűŐŰ")
 _HEADING_JUNK = "¶#§🔗 \t"
 
 
@@ -95,10 +100,19 @@ def _detect(body: bytes) -> str:
 
     best = from_bytes(body).best()
     codec = _known_codec(best.encoding) if best is not None else None
-    if codec is None or codec in {"latin-1", "iso8859-15", "cp1250", "cp1254", "iso8859-2"}:
-        # Western single-byte pages are nearly always windows-1252; detectors confuse the siblings.
-        codec = "cp1252"
+    if codec is None or codec in _WESTERN_LOOKALIKES:
+        # Detectors often call a Western windows-1252 page cp1250 or latin-2: compare the letters.
+        western = body.decode("cp1252", errors="replace")
+        if codec in {"cp1250", "iso8859-2"}:
+            central = body.decode(codec, errors="replace")
+            if _count(central, _CENTRAL_LETTERS) > _count(western, _WESTERN_LETTERS):
+                return central
+        return western
     return body.decode(codec, errors="replace")
+
+
+def _count(text: str, letters: frozenset[str]) -> int:
+    return sum(1 for char in text if char in letters)
 
 
 def decode_body(body: bytes, content_type: str | None) -> str:

@@ -9,13 +9,20 @@ from selectolax.lexbor import LexborNode
 
 from policy_watch.models import Entry, ParseRules
 from policy_watch.parse.base import LayoutResult
+from policy_watch.parse.context import mentions_subprocessors
 from policy_watch.parse.document import Page
 from policy_watch.parse.grid import Row, is_bold_row, table_grid
 from policy_watch.parse.headers import ColumnMap, looks_like_other_table, map_columns, positional_map
 from policy_watch.parse.html import element_children, heading_text
 
 _HEADER_SEARCH_ROWS = 4
-_ARCHIVE_WORDS = re.compile(r"previous|prior|earlier|former|archived?|old(?:er)? version|history", re.IGNORECASE)
+_COMPANY_SUFFIX = re.compile(
+    r"\b(?:inc|llc|ltd|limited|gmbh|ag|sa|sas|sarl|bv|nv|plc|corp|corporation|co|pty|kk|oy|ab|as|srl|spa)\b\.?",
+    re.IGNORECASE,
+)
+_ARCHIVE_WORDS = re.compile(
+    r"previous|prior|earlier|former|archived?|old(?:er)? version|history", re.IGNORECASE
+)
 _MAX_POSITIONAL_COLUMNS = 6
 _NOT_A_NAME = re.compile(r"^[\d\s.,:;/%$€£¥+-]+$|[:$€£¥]|^https?://")
 
@@ -72,8 +79,12 @@ def _looks_like_name(text: str) -> bool:
     return (text[0].isupper() or text[0].isdigit()) and not _NOT_A_NAME.search(text)
 
 
-def _positional(rows: list[Row]) -> ColumnMap | None:
-    """No header at all: read by position only when the first column reads like company names."""
+def _positional(rows: list[Row], context: str) -> ColumnMap | None:
+    """No header at all: read by position only when the first column reads like company names.
+
+    ``context`` (the section and page title) must speak of subprocessors, or the names must
+    mostly carry a company suffix (Inc., GmbH, ...).
+    """
     body = [r for r in rows if not r.empty and not r.note]
     if len(body) < 2 or not 2 <= len(body[0].cells) <= _MAX_POSITIONAL_COLUMNS:
         return None
@@ -82,6 +93,9 @@ def _positional(rows: list[Row]) -> ColumnMap | None:
     if good < 0.8 * len(names) or len(set(names)) < 0.8 * len(names):
         return None
     if any(looks_like_other_table(r.cells) for r in body[:1]):
+        return None
+    companies = sum(_COMPANY_SUFFIX.search(n) is not None for n in names)
+    if not mentions_subprocessors(context) and companies < 0.5 * len(names):
         return None
     return positional_map(len(body[0].cells))
 
@@ -107,7 +121,7 @@ def _entries(rows: list[Row], column_map: ColumnMap, section: str, header: list[
     return entries
 
 
-def read_table(table: LexborNode, section: str) -> TableRead:
+def read_table(table: LexborNode, section: str, title: str = "") -> TableRead:
     rows = table_grid(table)
     first = next((r for r in rows if not r.empty and not r.note), None)
     seen = tuple(first.cells) if first else ()
@@ -115,7 +129,7 @@ def read_table(table: LexborNode, section: str) -> TableRead:
     if found is not None:
         index, column_map = found
         entries = _entries(rows[index + 1 :], column_map, section, rows[index].cells)
-    elif (positional := _positional(rows)) is not None and not _nested_table(table):
+    elif (positional := _positional(rows, f"{section} {title}")) is not None and not _nested_table(table):
         column_map = positional
         entries = _entries(rows, column_map, section, None)
     else:
@@ -157,7 +171,7 @@ def read_tables(page: Page, rules: ParseRules) -> LayoutResult:
         if _in_archive(table):
             continue
         section = _caption(table) or heading
-        read = read_table(table, section)
+        read = read_table(table, section, page.title)
         if read.entries:
             entries.extend(read.entries)
             columns.setdefault(section, read.columns)
