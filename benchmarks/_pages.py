@@ -70,7 +70,7 @@ def vendor_name(i: int) -> str:
 def _entity(rng: random.Random, taken: set[str]) -> str:
     while True:
         parts = [rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))]
-        name = f"{''.join(parts).title()} {rng.choice(('Cloud', 'Systems', 'Labs', 'Networks', 'Data', 'Software', 'Technologies', 'Services'))} {rng.choice(_SUFFIXES)}"  # noqa: E501
+        name = f"{''.join(parts).title()} {rng.choice(('Cloud', 'Systems', 'Labs', 'Networks', 'Data', 'Software', 'Technologies', 'Services'))} {rng.choice(_SUFFIXES)}"
         if name not in taken:
             taken.add(name)
             return name
@@ -122,7 +122,9 @@ def _head(page: VendorPage, rng: random.Random) -> list[str]:
            f'  <meta name="description" content="The third parties {page.name} uses to process customer data.">',
            f'  <link rel="canonical" href="https://www.{slug}.example/legal/subprocessors">']  # fmt: skip
     for n in range(12):
-        out.append(f'  <link rel="preload" as="font" crossorigin href="https://cdn.{slug}.example/fonts/f{n}.woff2">')
+        out.append(
+            f'  <link rel="preload" as="font" crossorigin href="https://cdn.{slug}.example/fonts/f{n}.woff2">'
+        )
     # A large inline bootstrap blob, as server-rendered apps ship.
     state = ",".join(f'"{rng.choice(_WORDS)}_{n}":{{"id":{rng.randint(1, 99999)},"label":"{rng.choice(_WORDS)} '
                      f'{rng.choice(_WORDS)}","enabled":{str(rng.random() < 0.5).lower()}}}' for n in range(215))  # fmt: skip
@@ -130,15 +132,23 @@ def _head(page: VendorPage, rng: random.Random) -> list[str]:
     js = ";".join(f"function _{rng.choice(_WORDS)}{n}(a,b){{return a&&a.{rng.choice(_WORDS)}?b({n}):null}}"
                   for n in range(180))  # fmt: skip
     out.append(f"  <script>(function(w,d){{{js}}})(window,document);</script>")
-    out.append(f'  <script defer src="https://cdn.{slug}.example/js/app.{rng.getrandbits(32):08x}.js"></script>')
+    out.append(
+        f'  <script defer src="https://cdn.{slug}.example/js/app.{rng.getrandbits(32):08x}.js"></script>'
+    )
     out.append("</head>")
     return out
 
 
 def _nav(page: VendorPage, rng: random.Random) -> list[str]:
-    out = ['<header class="site-header">', '  <nav class="mega-menu" aria-label="Main">', '    <ul class="menu">']
+    out = [
+        '<header class="site-header">',
+        '  <nav class="mega-menu" aria-label="Main">',
+        '    <ul class="menu">',
+    ]
     for group in range(9):
-        out.append(f'      <li class="menu__group"><button aria-expanded="false">{rng.choice(_WORDS).title()}</button>')
+        out.append(
+            f'      <li class="menu__group"><button aria-expanded="false">{rng.choice(_WORDS).title()}</button>'
+        )
         out.append('        <ul class="menu__panel">')
         for n in range(16):
             a, b = rng.choice(_WORDS), rng.choice(_WORDS)

@@ -31,7 +31,7 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _pages  # noqa: E402
+import _pages
 
 URLWATCH_VERSION = "2.29"
 CACHE_DIR = Path.home() / ".cache" / "policy-watch-bench"
@@ -152,14 +152,19 @@ def start_nginx(tmp: Path, www: Path) -> Server | None:
     # Workers may drop to an unprivileged user when started as root: let them read the pages.
     for d in (tmp, www):
         d.chmod(0o755)
-    proc = subprocess.Popen([exe, "-p", str(tmp), "-e", str(tmp / "nginx-error.log"), "-c", str(conf)],
-                            stdout=subprocess.DEVNULL, stderr=open(tmp / "nginx-stderr.log", "wb"))  # fmt: skip
+    with open(tmp / "nginx-stderr.log", "wb") as errors:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([exe, "-p", str(tmp), "-e", str(tmp / "nginx-error.log"), "-c", str(conf)],
+                                stdout=subprocess.DEVNULL, stderr=errors)  # fmt: skip
     if not wait_listening(port, proc):
         proc.kill()
         proc.wait()
         print(f"nginx did not start; see {tmp / 'nginx-error.log'}", file=sys.stderr)
         return None
-    version = subprocess.run([exe, "-v"], capture_output=True, text=True).stderr.strip().replace("nginx version: ", "")
+    version = (
+        subprocess.run([exe, "-v"], capture_output=True, text=True)
+        .stderr.strip()
+        .replace("nginx version: ", "")
+    )
     return Server(f"{version}, 1 worker", port, proc)
 
 
@@ -234,8 +239,10 @@ def pw_run(label: str, work: Path, n: int) -> tuple[Measured, dict[str, int]]:
     with sqlite3.connect(work / "pw.db") as db:  # one fetch row per vendor per run: the last n rows
         statuses = db.execute("select status, count(*) from fetches where id > (select max(id) from fetches) - ?"
                               " group by status order by status", [n]).fetchall()  # fmt: skip
-    m.note = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + " | HTTP " + ", ".join(
-        f"{k}: {v}" for k, v in statuses
+    m.note = (
+        ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        + " | HTTP "
+        + ", ".join(f"{k}: {v}" for k, v in statuses)
     )
     return m, counts
 
@@ -276,7 +283,9 @@ urlwatch.worker.MAX_WORKERS = {WORKERS}
 
 
 def uw_files(work: Path, server: Server, n: int) -> None:
-    jobs = [f"name: v{i:04d}\nurl: {server.url(i)}\nfilter:\n  - css: table\n  - html2text\n" for i in range(n)]
+    jobs = [
+        f"name: v{i:04d}\nurl: {server.url(i)}\nfilter:\n  - css: table\n  - html2text\n" for i in range(n)
+    ]
     (work / "jobs.yaml").write_text("---\n".join(jobs))
     (work / "cfg.yaml").write_text(URLWATCH_CONFIG)
     (work / "hooks.py").write_text(URLWATCH_HOOKS)
@@ -285,7 +294,17 @@ def uw_files(work: Path, server: Server, n: int) -> None:
 
 
 def uw_run(label: str, exe: Path, work: Path, n: int) -> Measured:
-    cmd = [str(exe), "--urls", "jobs.yaml", "--config", "cfg.yaml", "--hooks", "hooks.py", "--cache", "cache.db"]
+    cmd = [
+        str(exe),
+        "--urls",
+        "jobs.yaml",
+        "--config",
+        "cfg.yaml",
+        "--hooks",
+        "hooks.py",
+        "--cache",
+        "cache.db",
+    ]
     env = {**os.environ, "HOME": str(work / "home"), "XDG_CONFIG_HOME": str(work / "home" / ".config"),
            "XDG_CACHE_HOME": str(work / "home" / ".cache")}  # fmt: skip
     m, out = run_child(label, cmd, work / f"{label.replace(' ', '_')}.log", n, env=env, cwd=work)
@@ -375,9 +394,13 @@ def report(rows: list[Measured], server: Server, n: int, page_bytes: int, floor_
                 print(ratio_line(f"policy-watch {run}/floor", pw.wall, floor.wall, f"<= {target:g}",
                                  pw.wall / floor.wall <= target))  # fmt: skip
     peak = max((m.peak_mb for m in rows if m.label.startswith("policy-watch")), default=0.0)
-    print(f"  {'policy-watch peak memory':<34} {peak:6.1f} MB target < 150 MB {'ok' if peak < 150 else 'MISSED'}")
+    print(
+        f"  {'policy-watch peak memory':<34} {peak:6.1f} MB target < 150 MB {'ok' if peak < 150 else 'MISSED'}"
+    )
     if server.kind.startswith("python"):
-        print("\nNOTE: served by Python's ThreadingHTTPServer because nginx is missing; not the reference setup.")
+        print(
+            "\nNOTE: served by Python's ThreadingHTTPServer (nginx missing or --server python); not the reference setup."
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,13 +28,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _pages  # noqa: E402
+import _pages
 
-from policy_watch import pipeline  # noqa: E402
-from policy_watch.config import Config, Vendor, parse_config  # noqa: E402
-from policy_watch.models import FetchResult, ParsedPage  # noqa: E402
-from policy_watch.parse import parse_page  # noqa: E402
-from policy_watch.store import Store  # noqa: E402
+from policy_watch import pipeline
+from policy_watch.config import Config, Vendor, parse_config
+from policy_watch.models import FetchResult, ParsedPage
+from policy_watch.parse import parse_page
+from policy_watch.store import Store
 
 START = datetime(2025, 1, 6, 7, 0, tzinfo=UTC)
 MB = 1024 * 1024
@@ -120,9 +120,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget-minutes", type=float, default=10.0,
                     help="stop simulating after this long and extrapolate the rest of the year")  # fmt: skip
     ap.add_argument("--every", type=int, default=30, help="print a progress line every N days")
-    ap.add_argument("--synchronous", choices=("FULL", "NORMAL"),
-                    help="what-if: set PRAGMA synchronous on the store's connection (the shipped default is FULL)")
-    ap.add_argument("--profile", action="store_true", help="cProfile the daily runs and print the top functions")
+    ap.add_argument(
+        "--synchronous",
+        choices=("FULL", "NORMAL"),
+        help="what-if: set PRAGMA synchronous on the store's connection (the shipped default is FULL)",
+    )
+    ap.add_argument(
+        "--profile", action="store_true", help="cProfile the daily runs and print the top functions"
+    )
     args = ap.parse_args(argv)
 
     tmp = None
@@ -161,7 +166,9 @@ def unchanged_growth(config: Config, store: Store, pages: list[Page], at: dateti
 def print_table_sizes(store: Store, total: int) -> None:
     """Where the bytes are: tables and indexes, from SQLite's dbstat."""
     try:
-        rows = store.db.execute("select name, sum(pgsize) from dbstat group by name order by 2 desc").fetchall()
+        rows = store.db.execute(
+            "select name, sum(pgsize) from dbstat group by name order by 2 desc"
+        ).fetchall()
     except Exception as e:  # dbstat is a compile-time option of SQLite
         print(f"(no per-table sizes: {e})")
         return
@@ -217,8 +224,10 @@ def report(args: argparse.Namespace, config: Config, store: Store, pages: list[P
     print()
     print(f"date {date.today()} | {platform.node()} | {os.cpu_count()} cores | Python {platform.python_version()}"
           f" | SQLite {store.db.execute('select sqlite_version()').fetchone()[0]}")  # fmt: skip
-    print(f"{n} vendors, {per_day} changed pages a day, {simulated} daily runs simulated"
-          f"{' (stopped by --budget-minutes)' if stopped_early else ''}; page preparation (untimed) {prep_s:.1f} s")
+    print(
+        f"{n} vendors, {per_day} changed pages a day, {simulated} daily runs simulated"
+        f"{' (stopped by --budget-minutes)' if stopped_early else ''}; page preparation (untimed) {prep_s:.1f} s"
+    )
     print(f"rows: {counts}")
     print()
     print(f"store+diff time per daily run ({simulated} runs): mean {statistics.mean(secs):.3f} s, "
@@ -226,7 +235,7 @@ def report(args: argparse.Namespace, config: Config, store: Store, pages: list[P
           f"max {max(secs):.3f} s (day {days[secs.index(max(secs))].day})   target < 1 s: "
           f"{'ok' if max(secs) < 1 else 'mean ok, max MISSED' if statistics.mean(secs) < 1 else 'MISSED'}")  # fmt: skip
     first_q = statistics.mean(secs[: max(1, simulated // 10)])
-    last_q = statistics.mean(secs[-max(1, simulated // 10):])
+    last_q = statistics.mean(secs[-max(1, simulated // 10) :])
     print(f"  first 10% of days mean {first_q:.3f} s, last 10% mean {last_q:.3f} s; "
           f"split (mean): vendor_state {statistics.mean(d.states_s for d in days):.3f} s, "
           f"_record {statistics.mean(d.record_s for d in days):.3f} s, "
@@ -236,13 +245,17 @@ def report(args: argparse.Namespace, config: Config, store: Store, pages: list[P
           f"{grow_last / 1024:.0f} KiB after day {simulated} ({unchanged_last.seconds:.3f} s)   target < 1 MB: "
           f"{'ok' if max(grow_first, grow_last) < MB else 'MISSED'}")  # fmt: skip
     growth = (size - size_start - grow_last) / simulated if simulated else 0
-    print(f"database size after {simulated} days: {size / MB:.1f} MB (checkpointed; {size_start / MB:.1f} MB after day 0)")
+    print(
+        f"database size after {simulated} days: {size / MB:.1f} MB (checkpointed; {size_start / MB:.1f} MB after day 0)"
+    )
     if simulated < 365:
         year = size + growth * (365 - simulated)
         print(f"  EXTRAPOLATED to 365 days (linear, {growth / 1024:.0f} KiB/day measured): {year / MB:.1f} MB"
               f"   target < 50 MB: {'ok' if year < 50 * MB else 'MISSED'}")  # fmt: skip
     else:
-        print(f"  target < 50 MB: {'ok' if size < 50 * MB else 'MISSED'}  ({growth / 1024:.0f} KiB/day on average)")
+        print(
+            f"  target < 50 MB: {'ok' if size < 50 * MB else 'MISSED'}  ({growth / 1024:.0f} KiB/day on average)"
+        )
     print_table_sizes(store, size)
     if profiler:
         print("\ncProfile of the daily runs (top 25 by cumulative time):")

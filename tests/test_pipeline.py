@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from pwtest import ZENDESK, PageServer, write_config
+
 from policy_watch import pipeline
 from policy_watch.config import load_config
 from policy_watch.fetch import Fetcher

@@ -26,22 +26,100 @@ VENDOR = "Zendesk Connect"
 
 
 def test_database_from_an_earlier_version_is_upgraded_in_place(tmp_path: Path) -> None:
+    import zlib
+
     path = tmp_path / "old.db"
     db = Database(path)
-    migrations.apply(db, stop_before="m002_runs")
+    migrations.apply(db, stop_before="m002_runs")  # the first released schema
     db.table("vendors").insert(
-        {"name": "Old Vendor", "url": "https://old.example/", "created_at": "2025-01-01"}
+        {"id": 1, "name": "Old Vendor", "url": "https://old.example/", "created_at": "2025-01-01"}
+    )
+    db.table("bodies").insert(
+        {"hash": "h1", "content_type": "text/html", "size": 5, "body_zlib": zlib.compress(b"<p>x")}
+    )
+    db.table("snapshots").insert(
+        {
+            "id": 1,
+            "vendor_id": 1,
+            "content_hash": "c",
+            "status": "good",
+            "first_seen": "2025-01-01",
+            "last_seen": "2025-01-02",
+            "body_hash": "h1",
+            "entry_count": 2,
+            "columns": "[]",
+        }
+    )
+    db.table("entries").insert_all(
+        [
+            {
+                "snapshot_id": 1,
+                "position": 0,
+                "section": "S",
+                "entity": "Acme Inc.",
+                "purpose": "Hosting",
+                "country": "US",
+                "extra": "{}",
+            },
+            {
+                "snapshot_id": 1,
+                "position": 1,
+                "section": "S",
+                "entity": "Beta",
+                "purpose": "Mail",
+                "country": "IE",
+                "extra": '{"Notes": "n"}',
+            },
+        ]
+    )
+    db.table("fetches").insert(
+        {
+            "vendor_id": 1,
+            "started_at": "2025-01-01T07:00:00",
+            "url": "https://old.example/",
+            "final_url": "https://old.example/",
+            "status": 200,
+        }
     )
     db.conn.close()
+
     store = Store.open(path)
     try:
-        assert store.db.table("runs").exists()
-        assert "run_id" in store.db.table("fetches").columns_dict
-        assert store.query("select name from vendors") == [{"name": "Old Vendor"}]
         applied = [m.name for m in migrations.applied(store.db)]
-        assert applied == ["m001_initial", "m002_runs"]
+        assert applied == [m.name for m in migrations._migrations]
+        snap = store.snapshot(1)
+        assert [(e.entity, e.country, e.extra_dict) for e in snap.entries] == [
+            ("Acme Inc.", "US", {}),
+            ("Beta", "IE", {"Notes": "n"}),
+        ]
+        assert store.load_body("h1") == (b"<p>x", "text/html")
+        assert store.query("select entity from entries order by position") == [
+            {"entity": "Acme Inc."},
+            {"entity": "Beta"},
+        ]
+        log = store.query("select url, final_url, status from fetch_log")
+        assert log == [{"url": "https://old.example/", "final_url": "https://old.example/", "status": 200}]
+        assert store.query("select count(*) as n from current_entries")[0]["n"] == 2
     finally:
         store.close()
+    Store.open(path).close()  # opening again changes nothing
+
+
+def test_bodies_are_stored_as_deltas_and_read_back(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "pw.db")
+    page = (
+        b"<html>"
+        + b"".join(b"<tr><td>Vendor %d</td><td>Hosting</td></tr>" % i for i in range(2000))
+        + b"</html>"
+    )
+    first = store.save_body(page, "text/html")
+    changed = page.replace(b"Vendor 1000<", b"Vendor X<")
+    second = store.save_body(changed, "text/html", previous=first)
+    sizes = dict(store.db.conn.execute("select hash, length(data) from bodies").fetchall())
+    assert sizes[second] < 300 < sizes[first], sizes
+    assert store.load_body(second) == (changed, "text/html")
+    assert store.load_body(first) == (page, "text/html")
+    store.close()
 
 
 def test_not_a_database_is_an_error_and_left_untouched(tmp_path: Path) -> None:
@@ -120,7 +198,10 @@ def test_reparse_rebuilds_entries_without_alerts(tmp_path: Path, pages: PageServ
     config = _two_versions(tmp_path, pages)
     db = tmp_path / "pw.db"
     with sqlite3.connect(db) as conn:
-        conn.execute("update entries set entity = 'Garbled' where position = 0")
+        # what an older parser might have stored: a different row in first position
+        conn.execute("insert into rows (hash, section, entity, purpose, country, extra)"
+                     " values (randomblob(16), 'S', 'Garbled', '', '', '{}')")  # fmt: skip
+        conn.execute("update snapshot_rows set row_id = last_insert_rowid() where position = 0")
         before_outbox = conn.execute("select count(*) from outbox").fetchone()[0]
     out = cli(config, "reparse")
     assert out.returncode == 0, out.stderr

@@ -251,8 +251,8 @@ def deadlines(obj: _Ctx, all_: bool, as_json: bool) -> None:
     """Open objection windows, soonest first, with days left."""
     with _errors():
         rows = queries.windows(obj.store(), _now().date(), all_=all_)
-    _emit(rows, ["id", "vendor", "opens", "deadline", "days_left", "rule", "late", "status", "changes"],
-          as_json, False)  # fmt: skip
+    _emit(rows, ["id", "vendor", "detected_at", "opens", "deadline", "days_left", "rule", "late", "status",
+                 "changes", "by", "note"], as_json, False)  # fmt: skip
 
 
 def _window_command(action: str) -> Callable[..., None]:

@@ -83,18 +83,21 @@ def run_check(
     """Check vendors once, queue alerts, then deliver everything pending."""
     report = RunReport(run_id=uuid.uuid4().hex[:12], started=now())
     todo = list(vendors if vendors is not None else config.vendors)
-    states = {v.name: store.vendor_state(v.name, v.url, report.started) for v in todo}
+    with store.transaction():
+        states = {v.name: store.vendor_state(v.name, v.url, report.started) for v in todo}
     workers = max(1, min(config.settings.concurrency, len(todo)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pw-fetch") as pool:
         futures = {pool.submit(_fetch_and_parse, fetcher, v, states[v.name]): v for v in todo}
-        for fut in as_completed(futures):
-            if stop is not None and stop.is_set():
-                pool.shutdown(wait=True, cancel_futures=True)
-                break
-            result = _settle(config, store, fut, futures[fut], now(), report.run_id)
-            report.results.append(result)
-            if on_result:
-                on_result(result)
+        with store.batch() as tick:
+            for fut in as_completed(futures):
+                if stop is not None and stop.is_set():
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    break
+                result = _settle(config, store, fut, futures[fut], now(), report.run_id)
+                tick()
+                report.results.append(result)
+                if on_result:
+                    on_result(result)
     try:
         after_run(config, store, now(), report.run_id)
         with store.transaction():
@@ -148,7 +151,8 @@ def _fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> _F
 
 def _fetch_row(got: _Fetched, at: datetime, outcome: str, error: str | None, run_id: str) -> dict[str, object]:
     r = got.result
-    return {"started_at": at.isoformat(), "url": got.vendor.url, "final_url": r.final_url if r else None,
+    final = r.final_url if r and r.final_url != got.vendor.url else None
+    return {"started_at": at.isoformat(timespec="seconds"), "url": None, "final_url": final,
             "status": (r.status if r else got.error.status if got.error else None),
             "duration_ms": r.duration_ms if r else None, "bytes": len(r.body) if r else 0,
             "outcome": outcome, "error": error, "run_id": run_id}  # fmt: skip
@@ -191,7 +195,7 @@ def _same_body(store: Store, got: _Fetched, at: datetime) -> VendorResult:
 
 def _new_body(config: Config, store: Store, got: _Fetched, at: datetime, run_id: str) -> VendorResult:
     assert got.result is not None
-    bhash = store.save_body(got.result.body, got.result.content_type)
+    bhash = store.save_body(got.result.body, got.result.content_type, previous=got.state.body_hash)
     result = _record_page(config, store, got, bhash, at, run_id)
     if result.status != "error":  # remember the body only once it is on record
         store.update_vendor(got.state.id, body_hash=bhash, etag=got.result.etag,
@@ -248,7 +252,8 @@ def record_changes(
         wid = store.insert_window(base.vendor_id, sid, window, at)
     wids = [wid if clock.opens_window(c, kinds) else None for c in changes]
     store.insert_changes(base.vendor_id, sid, base.id, changes, wids, at)
-    msg = render.change_message(v.name, v.url, changes, window, at.date())
+    msg = render.change_message(v.name, v.url, changes, window, at.date(), window_kinds=kinds,
+                                declared=page.last_modified, window_id=wid)  # fmt: skip
     kinds_seen = {c.kind.value for c in changes} | {c.field or "" for c in changes}
     store.enqueue(_alerts(config.notify, v.name, "changes", f"changes:{sid}", msg, kinds_seen), run_id, at)
     return window
@@ -259,9 +264,15 @@ def _suspect(
     run_id: str, why: str,
 ) -> VendorResult:  # fmt: skip
     chash = content_hash(page)
-    latest = store.latest_snapshot(vendor_id)
-    if latest is not None and latest.status == "suspect" and latest.content_hash == chash:
-        store.touch_snapshot(latest.id, at)
+    latest = store.latest_meta(vendor_id)
+    if latest is not None and latest["status"] == "suspect":
+        # Already held and alarmed: keep the newest suspect content, alarm once per episode.
+        if latest["content_hash"] != chash:
+            store.insert_snapshot(vendor_id, page, status="suspect", now=at, body_hash=bhash,
+                                  parser_version=PARSER_VERSION, chash=chash)  # fmt: skip
+            store.set_snapshot_status(latest["id"], "superseded")
+        else:
+            store.touch_snapshot(latest["id"], at)
     else:
         sid = store.insert_snapshot(vendor_id, page, status="suspect", now=at, body_hash=bhash,
                                     parser_version=PARSER_VERSION, chash=chash)  # fmt: skip

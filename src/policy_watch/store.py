@@ -11,20 +11,24 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import zstandard
 from sqlite_utils import Database, Migrations
 
 from policy_watch.errors import LockedError, StoreError
 from policy_watch.models import Change, ChangeKind, Entry, ObjectionWindow, ParsedPage
 
 migrations = Migrations("policy_watch")
+ZSTD_LEVEL = 9
+MAX_DELTA_DEPTH = 16  # a body is rebuilt from at most this many deltas
 
 
 @migrations()
@@ -77,7 +81,6 @@ def m001_initial(db: Database) -> None:
     )  # fmt: skip
     db.table("outbox").create_index(["target", "dedupe_key"], unique=True)
     db.table("outbox").create_index(["status"])
-    _create_views(db)
 
 
 @migrations()
@@ -90,8 +93,62 @@ def m002_runs(db: Database) -> None:
     db.table("fetches").add_column("run_id", str)
 
 
+@migrations()
+def m003_compact_history(db: Database) -> None:
+    """Storage that grows with changes, not with runs.
+
+    - rows are stored once (content-addressed) and snapshots point at them (snapshot_rows);
+      ``entries`` becomes a view with the same columns as the old table;
+    - raw bodies are zstd-compressed, most as a delta against the vendor's previous body;
+    - a fetch stores its URL only when it differs from the vendor's (see the fetch_log view).
+    """
+    for view in ("current_entries", "entity_usage", "change_log", "open_windows"):
+        db.execute(f"drop view if exists {view}")
+    db.execute("alter table bodies rename column body_zlib to data")
+    db.execute("alter table bodies add column codec text not null default 'zlib'")
+    db.execute("alter table bodies add column base_hash text")
+    db.execute("alter table bodies add column depth integer not null default 0")
+    db.execute(
+        "create table rows (id integer primary key, hash blob not null unique, section text, entity text,"
+        " purpose text, country text, extra text)"
+    )
+    db.execute("create index rows_entity on rows(entity)")
+    db.execute(
+        "create table snapshot_rows (snapshot_id integer not null references snapshots(id), position integer"
+        " not null, row_id integer not null references rows(id), primary key (snapshot_id, position)) without rowid"
+    )
+    old = db.execute("select snapshot_id, position, section, entity, purpose, country, extra from entries")
+    for snapshot_id, position, *cells in old.fetchall():
+        row_id = _row_id(db.conn, tuple(cells))
+        db.execute("insert into snapshot_rows values (?, ?, ?)", [snapshot_id, position, row_id])
+    db.execute("drop table entries")
+    db.execute("update fetches set final_url = null where final_url = url")
+    db.execute("update fetches set url = null where url = (select v.url from vendors v where v.id = vendor_id)")
+    db.execute("drop index if exists idx_fetches_vendor_id_started_at")
+    db.execute("create index if not exists idx_changes_window_id on changes(window_id)")
+
+
+def _row_key(cells: tuple[Any, ...]) -> bytes:
+    return hashlib.blake2b(json.dumps(cells, ensure_ascii=False).encode(), digest_size=16).digest()
+
+
+def _row_id(conn: sqlite3.Connection, cells: tuple[Any, ...]) -> int:
+    key = _row_key(cells)
+    conn.execute("insert or ignore into rows (hash, section, entity, purpose, country, extra) values (?, ?, ?, ?, ?, ?)",
+                 [key, *cells])  # fmt: skip
+    return int(conn.execute("select id from rows where hash = ?", [key]).fetchone()[0])
+
+
 def _create_views(db: Database) -> None:
     views = {
+        "entries": """
+            select sr.snapshot_id, sr.position, r.section, r.entity, r.purpose, r.country, r.extra
+            from snapshot_rows sr join rows r on r.id = sr.row_id""",
+        "fetch_log": """
+            select f.id, v.name as vendor, f.started_at, coalesce(f.url, v.url) as url,
+                   coalesce(f.final_url, f.url, v.url) as final_url, f.status, f.duration_ms, f.bytes,
+                   f.outcome, f.error, f.run_id
+            from fetches f join vendors v on v.id = f.vendor_id""",
         "current_entries": """
             select v.name as vendor, e.section, e.entity, e.purpose, e.country, e.extra,
                    s.id as snapshot_id, s.first_seen, s.last_seen, s.declared_date
@@ -118,9 +175,14 @@ def _create_views(db: Database) -> None:
             select entity, vendor, section, purpose, country from current_entries
             order by lower(entity), vendor""",
     }
-    for name, sql in views.items():
+    wanted = {name: f"create view {name} as {sql.strip()}" for name, sql in views.items()}
+    have = dict(db.conn.execute("select name, sql from sqlite_master where type = 'view'").fetchall())
+    if have == wanted:
+        return  # already current: opening a database for reading writes nothing
+    for name in have:
         db.execute(f"drop view if exists {name}")
-        db.create_view(name, sql.strip())
+    for name, sql in views.items():
+        db.execute(f"create view {name} as {sql.strip()}")
 
 
 def content_hash(page: ParsedPage) -> str:
@@ -199,7 +261,11 @@ def open_database(path: Path, *, create: bool = True) -> Database:
         mode = db.execute("PRAGMA journal_mode").fetchone()[0]
         if mode != "wal":
             db.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL cannot corrupt the database; a power cut may lose the last commits,
+        # which the next run simply re-checks. It saves an fsync per transaction.
+        db.execute("PRAGMA synchronous = NORMAL")
         migrations.apply(db)
+        _create_views(db)
     except sqlite3.DatabaseError as e:
         raise StoreError(str(path), f"cannot open database: {e} (the file was left untouched)") from None
     return db
@@ -233,9 +299,26 @@ def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
 
-def _entry_row(snapshot_id: int, i: int, e: Entry) -> dict[str, Any]:
-    return {"snapshot_id": snapshot_id, "position": i, "section": e.section, "entity": e.entity,
-            "purpose": e.purpose, "country": e.country, "extra": json.dumps(e.extra_dict, ensure_ascii=False)}  # fmt: skip
+def _cells(e: Entry) -> tuple[str, str, str, str, str]:
+    return (e.section, e.entity, e.purpose, e.country, json.dumps(e.extra_dict, ensure_ascii=False))
+
+
+def _insert_rows(conn: sqlite3.Connection, snapshot_id: int, entries: Sequence[Entry]) -> None:
+    """Point a snapshot at its rows; a row already stored for any snapshot is stored once."""
+    cells = [_cells(e) for e in entries]
+    keys = [_row_key(c) for c in cells]
+    conn.executemany(
+        "insert or ignore into rows (hash, section, entity, purpose, country, extra) values (?, ?, ?, ?, ?, ?)",
+        [(k, *c) for k, c in zip(keys, cells, strict=True)],
+    )
+    ids: dict[bytes, int] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        ids.update(conn.execute(f"select hash, id from rows where hash in ({marks})", chunk).fetchall())
+    conn.executemany("insert into snapshot_rows values (?, ?, ?)",
+                     [(snapshot_id, i, ids[k]) for i, k in enumerate(keys)])  # fmt: skip
 
 
 def entry_from_row(row: dict[str, Any]) -> Entry:
@@ -260,26 +343,67 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One write transaction. The outermost one takes the write lock up front (BEGIN IMMEDIATE),
-        so it waits for another writer (busy_timeout) instead of failing on a read-then-write upgrade."""
+        """One write transaction; nested, a savepoint. The outermost takes the write lock up front
+        (BEGIN IMMEDIATE) so it waits for another writer instead of failing on a lock upgrade."""
         conn = self.db.conn
-        try:
-            if conn.in_transaction:
+        if conn.in_transaction:
+            try:
                 with self.db.atomic():
                     yield
-                return
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.OperationalError as e:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            except sqlite3.DatabaseError as e:
+                raise StoreError(str(self.path), f"write failed: {e}") from None
+            return
+        self._begin()
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            self._rollback()
             raise StoreError(str(self.path), f"write failed: {e}") from None
+        except BaseException:
+            self._rollback()
+            raise
+        self._commit()
+
+    @contextmanager
+    def batch(self, size: int = 64, seconds: float = 1.0) -> Iterator[Callable[[], None]]:
+        """Group many vendors' transactions (each then a savepoint) into fewer commits.
+
+        Yields ``tick``: call it after each unit of work; it commits every ``size`` units or
+        ``seconds``. Whatever was done is committed on the way out.
+        """
+        conn = self.db.conn
+        state = {"count": 0, "since": time.monotonic()}
+
+        def tick() -> None:
+            state["count"] += 1
+            if state["count"] >= size or time.monotonic() - state["since"] > seconds:
+                self._commit()
+                self._begin()
+                state["count"], state["since"] = 0, time.monotonic()
+
+        self._begin()
+        try:
+            yield tick
+        finally:
+            if conn.in_transaction:
+                self._commit()
+
+    def _begin(self) -> None:
+        try:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as e:
+            raise StoreError(str(self.path), f"cannot start a write: {e}") from None
+
+    def _commit(self) -> None:
+        try:
+            self.db.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            self._rollback()
+            raise StoreError(str(self.path), f"write failed: {e}") from None
+
+    def _rollback(self) -> None:
+        if self.db.conn.in_transaction:
+            self.db.conn.execute("ROLLBACK")
 
     # --- vendors and fetches ---------------------------------------------------------------------
 
@@ -293,6 +417,8 @@ class Store:
             assert row is not None
         elif row["url"] != url:
             with self.transaction():
+                # earlier fetches went to the old URL: write it out before the vendor's URL changes
+                self.db.execute("update fetches set url = ? where vendor_id = ? and url is null", [row["url"], row["id"]])
                 self.db.execute("update vendors set url = ?, etag = null, last_modified_header = null where id = ?",
                                 [url, row["id"]])  # fmt: skip
         return VendorState(id=row["id"], name=name, etag=row["etag"] if row["url"] == url else None,
@@ -315,7 +441,14 @@ class Store:
         return datetime.fromisoformat(row["last"]) if row and row["last"] else None
 
     def record_fetch(self, vendor_id: int, fetch: dict[str, Any]) -> None:
-        self.db.table("fetches").insert({"vendor_id": vendor_id, **fetch})
+        """One row per attempt; ``url`` is stored only when it is not the vendor's URL, ``final_url``
+        only when a redirect led elsewhere (the fetch_log view fills both in)."""
+        self.db.conn.execute(
+            "insert into fetches (vendor_id, started_at, url, final_url, status, duration_ms, bytes, outcome, error,"
+            " run_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [vendor_id, fetch["started_at"], fetch.get("url"), fetch.get("final_url"), fetch.get("status"),
+             fetch.get("duration_ms"), fetch.get("bytes"), fetch.get("outcome"), fetch.get("error"), fetch.get("run_id")],
+        )  # fmt: skip
 
     def update_vendor(self, vendor_id: int, **values: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in values)
@@ -332,7 +465,7 @@ class Store:
 
     def latest_meta(self, vendor_id: int) -> dict[str, Any] | None:
         """The latest snapshot's row without its entries (cheap: for unchanged pages)."""
-        return self._one("select id, status, entry_count from snapshots where vendor_id = ? order by id desc limit 1",
+        return self._one("select id, status, entry_count, content_hash from snapshots where vendor_id = ? order by id desc limit 1",
                          [vendor_id])  # fmt: skip
 
     def snapshot_at(self, vendor_id: int, when: str) -> StoredSnapshot | None:
@@ -353,7 +486,9 @@ class Store:
         entries = tuple(
             entry_from_row(r)
             for r in self.db.query(
-                "select * from entries where snapshot_id = ? order by position", [row["id"]]
+                "select r.section, r.entity, r.purpose, r.country, r.extra from snapshot_rows sr"
+                " join rows r on r.id = sr.row_id where sr.snapshot_id = ? order by sr.position",
+                [row["id"]],
             )
         )
         cols = tuple((s, tuple(c)) for s, c in json.loads(row["columns"] or "[]"))
@@ -365,17 +500,38 @@ class Store:
     def touch_snapshot(self, snapshot_id: int, now: datetime) -> None:
         self.db.execute("update snapshots set last_seen = ? where id = ?", [now.isoformat(), snapshot_id])
 
-    def save_body(self, body: bytes, content_type: str | None) -> str:
+    def save_body(self, body: bytes, content_type: str | None, previous: str | None = None) -> str:
+        """Keep a raw page as evidence: zstd, as a delta against ``previous`` (the vendor's last body)
+        when there is one, so a page that changed a little costs a few hundred bytes, not 10 KB."""
         h = body_hash(body)
-        self.db.table("bodies").insert({"hash": h, "content_type": content_type, "size": len(body),
-                                  "body_zlib": zlib.compress(body, 6)}, ignore=True)  # fmt: skip
+        conn = self.db.conn
+        if conn.execute("select 1 from bodies where hash = ?", [h]).fetchone():
+            return h
+        base = conn.execute("select depth from bodies where hash = ?", [previous]).fetchone() if previous else None
+        if base is not None and base[0] < MAX_DELTA_DEPTH:
+            raw, _ = self.load_body(str(previous))
+            zdict = zstandard.ZstdCompressionDict(raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+            data = zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=zdict).compress(body)
+            row = (h, content_type, len(body), data, "zstd-delta", previous, base[0] + 1)
+        else:
+            data = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
+            row = (h, content_type, len(body), data, "zstd", None, 0)
+        conn.execute("insert into bodies (hash, content_type, size, data, codec, base_hash, depth)"
+                     " values (?, ?, ?, ?, ?, ?, ?)", row)  # fmt: skip
         return h
 
     def load_body(self, hash_: str) -> tuple[bytes, str | None]:
-        row = self._one("select body_zlib, content_type from bodies where hash = ?", [hash_])
+        row = self._one("select data, content_type, codec, base_hash from bodies where hash = ?", [hash_])
         if row is None:
             raise StoreError(str(self.path), f"raw body {hash_} is missing")
-        return zlib.decompress(row["body_zlib"]), row["content_type"]
+        data, codec = row["data"], row["codec"]
+        if codec == "zlib":
+            return zlib.decompress(data), row["content_type"]
+        if codec == "zstd":
+            return zstandard.ZstdDecompressor().decompress(data), row["content_type"]
+        raw, _ = self.load_body(row["base_hash"])
+        zdict = zstandard.ZstdCompressionDict(raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+        return zstandard.ZstdDecompressor(dict_data=zdict).decompress(data), row["content_type"]
 
     def insert_snapshot(
         self, vendor_id: int, page: ParsedPage, *, status: str, now: datetime, body_hash: str | None,
@@ -389,15 +545,15 @@ class Store:
             "entry_count": len(page.entries), "columns": json.dumps([[s, list(c)] for s, c in page.columns]),
         })  # fmt: skip
         sid = int(table.last_pk or 0)
-        self.db.table("entries").insert_all(_entry_row(sid, i, e) for i, e in enumerate(page.entries))
+        _insert_rows(self.db.conn, sid, page.entries)
         return sid
 
     def set_snapshot_status(self, snapshot_id: int, status: str) -> None:
         self.db.execute("update snapshots set status = ? where id = ?", [status, snapshot_id])
 
     def replace_entries(self, snapshot_id: int, page: ParsedPage, parser_version: str) -> None:
-        self.db.execute("delete from entries where snapshot_id = ?", [snapshot_id])
-        self.db.table("entries").insert_all(_entry_row(snapshot_id, i, e) for i, e in enumerate(page.entries))
+        self.db.execute("delete from snapshot_rows where snapshot_id = ?", [snapshot_id])
+        _insert_rows(self.db.conn, snapshot_id, page.entries)
         self.db.execute(
             "update snapshots set content_hash = ?, entry_count = ?, columns = ?, declared_date = ?,"
             " parser_version = ? where id = ?",

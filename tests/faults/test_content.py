@@ -134,17 +134,9 @@ def test_json_labelled_as_html_is_a_structure_alarm(world: World) -> None:
     )
 
 
-DECLARED_UTF8_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="parse/html.py decode_body decodes a declared charset with errors='replace': windows-1252 bytes "
-    "declared UTF-8 turn 'é' into U+FFFD, so every accented entity reads as removed and re-added",
-)
-
-
 @pytest.mark.parametrize(
     ("ctype", "meta"),
-    [pytest.param("text/html; charset=utf-8", None, marks=DECLARED_UTF8_BUG), ("text/html", None),
-     pytest.param("text/html", "utf-8", marks=DECLARED_UTF8_BUG)],
+    [("text/html; charset=utf-8", None), ("text/html", None), ("text/html", "utf-8")],
     ids=["windows-1252-declared-utf8-header", "undeclared", "windows-1252-declared-utf8-meta"],
 )  # fmt: skip
 def test_wrong_or_missing_charset(world: World, ctype: str, meta: str | None) -> None:
@@ -260,11 +252,6 @@ def test_hostile_cell_text_markdown_and_html(world: World) -> None:
     assert "Evil" in alert["markdown"] and "Big Cell Ltd" in alert["markdown"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render.py: the plain-text body (what json://, form:// and other text targets receive) only runs "
-    "clean(); page text like '<@U0ABCDEF>' and '<script>' reaches the webhook verbatim",
-)
 def test_hostile_cell_text_webhook(world: World) -> None:
     alert = _hostile_alert(world)
     assert len(alert["webhook"]) < 20_000, "a 100 KB cell reached the webhook"

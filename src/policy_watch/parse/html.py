@@ -121,7 +121,12 @@ def decode_body(body: bytes, content_type: str | None) -> str:
     if codec is not None:
         if codec == "utf-16" and not body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             codec = "utf-8"  # a <meta charset=utf-16> in an ASCII-compatible file is a lie
-        return body.decode(codec, errors="replace")
+        try:
+            return body.decode(codec)
+        except UnicodeDecodeError:
+            # The declaration is wrong (windows-1252 bytes labelled UTF-8 are common): replacing the
+            # bad bytes would turn every accented name into a new entity, so detect instead.
+            return _detect(body)
     return _detect(body)
 
 
