@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from policy_watch import clock, render
 from policy_watch.config import Config, NotifyTarget, Vendor
@@ -149,27 +150,27 @@ def _fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> _F
     return _Fetched(vendor, state, result=result, page=page)
 
 
-def _fetch_row(got: _Fetched, at: datetime, outcome: str, error: str | None, run_id: str) -> dict[str, object]:
+def _fetch_row(got: _Fetched, at: datetime, outcome: str, error: str | None) -> dict[str, Any]:
     r = got.result
     final = r.final_url if r and r.final_url != got.vendor.url else None
-    return {"started_at": at.isoformat(timespec="seconds"), "url": None, "final_url": final,
+    return {"started_at": at, "url": None, "final_url": final,
             "status": (r.status if r else got.error.status if got.error else None),
             "duration_ms": r.duration_ms if r else None, "bytes": len(r.body) if r else 0,
-            "outcome": outcome, "error": error, "run_id": run_id}  # fmt: skip
+            "outcome": outcome, "error": error}  # fmt: skip
 
 
 def _record(config: Config, store: Store, got: _Fetched, at: datetime, run_id: str) -> VendorResult:
     v, state = got.vendor, got.state
     with store.transaction():
         if got.error is not None:
-            store.record_fetch(state.id, _fetch_row(got, at, "error", got.error.cause, run_id))
+            store.record_fetch(state.id, _fetch_row(got, at, "error", got.error.cause))
             _count_failure(config, store, state, got.error, at, run_id)
             return VendorResult(v.name, "error", error=str(got.error), detected_at=at)
         result = _same_body(store, got, at) if got.same_body else _new_body(config, store, got, at, run_id)
         outcome = result.status
         if got.same_body and result.status == "unchanged":
             outcome = "not_modified" if got.result and got.result.not_modified else "same_body"
-        store.record_fetch(state.id, _fetch_row(got, at, outcome, result.error, run_id))
+        store.record_fetch(state.id, _fetch_row(got, at, outcome, result.error))
         if result.status == "error":
             assert got.result is not None
             cause = FetchError(v.url, result.error or "unreadable page", vendor=v.name)

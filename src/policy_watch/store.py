@@ -122,9 +122,20 @@ def m003_compact_history(db: Database) -> None:
         row_id = _row_id(db.conn, tuple(cells))
         db.execute("insert into snapshot_rows values (?, ?, ?)", [snapshot_id, position, row_id])
     db.execute("drop table entries")
-    db.execute("update fetches set final_url = null where final_url = url")
-    db.execute("update fetches set url = null where url = (select v.url from vendors v where v.id = vendor_id)")
-    db.execute("drop index if exists idx_fetches_vendor_id_started_at")
+    # fetches: one small row per attempt (the log is the one table that grows with every run)
+    db.execute(
+        "create table fetches_compact (id integer primary key, vendor_id integer not null references vendors(id),"
+        " started_at integer not null, status integer, duration_ms integer, bytes integer, outcome text,"
+        " error text, url text, final_url text)"
+    )
+    db.execute(
+        "insert into fetches_compact select f.id, f.vendor_id, cast(strftime('%s', f.started_at) as integer),"
+        " f.status, f.duration_ms, f.bytes, f.outcome, f.error,"
+        " nullif(f.url, v.url), nullif(f.final_url, coalesce(f.url, v.url))"
+        " from fetches f join vendors v on v.id = f.vendor_id"
+    )
+    db.execute("drop table fetches")
+    db.execute("alter table fetches_compact rename to fetches")
     db.execute("create index if not exists idx_changes_window_id on changes(window_id)")
 
 
@@ -145,9 +156,9 @@ def _create_views(db: Database) -> None:
             select sr.snapshot_id, sr.position, r.section, r.entity, r.purpose, r.country, r.extra
             from snapshot_rows sr join rows r on r.id = sr.row_id""",
         "fetch_log": """
-            select f.id, v.name as vendor, f.started_at, coalesce(f.url, v.url) as url,
-                   coalesce(f.final_url, f.url, v.url) as final_url, f.status, f.duration_ms, f.bytes,
-                   f.outcome, f.error, f.run_id
+            select f.id, v.name as vendor, datetime(f.started_at, 'unixepoch') || 'Z' as started_at,
+                   coalesce(f.url, v.url) as url, coalesce(f.final_url, f.url, v.url) as final_url,
+                   f.status, f.duration_ms, f.bytes, f.outcome, f.error
             from fetches f join vendors v on v.id = f.vendor_id""",
         "current_entries": """
             select v.name as vendor, e.section, e.entity, e.purpose, e.country, e.extra,
@@ -441,13 +452,13 @@ class Store:
         return datetime.fromisoformat(row["last"]) if row and row["last"] else None
 
     def record_fetch(self, vendor_id: int, fetch: dict[str, Any]) -> None:
-        """One row per attempt; ``url`` is stored only when it is not the vendor's URL, ``final_url``
-        only when a redirect led elsewhere (the fetch_log view fills both in)."""
+        """One row per attempt, kept small: the time as Unix seconds, ``url`` only when it is not the
+        vendor's URL, ``final_url`` only when a redirect led elsewhere (the fetch_log view reads them)."""
         self.db.conn.execute(
-            "insert into fetches (vendor_id, started_at, url, final_url, status, duration_ms, bytes, outcome, error,"
-            " run_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [vendor_id, fetch["started_at"], fetch.get("url"), fetch.get("final_url"), fetch.get("status"),
-             fetch.get("duration_ms"), fetch.get("bytes"), fetch.get("outcome"), fetch.get("error"), fetch.get("run_id")],
+            "insert into fetches (vendor_id, started_at, status, duration_ms, bytes, outcome, error, url, final_url)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [vendor_id, int(fetch["started_at"].timestamp()), fetch.get("status"), fetch.get("duration_ms"),
+             fetch.get("bytes"), fetch.get("outcome"), fetch.get("error"), fetch.get("url"), fetch.get("final_url")],
         )  # fmt: skip
 
     def update_vendor(self, vendor_id: int, **values: Any) -> None:
