@@ -234,6 +234,42 @@ def test_column_added_by_the_parsers_column_list() -> None:
     ]  # without column lists: a cell change
 
 
+def test_column_changes_are_named_by_the_header_text() -> None:
+    old = [E("AWS", purpose="", section="")]
+    new = [E("AWS", purpose="Cloud hosting provider", section="")]
+    cols_old = (("", ("entity", "country")),)
+    cols_new = (("", ("entity", "purpose", "country")),)
+    heads_old = (("", ("Subprocessor", "Location")),)
+    heads_new = (("", ("Subprocessor", "Purpose of Processing", "Location")),)
+    added = diff_entries(old, new, cols_old, cols_new, old_headers=heads_old, new_headers=heads_new)
+    assert added == [Change(ChangeKind.COLUMN_ADDED, "", "", "Purpose of Processing")]
+    removed = diff_entries(new, old, cols_new, cols_old, old_headers=heads_new, new_headers=heads_old)
+    assert removed == [Change(ChangeKind.COLUMN_REMOVED, "", "", "Purpose of Processing")]
+
+
+def test_column_without_header_text_keeps_its_name() -> None:
+    old = [E("AWS", purpose="", section="")]
+    new = [E("AWS", purpose="Cloud hosting provider", section="")]
+    cols_old = (("", ("entity", "country")),)
+    cols_new = (("", ("entity", "purpose", "country")),)
+    positional = (("", ("", "", "")),)
+    assert diff_entries(old, new, cols_old, cols_new, new_headers=positional) == [
+        Change(ChangeKind.COLUMN_ADDED, "", "", "purpose")
+    ]
+
+
+def test_removed_column_is_named_under_the_old_heading() -> None:
+    names = ["Cloudflare", "Fastly", "Akamai"]
+    old = [E(n, section="CDN", purpose="x") for n in names]
+    new = [E(n, section="CDN providers", purpose="") for n in names]
+    cols_old = (("CDN", ("entity", "purpose", "country")),)
+    cols_new = (("CDN providers", ("entity", "country")),)
+    heads_old = (("CDN", ("Provider", "Service Description", "Region")),)
+    heads_new = (("CDN providers", ("Provider", "Region")),)
+    changes = diff_entries(old, new, cols_old, cols_new, old_headers=heads_old, new_headers=heads_new)
+    assert kinds(changes) == [("changed", "", "section"), ("column_removed", "", "Service Description")]
+
+
 # --- the Zendesk worked example --------------------------------------------------------------------
 
 

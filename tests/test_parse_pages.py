@@ -34,6 +34,30 @@ def test_page(name: str) -> None:
     assert page.to_json() == {"last_modified": expected["last_modified"], "entries": expected["entries"]}
     if "columns" in expected:
         assert [[section, list(names)] for section, names in page.columns] == expected["columns"]
+    assert [(s, len(names)) for s, names in page.headers] == [(s, len(names)) for s, names in page.columns]
+
+
+def test_headers_are_the_pages_own_texts_parallel_to_columns() -> None:
+    body = (PAGES / "gitlab_v3.html").read_bytes()
+    page = parse_page(body)
+    columns, headers = dict(page.columns), dict(page.headers)
+    assert columns["Third Party Sub-processors"] == ("entity", "country", "purpose", "GitLab Product")
+    assert headers["Third Party Sub-processors"] == (
+        "Third Party Entity",
+        "Location",
+        "Service Provided",
+        "GitLab Product",
+    )
+    assert set(page.to_json()) == {"last_modified", "entries"}
+
+
+def test_table_without_header_row_has_empty_header_texts() -> None:
+    rows = "".join(
+        f"<tr><td>{name} Inc.</td><td>Hosting</td><td>United States</td></tr>" for name in ("Acme", "Globex")
+    )
+    page = parse_page(f"<h2>Subprocessors</h2><table>{rows}</table>")
+    assert page.columns == (("Subprocessors", ("entity", "purpose", "country")),)
+    assert page.headers == (("Subprocessors", ("", "", "")),)
 
 
 def test_every_page_has_an_expectation() -> None:

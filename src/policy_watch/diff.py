@@ -110,11 +110,23 @@ def diff_entries(
     new: Sequence[Entry],
     old_columns: Columns = (),
     new_columns: Columns = (),
+    *,
+    old_headers: Columns = (),
+    new_headers: Columns = (),
 ) -> list[Change]:
-    """Changes that turn ``old`` into ``new``, entity by entity."""
+    """Changes that turn ``old`` into ``new``, entity by entity.
+
+    ``old_headers``/``new_headers`` run parallel to the column lists with each column's header as
+    the page wrote it: a column added or removed is reported by that text, else by its name.
+    """
     headings = _section_renames(old, new)
     changes = [_heading_change(_section_text(old, s), _section_text(new, t)) for s, t in headings.items()]
     skip, column_changes = _column_changes(old, new, old_columns, new_columns, headings)
+    if old_headers or new_headers:
+        old_texts = _header_texts(old_columns, old_headers)
+        new_texts = _header_texts(new_columns, new_headers)
+        old_section = {t: s for s, t in headings.items()}
+        column_changes = [_by_header_text(c, old_texts, new_texts, old_section) for c in column_changes]
     changes += column_changes
     olds = [_Row(e, headings.get(norm(e.section), norm(e.section)), norm(e.entity)) for e in old]
     news = [_Row(e, norm(e.section), norm(e.entity)) for e in new]
@@ -200,6 +212,32 @@ def _column_changes(
             changes.append(Change(ChangeKind.COLUMN_REMOVED, section, "", col))
         skip[t] = nc[t] ^ cols
     return skip, changes
+
+
+def _header_texts(columns: Columns, headers: Columns) -> dict[tuple[str, str], str]:
+    """(normalised section, column name) -> the column's header text, where the page had one."""
+    texts: dict[tuple[str, str], str] = {}
+    for (section, names), (_, header) in zip(columns, headers, strict=False):
+        for name, text in zip(names, header, strict=False):
+            if text.strip():
+                texts.setdefault((norm(section), name), _clean(text))
+    return texts
+
+
+def _by_header_text(
+    change: Change,
+    old_texts: dict[tuple[str, str], str],
+    new_texts: dict[tuple[str, str], str],
+    old_section: dict[str, str],
+) -> Change:
+    """A column change named by the column's header text: the new page's for an added column,
+    the old page's (under the section's old heading) for a removed one."""
+    section = norm(change.section)
+    if change.kind is ChangeKind.COLUMN_ADDED:
+        text = new_texts.get((section, change.field or ""))
+    else:
+        text = old_texts.get((old_section.get(section, section), change.field or ""))
+    return replace(change, field=text) if text else change
 
 
 Pairs = list[tuple[_Row, _Row]]

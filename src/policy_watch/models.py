@@ -52,6 +52,9 @@ class ParsedPage:
     title: str = ""
     # Table headers per section, so the differ can tell a column added from a field change.
     columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Parallel to ``columns`` (same sections, same order): each column's header as the page wrote
+    # it, "" for a table without a header row.
+    headers: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from policy_watch import notify, render
+from policy_watch import render
 from policy_watch.config import Config
 from policy_watch.store import Alert, Store
 
@@ -77,6 +77,10 @@ def deliver(config: Config, store: Store, now: Callable[[], datetime]) -> tuple[
         store.execute(
             "update outbox set status = 'sending', sending_at = ? where id = ?", [t0.isoformat(), row["id"]]
         )
+        from policy_watch import (
+            notify,  # apprise costs ~0.3 s to import: only when there is something to send
+        )
+
         result = notify.send(target, msg.title, msg.markdown, msg.html, msg.text)
         attempts = int(row["attempts"] or 0) + 1
         if result.ok:

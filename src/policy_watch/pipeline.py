@@ -26,7 +26,7 @@ from policy_watch.models import Change, FetchResult, ObjectionWindow, ParsedPage
 from policy_watch.outbox import deliver, merge_digests
 from policy_watch.parse import PARSER_VERSION, parse_page
 from policy_watch.render import Message
-from policy_watch.store import Alert, Store, StoredSnapshot, VendorState, body_hash, content_hash
+from policy_watch.store import Alert, Store, StoredSnapshot, VendorState, body_hash, content_hash, pack_body
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class _Fetched:
     page: ParsedPage | None = None
     parse_error: ParseError | None = None
     same_body: bool = False
+    packed: bytes | None = None  # the body compressed on the fetch thread
 
 
 @dataclass
@@ -122,7 +123,9 @@ def _settle(
         return VendorResult(vendor.name, "error", error=str(e), detected_at=at)
     except Exception as e:
         log.exception("unexpected error while checking %s", vendor.name)
-        return VendorResult(vendor.name, "error", error=f"{vendor.name}: internal error: {e!r}", detected_at=at)
+        return VendorResult(
+            vendor.name, "error", error=f"{vendor.name}: internal error: {e!r}", detected_at=at
+        )
 
 
 def after_run(config: Config, store: Store, now: datetime, run_id: str) -> None:
@@ -141,13 +144,14 @@ def _fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> _F
         return _Fetched(vendor, state, error=e)
     if result.not_modified or body_hash(result.body) == state.body_hash:
         return _Fetched(vendor, state, result=result, same_body=True)
+    packed = None if state.body_hash else pack_body(result.body)  # a first body is stored whole
     try:
         page = parse_page(
             result.body, content_type=result.content_type, rules=vendor.rules, source=vendor.url
         )
     except ParseError as e:
-        return _Fetched(vendor, state, result=result, parse_error=e)
-    return _Fetched(vendor, state, result=result, page=page)
+        return _Fetched(vendor, state, result=result, parse_error=e, packed=packed)
+    return _Fetched(vendor, state, result=result, page=page, packed=packed)
 
 
 def _fetch_row(got: _Fetched, at: datetime, outcome: str, error: str | None) -> dict[str, Any]:
@@ -187,7 +191,9 @@ def _same_body(store: Store, got: _Fetched, at: datetime) -> VendorResult:
     assert latest is not None, "a body hash is only kept for a recorded snapshot"
     store.touch_snapshot(latest["id"], at)
     if got.result.etag or got.result.last_modified_header:
-        store.update_vendor(got.state.id, etag=got.result.etag, last_modified_header=got.result.last_modified_header)
+        store.update_vendor(
+            got.state.id, etag=got.result.etag, last_modified_header=got.result.last_modified_header
+        )
     if latest["status"] == "suspect":
         why = "page structure still changed since the last good snapshot; run `policy-watch accept` if it is real"
         return VendorResult(got.vendor.name, "suspect", error=f"{got.vendor.name}: {why}", detected_at=at)
@@ -196,7 +202,9 @@ def _same_body(store: Store, got: _Fetched, at: datetime) -> VendorResult:
 
 def _new_body(config: Config, store: Store, got: _Fetched, at: datetime, run_id: str) -> VendorResult:
     assert got.result is not None
-    bhash = store.save_body(got.result.body, got.result.content_type, previous=got.state.body_hash)
+    bhash = store.save_body(
+        got.result.body, got.result.content_type, previous=got.state.body_hash, packed=got.packed
+    )
     result = _record_page(config, store, got, bhash, at, run_id)
     if result.status != "error":  # remember the body only once it is on record
         store.update_vendor(got.state.id, body_hash=bhash, etag=got.result.etag,

@@ -207,6 +207,11 @@ def content_hash(page: ParsedPage) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def pack_body(body: bytes) -> bytes:
+    """A body compressed on its own (zstd releases the GIL: fetch threads can do this in parallel)."""
+    return bytes(zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body))
+
+
 def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
@@ -429,7 +434,9 @@ class Store:
         elif row["url"] != url:
             with self.transaction():
                 # earlier fetches went to the old URL: write it out before the vendor's URL changes
-                self.db.execute("update fetches set url = ? where vendor_id = ? and url is null", [row["url"], row["id"]])
+                self.db.execute(
+                    "update fetches set url = ? where vendor_id = ? and url is null", [row["url"], row["id"]]
+                )
                 self.db.execute("update vendors set url = ?, etag = null, last_modified_header = null where id = ?",
                                 [url, row["id"]])  # fmt: skip
         return VendorState(id=row["id"], name=name, etag=row["etag"] if row["url"] == url else None,
@@ -511,22 +518,28 @@ class Store:
     def touch_snapshot(self, snapshot_id: int, now: datetime) -> None:
         self.db.execute("update snapshots set last_seen = ? where id = ?", [now.isoformat(), snapshot_id])
 
-    def save_body(self, body: bytes, content_type: str | None, previous: str | None = None) -> str:
+    def save_body(
+        self, body: bytes, content_type: str | None, previous: str | None = None, packed: bytes | None = None
+    ) -> str:
         """Keep a raw page as evidence: zstd, as a delta against ``previous`` (the vendor's last body)
-        when there is one, so a page that changed a little costs a few hundred bytes, not 10 KB."""
+        when there is one, so a page that changed a little costs a few hundred bytes, not 10 KB.
+        ``packed`` is ``pack_body(body)`` when the caller already computed it (on another thread)."""
         h = body_hash(body)
         conn = self.db.conn
         if conn.execute("select 1 from bodies where hash = ?", [h]).fetchone():
             return h
-        base = conn.execute("select depth from bodies where hash = ?", [previous]).fetchone() if previous else None
+        base = (
+            conn.execute("select depth from bodies where hash = ?", [previous]).fetchone()
+            if previous
+            else None
+        )
         if base is not None and base[0] < MAX_DELTA_DEPTH:
             raw, _ = self.load_body(str(previous))
             zdict = zstandard.ZstdCompressionDict(raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
             data = zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=zdict).compress(body)
             row = (h, content_type, len(body), data, "zstd-delta", previous, base[0] + 1)
         else:
-            data = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
-            row = (h, content_type, len(body), data, "zstd", None, 0)
+            row = (h, content_type, len(body), packed or pack_body(body), "zstd", None, 0)
         conn.execute("insert into bodies (hash, content_type, size, data, codec, base_hash, depth)"
                      " values (?, ?, ?, ?, ?, ?, ?)", row)  # fmt: skip
         return h

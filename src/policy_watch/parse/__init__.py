@@ -6,12 +6,10 @@ read by the list, card, heading and prose layouts in ``LAYOUTS``, or by per-vend
 
 from __future__ import annotations
 
-from datetime import date
-
 from policy_watch.errors import ParseError
 from policy_watch.models import ParsedPage, ParseRules
-from policy_watch.parse.dates import HEAD_LIMIT, declared_date_from
-from policy_watch.parse.document import Page, load_page
+from policy_watch.parse.dates import declared_date
+from policy_watch.parse.document import load_page
 from policy_watch.parse.html import decode_body
 from policy_watch.parse.layouts import LAYOUTS, read_entries
 
@@ -35,12 +33,8 @@ def parse_page(
     result = read_entries(page, rules, source)
     return ParsedPage(
         entries=result.entries,
-        last_modified=_declared_date(page, rules.date_format),
+        last_modified=declared_date(page.text(), rules.date_format),
         title=page.title,
         columns=result.columns,
+        headers=result.headers,
     )
-
-
-def _declared_date(page: Page, date_format: str | None) -> date | None:
-    leading, complete = page.leading_text(HEAD_LIMIT)
-    return declared_date_from(leading, None if complete else page.text, date_format)

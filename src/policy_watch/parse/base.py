@@ -16,6 +16,7 @@ class LayoutResult:
 
     entries: tuple[Entry, ...] = ()
     columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    headers: tuple[tuple[str, tuple[str, ...]], ...] = ()  # parallel to ``columns``: header texts
     seen: tuple[str, ...] = field(default_factory=tuple)  # phrases for the "nothing found" message
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import date, datetime
 
 _MONTHS = {
@@ -42,7 +41,6 @@ _CJK = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 _TOKEN = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
 _WINDOW = 48
 _HEAD_CHARS = 6000  # characters after the keyword in which the date must start
-HEAD_LIMIT = _HEAD_CHARS + _WINDOW  # how much of a long page's text is searched first
 
 
 def _make(year: int, month: int, day: int) -> date | None:
@@ -136,23 +134,7 @@ def _first_date(text: str, date_format: str | None) -> date | None:
 def declared_date(text: str, date_format: str | None = None) -> date | None:
     """The first "Last updated"-style date in ``text``; None when the page declares none."""
     if len(text) > _HEAD_CHARS:  # the date is usually near the top: look there first
-        found = _first_date(text[:HEAD_LIMIT].lower(), date_format)
+        found = _first_date(text[: _HEAD_CHARS + _WINDOW].lower(), date_format)
         if found is not None:
             return found
     return _first_date(text.lower(), date_format)
-
-
-def declared_date_from(
-    leading: str, whole: Callable[[], str] | None, date_format: str | None = None
-) -> date | None:
-    """``declared_date`` of a text of which only the start (``HEAD_LIMIT`` characters or more) is at hand.
-
-    ``whole`` gives the full text, asked for only when the start declares no date; None when
-    ``leading`` is already the full text.
-    """
-    if whole is None:
-        return declared_date(leading, date_format)
-    found = _first_date(leading[:HEAD_LIMIT].lower(), date_format)
-    if found is not None:
-        return found
-    return _first_date(whole().lower(), date_format)

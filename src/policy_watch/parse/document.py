@@ -9,11 +9,6 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from policy_watch.parse.html import build_tree, collapse, heading_before
 
 _INVISIBLE = ("noscript", "template", "script", "style")  # containers first: nothing is removed twice
-# Elements that usually wrap a large part of a page: ``leading_text`` reads their children one
-# by one instead of taking all their text at once.
-_WRAPPERS = frozenset(
-    {"html", "body", "main", "div", "section", "article", "header", "footer", "nav", "aside", "form", "center"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,45 +21,6 @@ class Page:
         """The visible text of the page body, words separated."""
         root = self.tree.body or self.tree.root
         return root.text(separator=" ") if root is not None else ""
-
-    def leading_text(self, limit: int) -> tuple[str, bool]:
-        """The start of ``text()``, at least ``limit`` characters of it, and whether that is all of it.
-
-        Reads the body's wrappers child by child and stops once it has enough, so the text of
-        a long page is not built just to look at its top.
-        """
-        root = self.tree.body or self.tree.root
-        if root is None:
-            return "", True
-        parts: list[str] = []
-        complete = _read_leading(root, limit, parts, 0) < limit
-        return " ".join(parts), complete
-
-
-def _read_leading(node: LexborNode, limit: int, parts: list[str], size: int) -> int:
-    """Append the text of ``node``'s children to ``parts`` until ``size`` reaches ``limit``.
-
-    The pieces, joined by spaces, are the start of ``node.text(separator=" ")``: that joins every
-    text node with a space, and a child element without text adds nothing.
-    """
-    for child in node.iter(include_text=True):
-        if child.is_text_node:
-            piece = child.text()
-        elif child.tag in _WRAPPERS:
-            size = _read_leading(child, limit, parts, size)
-            if size >= limit:
-                return size
-            continue
-        elif child.is_element_node:
-            piece = child.text(separator=" ")
-        else:
-            continue  # comments
-        if piece:
-            parts.append(piece)
-            size += len(piece) + 1
-            if size >= limit:
-                return size
-    return size
 
 
 def load_page(body: bytes | str, content_type: str | None) -> Page:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from selectolax.lexbor import LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from policy_watch.parse.html import GLUED as _GLUED
 from policy_watch.parse.html import MARK, collapse, marked_text, node_text
 
 _SECTION_TAGS = frozenset({"thead", "tbody", "tfoot"})
 _CELL_TAGS = frozenset({"td", "th"})
 _MAX_SPAN = 1000
+# Lexbor's numeric ids of <td> and <th>: comparing ints is cheaper than comparing tag names.
+_CELL_TAG_IDS = frozenset(
+    node.tag_id for node in LexborHTMLParser("<table><tr><td></td><th></th></tr></table>").css("td, th")
+)
 
 
 class Row:
@@ -108,24 +113,32 @@ class _Expander:
         return row
 
 
-def _plain_row(tr: LexborNode, in_thead: bool) -> Row:
-    """A row without spans; the common case, kept lean (``node_text`` inlined)."""
-    nodes = [cell for cell in tr.iter() if cell.tag in _CELL_TAGS]
-    texts: list[str] = []
-    for cell in nodes:
-        raw = cell.text(separator=MARK)
-        texts.append(" ".join(raw.split()) if MARK not in raw else marked_text(cell, raw))
-    return Row(texts, in_thead, nodes)
+def _plain_rows(table: LexborNode) -> list[Row]:
+    """The rows of a table without spans; the common case, kept lean (``node_text`` inlined:
+    most cells are one text node, or inline markup next to spaces, where the marks change nothing)."""
+    rows: list[Row] = []
+    cell_ids = _CELL_TAG_IDS
+    mark, glued = MARK, _GLUED
+    for tr, in_thead in direct_rows(table):
+        nodes = [cell for cell in tr.iter() if cell.tag_id in cell_ids]
+        texts: list[str] = []
+        for cell in nodes:
+            raw = cell.text(separator=mark)
+            if mark in raw:
+                raw = raw.replace(mark, "") if glued.search(raw) is None else marked_text(cell, raw)
+            texts.append(" ".join(raw.split()))
+        rows.append(Row(texts, in_thead, nodes))
+    return rows
 
 
 def table_grid(table: LexborNode) -> list[Row]:
     """Every row of ``table`` padded to the same width; a spanning note row is flagged."""
     if table.css_first("[colspan], [rowspan]") is None:
-        rows = [_plain_row(tr, in_thead) for tr, in_thead in direct_rows(table)]
+        rows = _plain_rows(table)
     else:
         expander = _Expander()
         rows = [expander.row(tr, in_thead) for tr, in_thead in direct_rows(table)]
-    width = max((len(r.cells) for r in rows), default=0)
+    width = max([len(r.cells) for r in rows], default=0)
     for row in rows:
         if len(row.cells) < width:
             row.note = False  # spans only part of the table: a merged cell, not a note

@@ -42,7 +42,7 @@ BLOCK_TAGS = HEADING_TAGS | frozenset(
 )
 INVISIBLE_TAGS = frozenset({"script", "style", "noscript", "template"})
 MARK = "\x00"  # joins the text nodes of one element; never occurs in HTML text
-_GLUED = re.compile(r"[^\s\x00]\x00+[^\s\x00]")  # markup between two letters
+GLUED = re.compile(r"[^\s\x00]\x00+[^\s\x00]")  # markup between two letters
 
 _CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
@@ -163,7 +163,7 @@ def node_text(node: LexborNode) -> str:
 
 def marked_text(node: LexborNode, raw: str) -> str:
     """``node_text`` of a node whose text came in several pieces (``raw`` joined by marks)."""
-    if _GLUED.search(raw) is None:
+    if GLUED.search(raw) is None:
         return " ".join(raw.replace(MARK, "").split())
     if all(child.tag == "br" for child in node.iter()):  # "Hosting<br>Storage": every mark is a break
         return " ".join(raw.replace(MARK, " ").split())

@@ -32,6 +32,7 @@ class TableRead:
     entries: tuple[Entry, ...]
     columns: tuple[str, ...]
     headers: tuple[str, ...]  # what the first rows said, for the error message
+    header_texts: tuple[str, ...] = ()  # per column: the header row's text, "" without one
 
 
 def _caption(table: LexborNode) -> str:
@@ -129,12 +130,14 @@ def read_table(table: LexborNode, section: str, title: str = "") -> TableRead:
     if found is not None:
         index, column_map = found
         entries = _entries(rows[index + 1 :], column_map, section, rows[index].cells)
+        texts = tuple(rows[index].cells)
     elif (positional := _positional(rows, f"{section} {title}")) is not None and not _nested_table(table):
         column_map = positional
         entries = _entries(rows, column_map, section, None)
+        texts = ("",) * len(column_map.names)
     else:
         return TableRead((), (), seen)
-    return TableRead(tuple(entries), column_map.names, seen)
+    return TableRead(tuple(entries), column_map.names, seen, texts)
 
 
 def _in_archive(table: LexborNode) -> bool:
@@ -164,6 +167,7 @@ def read_tables(page: Page, rules: ParseRules) -> LayoutResult:
     """Layout "tables": every table with an entity column, in document order."""
     entries: list[Entry] = []
     columns: dict[str, tuple[str, ...]] = {}
+    header_texts: dict[str, tuple[str, ...]] = {}
     headers: list[str] = []
     count = 0
     for table, heading in page.tables:
@@ -174,8 +178,10 @@ def read_tables(page: Page, rules: ParseRules) -> LayoutResult:
         read = read_table(table, section, page.title)
         if read.entries:
             entries.extend(read.entries)
-            columns.setdefault(section, read.columns)
+            if section not in columns:
+                columns[section] = read.columns
+                header_texts[section] = read.header_texts
         headers.extend(h for h in read.headers if h and h not in headers)
     if entries:
-        return LayoutResult(tuple(entries), tuple(columns.items()))
+        return LayoutResult(tuple(entries), tuple(columns.items()), tuple(header_texts.items()))
     return LayoutResult(seen=(_seen_message(count, headers),) if count else ())
