@@ -29,3 +29,21 @@ def test_readme_starts_with_the_two_commands() -> None:
 def test_unknown_command_and_option_exit_2() -> None:
     assert CliRunner().invoke(cli, ["frobnicate"]).exit_code == 2
     assert CliRunner().invoke(cli, ["run", "--frob"]).exit_code == 2
+
+
+def test_readme_fault_counts_match_the_suite() -> None:
+    import re
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "faults")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    ids = [line for line in out.stdout.splitlines() if "::" in line]
+    classes = {line.split("::")[0].rsplit("/", 1)[-1].removeprefix("test_").removesuffix(".py") for line in ids}
+    m = re.search(r"fault matrix: (\d+) classes, (\d+) cases", README)
+    assert m, "README has no fault matrix line"
+    assert (int(m.group(1)), int(m.group(2))) == (len(classes), len(ids))
+    for cls in classes:
+        assert f"- **{cls}**" in README, f"fault class {cls} is not described in README.md"
