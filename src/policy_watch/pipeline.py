@@ -12,7 +12,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -85,21 +85,30 @@ def run_check(
     """Check vendors once, queue alerts, then deliver everything pending."""
     report = RunReport(run_id=uuid.uuid4().hex[:12], started=now())
     todo = list(vendors if vendors is not None else config.vendors)
-    with store.transaction():
-        states = {v.name: store.vendor_state(v.name, v.url, report.started) for v in todo}
+    states = store.vendor_states([(v.name, v.url) for v in todo], report.started)
     workers = max(1, min(config.settings.concurrency, len(todo)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pw-fetch") as pool:
-        futures = {pool.submit(_fetch_and_parse, fetcher, v, states[v.name]): v for v in todo}
+        queue = iter(todo)
+        inflight: dict[Future[_Fetched], Vendor] = {}
+
+        def submit_next() -> None:
+            v = next(queue, None)
+            if v is not None and not (stop is not None and stop.is_set()):
+                inflight[pool.submit(_fetch_and_parse, fetcher, v, states[v.name])] = v
+
+        for _ in range(2 * workers):  # a bounded window: memory stays flat however many vendors
+            submit_next()
         with store.batch() as tick:
-            for fut in as_completed(futures):
-                if stop is not None and stop.is_set():
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    break
-                result = _settle(config, store, fut, futures[fut], now(), report.run_id)
-                tick()
-                report.results.append(result)
-                if on_result:
-                    on_result(result)
+            while inflight:
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    vendor = inflight.pop(fut)
+                    submit_next()
+                    result = _settle(config, store, fut, vendor, now(), report.run_id)
+                    tick()
+                    report.results.append(result)
+                    if on_result:
+                        on_result(result)
     try:
         after_run(config, store, now(), report.run_id)
         with store.transaction():
@@ -240,7 +249,8 @@ def _record_page(
     _clear_suspect(store, state.id, base)
     sid = store.insert_snapshot(state.id, page, status="good", now=at, body_hash=bhash,
                                 parser_version=PARSER_VERSION, chash=chash)  # fmt: skip
-    changes = diff_entries(base.entries, page.entries, base.columns, page.columns)
+    changes = diff_entries(base.entries, page.entries, base.columns, page.columns,
+                           old_headers=base.headers, new_headers=page.headers)  # fmt: skip
     window = record_changes(config, store, v, sid, base, page, changes, at, run_id)
     status = "changed" if changes else "unchanged"
     return VendorResult(v.name, status, tuple(changes), window, entries=len(page.entries), detected_at=at)
@@ -395,7 +405,8 @@ def accept_suspect(
         store.set_snapshot_status(latest.id, "accepted")
         if base is None:
             return [], None
-        changes = diff_entries(base.entries, latest.entries, base.columns, latest.columns)
+        changes = diff_entries(base.entries, latest.entries, base.columns, latest.columns,
+                               old_headers=base.headers, new_headers=latest.headers)  # fmt: skip
         window = record_changes(config, store, vendor, latest.id, base, latest.page(), changes, now, run_id)
     return changes, window
 
@@ -445,5 +456,6 @@ def _rebuild_changes(store: Store, prev: StoredSnapshot, snap: StoredSnapshot, n
         else datetime.fromisoformat(snap.first_seen)
     )
     store.execute("delete from changes where snapshot_id = ?", [snap.id])
-    changes = diff_entries(prev.entries, snap.entries, prev.columns, snap.columns)
+    changes = diff_entries(prev.entries, snap.entries, prev.columns, snap.columns,
+                           old_headers=prev.headers, new_headers=snap.headers)  # fmt: skip
     store.insert_changes(snap.vendor_id, snap.id, prev.id, changes, [wid] * len(changes), detected)

@@ -140,7 +140,8 @@ def m003_compact_history(db: Database) -> None:
 
 
 def _row_key(cells: tuple[Any, ...]) -> bytes:
-    return hashlib.blake2b(json.dumps(cells, ensure_ascii=False).encode(), digest_size=16).digest()
+    """16-byte identity of a row's content (cells joined by a separator no page text holds)."""
+    return hashlib.blake2b("\x1f".join(cells).encode(), digest_size=16).digest()
 
 
 def _row_id(conn: sqlite3.Connection, cells: tuple[Any, ...]) -> int:
@@ -198,13 +199,12 @@ def _create_views(db: Database) -> None:
 
 def content_hash(page: ParsedPage) -> str:
     """Hash of the normalised content: rows (order-free), columns and the declared date."""
-    rows = sorted(json.dumps(e.to_json(), sort_keys=True, ensure_ascii=False) for e in page.entries)
-    payload = {
-        "rows": rows,
-        "columns": sorted([s, list(c)] for s, c in page.columns),
-        "declared": page.last_modified.isoformat() if page.last_modified else None,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256()
+    for key in sorted(_row_key(_cells(e)) for e in page.entries):
+        digest.update(key)
+    tail = [sorted([s, list(c)] for s, c in page.columns), _iso(page.last_modified)]
+    digest.update(json.dumps(tail, ensure_ascii=False).encode())
+    return digest.hexdigest()
 
 
 def pack_body(body: bytes) -> bytes:
@@ -238,9 +238,11 @@ class StoredSnapshot:
     declared_date: date | None
     entries: tuple[Entry, ...]
     columns: tuple[tuple[str, tuple[str, ...]], ...]
+    headers: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def page(self) -> ParsedPage:
-        return ParsedPage(entries=self.entries, last_modified=self.declared_date, columns=self.columns)
+        return ParsedPage(entries=self.entries, last_modified=self.declared_date, columns=self.columns,
+                          headers=self.headers)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,8 +317,14 @@ def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
 
+def _columns_json(page: ParsedPage) -> str:
+    headers = dict(page.headers)
+    return json.dumps([[s, list(c), list(headers.get(s, ()))] for s, c in page.columns], ensure_ascii=False)
+
+
 def _cells(e: Entry) -> tuple[str, str, str, str, str]:
-    return (e.section, e.entity, e.purpose, e.country, json.dumps(e.extra_dict, ensure_ascii=False))
+    extra = json.dumps(dict(e.extra), ensure_ascii=False) if e.extra else "{}"
+    return (e.section, e.entity, e.purpose, e.country, extra)
 
 
 def _insert_rows(conn: sqlite3.Connection, snapshot_id: int, entries: Sequence[Entry]) -> None:
@@ -424,25 +432,33 @@ class Store:
     # --- vendors and fetches ---------------------------------------------------------------------
 
     def vendor_state(self, name: str, url: str, now: datetime) -> VendorState:
-        row = self._one("select * from vendors where name = ?", [name])
-        if row is None:
-            with self.transaction():
-                self.db.table("vendors").insert({"name": name, "url": url, "created_at": now.isoformat(),
-                                           "consecutive_failures": 0, "failing": 0})  # fmt: skip
-            row = self._one("select * from vendors where name = ?", [name])
-            assert row is not None
-        elif row["url"] != url:
-            with self.transaction():
-                # earlier fetches went to the old URL: write it out before the vendor's URL changes
-                self.db.execute(
-                    "update fetches set url = ? where vendor_id = ? and url is null", [row["url"], row["id"]]
-                )
-                self.db.execute("update vendors set url = ?, etag = null, last_modified_header = null where id = ?",
-                                [url, row["id"]])  # fmt: skip
-        return VendorState(id=row["id"], name=name, etag=row["etag"] if row["url"] == url else None,
-                           last_modified_header=row["last_modified_header"] if row["url"] == url else None,
-                           body_hash=row["body_hash"], consecutive_failures=row["consecutive_failures"] or 0,
-                           failing=bool(row["failing"]))  # fmt: skip
+        return self.vendor_states([(name, url)], now)[name]
+
+    def vendor_states(self, vendors: Sequence[tuple[str, str]], now: datetime) -> dict[str, VendorState]:
+        """Each vendor's stored state (created when new), read in one query. A vendor whose URL changed
+        in the config starts without conditional-request headers."""
+        with self.transaction():
+            known = {r["name"]: r for r in self.query("select * from vendors")}
+            for name, url in vendors:
+                row = known.get(name)
+                if row is None:
+                    self.db.conn.execute(
+                        "insert into vendors (name, url, created_at, consecutive_failures, failing) values (?, ?, ?, 0, 0)",
+                        [name, url, now.isoformat()],
+                    )
+                elif row["url"] != url:
+                    # earlier fetches went to the old URL: write it out before the vendor's URL changes
+                    self.db.execute("update fetches set url = ? where vendor_id = ? and url is null", [row["url"], row["id"]])
+                    self.db.execute("update vendors set url = ?, etag = null, last_modified_header = null where id = ?",
+                                    [url, row["id"]])  # fmt: skip
+            rows = {r["name"]: r for r in self.query("select * from vendors")}
+        return {
+            name: VendorState(id=r["id"], name=name, etag=r["etag"], last_modified_header=r["last_modified_header"],
+                              body_hash=r["body_hash"], consecutive_failures=r["consecutive_failures"] or 0,
+                              failing=bool(r["failing"]))  # fmt: skip
+            for name, _ in vendors
+            for r in (rows[name],)
+        }
 
     def vendor_id(self, name: str) -> int | None:
         row = self._one("select id from vendors where name = ? collate nocase", [name])
@@ -503,17 +519,19 @@ class Store:
     def _load_snapshot(self, row: dict[str, Any]) -> StoredSnapshot:
         entries = tuple(
             entry_from_row(r)
-            for r in self.db.query(
+            for r in self.query(
                 "select r.section, r.entity, r.purpose, r.country, r.extra from snapshot_rows sr"
                 " join rows r on r.id = sr.row_id where sr.snapshot_id = ? order by sr.position",
                 [row["id"]],
             )
         )
-        cols = tuple((s, tuple(c)) for s, c in json.loads(row["columns"] or "[]"))
+        stored = json.loads(row["columns"] or "[]")  # [[section, columns, headers]]; headers since 0.1
+        cols = tuple((item[0], tuple(item[1])) for item in stored)
+        headers = tuple((item[0], tuple(item[2])) for item in stored if len(item) > 2 and item[2])
         declared = date.fromisoformat(row["declared_date"]) if row["declared_date"] else None
         return StoredSnapshot(id=row["id"], vendor_id=row["vendor_id"], content_hash=row["content_hash"],
                               status=row["status"], first_seen=row["first_seen"], last_seen=row["last_seen"],
-                              declared_date=declared, entries=entries, columns=cols)  # fmt: skip
+                              declared_date=declared, entries=entries, columns=cols, headers=headers)  # fmt: skip
 
     def touch_snapshot(self, snapshot_id: int, now: datetime) -> None:
         self.db.execute("update snapshots set last_seen = ? where id = ?", [now.isoformat(), snapshot_id])
@@ -561,14 +579,14 @@ class Store:
         self, vendor_id: int, page: ParsedPage, *, status: str, now: datetime, body_hash: str | None,
         parser_version: str, chash: str | None = None,
     ) -> int:  # fmt: skip
-        table = self.db.table("snapshots")
-        table.insert({
-            "vendor_id": vendor_id, "content_hash": chash or content_hash(page), "status": status,
-            "first_seen": now.isoformat(), "last_seen": now.isoformat(),
-            "declared_date": _iso(page.last_modified), "parser_version": parser_version, "body_hash": body_hash,
-            "entry_count": len(page.entries), "columns": json.dumps([[s, list(c)] for s, c in page.columns]),
-        })  # fmt: skip
-        sid = int(table.last_pk or 0)
+        at = now.isoformat()
+        cur = self.db.conn.execute(
+            "insert into snapshots (vendor_id, content_hash, status, first_seen, last_seen, declared_date,"
+            " parser_version, body_hash, entry_count, columns) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [vendor_id, chash or content_hash(page), status, at, at, _iso(page.last_modified), parser_version,
+             body_hash, len(page.entries), _columns_json(page)],
+        )  # fmt: skip
+        sid = int(cur.lastrowid or 0)
         _insert_rows(self.db.conn, sid, page.entries)
         return sid
 
@@ -581,7 +599,7 @@ class Store:
         self.db.execute(
             "update snapshots set content_hash = ?, entry_count = ?, columns = ?, declared_date = ?,"
             " parser_version = ? where id = ?",
-            [content_hash(page), len(page.entries), json.dumps([[s, list(c)] for s, c in page.columns]),
+            [content_hash(page), len(page.entries), _columns_json(page),
              _iso(page.last_modified), parser_version, snapshot_id],
         )  # fmt: skip
 
@@ -609,7 +627,7 @@ class Store:
     def changes_for_snapshot(self, snapshot_id: int) -> list[Change]:
         return [
             Change(ChangeKind(r["kind"]), r["section"], r["entity"], r["field"], r["old"], r["new"])
-            for r in self.db.query("select * from changes where snapshot_id = ? order by id", [snapshot_id])
+            for r in self.query("select * from changes where snapshot_id = ? order by id", [snapshot_id])
         ]
 
     def window(self, window_id: int) -> dict[str, Any] | None:
@@ -629,7 +647,7 @@ class Store:
 
     def windows(self, *, all_: bool = False) -> list[dict[str, Any]]:
         where = "" if all_ else "where w.status in ('open', 'acknowledged')"
-        return list(self.db.query(
+        return list(self.query(
             "select w.*, v.name as vendor, v.url as url,"
             " (select count(*) from changes c where c.window_id = w.id) as change_count"
             f" from windows w join vendors v on v.id = w.vendor_id {where} order by w.deadline, w.id"
@@ -656,16 +674,18 @@ class Store:
     def outbox(self, statuses: Sequence[str] = ("pending",)) -> list[dict[str, Any]]:
         marks = ",".join("?" for _ in statuses)
         return list(
-            self.db.query(f"select * from outbox where status in ({marks}) order by id", list(statuses))
+            self.query(f"select * from outbox where status in ({marks}) order by id", list(statuses))
         )
 
     def _one(self, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
-        for row in self.db.query(sql, list(params)):
-            return dict(row)
-        return None
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.query(sql, list(params))]
+        """Rows as dicts, straight from sqlite3 (sqlite-utils' query() adds a savepoint per call)."""
+        cur = self.db.conn.execute(sql, list(params))
+        names = [d[0] for d in cur.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int(self.db.execute(sql, list(params)).rowcount)

@@ -8,7 +8,9 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from policy_watch.parse.html import build_tree, collapse, heading_before
 
-_INVISIBLE = ("noscript", "template", "script", "style")  # containers first: nothing is removed twice
+# Containers first: nothing is removed twice. <template> needs no removal: its content is a
+# separate fragment that text(), css() and tags() never reach.
+_INVISIBLE = ("noscript", "script", "style")
 
 
 @dataclass(frozen=True, slots=True)

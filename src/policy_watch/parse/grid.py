@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from policy_watch.parse.html import GLUED as _GLUED
-from policy_watch.parse.html import MARK, collapse, marked_text, node_text
+from policy_watch.parse.html import MARK, collapse, glued_text, node_text
 
 _SECTION_TAGS = frozenset({"thead", "tbody", "tfoot"})
 _CELL_TAGS = frozenset({"td", "th"})
 _MAX_SPAN = 1000
+_SPACE_MARK, _MARK_SPACE = " " + MARK, MARK + " "
 # Lexbor's numeric ids of <td> and <th>: comparing ints is cheaper than comparing tag names.
 _CELL_TAG_IDS = frozenset(
     node.tag_id for node in LexborHTMLParser("<table><tr><td></td><th></th></tr></table>").css("td, th")
@@ -125,7 +126,13 @@ def _plain_rows(table: LexborNode) -> list[Row]:
         for cell in nodes:
             raw = cell.text(separator=mark)
             if mark in raw:
-                raw = raw.replace(mark, "") if glued.search(raw) is None else marked_text(cell, raw)
+                # A space on the same side of every mark ("Japan, <b>Germany</b>") settles it
+                # without the regex: no markup sits between two letters.
+                marks = raw.count(mark)
+                if raw.count(_SPACE_MARK) == marks or raw.count(_MARK_SPACE) == marks or not glued.search(raw):
+                    raw = raw.replace(mark, "")
+                else:
+                    raw = glued_text(cell, raw)
             texts.append(" ".join(raw.split()))
         rows.append(Row(texts, in_thead, nodes))
     return rows

@@ -165,6 +165,11 @@ def marked_text(node: LexborNode, raw: str) -> str:
     """``node_text`` of a node whose text came in several pieces (``raw`` joined by marks)."""
     if GLUED.search(raw) is None:
         return " ".join(raw.replace(MARK, "").split())
+    return glued_text(node, raw)
+
+
+def glued_text(node: LexborNode, raw: str) -> str:
+    """``marked_text`` once markup is known to sit between two letters somewhere in ``raw``."""
     if all(child.tag == "br" for child in node.iter()):  # "Hosting<br>Storage": every mark is a break
         return " ".join(raw.replace(MARK, " ").split())
     parts: list[str] = []

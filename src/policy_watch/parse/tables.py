@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from operator import itemgetter
 
 from selectolax.lexbor import LexborNode
 
@@ -104,19 +105,28 @@ def _positional(rows: list[Row], context: str) -> ColumnMap | None:
 def _entries(rows: list[Row], column_map: ColumnMap, section: str, header: list[str] | None) -> list[Entry]:
     extras = column_map.extras
     entity_col, purpose_col, country_col = column_map.entity, column_map.purpose, column_map.country
+    names = tuple(name for _, name in extras)
+    pick = itemgetter(*(i for i, _ in extras)) if extras else None  # one extra: a value, else a tuple
     entries: list[Entry] = []
+    append = entries.append
     for row in rows:
         cells = row.cells
         entity = cells[entity_col]
         if not entity or row.note or cells == header:
             continue
-        entries.append(
+        if pick is None:
+            extra: tuple[tuple[str, str], ...] = ()
+        elif len(names) == 1:
+            extra = ((names[0], pick(cells)),)
+        else:
+            extra = tuple(zip(names, pick(cells), strict=True))
+        append(
             Entry(
                 section,
                 entity,
                 cells[purpose_col] if purpose_col is not None else "",
                 cells[country_col] if country_col is not None else "",
-                tuple([(name, cells[i]) for i, name in extras]) if extras else (),
+                extra,
             )
         )
     return entries
