@@ -195,18 +195,19 @@ def _record(config: Config, store: Store, got: _Fetched, at: datetime, run_id: s
 
 def _same_body(store: Store, got: _Fetched, at: datetime) -> VendorResult:
     """A 304 or a byte-identical body: touch the latest snapshot, parse nothing."""
-    assert got.result is not None
-    latest = store.latest_meta(got.state.id)
-    assert latest is not None, "a body hash is only kept for a recorded snapshot"
-    store.touch_snapshot(latest["id"], at)
-    if got.result.etag or got.result.last_modified_header:
-        store.update_vendor(
-            got.state.id, etag=got.result.etag, last_modified_header=got.result.last_modified_header
-        )
-    if latest["status"] == "suspect":
+    r, state = got.result, got.state
+    assert r is not None
+    if state.latest_id is None:  # a body on record without a snapshot: forget it, read the page next run
+        store.update_vendor(state.id, body_hash=None, etag=None, last_modified_header=None)
+        why = "no snapshot matches the stored page; it will be read again on the next run"
+        return VendorResult(got.vendor.name, "error", error=f"{got.vendor.name}: {why}", detected_at=at)
+    store.touch_snapshot(state.latest_id, at)
+    if (r.etag or r.last_modified_header) and (r.etag, r.last_modified_header) != (state.etag, state.last_modified_header):
+        store.update_vendor(state.id, etag=r.etag, last_modified_header=r.last_modified_header)
+    if state.latest_status == "suspect":
         why = "page structure still changed since the last good snapshot; run `policy-watch accept` if it is real"
         return VendorResult(got.vendor.name, "suspect", error=f"{got.vendor.name}: {why}", detected_at=at)
-    return VendorResult(got.vendor.name, "unchanged", entries=latest["entry_count"], detected_at=at)
+    return VendorResult(got.vendor.name, "unchanged", entries=state.latest_entries, detected_at=at)
 
 
 def _new_body(config: Config, store: Store, got: _Fetched, at: datetime, run_id: str) -> VendorResult:

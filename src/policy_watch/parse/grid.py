@@ -126,14 +126,18 @@ def _plain_rows(table: LexborNode) -> list[Row]:
         for cell in nodes:
             raw = cell.text(separator=mark)
             if mark in raw:
-                # A space on the same side of every mark ("Japan, <b>Germany</b>") settles it
-                # without the regex: no markup sits between two letters.
-                marks = raw.count(mark)
-                if raw.count(_SPACE_MARK) == marks or raw.count(_MARK_SPACE) == marks or not glued.search(raw):
-                    raw = raw.replace(mark, "")
-                else:
-                    raw = glued_text(cell, raw)
-            texts.append(" ".join(raw.split()))
+                # Marks next to a space ("Japan, <b>Germany</b>") go without the regex: dropping
+                # them changes nothing, and leaves the status of the other marks as it was.
+                raw = raw.replace(_SPACE_MARK, " ")
+                if mark in raw:
+                    raw = raw.replace(_MARK_SPACE, " ")
+                    if mark in raw:
+                        raw = raw.replace(mark, "") if glued.search(raw) is None else glued_text(cell, raw)
+            # Printable means no whitespace but " ": without doubled or outer spaces it is collapsed.
+            if raw.isprintable() and "  " not in raw and raw.strip(" ") == raw:
+                texts.append(raw)
+            else:
+                texts.append(" ".join(raw.split()))
         rows.append(Row(texts, in_thead, nodes))
     return rows
 
