@@ -450,7 +450,10 @@ class Store:
                     )
                 elif row["url"] != url:
                     # earlier fetches went to the old URL: write it out before the vendor's URL changes
-                    self.db.execute("update fetches set url = ? where vendor_id = ? and url is null", [row["url"], row["id"]])
+                    self.db.execute(
+                        "update fetches set url = ? where vendor_id = ? and url is null",
+                        [row["url"], row["id"]],
+                    )
                     self.db.execute("update vendors set url = ?, etag = null, last_modified_header = null where id = ?",
                                     [url, row["id"]])  # fmt: skip
             rows = {r["name"]: r for r in self.query(
@@ -458,10 +461,18 @@ class Store:
                 " from vendors v left join snapshots s on s.id = (select max(id) from snapshots where vendor_id = v.id)"
             )}  # fmt: skip
         return {
-            name: VendorState(id=r["id"], name=name, etag=r["etag"], last_modified_header=r["last_modified_header"],
-                              body_hash=r["body_hash"], consecutive_failures=r["consecutive_failures"] or 0,
-                              failing=bool(r["failing"]), latest_id=r["latest_id"], latest_status=r["latest_status"],
-                              latest_entries=r["latest_entries"] or 0)  # fmt: skip
+            name: VendorState(
+                id=r["id"],
+                name=name,
+                etag=r["etag"],
+                last_modified_header=r["last_modified_header"],
+                body_hash=r["body_hash"],
+                consecutive_failures=r["consecutive_failures"] or 0,
+                failing=bool(r["failing"]),
+                latest_id=r["latest_id"],
+                latest_status=r["latest_status"],
+                latest_entries=r["latest_entries"] or 0,
+            )
             for name, _ in vendors
             for r in (rows[name],)
         }
@@ -679,9 +690,7 @@ class Store:
 
     def outbox(self, statuses: Sequence[str] = ("pending",)) -> list[dict[str, Any]]:
         marks = ",".join("?" for _ in statuses)
-        return list(
-            self.query(f"select * from outbox where status in ({marks}) order by id", list(statuses))
-        )
+        return list(self.query(f"select * from outbox where status in ({marks}) order by id", list(statuses)))
 
     def _one(self, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
         rows = self.query(sql, params)
