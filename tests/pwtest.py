@@ -43,6 +43,7 @@ class PageServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.peers: list[int] = []  # client port of each GET: one port per reused connection
         self.posts: list[dict[str, Any]] = []
         self.post_status = 200
         outer = self
@@ -52,6 +53,7 @@ class PageServer:
 
             def do_GET(self) -> None:
                 outer.requests.append(("GET", self.path, dict(self.headers)))
+                outer.peers.append(self.client_address[1])
                 route = outer.routes.get(self.path)
                 if route is None:
                     self._reply(404, b"not found", {"Content-Type": "text/plain"})

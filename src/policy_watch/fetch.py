@@ -152,8 +152,10 @@ class Fetcher:
                     target = urljoin(current, loc)
                     if urlsplit(target).scheme not in ("http", "https"):
                         raise FetchError(url, f"redirect to a non-HTTP URL: {target}")
+                    self._read_capped(url, r)  # finish the message so the connection can be reused
                     return None, target
                 if r.status_code == 304:
+                    r.read()  # the (empty) end of the message: without it the connection is not reused
                     return self._result(url, r, b"", not_modified=True), None
                 if r.status_code in _RETRY_STATUS:
                     raise _Retry(

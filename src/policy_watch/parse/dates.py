@@ -41,6 +41,7 @@ _CJK = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 _TOKEN = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
 _WINDOW = 48
 _HEAD_CHARS = 6000  # characters after the keyword in which the date must start
+_FIRST_PIECE = 1024
 
 
 def _make(year: int, month: int, day: int) -> date | None:
@@ -107,27 +108,36 @@ def _date_after(text: str, start: int, date_format: str | None) -> date | None:
     return _named(rest) or _numeric(rest)
 
 
-def _keyword_starts(text: str) -> list[int]:
-    """Where a keyword may start: plain substring search is far faster than a regex scan."""
+def _keyword_starts(text: str, lo: int, hi: int) -> list[int]:
+    """Where a keyword may start in ``text[lo:hi]``: plain substring search is far faster than a
+    regex scan. (No anchor overlaps itself, so searching piece by piece misses none.)"""
     starts: list[int] = []
     for anchor in _ANCHORS:
-        index = text.find(anchor)
+        end = hi + len(anchor) - 1
+        index = text.find(anchor, lo, end)
         while index != -1:
             starts.append(index)
-            index = text.find(anchor, index + len(anchor))
+            index = text.find(anchor, index + len(anchor), end)
     return sorted(starts)
 
 
 def _first_date(text: str, date_format: str | None) -> date | None:
-    for start in _keyword_starts(text):
-        if start and text[start].isascii() and text[start - 1].isalnum():
-            continue  # inside a word ("outdated", "blast")
-        match = _KEYWORD.match(text, start)
-        if match is None:
-            continue
-        found = _date_after(text, match.end(), date_format)
-        if found is not None:
-            return found
+    """The date after the first keyword that has one. The keywords are looked for piece by piece
+    from the top, in pieces that double in size: the date is usually early, and an absent
+    keyword costs a scan of all the text searched."""
+    lo, size = 0, _FIRST_PIECE
+    while lo < len(text):
+        hi = lo + size
+        for start in _keyword_starts(text, lo, hi):
+            if start and text[start].isascii() and text[start - 1].isalnum():
+                continue  # inside a word ("outdated", "blast")
+            match = _KEYWORD.match(text, start)
+            if match is None:
+                continue
+            found = _date_after(text, match.end(), date_format)
+            if found is not None:
+                return found
+        lo, size = hi, 2 * size
     return None
 
 
