@@ -5,6 +5,14 @@ Builds a ~60 KB page with three subprocessor tables (8-25 rows; links and bold i
 next to selectolax alone extracting every cell, and RSS before/after parsing 10,000 pages.
 
     python benchmarks/bench_parse.py [--pages 10000]
+
+Both rates move together with the state of the C heap: when glibc hands the memory of each
+freed tree back to the system, building the next tree pays for fresh pages and takes about
+twice as long (selectolax alone then runs near 1,450 pages/s instead of 2,600 on the 2-core
+VM), and which state a run lands in can change from run to run. Compare the ratio, not the
+absolute rates, or pin the state for both runs:
+``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=67108864`` (memory kept) or
+``MALLOC_MMAP_THRESHOLD_=131072`` (memory returned).
 """
 
 from __future__ import annotations

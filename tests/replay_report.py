@@ -14,8 +14,8 @@ import json
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +65,6 @@ class Transition:
     def missed(self) -> list[Key]:
         return sorted((Counter(self.want) - Counter(self.got)).elements(), key=str)
 
-    def expecting(self, translate: Callable[[Key], Key]) -> Transition:
-        return replace(self, want=[translate(k) for k in self.want])
-
     @property
     def ok(self) -> bool:
         return not (self.false_alerts or self.missed or self.problems)
@@ -100,10 +97,6 @@ class SeriesResult:
     @property
     def failed(self) -> list[Transition]:
         return [t for t in self.transitions if not t.ok]
-
-    def expecting(self, translate: Callable[[Key], Key]) -> SeriesResult:
-        """The same run compared with expectations rewritten by ``translate``."""
-        return SeriesResult(self.series, [t.expecting(translate) for t in self.transitions])
 
     def summary(self) -> str:
         return (f"{self.series}: {len(self.transitions)} transitions, false alerts {self.false_alerts}, "

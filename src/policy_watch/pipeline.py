@@ -24,11 +24,23 @@ from policy_watch.errors import FetchError, ParseError, PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions
 from policy_watch.models import Change, FetchResult, ObjectionWindow, ParsedPage, VendorResult
 from policy_watch.outbox import deliver, merge_digests
-from policy_watch.parse import PARSER_VERSION, parse_page
 from policy_watch.render import Message
 from policy_watch.store import Alert, Store, StoredSnapshot, VendorState, body_hash, content_hash, pack_body
 
 log = logging.getLogger(__name__)
+
+
+def parse_page(body: bytes, **options: Any) -> ParsedPage:
+    """The parse stage, imported on first use: a run where every page is unchanged never loads it."""
+    from policy_watch.parse import parse_page as parse
+
+    return parse(body, **options)
+
+
+def _parser_version() -> str:
+    from policy_watch.parse import PARSER_VERSION
+
+    return PARSER_VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +252,7 @@ def _record_page(
     chash = content_hash(page)
     if base is None:
         store.insert_snapshot(state.id, page, status="good", now=at, body_hash=bhash,
-                              parser_version=PARSER_VERSION, chash=chash)  # fmt: skip
+                              parser_version=_parser_version(), chash=chash)  # fmt: skip
         return VendorResult(v.name, "baseline", entries=len(page.entries), detected_at=at)
     if chash == base.content_hash:
         store.touch_snapshot(base.id, at)
@@ -252,7 +264,7 @@ def _record_page(
         return _suspect(config, store, v, state.id, page, bhash, at, run_id, why)
     _clear_suspect(store, state.id, base)
     sid = store.insert_snapshot(state.id, page, status="good", now=at, body_hash=bhash,
-                                parser_version=PARSER_VERSION, chash=chash)  # fmt: skip
+                                parser_version=_parser_version(), chash=chash)  # fmt: skip
     changes = diff_entries(base.entries, page.entries, base.columns, page.columns,
                            old_headers=base.headers, new_headers=page.headers)  # fmt: skip
     window = record_changes(config, store, v, sid, base, page, changes, at, run_id)
@@ -292,13 +304,13 @@ def _suspect(
         # Already held and alarmed: keep the newest suspect content, alarm once per episode.
         if latest["content_hash"] != chash:
             store.insert_snapshot(vendor_id, page, status="suspect", now=at, body_hash=bhash,
-                                  parser_version=PARSER_VERSION, chash=chash)  # fmt: skip
+                                  parser_version=_parser_version(), chash=chash)  # fmt: skip
             store.set_snapshot_status(latest["id"], "superseded")
         else:
             store.touch_snapshot(latest["id"], at)
     else:
         sid = store.insert_snapshot(vendor_id, page, status="suspect", now=at, body_hash=bhash,
-                                    parser_version=PARSER_VERSION, chash=chash)  # fmt: skip
+                                    parser_version=_parser_version(), chash=chash)  # fmt: skip
         msg = render.notice_message(
             f"{v.name}: page structure changed — check it",
             [f"The subprocessor page of {v.name} no longer reads like the last good version: {why}.",
@@ -439,7 +451,7 @@ def reparse_history(config: Config, store: Store, now: datetime) -> list[tuple[s
                 redone += 1
                 if content_hash(page) != content_hash(store.snapshot(s["id"]).page()):
                     changed += 1
-                    store.replace_entries(s["id"], page, PARSER_VERSION)
+                    store.replace_entries(s["id"], page, _parser_version())
                 snap = store.snapshot(s["id"])
                 if s["status"] in ("good", "accepted"):
                     if prev is not None:
