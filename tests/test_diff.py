@@ -350,3 +350,13 @@ def test_apply_changes_rebuilds_the_new_list() -> None:
     got = apply_changes(BASE, changes)
     blank = Entry(SEC, "Snowflake Inc.")  # an added row carries only its section and name
     assert sorted(map(repr, got)) == sorted(map(repr, [*new[:4], blank]))
+
+
+def test_apply_changes_renames_a_moved_row_under_its_old_section() -> None:
+    """The old name also stays in the new section: the rename must not take that row."""
+    stays = E("Acme, Inc.", section="Infrastructure")
+    old = [E("Acme", section=""), E("Acme, Inc.", section=""), stays]
+    new = [E("Acme", section=""), E("Acme", section="Infrastructure"), stays]
+    changes = diff_entries(old, new)
+    assert kinds(changes) == [("renamed", "Acme", "entity"), ("changed", "Acme", "section")]
+    assert sorted(map(repr, apply_changes(old, changes))) == sorted(map(repr, new))

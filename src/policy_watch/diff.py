@@ -406,11 +406,16 @@ def apply_changes(old: Sequence[Entry], changes: Sequence[Change]) -> list[Entry
             rows = [replace(e, section=c.new or "") if norm(e.section) == key else e for e in rows]
         elif c.kind is ChangeKind.COLUMN_REMOVED:
             rows = [_drop_extra(e, c.field or "") if norm(e.section) == norm(c.section) else e for e in rows]
+    # A renamed row that also moved is still under its old section when it is renamed.
+    moved_from = {
+        (norm(c.section), norm(c.entity)): c.old or ""
+        for c in changes
+        if c.kind is ChangeKind.CHANGED and c.entity and c.field == "section"
+    }
     for c in changes:
         if c.kind is ChangeKind.RENAMED:
-            i = _find(
-                rows, c.old or "", _in_section(c.section), rank=fits(c.new or "", c.section), fallback=True
-            )
+            where = moved_from.get((norm(c.section), norm(c.new or "")), c.section)
+            i = _find(rows, c.old or "", _in_section(where), rank=fits(c.new or "", c.section), fallback=True)
             rows[i] = replace(rows[i], entity=c.new or "")
     for c in changes:
         if c.kind is ChangeKind.CHANGED and c.entity and c.field == "section":
