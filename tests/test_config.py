@@ -101,3 +101,11 @@ def test_shipped_config_loads() -> None:
     cfg = load_config(ROOT / "config.toml")
     assert cfg.vendors[0].name == "Zendesk Connect"
     assert cfg.vendors[0].url.startswith("https://www.zendesk.com/")
+
+
+def test_error_text_with_markup_characters_is_printed_as_is(tmp_path: Path) -> None:
+    text = GOOD + '\n[[vendors]]\nname = "[/red] acme"\nurl = "https://b.example/"\n[[vendors]]\nname = "[/red] ACME"\nurl = "https://c.example/"\n'
+    out = cli(_write(tmp_path, text), "run")
+    assert out.returncode == 2
+    assert "duplicate vendor name '[/red] ACME'" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -30,8 +30,10 @@ from policy_watch.outbox import deliver
 from policy_watch.store import Store, run_lock
 
 F = TypeVar("F", bound=Callable[..., Any])
-console = Console()
-err = Console(stderr=True)
+# Piped or redirected output gets wide lines rather than rich's default 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+MAX_CELL = 80  # table cells longer than this are cut (JSON and CSV output keep every character)
 
 
 def _now() -> datetime:
@@ -39,7 +41,7 @@ def _now() -> datetime:
 
 
 def _fail(message: str, code: int) -> None:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {_cell(message, limit=None)}", markup=True, highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -89,12 +91,18 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str | 
     console.print(t)
 
 
-def _cell(v: object) -> str:
-    if v is None:
-        return ""
+def _cell(v: object, limit: int | None = MAX_CELL) -> str:
+    """Text for rich, with page text's square brackets escaped so they are never read as markup."""
     from rich.markup import escape
 
-    return escape(str(v))
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    text = str(v)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return escape(text)
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
@@ -148,7 +156,7 @@ def parse(obj: _Ctx, source: str, as_json: bool, vendor: str | None) -> None:
 
 def _print_result(r: VendorResult) -> None:
     if r.status == "error" or r.status == "suspect":
-        err.print(f"[red]{r.status}[/red] {_cell(r.error)}", highlight=False, soft_wrap=True)
+        err.print(f"[red]{r.status}[/red] {_cell(r.error, limit=None)}", highlight=False, soft_wrap=True)
 
 
 @cli.command()
@@ -178,7 +186,7 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
         for r in report.results:
             _print_result(r)
         for e in report.errors:
-            err.print(f"[red]error[/red] {_cell(e)}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error[/red] {_cell(e, limit=None)}", highlight=False, soft_wrap=True)
         counts: dict[str, int] = {}
         for r in report.results:
             counts[r.status] = counts.get(r.status, 0) + 1
