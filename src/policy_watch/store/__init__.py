@@ -1,338 +1,60 @@
-"""SQLite history through sqlite-utils: vendors, fetches, snapshots, entries, changes, windows, outbox.
+"""SQLite history through sqlite-utils: the only package that imports sqlite_utils.
 
-The only module that imports sqlite_utils. Tables are plain and documented so a user can read
-them with ``sqlite-utils`` or Datasette without our code; views cover the common questions.
+``Store`` reads and writes; ``schema`` holds the migrations and views; ``database`` opens the
+file and takes the run lock; ``records`` holds the values handed out and how content is keyed.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
-import os
 import sqlite3
 import time
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import zstandard
-from sqlite_utils import Database, Migrations
+from sqlite_utils import Database
 
-from policy_watch.errors import LockedError, StoreError
+from policy_watch.errors import StoreError
 from policy_watch.models import Change, ChangeKind, Entry, ObjectionWindow, ParsedPage
+from policy_watch.store.database import open_database, run_lock
+from policy_watch.store.records import (
+    MAX_DELTA_DEPTH,
+    Alert,
+    StoredSnapshot,
+    VendorState,
+    body_hash,
+    columns_json,
+    content_hash,
+    entry_from_row,
+    iso_date,
+    pack_body,
+    pack_delta,
+    row_cells,
+    unpack,
+)
+from policy_watch.store.schema import migrations, row_key
 
-migrations = Migrations("policy_watch")
-ZSTD_LEVEL = 3  # level 9 saves 13% of space for 5x the time; deltas keep the history small anyway
-MAX_DELTA_DEPTH = 16  # a body is rebuilt from at most this many deltas
-
-
-@migrations()
-def m001_initial(db: Database) -> None:
-    db.table("vendors").create(
-        {"id": int, "name": str, "url": str, "created_at": str, "etag": str, "last_modified_header": str,
-         "body_hash": str, "consecutive_failures": int, "failing": int, "last_error": str},
-        pk="id", not_null={"name"}, defaults={"consecutive_failures": 0, "failing": 0},
-    )  # fmt: skip
-    db.table("vendors").create_index(["name"], unique=True)
-    db.table("bodies").create({"hash": str, "content_type": str, "size": int, "body_zlib": bytes}, pk="hash")
-    db.table("snapshots").create(
-        {"id": int, "vendor_id": int, "content_hash": str, "status": str, "first_seen": str, "last_seen": str,
-         "declared_date": str, "parser_version": str, "body_hash": str, "entry_count": int, "columns": str},
-        pk="id", foreign_keys=[("vendor_id", "vendors", "id"), ("body_hash", "bodies", "hash")],
-    )  # fmt: skip
-    db.table("snapshots").create_index(["vendor_id", "first_seen"])
-    db.table("entries").create(
-        {"snapshot_id": int, "position": int, "section": str, "entity": str, "purpose": str, "country": str,
-         "extra": str},
-        pk=("snapshot_id", "position"), foreign_keys=[("snapshot_id", "snapshots", "id")],
-    )  # fmt: skip
-    db.table("entries").create_index(["entity"])
-    db.table("fetches").create(
-        {"id": int, "vendor_id": int, "started_at": str, "url": str, "final_url": str, "status": int,
-         "duration_ms": int, "bytes": int, "outcome": str, "error": str, "snapshot_id": int},
-        pk="id", foreign_keys=[("vendor_id", "vendors", "id")],
-    )  # fmt: skip
-    db.table("fetches").create_index(["vendor_id", "started_at"])
-    db.table("windows").create(
-        {"id": int, "vendor_id": int, "snapshot_id": int, "detected_at": str, "opens": str, "deadline": str,
-         "rule": str, "late": int, "status": str, "status_by": str, "status_at": str, "note": str,
-         "reminders_sent": str},
-        pk="id", foreign_keys=[("vendor_id", "vendors", "id"), ("snapshot_id", "snapshots", "id")],
-        defaults={"status": "open", "reminders_sent": "[]"},
-    )  # fmt: skip
-    db.table("changes").create(
-        {"id": int, "vendor_id": int, "snapshot_id": int, "previous_snapshot_id": int, "window_id": int,
-         "kind": str, "section": str, "entity": str, "field": str, "old": str, "new": str, "detected_at": str},
-        pk="id", foreign_keys=[("vendor_id", "vendors", "id"), ("snapshot_id", "snapshots", "id"),
-                               ("window_id", "windows", "id")],
-    )  # fmt: skip
-    db.table("changes").create_index(["vendor_id", "detected_at"])
-    db.table("outbox").create(
-        {"id": int, "created_at": str, "run_id": str, "target": str, "vendor": str, "kind": str,
-         "dedupe_key": str, "title": str, "body_markdown": str, "body_html": str, "body_text": str,
-         "status": str, "attempts": int, "last_error": str, "next_attempt_at": str, "sending_at": str,
-         "sent_at": str},
-        pk="id", defaults={"status": "pending", "attempts": 0},
-    )  # fmt: skip
-    db.table("outbox").create_index(["target", "dedupe_key"], unique=True)
-    db.table("outbox").create_index(["status"])
-
-
-@migrations()
-def m002_runs(db: Database) -> None:
-    """One row per check of all vendors: when it ran and how it went (the daemon catches up from it)."""
-    db.table("runs").create(
-        {"id": str, "started_at": str, "finished_at": str, "checked": int, "failed": int, "changed": int},
-        pk="id",
-    )
-    db.table("fetches").add_column("run_id", str)
-
-
-@migrations()
-def m003_compact_history(db: Database) -> None:
-    """Storage that grows with changes, not with runs.
-
-    - rows are stored once (content-addressed) and snapshots point at them (snapshot_rows);
-      ``entries`` becomes a view with the same columns as the old table;
-    - raw bodies are zstd-compressed, most as a delta against the vendor's previous body;
-    - a fetch stores its URL only when it differs from the vendor's (see the fetch_log view).
-    """
-    for view in ("current_entries", "entity_usage", "change_log", "open_windows"):
-        db.execute(f"drop view if exists {view}")
-    db.execute("alter table bodies rename column body_zlib to data")
-    db.execute("alter table bodies add column codec text not null default 'zlib'")
-    db.execute("alter table bodies add column base_hash text")
-    db.execute("alter table bodies add column depth integer not null default 0")
-    db.execute(
-        "create table rows (id integer primary key, hash blob not null unique, section text, entity text,"
-        " purpose text, country text, extra text)"
-    )
-    db.execute(
-        "create table snapshot_rows (snapshot_id integer not null references snapshots(id), position integer"
-        " not null, row_id integer not null references rows(id), primary key (snapshot_id, position)) without rowid"
-    )
-    old = db.execute("select snapshot_id, position, section, entity, purpose, country, extra from entries")
-    for snapshot_id, position, *cells in old.fetchall():
-        row_id = _row_id(db.conn, tuple(cells))
-        db.execute("insert into snapshot_rows values (?, ?, ?)", [snapshot_id, position, row_id])
-    db.execute("drop table entries")
-    # fetches: one small row per attempt (the log is the one table that grows with every run)
-    db.execute(
-        "create table fetches_compact (id integer primary key, vendor_id integer not null references vendors(id),"
-        " started_at integer not null, status integer, duration_ms integer, bytes integer, outcome text,"
-        " error text, url text, final_url text)"
-    )
-    db.execute(
-        "insert into fetches_compact select f.id, f.vendor_id, cast(strftime('%s', f.started_at) as integer),"
-        " f.status, f.duration_ms, f.bytes, f.outcome, f.error,"
-        " nullif(f.url, v.url), nullif(f.final_url, coalesce(f.url, v.url))"
-        " from fetches f join vendors v on v.id = f.vendor_id"
-    )
-    db.execute("drop table fetches")
-    db.execute("alter table fetches_compact rename to fetches")
-    db.execute("create index if not exists idx_changes_window_id on changes(window_id)")
-
-
-def _row_key(cells: tuple[Any, ...]) -> bytes:
-    """16-byte identity of a row's content (cells joined by a separator no page text holds)."""
-    return hashlib.blake2b("\x1f".join(cells).encode(), digest_size=16).digest()
-
-
-def _row_id(conn: sqlite3.Connection, cells: tuple[Any, ...]) -> int:
-    key = _row_key(cells)
-    conn.execute("insert or ignore into rows (hash, section, entity, purpose, country, extra) values (?, ?, ?, ?, ?, ?)",
-                 [key, *cells])  # fmt: skip
-    return int(conn.execute("select id from rows where hash = ?", [key]).fetchone()[0])
-
-
-def _create_views(db: Database) -> None:
-    views = {
-        "entries": """
-            select sr.snapshot_id, sr.position, r.section, r.entity, r.purpose, r.country, r.extra
-            from snapshot_rows sr join rows r on r.id = sr.row_id""",
-        "fetch_log": """
-            select f.id, v.name as vendor, datetime(f.started_at, 'unixepoch') || 'Z' as started_at,
-                   coalesce(f.url, v.url) as url, coalesce(f.final_url, f.url, v.url) as final_url,
-                   f.status, f.duration_ms, f.bytes, f.outcome, f.error
-            from fetches f join vendors v on v.id = f.vendor_id""",
-        "current_entries": """
-            select v.name as vendor, e.section, e.entity, e.purpose, e.country, e.extra,
-                   s.id as snapshot_id, s.first_seen, s.last_seen, s.declared_date
-            from vendors v
-            join snapshots s on s.id = (
-                select id from snapshots where vendor_id = v.id and status in ('good', 'accepted')
-                order by id desc limit 1)
-            join entries e on e.snapshot_id = s.id
-            order by v.name, e.position""",
-        "change_log": """
-            select c.id, v.name as vendor, c.kind, c.section, c.entity, c.field, c.old, c.new,
-                   c.detected_at, w.opens as window_opens, w.deadline, w.status as window_status
-            from changes c join vendors v on v.id = c.vendor_id
-            left join windows w on w.id = c.window_id
-            order by c.detected_at desc, c.id desc""",
-        "open_windows": """
-            select w.id, v.name as vendor, w.opens, w.deadline, w.rule, w.late, w.status,
-                   cast(julianday(w.deadline) - julianday(date('now')) as integer) as days_left,
-                   (select count(*) from changes c where c.window_id = w.id) as changes
-            from windows w join vendors v on v.id = w.vendor_id
-            where w.status in ('open', 'acknowledged') and w.deadline >= date('now')
-            order by w.deadline""",
-        "entity_usage": """
-            select entity, vendor, section, purpose, country from current_entries
-            order by lower(entity), vendor""",
-    }
-    wanted = {name: f"create view {name} as {sql.strip()}" for name, sql in views.items()}
-    have = dict(db.conn.execute("select name, sql from sqlite_master where type = 'view'").fetchall())
-    if have == wanted:
-        return  # already current: opening a database for reading writes nothing
-    for name in have:
-        db.execute(f"drop view if exists {name}")
-    for name, sql in views.items():
-        db.execute(f"create view {name} as {sql.strip()}")
-
-
-def content_hash(page: ParsedPage) -> str:
-    """Hash of the normalised content: rows (order-free), columns and the declared date."""
-    digest = hashlib.sha256()
-    for key in sorted(_row_key(_cells(e)) for e in page.entries):
-        digest.update(key)
-    tail = [sorted([s, list(c)] for s, c in page.columns), _iso(page.last_modified)]
-    digest.update(json.dumps(tail, ensure_ascii=False).encode())
-    return digest.hexdigest()
-
-
-def pack_body(body: bytes) -> bytes:
-    """A body compressed on its own (zstd releases the GIL: fetch threads can do this in parallel)."""
-    return bytes(zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body))
-
-
-def body_hash(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class VendorState:
-    id: int
-    name: str
-    etag: str | None
-    last_modified_header: str | None
-    body_hash: str | None
-    consecutive_failures: int
-    failing: bool
-    latest_id: int | None = None  # the latest snapshot (good or suspect) when the run started
-    latest_status: str | None = None
-    latest_entries: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSnapshot:
-    id: int
-    vendor_id: int
-    content_hash: str
-    status: str
-    first_seen: str
-    last_seen: str
-    declared_date: date | None
-    entries: tuple[Entry, ...]
-    columns: tuple[tuple[str, tuple[str, ...]], ...]
-    headers: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-    def page(self) -> ParsedPage:
-        return ParsedPage(entries=self.entries, last_modified=self.declared_date, columns=self.columns,
-                          headers=self.headers)  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """One message for one target, written to the outbox with the changes it reports."""
-
-    target: str
-    vendor: str
-    kind: str
-    dedupe_key: str
-    title: str
-    body_markdown: str
-    body_html: str
-    body_text: str
-    held: bool = False  # digest targets: merged into one message at the end of the run
-
-
-def open_database(path: Path, *, create: bool = True) -> Database:
-    """Open (and migrate) the database; owner-only permissions; a clear error if it is not one."""
-    if not path.exists():
-        if not create:
-            raise StoreError(str(path), "database does not exist yet (run `policy-watch run` first)")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
-        except OSError as e:
-            raise StoreError(str(path), f"cannot create database: {e.strerror}") from None
-    try:
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-        db = Database(conn)
-        db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA busy_timeout = 30000")
-        mode = db.execute("PRAGMA journal_mode").fetchone()[0]
-        if mode != "wal":
-            db.execute("PRAGMA journal_mode = WAL")
-        # In WAL mode NORMAL cannot corrupt the database; a power cut may lose the last commits,
-        # which the next run simply re-checks. It saves an fsync per transaction.
-        db.execute("PRAGMA synchronous = NORMAL")
-        migrations.apply(db)
-        _create_views(db)
-    except sqlite3.DatabaseError as e:
-        raise StoreError(str(path), f"cannot open database: {e} (the file was left untouched)") from None
-    return db
-
-
-@contextmanager
-def run_lock(path: Path) -> Iterator[None]:
-    """Only one check at a time against a database: a lock file next to it, released on exit or death."""
-    lock_path = path.with_name(path.name + ".lock")
-    try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
-    except OSError as e:
-        raise StoreError(str(lock_path), f"cannot create lock file: {e.strerror}") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            raise LockedError(
-                str(path), f"another policy-watch check is running (pid {holder}); try later"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _iso(d: date | None) -> str | None:
-    return d.isoformat() if d else None
-
-
-def _columns_json(page: ParsedPage) -> str:
-    headers = dict(page.headers)
-    return json.dumps([[s, list(c), list(headers.get(s, ()))] for s, c in page.columns], ensure_ascii=False)
-
-
-def _cells(e: Entry) -> tuple[str, str, str, str, str]:
-    extra = json.dumps(dict(e.extra), ensure_ascii=False) if e.extra else "{}"
-    return (e.section, e.entity, e.purpose, e.country, extra)
+__all__ = [
+    "Alert",
+    "Store",
+    "StoredSnapshot",
+    "VendorState",
+    "body_hash",
+    "content_hash",
+    "migrations",
+    "open_database",
+    "pack_body",
+    "run_lock",
+]
 
 
 def _insert_rows(conn: sqlite3.Connection, snapshot_id: int, entries: Sequence[Entry]) -> None:
     """Point a snapshot at its rows; a row already stored for any snapshot is stored once."""
-    cells = [_cells(e) for e in entries]
-    keys = [_row_key(c) for c in cells]
+    cells = [row_cells(e) for e in entries]
+    keys = [row_key(c) for c in cells]
     conn.executemany(
         "insert or ignore into rows (hash, section, entity, purpose, country, extra) values (?, ?, ?, ?, ?, ?)",
         [(k, *c) for k, c in zip(keys, cells, strict=True)],
@@ -345,12 +67,6 @@ def _insert_rows(conn: sqlite3.Connection, snapshot_id: int, entries: Sequence[E
         ids.update(conn.execute(f"select hash, id from rows where hash in ({marks})", chunk).fetchall())
     conn.executemany("insert into snapshot_rows values (?, ?, ?)",
                      [(snapshot_id, i, ids[k]) for i, k in enumerate(keys)])  # fmt: skip
-
-
-def entry_from_row(row: dict[str, Any]) -> Entry:
-    extra = json.loads(row["extra"] or "{}")
-    return Entry(section=row["section"] or "", entity=row["entity"], purpose=row["purpose"] or "",
-                 country=row["country"] or "", extra=tuple(extra.items()))  # fmt: skip
 
 
 class Store:
@@ -570,9 +286,7 @@ class Store:
         )
         if base is not None and base[0] < MAX_DELTA_DEPTH:
             raw, _ = self.load_body(str(previous))
-            zdict = zstandard.ZstdCompressionDict(raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-            data = zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=zdict).compress(body)
-            row = (h, content_type, len(body), data, "zstd-delta", previous, base[0] + 1)
+            row = (h, content_type, len(body), pack_delta(body, raw), "zstd-delta", previous, base[0] + 1)
         else:
             row = (h, content_type, len(body), packed or pack_body(body), "zstd", None, 0)
         conn.execute("insert into bodies (hash, content_type, size, data, codec, base_hash, depth)"
@@ -583,14 +297,8 @@ class Store:
         row = self._one("select data, content_type, codec, base_hash from bodies where hash = ?", [hash_])
         if row is None:
             raise StoreError(str(self.path), f"raw body {hash_} is missing")
-        data, codec = row["data"], row["codec"]
-        if codec == "zlib":
-            return zlib.decompress(data), row["content_type"]
-        if codec == "zstd":
-            return zstandard.ZstdDecompressor().decompress(data), row["content_type"]
-        raw, _ = self.load_body(row["base_hash"])
-        zdict = zstandard.ZstdCompressionDict(raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-        return zstandard.ZstdDecompressor(dict_data=zdict).decompress(data), row["content_type"]
+        previous = self.load_body(row["base_hash"])[0] if row["codec"] == "zstd-delta" else None
+        return unpack(row["data"], row["codec"], previous), row["content_type"]
 
     def insert_snapshot(
         self, vendor_id: int, page: ParsedPage, *, status: str, now: datetime, body_hash: str | None,
@@ -600,8 +308,8 @@ class Store:
         cur = self.db.conn.execute(
             "insert into snapshots (vendor_id, content_hash, status, first_seen, last_seen, declared_date,"
             " parser_version, body_hash, entry_count, columns) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [vendor_id, chash or content_hash(page), status, at, at, _iso(page.last_modified), parser_version,
-             body_hash, len(page.entries), _columns_json(page)],
+            [vendor_id, chash or content_hash(page), status, at, at, iso_date(page.last_modified), parser_version,
+             body_hash, len(page.entries), columns_json(page)],
         )  # fmt: skip
         sid = int(cur.lastrowid or 0)
         _insert_rows(self.db.conn, sid, page.entries)
@@ -616,8 +324,8 @@ class Store:
         self.db.execute(
             "update snapshots set content_hash = ?, entry_count = ?, columns = ?, declared_date = ?,"
             " parser_version = ? where id = ?",
-            [content_hash(page), len(page.entries), _columns_json(page),
-             _iso(page.last_modified), parser_version, snapshot_id],
+            [content_hash(page), len(page.entries), columns_json(page),
+             iso_date(page.last_modified), parser_version, snapshot_id],
         )  # fmt: skip
 
     # --- changes and windows ------------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""Opening the database file and the one-check-at-a-time lock."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from policy_watch.errors import LockedError, StoreError
+from policy_watch.store.schema import create_views, migrations
+
+
+def open_database(path: Path, *, create: bool = True) -> Database:
+    """Open (and migrate) the database; owner-only permissions; a clear error if it is not one."""
+    if not path.exists():
+        if not create:
+            raise StoreError(str(path), "database does not exist yet (run `policy-watch run` first)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        except OSError as e:
+            raise StoreError(str(path), f"cannot create database: {e.strerror}") from None
+    try:
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        db = Database(conn)
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA busy_timeout = 30000")
+        mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode != "wal":
+            db.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL cannot corrupt the database; a power cut may lose the last commits,
+        # which the next run simply re-checks. It saves an fsync per transaction.
+        db.execute("PRAGMA synchronous = NORMAL")
+        migrations.apply(db)
+        create_views(db)
+    except sqlite3.DatabaseError as e:
+        raise StoreError(str(path), f"cannot open database: {e} (the file was left untouched)") from None
+    return db
+
+
+@contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """Only one check at a time against a database: a lock file next to it, released on exit or death."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as e:
+        raise StoreError(str(lock_path), f"cannot create lock file: {e.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            raise LockedError(
+                str(path), f"another policy-watch check is running (pid {holder}); try later"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
