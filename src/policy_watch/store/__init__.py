@@ -156,7 +156,7 @@ class Store:
         """Each vendor's stored state (created when new), read in one query. A vendor whose URL changed
         in the config starts without conditional-request headers."""
         with self.transaction():
-            known = {r["name"]: r for r in self.query("select * from vendors")}
+            known = self._vendor_rows([name for name, _ in vendors])
             for name, url in vendors:
                 row = known.get(name)
                 if row is None:
@@ -172,10 +172,7 @@ class Store:
                     )
                     self.db.execute("update vendors set url = ?, etag = null, last_modified_header = null where id = ?",
                                     [url, row["id"]])  # fmt: skip
-            rows = {r["name"]: r for r in self.query(
-                "select v.*, s.id as latest_id, s.status as latest_status, s.entry_count as latest_entries"
-                " from vendors v left join snapshots s on s.id = (select max(id) from snapshots where vendor_id = v.id)"
-            )}  # fmt: skip
+            rows = self._vendor_rows([name for name, _ in vendors])
         return {
             name: VendorState(
                 id=r["id"],
@@ -192,6 +189,19 @@ class Store:
             for name, _ in vendors
             for r in (rows[name],)
         }
+
+    def _vendor_rows(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Vendors by name, each with its latest snapshot's id, status and size (500 names a query)."""
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(names), 500):
+            chunk = list(names[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            out.update((r["name"], r) for r in self.query(
+                "select v.*, s.id as latest_id, s.status as latest_status, s.entry_count as latest_entries"
+                " from vendors v left join snapshots s on s.id ="
+                " (select max(id) from snapshots where vendor_id = v.id)"
+                f" where v.name in ({marks})", chunk))  # fmt: skip
+        return out
 
     def vendor_id(self, name: str) -> int | None:
         row = self._one("select id from vendors where name = ? collate nocase", [name])
