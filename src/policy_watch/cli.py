@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from policy_watch import __version__, pipeline, queries
+from policy_watch import history as history_ops
 from policy_watch.config import Config, load_config
 from policy_watch.errors import ConfigError, FetchError, LockedError, ParseError, PolicyWatchError, StoreError
 from policy_watch.fetch import Fetcher
@@ -299,7 +300,7 @@ def accept(obj: _Ctx, target: str, note: str | None, by: str | None) -> None:
             return
         vendor = obj.config.vendor(target)
         with run_lock(obj.config.settings.database):
-            found, window = pipeline.accept_suspect(obj.config, store, vendor, _now())
+            found, window = history_ops.accept_suspect(obj.config, store, vendor, _now())
             sent, pending = deliver(obj.config, store, _now)
         click.echo(
             f"{vendor.name}: suspect page accepted as the new baseline; {len(found)} change(s) recorded"
@@ -387,7 +388,7 @@ def export(obj: _Ctx, fmt: str, what: str) -> None:
 def reparse(obj: _Ctx) -> None:
     """Re-read stored raw pages with the current parser; rebuild entries; send nothing."""
     with _errors(), run_lock(obj.config.settings.database):
-        done = pipeline.reparse_history(obj.config, obj.store(), _now())
+        done = history_ops.reparse_history(obj.config, obj.store(), _now())
     for name, n, changed in done:
         click.echo(f"{name}: {n} snapshot(s) re-read, {changed} with different entries")
 

@@ -7,25 +7,23 @@ alerts are queued in the same transaction as the changes they report.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from policy_watch import clock, render
-from policy_watch.config import Config, NotifyTarget, Vendor
+from policy_watch import alerting, clock, render
+from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_entries, is_suspect
 from policy_watch.errors import FetchError, ParseError, PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions
 from policy_watch.models import Change, FetchResult, ObjectionWindow, ParsedPage, VendorResult
 from policy_watch.outbox import deliver, merge_digests
-from policy_watch.render import Message
-from policy_watch.store import Alert, Store, StoredSnapshot, VendorState, body_hash, content_hash, pack_body
+from policy_watch.store import Store, StoredSnapshot, VendorState, body_hash, content_hash, pack_body
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +150,7 @@ def _settle(
 def after_run(config: Config, store: Store, now: datetime, run_id: str) -> None:
     """Reminders, expiry and digests: the parts of a run that concern every vendor."""
     with store.transaction():
-        queue_reminders(config, store, now, run_id)
+        alerting.queue_reminders(config, store, now, run_id)
         store.expire_windows(now.date())
         merge_digests(config, store, now, run_id)
 
@@ -189,7 +187,7 @@ def _record(config: Config, store: Store, got: _Fetched, at: datetime, run_id: s
     with store.transaction():
         if got.error is not None:
             store.record_fetch(state.id, _fetch_row(got, at, "error", got.error.cause))
-            _count_failure(config, store, state, got.error, at, run_id)
+            alerting.count_failure(config, store, state, got.error, at, run_id)
             return VendorResult(v.name, "error", error=str(got.error), detected_at=at)
         result = _same_body(store, got, at) if got.same_body else _new_body(config, store, got, at, run_id)
         outcome = result.status
@@ -199,9 +197,9 @@ def _record(config: Config, store: Store, got: _Fetched, at: datetime, run_id: s
         if result.status == "error":
             assert got.result is not None
             cause = FetchError(v.url, result.error or "unreadable page", vendor=v.name)
-            _count_failure(config, store, state, cause, at, run_id)
+            alerting.count_failure(config, store, state, cause, at, run_id)
         elif state.failing or state.consecutive_failures:
-            _recovered(config, store, state, at, run_id)
+            alerting.recovered(config, store, state, at, run_id)
         return result
 
 
@@ -290,7 +288,11 @@ def record_changes(
     msg = render.change_message(v.name, v.url, changes, window, at.date(), window_kinds=kinds,
                                 declared=page.last_modified, window_id=wid)  # fmt: skip
     kinds_seen = {c.kind.value for c in changes} | {c.field or "" for c in changes}
-    store.enqueue(_alerts(config.notify, v.name, "changes", f"changes:{sid}", msg, kinds_seen), run_id, at)
+    store.enqueue(
+        alerting.target_alerts(config.notify, v.name, "changes", f"changes:{sid}", msg, kinds_seen),
+        run_id,
+        at,
+    )
     return window
 
 
@@ -320,7 +322,9 @@ def _suspect(
              "The last good snapshot stays the baseline."],
         )  # fmt: skip
         store.enqueue(
-            _operator_alerts(config.notify, v.name, "structure", f"structure:{sid}", msg), run_id, at
+            alerting.operator_alerts(config.notify, v.name, "structure", f"structure:{sid}", msg),
+            run_id,
+            at,
         )
     return VendorResult(v.name, "suspect", error=f"{v.name}: page structure changed ({why}); last good snapshot "
                         "kept as baseline", entries=len(page.entries), detected_at=at)  # fmt: skip
@@ -330,148 +334,3 @@ def _clear_suspect(store: Store, vendor_id: int, base: StoredSnapshot) -> None:
     latest = store.latest_snapshot(vendor_id)
     if latest is not None and latest.status == "suspect":
         store.set_snapshot_status(latest.id, "superseded")
-
-
-def _count_failure(
-    config: Config, store: Store, state: VendorState, error: FetchError, at: datetime, run_id: str
-) -> None:
-    failures = state.consecutive_failures + 1
-    failing = state.failing
-    if not failing and failures >= config.settings.failure_threshold:
-        failing = True
-        msg = render.notice_message(
-            f"{state.name}: failing for {failures} runs",
-            [f"policy-watch could not check {state.name} {failures} times in a row.", f"Last error: {error.cause}",
-             f"URL: {error.url}", "You will get one more message when it recovers."],
-        )  # fmt: skip
-        store.enqueue(_operator_alerts(config.notify, state.name, "failure", f"failure:{state.id}:{at.isoformat()}", msg),
-                      run_id, at)  # fmt: skip
-    store.update_vendor(state.id, consecutive_failures=failures, failing=int(failing), last_error=error.cause)
-
-
-def _recovered(config: Config, store: Store, state: VendorState, at: datetime, run_id: str) -> None:
-    if state.failing:
-        msg = render.notice_message(f"{state.name}: recovered",
-                                    [f"{state.name} is being checked normally again after "
-                                     f"{state.consecutive_failures} failed runs."])  # fmt: skip
-        store.enqueue(_operator_alerts(config.notify, state.name, "failure", f"recovery:{state.id}:{at.isoformat()}", msg),
-                      run_id, at)  # fmt: skip
-    store.update_vendor(state.id, consecutive_failures=0, failing=0, last_error=None)
-
-
-def _wants(t: NotifyTarget, vendor: str, kinds: Iterable[str]) -> bool:
-    if t.vendors and vendor not in t.vendors:
-        return False
-    return not t.kinds or bool(set(t.kinds) & set(kinds))
-
-
-def _alerts(
-    targets: Sequence[NotifyTarget], vendor: str, kind: str, key: str, msg: Message, kinds: Iterable[str]
-) -> list[Alert]:
-    kinds = set(kinds) | {kind}
-    return [
-        Alert(t.name, vendor, kind, key, msg.title, msg.markdown, msg.html, msg.text, held=t.digest)
-        for t in targets
-        if _wants(t, vendor, kinds)
-    ]
-
-
-def _operator_alerts(
-    targets: Sequence[NotifyTarget], vendor: str, kind: str, key: str, msg: Message
-) -> list[Alert]:
-    ops = [t for t in targets if t.operator] or [t for t in targets if not t.vendors or vendor in t.vendors]
-    return [Alert(t.name, vendor, kind, key, msg.title, msg.markdown, msg.html, msg.text) for t in ops]
-
-
-def queue_reminders(config: Config, store: Store, now: datetime, run_id: str) -> None:
-    today = now.date()
-    for w in store.windows():
-        deadline = date.fromisoformat(w["deadline"])
-        due = clock.reminders_due(
-            deadline, today, config.settings.reminder_days, json.loads(w["reminders_sent"])
-        )
-        if not due or w["detected_at"][:10] == today.isoformat():
-            if due:
-                store.mark_reminders(w["id"], due)
-            continue
-        left = (deadline - today).days
-        msg = render.notice_message(
-            f"{w['vendor']}: {left} day{'s' if left != 1 else ''} left to object (deadline {deadline})",
-            [f"Reminder: the objection window for {w['vendor']} closes on {deadline} ({left} days left).",
-             f"It covers {w['change_count']} change(s) detected on {w['detected_at'][:10]}.",
-             f"Page: {w['url']}", f"Record a decision with `policy-watch ack|object|accept {w['id']}`."],
-        )  # fmt: skip
-        kinds = {"reminder"}
-        alerts = _alerts(config.notify, w["vendor"], "reminder", f"reminder:{w['id']}:{min(due)}", msg, kinds)
-        store.enqueue(alerts, run_id, now)
-        store.mark_reminders(w["id"], due)
-
-
-def accept_suspect(
-    config: Config, store: Store, vendor: Vendor, now: datetime
-) -> tuple[list[Change], ObjectionWindow | None]:
-    """A person confirmed the suspect content is real: it becomes the baseline, and its changes are reported."""
-    vid = store.vendor_id(vendor.name)
-    latest = store.latest_snapshot(vid) if vid is not None else None
-    if vid is None or latest is None or latest.status != "suspect":
-        raise PolicyWatchError(f"{vendor.name}: no suspect snapshot waiting to be accepted")
-    base = store.baseline(vid)
-    run_id = uuid.uuid4().hex[:12]
-    with store.transaction():
-        store.set_snapshot_status(latest.id, "accepted")
-        if base is None:
-            return [], None
-        changes = diff_entries(base.entries, latest.entries, base.columns, latest.columns,
-                               old_headers=base.headers, new_headers=latest.headers)  # fmt: skip
-        window = record_changes(config, store, vendor, latest.id, base, latest.page(), changes, now, run_id)
-    return changes, window
-
-
-def reparse_history(config: Config, store: Store, now: datetime) -> list[tuple[str, int, int]]:
-    """Re-run today's parser over stored raw bodies; rebuild entries and change rows, send nothing.
-
-    Returns (vendor, snapshots re-read, snapshots whose entries changed).
-    """
-    out = []
-    rules = {v.name: v.rules for v in config.vendors}
-    for vrow in store.query("select id, name from vendors order by name"):
-        snaps = store.query("select id, body_hash, status from snapshots where vendor_id = ?"
-                            " and body_hash is not null order by id", [vrow["id"]])  # fmt: skip
-        redone = changed = 0
-        with store.transaction():
-            prev: StoredSnapshot | None = None
-            for s in snaps:
-                body, ctype = store.load_body(s["body_hash"])
-                try:
-                    page = parse_page(
-                        body, content_type=ctype, rules=rules.get(vrow["name"]), source=vrow["name"]
-                    )
-                except ParseError:
-                    page = ParsedPage(entries=())
-                redone += 1
-                if content_hash(page) != content_hash(store.snapshot(s["id"]).page()):
-                    changed += 1
-                    store.replace_entries(s["id"], page, _parser_version())
-                snap = store.snapshot(s["id"])
-                if s["status"] in ("good", "accepted"):
-                    if prev is not None:
-                        _rebuild_changes(store, prev, snap, now)
-                    prev = snap
-        out.append((vrow["name"], redone, changed))
-    return out
-
-
-def _rebuild_changes(store: Store, prev: StoredSnapshot, snap: StoredSnapshot, now: datetime) -> None:
-    old_rows = store.query(
-        "select window_id, detected_at from changes where snapshot_id = ? limit 1", [snap.id]
-    )
-    wid = old_rows[0]["window_id"] if old_rows else None
-    detected = (
-        datetime.fromisoformat(old_rows[0]["detected_at"])
-        if old_rows
-        else datetime.fromisoformat(snap.first_seen)
-    )
-    store.execute("delete from changes where snapshot_id = ?", [snap.id])
-    changes = diff_entries(prev.entries, snap.entries, prev.columns, snap.columns,
-                           old_headers=prev.headers, new_headers=snap.headers)  # fmt: skip
-    store.insert_changes(snap.vendor_id, snap.id, prev.id, changes, [wid] * len(changes), detected)
