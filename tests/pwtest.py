@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 ZENDESK = FIXTURES / "zendesk"
+
+
+FIXTURE_DECLARED = "November 2 2026"  # the "Last Modified" date of zendesk/v2..v4.html
+
+
+def zendesk_page(version: str, declared: date | None = None) -> bytes:
+    """A Zendesk fixture page; with ``declared``, its "Last Modified" date moved there, so tests that
+    run the real clock (through the CLI) get the same window whatever day they run on."""
+    body = (ZENDESK / f"{version}.html").read_bytes()
+    if declared is not None:
+        body = body.replace(FIXTURE_DECLARED.encode(), f"{declared:%B} {declared.day} {declared.year}".encode())
+    return body
+
+
+def recent(days_ago: int = 3) -> date:
+    return datetime.now(UTC).date() - timedelta(days=days_ago)
 
 
 def free_port() -> int:

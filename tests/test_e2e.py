@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pwtest import ZENDESK, PageServer, SMTPSink, body_of, cli, write_config
+from pwtest import ZENDESK, PageServer, SMTPSink, body_of, cli, recent, write_config, zendesk_page
 
 VENDOR = "Zendesk Connect"
 
@@ -36,7 +36,8 @@ def test_baseline_then_changes_then_quiet(tmp_path: Path, pages: PageServer, smt
     assert pages.posts == [] and smtp.messages == [], "a first snapshot is a baseline, never N additions"
     assert _count(db, "snapshots") == 1
 
-    pages.serve("/connect", (ZENDESK / "v2.html").read_bytes())
+    declared = recent(3)
+    pages.serve("/connect", zendesk_page("v2", declared))
     second = cli(config, "run")
     assert second.returncode == 0, second.stderr
     assert "1 changed" in second.stdout
@@ -46,11 +47,9 @@ def test_baseline_then_changes_then_quiet(tmp_path: Path, pages: PageServer, smt
     key = ("kind", "section", "entity", "field", "old", "new")
     assert sorted(tuple(c[k] for k in key) for c in got) == sorted(tuple(c[k] for k in key) for c in expected)
 
-    # The page declared 2 November 2026, after the 2018 date of the previous snapshot: the window
-    # opens then, unless that is after today (then on the detection date).
+    # The page's declared date moved forward from 2018 and is not after today: the window opens then.
     today = datetime.now(UTC).date()
-    opens = min(date(2026, 11, 2), today)
-    deadline = opens + timedelta(days=30)
+    deadline = declared + timedelta(days=30)
     assert {c["deadline"] for c in got} - {None} == {deadline.isoformat()}
 
     assert len(pages.posts) == 1
@@ -81,10 +80,10 @@ def test_cosmetic_version_is_quiet_and_date_only_rule(
 ) -> None:
     config = _setup(tmp_path, pages, smtp)
     for version in ("v2", "v3"):
-        pages.serve("/connect", (ZENDESK / f"{version}.html").read_bytes())
+        pages.serve("/connect", zendesk_page(version, recent()))
         assert cli(config, "run").returncode == 0
     assert pages.posts == [], "v3 only differs in markup from v2"
-    pages.serve("/connect", (ZENDESK / "v4.html").read_bytes())
+    pages.serve("/connect", zendesk_page("v4", recent()))
     assert cli(config, "run").returncode == 0
     assert len(pages.posts) == 1
     got = json.loads(cli(config, "changes", "--json").stdout)
@@ -99,7 +98,7 @@ def test_cosmetic_version_is_quiet_and_date_only_rule(
 def test_show_history_deadlines_and_parse(tmp_path: Path, pages: PageServer, smtp: SMTPSink) -> None:
     config = _setup(tmp_path, pages, smtp)
     cli(config, "run")
-    pages.serve("/connect", (ZENDESK / "v2.html").read_bytes())
+    pages.serve("/connect", zendesk_page("v2", recent()))
     cli(config, "run")
     shown = json.loads(cli(config, "show", VENDOR, "--json").stdout)
     assert {e["entity"] for e in shown["entries"]} >= {"Snowflake Inc.", "Zendesk, Inc."}

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pwtest import ZENDESK, PageServer, cli, write_config
+from pwtest import ZENDESK, PageServer, cli, recent, write_config, zendesk_page
 from sqlite_utils import Database
 
 from policy_watch.errors import LockedError, StoreError
@@ -150,7 +150,7 @@ def _two_versions(tmp_path: Path, pages: PageServer) -> Path:
     config = write_config(tmp_path, [(VENDOR, pages.url("/connect"))])
     assert cli(config, "run").returncode == 0
     time.sleep(0.01)
-    pages.serve("/connect", (ZENDESK / "v2.html").read_bytes())
+    pages.serve("/connect", zendesk_page("v2", recent()))
     assert cli(config, "run").returncode == 0
     return config
 
@@ -228,7 +228,7 @@ def test_two_runs_at_once_do_not_alert_twice(tmp_path: Path, pages: PageServer) 
         tmp_path, [(VENDOR, pages.url("/connect"))], notify=[f"json://127.0.0.1:{pages.port}/hook"]
     )
     assert cli(config, "run").returncode == 0
-    pages.serve("/connect", (ZENDESK / "v2.html").read_bytes())
+    pages.serve("/connect", zendesk_page("v2", recent()))
     cmd = [sys.executable, "-m", "policy_watch", "--config", str(config), "run"]
     procs = [
         subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
