@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a vendor or delivery failed, 2 bad input (config, argum
 from __future__ import annotations
 
 import csv
+import functools
 import getpass
 import io
 import json
@@ -15,11 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from policy_watch import __version__, pipeline, queries
 from policy_watch import history as history_ops
@@ -30,10 +29,22 @@ from policy_watch.models import VendorResult
 from policy_watch.outbox import deliver
 from policy_watch.store import Store, run_lock
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 F = TypeVar("F", bound=Callable[..., Any])
-# Piped or redirected output gets wide lines rather than rich's default 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+
+@functools.cache
+def _console(stderr: bool = False) -> Console:
+    """rich, loaded on first use (a quiet `run` from cron never needs it). Piped or redirected output
+    gets wide lines rather than rich's default 80 columns."""
+    from rich.console import Console
+
+    tty = (sys.stderr if stderr else sys.stdout).isatty()
+    return Console(stderr=stderr, width=None if tty else 200)
+
+
 MAX_CELL = 80  # table cells longer than this are cut (JSON and CSV output keep every character)
 
 
@@ -42,7 +53,9 @@ def _now() -> datetime:
 
 
 def _fail(message: str, code: int) -> None:
-    err.print(f"[red]error:[/red] {_cell(message, limit=None)}", markup=True, highlight=False, soft_wrap=True)
+    _console(stderr=True).print(
+        f"[red]error:[/red] {_cell(message, limit=None)}", markup=True, highlight=False, soft_wrap=True
+    )
     sys.exit(code)
 
 
@@ -84,12 +97,14 @@ def _json(data: object) -> None:
 
 
 def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
+    from rich.table import Table
+
     t = Table(title=title, show_lines=False)
     for c in columns:
         t.add_column(c)
     for r in rows:
         t.add_row(*(_cell(r.get(c)) for c in columns))
-    console.print(t)
+    _console().print(t)
 
 
 def _cell(v: object, limit: int | None = MAX_CELL) -> str:
@@ -157,7 +172,9 @@ def parse(obj: _Ctx, source: str, as_json: bool, vendor: str | None) -> None:
 
 def _print_result(r: VendorResult) -> None:
     if r.status == "error" or r.status == "suspect":
-        err.print(f"[red]{r.status}[/red] {_cell(r.error, limit=None)}", highlight=False, soft_wrap=True)
+        _console(stderr=True).print(
+            f"[red]{r.status}[/red] {_cell(r.error, limit=None)}", highlight=False, soft_wrap=True
+        )
 
 
 @cli.command()
@@ -187,14 +204,16 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
         for r in report.results:
             _print_result(r)
         for e in report.errors:
-            err.print(f"[red]error[/red] {_cell(e, limit=None)}", highlight=False, soft_wrap=True)
+            _console(stderr=True).print(
+                f"[red]error[/red] {_cell(e, limit=None)}", highlight=False, soft_wrap=True
+            )
         counts: dict[str, int] = {}
         for r in report.results:
             counts[r.status] = counts.get(r.status, 0) + 1
         parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         click.echo(f"checked {len(report.results)} vendors: {parts or 'none'}; alerts sent {report.delivered}, "
                    f"pending {report.pending}")  # fmt: skip
-        for r in report.changed if console.is_terminal else ():
+        for r in report.changed if sys.stdout.isatty() else ():
             deadline = f" (object by {r.window.deadline})" if r.window else ""
             click.echo(f"  {r.vendor}: {len(r.changes)} change(s){deadline}")
     sys.exit(0 if report.ok else 1)
@@ -202,11 +221,11 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
 
 def _run_with_progress(cfg: Config, store: Store, vendors: list[Any], quiet: bool) -> pipeline.RunReport:
     with Fetcher(pipeline.fetch_options(cfg)) as fetcher:
-        if quiet or not console.is_terminal:
+        if quiet or not sys.stdout.isatty():
             return pipeline.run_check(cfg, store, fetcher, vendors=vendors)
         from rich.progress import Progress
 
-        with Progress(console=console, transient=True) as progress:
+        with Progress(console=_console(), transient=True) as progress:
             task = progress.add_task("checking", total=len(vendors))
             tally = {"failed": 0, "changed": 0}
 
