@@ -360,3 +360,13 @@ def test_apply_changes_renames_a_moved_row_under_its_old_section() -> None:
     changes = diff_entries(old, new)
     assert kinds(changes) == [("renamed", "Acme", "entity"), ("changed", "Acme", "section")]
     assert sorted(map(repr, apply_changes(old, changes))) == sorted(map(repr, new))
+
+
+def test_guard_not_fooled_by_a_name_in_two_sections() -> None:
+    from policy_watch.diff import is_suspect
+    from policy_watch.models import Entry
+
+    old = [Entry("Infrastructure", "Google Inc.", "", "United States"), Entry("Services", "Google, Inc.", "Web", "Canada")]
+    old += [Entry("Services", f"Vendor {i}", "x", "US") for i in range(6)]
+    only_first_table = [Entry("Infrastructure", "Google Inc.", "", "United States")]
+    assert is_suspect(old, only_first_table), "a page cut down to its first table is suspect"

@@ -221,3 +221,33 @@ def test_run_on_a_terminal_shows_progress(tmp_path: Path, pages: PageServer) -> 
     assert proc.returncode == 0
     assert "checking" in screen, screen[-500:]
     assert "checked 1 vendors: 1 baseline" in screen
+
+
+def test_suspect_page_held_until_accepted(tmp_path: Path, pages: PageServer) -> None:
+    import re
+
+    v1 = (ZENDESK / "v1.html").read_bytes().decode()
+    # A redesign the parser reads only in part: the first table survives, the other three are gone.
+    first = v1.index("</table>") + len("</table>")
+    cut = v1[:first] + re.sub(r"<table.*?</table>", "", v1[first:], flags=re.S)
+    pages.serve("/connect", v1)
+    config = write_config(tmp_path, [(VENDOR, pages.url("/connect"))], notify=[f"json://127.0.0.1:{pages.port}/hook"])
+    assert cli(config, "run").returncode == 0
+    pages.serve("/connect", cut)
+    held = cli(config, "run")
+    assert held.returncode == 1 and "structure changed" in held.stderr
+    assert json.loads(cli(config, "changes", "--json").stdout) == []
+    assert [p["title"] for p in pages.posts] == [f"{VENDOR}: page structure changed — check it"]
+    assert len(json.loads(cli(config, "show", VENDOR, "--json").stdout)["entries"]) == 18
+
+    accepted = cli(config, "accept", VENDOR)
+    assert accepted.returncode == 0, accepted.stderr
+    assert "17 change(s) recorded" in accepted.stdout
+    changes = json.loads(cli(config, "changes", "--json").stdout)
+    assert sorted({c["kind"] for c in changes}) == ["removed"] and len(changes) == 17
+    assert len(pages.posts) == 2 and "17 removed" in pages.posts[1]["title"]
+    assert len(json.loads(cli(config, "show", VENDOR, "--json").stdout)["entries"]) == 1
+    again = cli(config, "run")
+    assert again.returncode == 0 and "1 unchanged" in again.stdout
+    nothing = cli(config, "accept", VENDOR)
+    assert nothing.returncode == 2 and "no suspect snapshot" in nothing.stderr

@@ -367,13 +367,19 @@ def is_suspect(old: Sequence[Entry], new: Sequence[Entry], ratio: float = 0.5) -
 
 
 def _rewrote(old: Sequence[Entry], new: Sequence[Entry], kept: set[tuple[str, ...]]) -> bool:
-    was = {_name_core(e.entity): _fields(e) for e in old}
+    """Whether a kept row's cells changed: compared with the rows of the same name in the same
+    section (one name can stand in several sections with different cells)."""
+    was: dict[tuple[str, tuple[str, ...]], list[dict[str, str]]] = defaultdict(list)
+    for e in old:
+        was[(e.section, _name_core(e.entity))].append(_fields(e))
     for e in new:
-        before = was.get(core := _name_core(e.entity))
-        if core in kept and before is not None:
-            now = _fields(e)
-            if any(not same_value(k, before.get(k, ""), now.get(k, "")) for k in before.keys() | now.keys()):
-                return True
+        core = _name_core(e.entity)
+        candidates = was.get((e.section, core))
+        if core not in kept or not candidates:
+            continue
+        now = _fields(e)
+        if not any(all(same_value(k, b.get(k, ""), now.get(k, "")) for k in b.keys() | now.keys()) for b in candidates):
+            return True
     return False
 
 
