@@ -152,7 +152,7 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 @click.option("--vendor", help="Apply this configured vendor's parse rules.")
 @click.pass_obj
 def parse(obj: _Ctx, source: str, as_json: bool, vendor: str | None) -> None:
-    """Fetch or read one page and print what the parser sees; store nothing."""
+    """Show what the parser reads from one page (URL or file); stores nothing."""
     from policy_watch.parse import parse_page
 
     with _errors():
@@ -308,7 +308,12 @@ cli.command("object", help="Record that you objected within the window.")(_windo
 @click.option("--by", default=None, help="Who decided (default: the OS user).")
 @click.pass_obj
 def accept(obj: _Ctx, target: str, note: str | None, by: str | None) -> None:
-    """accept ID: accept the changes of an objection window.  accept VENDOR: accept a suspect page as real."""
+    """Accept a window's changes (ID) or a suspect page as real (VENDOR).
+
+    \b
+    accept 12                    the changes of objection window 12 are accepted
+    accept "Zendesk Connect"     the page held as suspect becomes the baseline; its changes are reported
+    """
     with _errors():
         store = obj.store()
         if target.isdigit() and store.window(int(target)) is not None:
@@ -405,7 +410,7 @@ def export(obj: _Ctx, fmt: str, what: str) -> None:
 @cli.command()
 @click.pass_obj
 def reparse(obj: _Ctx) -> None:
-    """Re-read stored raw pages with the current parser; rebuild entries; send nothing."""
+    """Rebuild entries from the stored raw pages with this parser; sends nothing."""
     with _errors(), run_lock(obj.config.settings.database):
         done = history_ops.reparse_history(obj.config, obj.store(), _now())
     for name, n, changed in done:
@@ -452,7 +457,7 @@ def notify_test(obj: _Ctx) -> None:
 @click.option("--once-now", is_flag=True, help="Run once at start-up even if today's run already happened.")
 @click.pass_obj
 def daemon(obj: _Ctx, once_now: bool) -> None:
-    """Run the check every day at settings.run_at in settings.timezone."""
+    """Run the check every day (settings.run_at, settings.timezone)."""
     from policy_watch import scheduler
 
     with _errors():
@@ -463,7 +468,7 @@ def daemon(obj: _Ctx, once_now: bool) -> None:
 @click.option("--dir", "workdir", default="demo", show_default=True, type=click.Path(file_okay=False),
               help="Folder for the demo config and database.")  # fmt: skip
 def demo(workdir: str) -> None:
-    """Offline demonstration on two bundled versions of the Zendesk Connect page."""
+    """Offline demo: two bundled versions of the Zendesk Connect page."""
     from policy_watch import demo as demo_mod
 
     with _errors():
