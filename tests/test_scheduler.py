@@ -9,7 +9,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pwtest import ZENDESK, PageServer, wait_for, write_config
+from pwtest import ZENDESK, PageServer, recent, wait_for, write_config, zendesk_page
 
 from policy_watch import scheduler
 from policy_watch.config import load_config
@@ -77,3 +77,22 @@ def _runs(db: Path) -> int:
             return int(conn.execute("select count(*) from runs").fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+def test_retry_alerts_between_runs_sends_once(tmp_path: Path, pages: PageServer) -> None:
+    pages.serve("/p", (ZENDESK / "v1.html").read_bytes())
+    config = load_config(
+        write_config(tmp_path, [("A", pages.url("/p"))], notify=[f"json://127.0.0.1:{pages.port}/hook"])
+    )
+    lines: list[str] = []
+    scheduler.run_once(config, threading.Event(), lines.append)
+    pages.serve("/p", zendesk_page("v2", recent()))
+    pages.post_status = 500  # the receiver is down during the daily run
+    scheduler.run_once(config, threading.Event(), lines.append)
+    assert "pending 1" in lines[-1] and pages.posts == []
+    pages.post_status = 200
+    scheduler.retry_alerts(config, lines.append)
+    assert len(pages.posts) == 1 and pages.posts[0]["title"].startswith("A: 1 added")
+    assert "sent 1 delayed alert(s); 0 pending" in lines[-1]
+    scheduler.retry_alerts(config, lines.append)
+    assert len(pages.posts) == 1, "sent once"

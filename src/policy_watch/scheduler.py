@@ -16,9 +16,11 @@ from policy_watch import pipeline
 from policy_watch.config import Config
 from policy_watch.errors import LockedError, PolicyWatchError
 from policy_watch.fetch import Fetcher
+from policy_watch.outbox import deliver
 from policy_watch.store import Store, run_lock
 
 log = logging.getLogger(__name__)
+RETRY_EVERY_MINUTES = 15  # the daemon retries undelivered alerts this often between daily runs
 
 
 def missed_run(config: Config, store: Store, now: datetime) -> bool:
@@ -57,6 +59,27 @@ def run_once(config: Config, stop: threading.Event, echo: Callable[[str], None])
         echo("run failed with an unexpected error (see the log)")
 
 
+def retry_alerts(config: Config, echo: Callable[[str], None]) -> None:
+    """Between daily runs: send alerts whose earlier delivery failed, once their backoff has passed."""
+    try:
+        with run_lock(config.settings.database):
+            store = Store.open(config.settings.database)
+            try:
+                if not store.outbox(("pending",)):
+                    return
+                sent, pending = deliver(config, store, lambda: datetime.now(UTC))
+            finally:
+                store.close()
+        if sent:
+            echo(f"{datetime.now(UTC).isoformat(timespec='seconds')} sent {sent} delayed alert(s); {pending} pending")
+    except LockedError:
+        return  # a check is running; it delivers pending alerts itself
+    except (PolicyWatchError, OSError) as e:
+        echo(f"alert retry failed: {e}")
+    except Exception:
+        log.exception("alert retry failed")
+
+
 def run_daemon(
     config: Config,
     *,
@@ -76,6 +99,7 @@ def run_daemon(
     s = config.settings
     sched = schedule.Scheduler()
     sched.every().day.at(s.run_at, s.timezone).do(run_once, config, stop, echo)
+    sched.every(RETRY_EVERY_MINUTES).minutes.do(retry_alerts, config, echo)
     store = Store.open(s.database)
     try:
         first = force_first or missed_run(config, store, datetime.now(UTC))
