@@ -1,8 +1,10 @@
 """One check of every vendor: fetch → parse → store → diff → alert, failure isolated per vendor.
 
-Fetching and parsing run in a thread pool; storing happens on the calling thread, one
-transaction per vendor, so a broken vendor never touches another vendor's history and the
-alerts are queued in the same transaction as the changes they report.
+Fetching and parsing run in a thread pool, a bounded window of vendors at a time; storing
+happens on the calling thread. Each vendor is recorded in its own savepoint (a broken vendor
+never touches another's history, and its alerts are queued with the changes they report);
+commits are batched, so a process killed mid-run loses at most the last batch, which the next
+run checks again.
 """
 
 from __future__ import annotations
