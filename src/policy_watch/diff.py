@@ -31,6 +31,7 @@ _TIGHT = re.compile(r"\s+([,.;:!?)\]])")
 _COUNTRY_SPLIT = re.compile(r"\s*(?:[,;/|&+]|\band\b|\n)\s*", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"^\s*(?:\[[^\]]*\]|<[^>]*>|\{[^}]*\}|tbd|tba|n/?a|-+|—)\s*$", re.IGNORECASE)
 _BASE_FIELDS = ("purpose", "country")
+_FILLER = {"and", "the"}
 _KIND_RANK = {
     k: i for i, k in enumerate(("removed", "renamed", "changed", "added", "column_added", "column_removed"))
 }
@@ -74,7 +75,9 @@ def _cell(text: str) -> str:
 
 
 def _countries(text: str) -> frozenset[str]:
-    return frozenset(n for part in _COUNTRY_SPLIT.split(text) if (n := norm(part)))
+    """The words of a location cell, as a set: countries listed in another order, or separated by
+    line breaks instead of commas ("Ireland Germany" from "Ireland<br>Germany"), are the same."""
+    return frozenset(w for part in _COUNTRY_SPLIT.split(text) for w in norm(part).split() if w not in _FILLER)
 
 
 def _fields(e: Entry) -> dict[str, str]:
@@ -412,9 +415,16 @@ def apply_changes(old: Sequence[Entry], changes: Sequence[Change]) -> list[Entry
             rows = [replace(e, section=c.new or "") if norm(e.section) == key else e for e in rows]
         elif c.kind is ChangeKind.COLUMN_REMOVED:
             rows = [_drop_extra(e, c.field or "") if norm(e.section) == norm(c.section) else e for e in rows]
+    # A move names the section the row was in as the page wrote it; if that heading was reworded
+    # too, the row now sits under the new heading.
+    reworded = {norm(c.old or ""): c.new or "" for c in changes if c.entity == "" and c.field == "section"}
+
+    def before_move(section: str) -> str:
+        return reworded.get(norm(section), section)
+
     # A renamed row that also moved is still under its old section when it is renamed.
     moved_from = {
-        (norm(c.section), norm(c.entity)): c.old or ""
+        (norm(c.section), norm(c.entity)): before_move(c.old or "")
         for c in changes
         if c.kind is ChangeKind.CHANGED and c.entity and c.field == "section"
     }
@@ -426,7 +436,7 @@ def apply_changes(old: Sequence[Entry], changes: Sequence[Change]) -> list[Entry
     for c in changes:
         if c.kind is ChangeKind.CHANGED and c.entity and c.field == "section":
             i = _find(
-                rows, c.entity, _in_section(c.old or ""), rank=fits(c.entity, c.new or ""), fallback=True
+                rows, c.entity, _in_section(before_move(c.old or "")), rank=fits(c.entity, c.new or ""), fallback=True
             )
             rows[i] = replace(rows[i], section=c.new or "")
     done: set[tuple[int, str]] = set()
