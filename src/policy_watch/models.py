@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 
@@ -143,4 +143,3 @@ class VendorResult:
     error: str | None = None
     entries: int = 0
     detected_at: datetime | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)

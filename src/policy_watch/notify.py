@@ -88,13 +88,6 @@ def scrub(message: str, url: str) -> str:
     return message[:500]
 
 
-def check_target(url: str) -> str | None:
-    """None when apprise understands the URL, else a message without the URL itself."""
-    if _plugin(url) is None:
-        return "apprise does not recognise this notification URL"
-    return None
-
-
 def _body_for(plugin: NotifyBase, markdown: str, html: str, text: str) -> tuple[str, str]:
     native = getattr(plugin, "notify_format", apprise.NotifyFormat.TEXT)
     native = native[0] if isinstance(native, tuple | list) else native

@@ -23,7 +23,6 @@ from policy_watch.store import Alert, Store
 log = logging.getLogger(__name__)
 
 RETRY_MAX = timedelta(hours=6)
-REPEAT_NOTE = render.REPEAT_MARK
 
 
 def _message(row: dict[str, Any]) -> render.Message:

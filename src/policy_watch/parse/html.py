@@ -40,7 +40,6 @@ BLOCK_TAGS = HEADING_TAGS | frozenset(
         "hr",
     ]
 )
-INVISIBLE_TAGS = frozenset({"script", "style", "noscript", "template"})
 MARK = "\x00"  # joins the text nodes of one element; never occurs in HTML text
 GLUED = re.compile(r"[^\s\x00]\x00+[^\s\x00]")  # markup between two letters
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from policy_watch.errors import StoreError
-from policy_watch.models import Change, ChangeKind, Entry, ObjectionWindow, ParsedPage
+from policy_watch.models import Change, Entry, ObjectionWindow, ParsedPage
 from policy_watch.store.database import open_database, run_lock
 from policy_watch.store.records import (
     MAX_DELTA_DEPTH,
@@ -358,12 +358,6 @@ class Store:
              "old": c.old, "new": c.new, "detected_at": now.isoformat()}
             for c, wid in zip(changes, window_ids, strict=True)
         )  # fmt: skip
-
-    def changes_for_snapshot(self, snapshot_id: int) -> list[Change]:
-        return [
-            Change(ChangeKind(r["kind"]), r["section"], r["entity"], r["field"], r["old"], r["new"])
-            for r in self.query("select * from changes where snapshot_id = ? order by id", [snapshot_id])
-        ]
 
     def window(self, window_id: int) -> dict[str, Any] | None:
         return self._one("select w.*, v.name as vendor from windows w join vendors v on v.id = w.vendor_id"
