@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _pages
 
-from policy_watch import pipeline
+from policy_watch import collect, pipeline
 from policy_watch.config import Config, Vendor, parse_config
 from policy_watch.models import FetchResult, ParsedPage
 from policy_watch.parse import parse_page
@@ -83,15 +83,15 @@ def checkpoint(store: Store) -> None:
 
 
 def fetched(vendor: Vendor, state: object, page: Page, changed: bool) -> object:
-    """The value pipeline._fetch_and_parse would hand to pipeline._record."""
+    """The value collect.fetch_and_parse would hand to pipeline._record."""
     if not changed:
         result = FetchResult(url=vendor.url, final_url=vendor.url, status=304, body=b"",
                              content_type="text/html; charset=utf-8", etag=page.etag, duration_ms=3,
                              not_modified=True)  # fmt: skip
-        return pipeline._Fetched(vendor, state, result=result, same_body=True)  # type: ignore[arg-type]
+        return collect.Fetched(vendor, state, result=result, same_body=True)  # type: ignore[arg-type]
     result = FetchResult(url=vendor.url, final_url=vendor.url, status=200, body=page.body,
                          content_type="text/html; charset=utf-8", etag=page.etag, duration_ms=12)  # fmt: skip
-    return pipeline._Fetched(vendor, state, result=result, page=page.parsed)  # type: ignore[arg-type]
+    return collect.Fetched(vendor, state, result=result, page=page.parsed)  # type: ignore[arg-type]
 
 
 def one_run(config: Config, store: Store, pages: list[Page], changed: set[int], at: datetime) -> Day:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pwtest import ZENDESK, PageServer, write_config
 
-from policy_watch import pipeline
+from policy_watch import collect, pipeline
 from policy_watch.config import load_config
 from policy_watch.fetch import Fetcher
 from policy_watch.store import Store
@@ -20,14 +20,14 @@ def test_a_bug_on_one_page_does_not_abort_the_others(
     pages.serve("/good", (ZENDESK / "v1.html").read_bytes())
     pages.serve("/bad", (ZENDESK / "v1.html").read_bytes())
     config = load_config(write_config(tmp_path, [("Good", pages.url("/good")), ("Bad", pages.url("/bad"))]))
-    real = pipeline.parse_page
+    real = collect.parse_page
 
     def flaky(body: bytes, **kw: Any) -> Any:
         if str(kw.get("source", "")).endswith("/bad"):
             raise RuntimeError("boom")
         return real(body, **kw)
 
-    monkeypatch.setattr(pipeline, "parse_page", flaky)
+    monkeypatch.setattr(collect, "parse_page", flaky)
     store = Store.open(config.settings.database)
     with Fetcher(pipeline.fetch_options(config)) as fetcher:
         report = pipeline.run_check(config, store, fetcher)

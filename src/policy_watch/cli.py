@@ -219,22 +219,22 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
 
 
 def _run_with_progress(cfg: Config, store: Store, vendors: list[Any], quiet: bool) -> pipeline.RunReport:
-    with Fetcher(pipeline.fetch_options(cfg)) as fetcher:
-        if quiet or not sys.stdout.isatty():
-            return pipeline.run_check(cfg, store, fetcher, vendors=vendors)
-        from rich.progress import Progress
+    processes = pipeline.worker_processes(cfg, len(vendors))
+    if quiet or not sys.stdout.isatty():
+        return pipeline.run_check(cfg, store, vendors=vendors, processes=processes)
+    from rich.progress import Progress
 
-        with Progress(console=_console(), transient=True) as progress:
-            task = progress.add_task("checking", total=len(vendors))
-            tally = {"failed": 0, "changed": 0}
+    with Progress(console=_console(), transient=True) as progress:
+        task = progress.add_task("checking", total=len(vendors))
+        tally = {"failed": 0, "changed": 0}
 
-            def step(r: VendorResult) -> None:
-                tally["failed"] += r.status in ("error", "suspect")
-                tally["changed"] += r.status == "changed"
-                progress.update(task, advance=1,
-                                description=f"checking ({tally['changed']} changed, {tally['failed']} failed)")  # fmt: skip
+        def step(r: VendorResult) -> None:
+            tally["failed"] += r.status in ("error", "suspect")
+            tally["changed"] += r.status == "changed"
+            progress.update(task, advance=1,
+                            description=f"checking ({tally['changed']} changed, {tally['failed']} failed)")  # fmt: skip
 
-            return pipeline.run_check(cfg, store, fetcher, vendors=vendors, on_result=step)
+        return pipeline.run_check(cfg, store, vendors=vendors, on_result=step, processes=processes)
 
 
 @cli.command()

@@ -42,6 +42,7 @@ class Settings:
     window_kinds: tuple[str, ...] = DEFAULT_WINDOW_KINDS
     guard_ratio: float = 0.5
     alert_retry_minutes: int = 5  # first retry delay of a failed alert; doubles per attempt, 6 h at most
+    processes: int | None = None  # worker processes that fetch and parse; None: chosen per run
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +155,7 @@ _SETTINGS = {
     "window_kinds": "a list of strings",
     "guard_ratio": "a number",
     "alert_retry_minutes": "an integer",
+    "processes": "an integer",
 }
 _VENDOR = {
     "name": "a string",
@@ -216,7 +218,7 @@ def _settings(r: _Reader, data: Mapping[str, Any], path: Path) -> Settings:
     for key in ("objection_days", "timeout", "max_bytes", "concurrency", "per_host", "failure_threshold"):
         if key in s:
             r.positive(s[key], f"settings.{key}")
-    for key in ("retries", "max_redirects", "alert_retry_minutes"):
+    for key in ("retries", "max_redirects", "alert_retry_minutes", "processes"):
         if key in s and s[key] < 0:
             raise r.fail(f"settings.{key}", f"must be 0 or more, got {s[key]}")
     if "run_at" in s and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", s["run_at"]):

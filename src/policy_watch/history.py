@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from policy_watch.collect import parse_page
 from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_entries
 from policy_watch.errors import ParseError, PolicyWatchError
 from policy_watch.models import Change, ObjectionWindow, ParsedPage
-from policy_watch.pipeline import _parser_version, parse_page, record_changes
+from policy_watch.pipeline import _parser_version, record_changes
 from policy_watch.store import Store, StoredSnapshot, content_hash
 
 

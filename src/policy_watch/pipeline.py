@@ -1,10 +1,10 @@
 """One check of every vendor: fetch → parse → store → diff → alert, failure isolated per vendor.
 
-Fetching and parsing run in a thread pool, a bounded window of vendors at a time; storing
-happens on the calling thread. Each vendor is recorded in its own savepoint (a broken vendor
-never touches another's history, and its alerts are queued with the changes they report);
-commits are batched, so a process killed mid-run loses at most the last batch, which the next
-run checks again.
+Fetching and parsing run in a thread pool or in worker processes (``collect``), a bounded
+window of vendors at a time; storing happens on the calling thread. Each vendor is recorded in
+its own savepoint (a broken vendor never touches another's history, and its alerts are queued
+with the changes they report); commits are batched, so a process killed mid-run loses at most
+the last batch, which the next run checks again.
 """
 
 from __future__ import annotations
@@ -13,46 +13,28 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from policy_watch import alerting, clock, render
+from policy_watch.collect import Fetched, in_processes, in_threads, worker_count
 from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_entries, is_suspect
-from policy_watch.errors import FetchError, ParseError, PolicyWatchError
+from policy_watch.errors import FetchError, PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions
-from policy_watch.models import Change, FetchResult, ObjectionWindow, ParsedPage, VendorResult
+from policy_watch.models import Change, ObjectionWindow, ParsedPage, VendorResult
 from policy_watch.outbox import deliver, merge_digests
-from policy_watch.store import Store, StoredSnapshot, VendorState, body_hash, content_hash, pack_body
+from policy_watch.store import Store, StoredSnapshot, content_hash, row_keys
 
 log = logging.getLogger(__name__)
-
-
-def parse_page(body: bytes, **options: Any) -> ParsedPage:
-    """The parse stage, imported on first use: a run where every page is unchanged never loads it."""
-    from policy_watch.parse import parse_page as parse
-
-    return parse(body, **options)
 
 
 def _parser_version() -> str:
     from policy_watch.parse import PARSER_VERSION
 
     return PARSER_VERSION
-
-
-@dataclass(frozen=True, slots=True)
-class _Fetched:
-    vendor: Vendor
-    state: VendorState
-    result: FetchResult | None = None
-    error: FetchError | None = None
-    page: ParsedPage | None = None
-    parse_error: ParseError | None = None
-    same_body: bool = False
-    packed: bytes | None = None  # the body compressed on the fetch thread
 
 
 @dataclass
@@ -83,44 +65,50 @@ def fetch_options(config: Config) -> FetchOptions:
                         max_redirects=s.max_redirects, per_host=s.per_host, concurrency=s.concurrency)  # fmt: skip
 
 
+def worker_processes(config: Config, vendors: int) -> int:
+    """Worker processes for a check of ``vendors`` vendors under ``config`` (0: threads only)."""
+    s = config.settings
+    return worker_count(s.processes, vendors, s.concurrency)
+
+
 def run_check(
     config: Config,
     store: Store,
-    fetcher: Fetcher,
+    fetcher: Fetcher | None = None,
     *,
     vendors: Sequence[Vendor] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     on_result: Callable[[VendorResult], None] | None = None,
     deliver_alerts: bool = True,
     stop: threading.Event | None = None,
+    processes: int = 0,
 ) -> RunReport:
-    """Check vendors once, queue alerts, then deliver everything pending."""
+    """Check vendors once, queue alerts, then deliver everything pending.
+
+    ``processes`` of 2 or more fetches and parses in that many worker processes, each with its
+    own HTTP client built from the config (``fetcher`` is then not used); otherwise ``fetcher``
+    (or a new one) serves a thread pool of this process.
+    """
     report = RunReport(run_id=uuid.uuid4().hex[:12], started=now())
     todo = list(vendors if vendors is not None else config.vendors)
-    states = store.vendor_states([(v.name, v.url) for v in todo], report.started)
-    workers = max(1, min(config.settings.concurrency, len(todo)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pw-fetch") as pool:
-        queue = iter(todo)
-        inflight: dict[Future[_Fetched], Vendor] = {}
-
-        def submit_next() -> None:
-            v = next(queue, None)
-            if v is not None and not (stop is not None and stop.is_set()):
-                inflight[pool.submit(_fetch_and_parse, fetcher, v, states[v.name])] = v
-
-        for _ in range(2 * workers):  # a bounded window: memory stays flat however many vendors
-            submit_next()
+    by_name = store.vendor_states([(v.name, v.url) for v in todo], report.started)
+    states = [by_name[v.name] for v in todo]
+    with ExitStack() as stack:
+        if processes >= 2:
+            outcomes = in_processes(fetch_options(config), todo, states, processes, stop)
+        else:
+            if fetcher is None:
+                fetcher = stack.enter_context(Fetcher(fetch_options(config)))
+            workers = max(1, min(config.settings.concurrency, len(todo)))
+            outcomes = in_threads(fetcher, todo, states, workers, stop)
+        stack.callback(outcomes.close)  # an error while recording stops the fetching too
         with store.batch() as tick:
-            while inflight:
-                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    vendor = inflight.pop(fut)
-                    submit_next()
-                    result = _settle(config, store, fut, vendor, now(), report.run_id)
-                    tick()
-                    report.results.append(result)
-                    if on_result:
-                        on_result(result)
+            for i, got in outcomes:
+                result = _settle(config, store, todo[i], got, now(), report.run_id)
+                tick()
+                report.results.append(result)
+                if on_result:
+                    on_result(result)
     try:
         after_run(config, store, now(), report.run_id)
         with store.transaction():
@@ -135,11 +123,13 @@ def run_check(
 
 
 def _settle(
-    config: Config, store: Store, fut: Future[_Fetched], vendor: Vendor, at: datetime, run_id: str
+    config: Config, store: Store, vendor: Vendor, got: Fetched | Exception, at: datetime, run_id: str
 ) -> VendorResult:
     """Record one vendor's outcome; whatever goes wrong stays with that vendor."""
     try:
-        return _record(config, store, fut.result(), at, run_id)
+        if isinstance(got, Exception):
+            raise got
+        return _record(config, store, got, at, run_id)
     except PolicyWatchError as e:
         return VendorResult(vendor.name, "error", error=str(e), detected_at=at)
     except Exception as e:
@@ -157,25 +147,7 @@ def after_run(config: Config, store: Store, now: datetime, run_id: str) -> None:
         merge_digests(config, store, now, run_id)
 
 
-def _fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> _Fetched:
-    try:
-        result = fetcher.fetch(vendor.url, etag=state.etag, last_modified=state.last_modified_header)
-    except FetchError as e:
-        e.vendor = vendor.name
-        return _Fetched(vendor, state, error=e)
-    if result.not_modified or body_hash(result.body) == state.body_hash:
-        return _Fetched(vendor, state, result=result, same_body=True)
-    packed = None if state.body_hash else pack_body(result.body)  # a first body is stored whole
-    try:
-        page = parse_page(
-            result.body, content_type=result.content_type, rules=vendor.rules, source=vendor.url
-        )
-    except ParseError as e:
-        return _Fetched(vendor, state, result=result, parse_error=e, packed=packed)
-    return _Fetched(vendor, state, result=result, page=page, packed=packed)
-
-
-def _fetch_row(got: _Fetched, at: datetime, outcome: str, error: str | None) -> dict[str, Any]:
+def _fetch_row(got: Fetched, at: datetime, outcome: str, error: str | None) -> dict[str, Any]:
     r = got.result
     final = r.final_url if r and r.final_url != got.vendor.url else None
     return {"started_at": at, "url": None, "final_url": final,
@@ -184,7 +156,7 @@ def _fetch_row(got: _Fetched, at: datetime, outcome: str, error: str | None) -> 
             "outcome": outcome, "error": error}  # fmt: skip
 
 
-def _record(config: Config, store: Store, got: _Fetched, at: datetime, run_id: str) -> VendorResult:
+def _record(config: Config, store: Store, got: Fetched, at: datetime, run_id: str) -> VendorResult:
     v, state = got.vendor, got.state
     with store.transaction():
         if got.error is not None:
@@ -205,7 +177,7 @@ def _record(config: Config, store: Store, got: _Fetched, at: datetime, run_id: s
         return result
 
 
-def _same_body(store: Store, got: _Fetched, at: datetime) -> VendorResult:
+def _same_body(store: Store, got: Fetched, at: datetime) -> VendorResult:
     """A 304 or a byte-identical body: touch the latest snapshot, parse nothing."""
     r, state = got.result, got.state
     assert r is not None
@@ -225,11 +197,10 @@ def _same_body(store: Store, got: _Fetched, at: datetime) -> VendorResult:
     return VendorResult(got.vendor.name, "unchanged", entries=state.latest_entries, detected_at=at)
 
 
-def _new_body(config: Config, store: Store, got: _Fetched, at: datetime, run_id: str) -> VendorResult:
+def _new_body(config: Config, store: Store, got: Fetched, at: datetime, run_id: str) -> VendorResult:
     assert got.result is not None
-    bhash = store.save_body(
-        got.result.body, got.result.content_type, previous=got.state.body_hash, packed=got.packed
-    )
+    bhash = store.save_body(got.result.body, got.result.content_type, previous=got.state.body_hash,
+                            packed=got.packed, hash_=got.body_hash)  # fmt: skip
     result = _record_page(config, store, got, bhash, at, run_id)
     if result.status != "error":  # remember the body only once it is on record
         store.update_vendor(got.state.id, body_hash=bhash, etag=got.result.etag,
@@ -238,10 +209,10 @@ def _new_body(config: Config, store: Store, got: _Fetched, at: datetime, run_id:
 
 
 def _record_page(
-    config: Config, store: Store, got: _Fetched, bhash: str, at: datetime, run_id: str
+    config: Config, store: Store, got: Fetched, bhash: str, at: datetime, run_id: str
 ) -> VendorResult:
     v, state = got.vendor, got.state
-    base = store.baseline(state.id)
+    base = None if state.latest_id is None else store.baseline(state.id)  # no snapshot yet: no baseline
     if got.parse_error is not None:
         if base is None:
             return VendorResult(v.name, "error", error=f"{v.name}: {got.parse_error}", detected_at=at)
@@ -249,10 +220,11 @@ def _record_page(
         return _suspect(config, store, v, state.id, empty, bhash, at, run_id, str(got.parse_error.message))
     page = got.page
     assert page is not None
-    chash = content_hash(page)
+    keys = row_keys(page.entries)
+    chash = content_hash(page, keys)
     if base is None:
         store.insert_snapshot(state.id, page, status="good", now=at, body_hash=bhash,
-                              parser_version=_parser_version(), chash=chash)  # fmt: skip
+                              parser_version=_parser_version(), chash=chash, keys=keys)  # fmt: skip
         return VendorResult(v.name, "baseline", entries=len(page.entries), detected_at=at)
     if chash == base.content_hash:
         store.touch_snapshot(base.id, at)
@@ -264,7 +236,7 @@ def _record_page(
         return _suspect(config, store, v, state.id, page, bhash, at, run_id, why)
     _clear_suspect(store, state.id, base)
     sid = store.insert_snapshot(state.id, page, status="good", now=at, body_hash=bhash,
-                                parser_version=_parser_version(), chash=chash)  # fmt: skip
+                                parser_version=_parser_version(), chash=chash, keys=keys)  # fmt: skip
     changes = diff_entries(base.entries, page.entries, base.columns, page.columns,
                            old_headers=base.headers, new_headers=page.headers)  # fmt: skip
     window = record_changes(config, store, v, sid, base, page, changes, at, run_id)

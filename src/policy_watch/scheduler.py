@@ -15,7 +15,6 @@ import schedule
 from policy_watch import pipeline
 from policy_watch.config import Config
 from policy_watch.errors import LockedError, PolicyWatchError
-from policy_watch.fetch import Fetcher
 from policy_watch.outbox import deliver
 from policy_watch.store import Store, run_lock
 
@@ -41,8 +40,8 @@ def run_once(config: Config, stop: threading.Event, echo: Callable[[str], None])
         with run_lock(config.settings.database):
             store = Store.open(config.settings.database)
             try:
-                with Fetcher(pipeline.fetch_options(config)) as fetcher:
-                    report = pipeline.run_check(config, store, fetcher, stop=stop)
+                processes = pipeline.worker_processes(config, len(config.vendors))
+                report = pipeline.run_check(config, store, stop=stop, processes=processes)
             finally:
                 store.close()
         echo(f"{datetime.now(UTC).isoformat(timespec='seconds')} checked {len(report.results)} vendors: "

@@ -33,9 +33,10 @@ from policy_watch.store.records import (
     pack_body,
     pack_delta,
     row_cells,
+    row_keys,
     unpack,
 )
-from policy_watch.store.schema import migrations, row_key
+from policy_watch.store.schema import ROW_KEY_BYTES, migrations, row_key
 
 __all__ = [
     "Alert",
@@ -47,26 +48,37 @@ __all__ = [
     "migrations",
     "open_database",
     "pack_body",
+    "row_keys",
     "run_lock",
 ]
 
 
-def _insert_rows(conn: sqlite3.Connection, snapshot_id: int, entries: Sequence[Entry]) -> None:
+# A snapshot's rows go in with two statements whatever their number: the cells travel as one JSON
+# array and the 16-byte row keys as one blob, which SQLite slices itself. Each statement a Python
+# thread runs gives up the interpreter lock while SQLite works and must win it back from the fetch
+# threads; one statement per row made recording the slowest stage of a first run.
+_ROWS_SQL = (
+    "insert or ignore into rows (hash, section, entity, purpose, country, extra)"
+    " select substr(:keys, 16 * j.key + 1, 16), json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'),"
+    " json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]')"
+    " from json_each(:cells) j"
+)
+_LINKS_SQL = (
+    "insert into snapshot_rows (snapshot_id, position, row_id) select :snapshot, j.key, r.id"
+    " from json_each(:cells) j join rows r on r.hash = substr(:keys, 16 * j.key + 1, 16)"
+)
+
+
+def _insert_rows(
+    conn: sqlite3.Connection, snapshot_id: int, entries: Sequence[Entry], keys: Sequence[bytes] | None = None
+) -> None:
     """Point a snapshot at its rows; a row already stored for any snapshot is stored once."""
     cells = [row_cells(e) for e in entries]
-    keys = [row_key(c) for c in cells]
-    conn.executemany(
-        "insert or ignore into rows (hash, section, entity, purpose, country, extra) values (?, ?, ?, ?, ?, ?)",
-        [(k, *c) for k, c in zip(keys, cells, strict=True)],
-    )
-    ids: dict[bytes, int] = {}
-    unique = list(dict.fromkeys(keys))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        ids.update(conn.execute(f"select hash, id from rows where hash in ({marks})", chunk).fetchall())
-    conn.executemany("insert into snapshot_rows values (?, ?, ?)",
-                     [(snapshot_id, i, ids[k]) for i, k in enumerate(keys)])  # fmt: skip
+    packed = b"".join([row_key(c) for c in cells] if keys is None else keys)
+    assert len(packed) == ROW_KEY_BYTES * len(cells)
+    args = {"keys": packed, "cells": json.dumps(cells, ensure_ascii=False), "snapshot": snapshot_id}
+    conn.execute(_ROWS_SQL, args)
+    conn.execute(_LINKS_SQL, args)
 
 
 class Store:
@@ -280,13 +292,20 @@ class Store:
         self.db.execute("update snapshots set last_seen = ? where id = ?", [now.isoformat(), snapshot_id])
 
     def save_body(
-        self, body: bytes, content_type: str | None, previous: str | None = None, packed: bytes | None = None
-    ) -> str:
+        self, body: bytes, content_type: str | None, previous: str | None = None, packed: bytes | None = None,
+        hash_: str | None = None,
+    ) -> str:  # fmt: skip
         """Keep a raw page as evidence: zstd, as a delta against ``previous`` (the vendor's last body)
         when there is one, so a page that changed a little costs a few hundred bytes, not 10 KB.
-        ``packed`` is ``pack_body(body)`` when the caller already computed it (on another thread)."""
-        h = body_hash(body)
+        ``packed`` is ``pack_body(body)`` and ``hash_`` its ``body_hash`` when the caller already
+        computed them (on another thread)."""
+        h = hash_ or body_hash(body)
         conn = self.db.conn
+        insert = ("insert or ignore into bodies (hash, content_type, size, data, codec, base_hash, depth)"
+                  " values (?, ?, ?, ?, ?, ?, ?)")  # fmt: skip
+        if previous is None and packed is not None:  # a first body: one statement
+            conn.execute(insert, (h, content_type, len(body), packed, "zstd", None, 0))
+            return h
         if conn.execute("select 1 from bodies where hash = ?", [h]).fetchone():
             return h
         base = (
@@ -299,8 +318,7 @@ class Store:
             row = (h, content_type, len(body), pack_delta(body, raw), "zstd-delta", previous, base[0] + 1)
         else:
             row = (h, content_type, len(body), packed or pack_body(body), "zstd", None, 0)
-        conn.execute("insert into bodies (hash, content_type, size, data, codec, base_hash, depth)"
-                     " values (?, ?, ?, ?, ?, ?, ?)", row)  # fmt: skip
+        conn.execute(insert, row)
         return h
 
     def load_body(self, hash_: str) -> tuple[bytes, str | None]:
@@ -312,17 +330,18 @@ class Store:
 
     def insert_snapshot(
         self, vendor_id: int, page: ParsedPage, *, status: str, now: datetime, body_hash: str | None,
-        parser_version: str, chash: str | None = None,
+        parser_version: str, chash: str | None = None, keys: Sequence[bytes] | None = None,
     ) -> int:  # fmt: skip
+        """A new snapshot and its rows. ``chash`` and ``keys`` (``row_keys(page.entries)``) when known."""
         at = now.isoformat()
         cur = self.db.conn.execute(
             "insert into snapshots (vendor_id, content_hash, status, first_seen, last_seen, declared_date,"
             " parser_version, body_hash, entry_count, columns) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [vendor_id, chash or content_hash(page), status, at, at, iso_date(page.last_modified), parser_version,
+            [vendor_id, chash or content_hash(page, keys), status, at, at, iso_date(page.last_modified), parser_version,
              body_hash, len(page.entries), columns_json(page)],
         )  # fmt: skip
         sid = int(cur.lastrowid or 0)
-        _insert_rows(self.db.conn, sid, page.entries)
+        _insert_rows(self.db.conn, sid, page.entries, keys)
         return sid
 
     def set_snapshot_status(self, snapshot_id: int, status: str) -> None:

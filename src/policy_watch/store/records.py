@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -17,10 +18,16 @@ ZSTD_LEVEL = 3  # level 9 saves 13% of space for 5x the time; deltas keep the hi
 MAX_DELTA_DEPTH = 16  # a body is rebuilt from at most this many deltas
 
 
-def content_hash(page: ParsedPage) -> str:
-    """Hash of the normalised content: rows (order-free), columns and the declared date."""
+def row_keys(entries: Sequence[Entry]) -> list[bytes]:
+    """Each entry's ``row_key``, in order: computed once per page, used for its hash and its rows."""
+    return [row_key(row_cells(e)) for e in entries]
+
+
+def content_hash(page: ParsedPage, keys: Sequence[bytes] | None = None) -> str:
+    """Hash of the normalised content: rows (order-free), columns and the declared date.
+    ``keys`` are ``row_keys(page.entries)`` when the caller has them."""
     digest = hashlib.sha256()
-    for key in sorted(row_key(row_cells(e)) for e in page.entries):
+    for key in sorted(row_keys(page.entries) if keys is None else keys):
         digest.update(key)
     tail = [sorted([s, list(c)] for s, c in page.columns), iso_date(page.last_modified)]
     digest.update(json.dumps(tail, ensure_ascii=False).encode())

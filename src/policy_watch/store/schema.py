@@ -123,9 +123,12 @@ def m003_compact_history(db: Database) -> None:
     db.execute("create index if not exists idx_changes_window_id on changes(window_id)")
 
 
+ROW_KEY_BYTES = 16
+
+
 def row_key(cells: tuple[Any, ...]) -> bytes:
     """16-byte identity of a row's content (cells joined by a separator no page text holds)."""
-    return hashlib.blake2b("\x1f".join(cells).encode(), digest_size=16).digest()
+    return hashlib.blake2b("\x1f".join(cells).encode(), digest_size=ROW_KEY_BYTES).digest()
 
 
 def _row_id(conn: sqlite3.Connection, cells: tuple[Any, ...]) -> int:

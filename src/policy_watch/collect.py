@@ -1,0 +1,269 @@
+"""The fetch-and-parse half of a check: each vendor's page fetched, hashed and parsed, handed on
+as it completes, in threads of this process or in worker processes.
+
+A check spends its CPU time in three places: HTTP (httpx), parsing, and recording (SQLite).
+Under one interpreter lock, the recording thread has to win the lock back from the fetch
+threads after every SQLite statement, and a first run became bound by that wait. With
+``processes`` of 2 or more, worker processes fetch and parse (each with its own threads and
+HTTP client) and this process only records. Vendors are split between workers so that the
+global and per-host limits still hold across them (see ``plan``).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import threading
+from collections.abc import Generator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_ready
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from policy_watch.config import Vendor
+from policy_watch.errors import FetchError, ParseError
+from policy_watch.fetch import Fetcher, FetchOptions
+from policy_watch.models import FetchResult, ParsedPage
+from policy_watch.store.records import VendorState, body_hash, pack_body
+
+log = logging.getLogger(__name__)
+
+AUTO_MIN_VENDORS = 200  # below this, starting worker processes costs more than it saves
+AUTO_MAX_PROCESSES = 4
+_END = b"end"
+
+
+Outcomes = Generator[tuple[int, "Fetched | Exception"], None, None]  # (position in the vendor list, outcome)
+
+
+class Flag(Protocol):
+    """``threading.Event`` or ``multiprocessing.Event``: set when the check should stop early."""
+
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One vendor's page as fetched and parsed, or why it could not be."""
+
+    vendor: Vendor
+    state: VendorState
+    result: FetchResult | None = None
+    error: FetchError | None = None
+    page: ParsedPage | None = None
+    parse_error: ParseError | None = None
+    same_body: bool = False
+    packed: bytes | None = None  # a first body, compressed where it was fetched
+    body_hash: str | None = None
+
+
+class WorkerLost(RuntimeError):
+    """A worker process ended before it reported every vendor it was given."""
+
+
+def parse_page(body: bytes, **options: Any) -> ParsedPage:
+    """The parse stage, imported on first use: a run where every page is unchanged never loads it."""
+    from policy_watch.parse import parse_page as parse
+
+    return parse(body, **options)
+
+
+def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> Fetched:
+    try:
+        result = fetcher.fetch(vendor.url, etag=state.etag, last_modified=state.last_modified_header)
+    except FetchError as e:
+        e.vendor = vendor.name
+        return Fetched(vendor, state, error=e)
+    bhash = None if result.not_modified else body_hash(result.body)
+    if bhash is None or bhash == state.body_hash:
+        return Fetched(vendor, state, result=result, same_body=True)
+    packed = None if state.body_hash else pack_body(result.body)  # a first body is stored whole
+    try:
+        page = parse_page(
+            result.body, content_type=result.content_type, rules=vendor.rules, source=vendor.url
+        )
+    except ParseError as e:
+        return Fetched(vendor, state, result=result, parse_error=e, packed=packed, body_hash=bhash)
+    return Fetched(vendor, state, result=result, page=page, packed=packed, body_hash=bhash)
+
+
+def in_threads(
+    fetcher: Fetcher,
+    vendors: Sequence[Vendor],
+    states: Sequence[VendorState],
+    workers: int,
+    stop: Flag | None = None,
+) -> Outcomes:
+    """Fetch and parse in a thread pool; yield (position, outcome) as each completes.
+
+    At most ``2 * workers`` vendors are in flight or waiting to be taken, so memory stays flat
+    however many vendors there are. No new vendor starts once ``stop`` is set.
+    """
+    todo = iter(range(len(vendors)))
+    inflight: dict[Future[Fetched], int] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pw-fetch") as pool:
+
+        def submit_next() -> None:
+            i = next(todo, None)
+            if i is not None and not (stop is not None and stop.is_set()):
+                inflight[pool.submit(fetch_and_parse, fetcher, vendors[i], states[i])] = i
+
+        try:
+            for _ in range(2 * max(1, workers)):
+                submit_next()
+            while inflight:
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i = inflight.pop(fut)
+                    submit_next()
+                    error = fut.exception()
+                    yield i, (fut.result() if error is None else _as_exception(error))
+        finally:  # the consumer stopped early: start nothing more
+            for fut in inflight:
+                fut.cancel()
+
+
+def _as_exception(error: BaseException) -> Exception:
+    if isinstance(error, Exception):
+        return error
+    raise error  # KeyboardInterrupt, SystemExit: not a vendor's problem
+
+
+# --- worker processes ------------------------------------------------------------------------------
+
+
+def worker_count(setting: int | None, vendors: int, concurrency: int) -> int:
+    """How many worker processes a check of ``vendors`` uses: 0 means threads of this process.
+
+    ``setting`` is ``settings.processes``: None chooses by itself (the usable CPUs, at most
+    4, for 200 vendors or more), 0 or 1 keeps everything in this process.
+    """
+    if setting is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        setting = min(cpus, AUTO_MAX_PROCESSES) if vendors >= AUTO_MIN_VENDORS else 0
+    count = min(setting, vendors, concurrency)
+    return count if count >= 2 else 0
+
+
+def plan(vendors: Sequence[Vendor], count: int, per_host: int) -> tuple[list[list[int]], int]:
+    """Split vendors between ``count`` workers; returns each worker's vendor positions and the
+    per-host limit each worker applies.
+
+    When ``per_host`` allows it, every worker takes a share of every host and a limit of
+    ``per_host // count``, so the workers together never exceed ``per_host``. Otherwise all the
+    vendors of one host go to the same worker, which applies ``per_host`` itself; hosts are
+    dealt largest first to the least loaded worker.
+    """
+    if per_host >= count:
+        return [list(range(k, len(vendors), count)) for k in range(count)], per_host // count
+    by_host: dict[str, list[int]] = {}
+    for i, v in enumerate(vendors):
+        by_host.setdefault((urlsplit(v.url).hostname or "").lower(), []).append(i)
+    shards: list[list[int]] = [[] for _ in range(count)]
+    for group in sorted(by_host.values(), key=len, reverse=True):
+        min(shards, key=len).extend(group)
+    return [sorted(s) for s in shards if s], per_host
+
+
+def _start_method() -> str:
+    """Fork where it is safe: a worker then starts with everything already imported, where a
+    spawned one spends about 0.3 s of CPU importing. A parent with other threads (a progress
+    bar, a test server) could fork while one of them holds a lock, so it spawns instead, as on
+    platforms without a safe fork (macOS)."""
+    if "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux":
+        if threading.active_count() == 1:
+            return "fork"
+    return "spawn"
+
+
+def in_processes(
+    options: FetchOptions,
+    vendors: Sequence[Vendor],
+    states: Sequence[VendorState],
+    count: int,
+    stop: Flag | None = None,
+) -> Outcomes:
+    """Fetch and parse in ``count`` worker processes; yield (position, outcome) as each arrives.
+
+    A worker that dies leaves its remaining vendors as errors (checked again next run), never
+    as pages without entities. The workers stop taking new vendors once ``stop`` is set.
+    """
+    shards, per_host = plan(vendors, count, options.per_host)
+    share = replace(options, concurrency=max(1, options.concurrency // len(shards)), per_host=per_host)
+    ctx: Any = multiprocessing.get_context(_start_method())  # typeshed: BaseContext has no Process
+    halt = ctx.Event()
+    running: dict[Connection, tuple[Any, set[int]]] = {}  # reader -> (process, positions not yet reported)
+    try:
+        for shard in shards:
+            reader, writer = ctx.Pipe(duplex=False)
+            args = (writer, share, [vendors[i] for i in shard], [states[i] for i in shard], shard, halt)
+            proc = ctx.Process(target=_worker, args=args, name="pw-worker", daemon=True)
+            proc.start()
+            writer.close()
+            running[reader] = (proc, set(shard))
+        while running:
+            if stop is not None and stop.is_set():
+                halt.set()
+            for ready in wait_ready(list(running), timeout=0.5):
+                assert isinstance(ready, Connection)
+                reader = ready
+                proc, pending = running[reader]
+                try:
+                    data = reader.recv_bytes()
+                except (EOFError, OSError):
+                    data = None
+                if data is None or data == _END:
+                    del running[reader]
+                    reader.close()
+                    proc.join(timeout=10)
+                    if data is None and not halt.is_set():
+                        lost = WorkerLost(
+                            f"worker process ended early (exit code {proc.exitcode}); checked next run"
+                        )
+                        for i in sorted(pending):
+                            yield i, lost
+                    continue
+                i, got = pickle.loads(data)
+                pending.discard(i)
+                yield i, got
+    finally:
+        halt.set()
+        for proc, _ in running.values():
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+
+
+def _worker(
+    conn: Connection,
+    options: FetchOptions,
+    vendors: list[Vendor],
+    states: list[VendorState],
+    positions: list[int],
+    halt: Flag,
+) -> None:
+    """A worker process: fetch and parse its vendors, send each outcome to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    try:
+        with Fetcher(options) as fetcher:
+            for k, got in in_threads(fetcher, vendors, states, options.concurrency, halt):
+                conn.send_bytes(_dumps(positions[k], got))
+        conn.send_bytes(_END)
+    except BrokenPipeError:  # the parent is gone
+        pass
+    finally:
+        conn.close()
+
+
+def _dumps(position: int, got: Fetched | Exception) -> bytes:
+    try:
+        return pickle.dumps((position, got), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:  # an exception that cannot cross processes: keep what it said
+        return pickle.dumps((position, RuntimeError(f"{got!r} (not transferable: {e})")))

@@ -1,0 +1,148 @@
+"""Fetching in worker processes: how vendors are split, and that a check gives the same history
+whether it fetches in threads or in processes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pwtest import ZENDESK, PageServer, cli, write_config
+
+from policy_watch import collect, pipeline
+from policy_watch.config import Vendor, load_config
+from policy_watch.models import VendorResult
+from policy_watch.store import Store
+
+
+def _vendors(urls: list[str]) -> list[Vendor]:
+    return [Vendor(f"V{i}", url, 30) for i, url in enumerate(urls)]
+
+
+def test_plan_shares_every_host_when_the_per_host_limit_allows() -> None:
+    vendors = _vendors([f"https://a.example/{i}" for i in range(7)] + ["https://b.example/x"])
+    shards, per_host = collect.plan(vendors, 2, per_host=4)
+    assert per_host == 2  # two workers, 2 each: never more than 4 at once on a.example
+    assert sorted(i for s in shards for i in s) == list(range(8))
+    assert abs(len(shards[0]) - len(shards[1])) <= 1
+
+
+def test_plan_keeps_a_host_in_one_worker_when_the_limit_cannot_be_split() -> None:
+    urls = [f"https://big.example/{i}" for i in range(5)] + [f"https://s{i}.example/" for i in range(4)]
+    urls.append("https://BIG.example/upper")  # same host, other case
+    shards, per_host = collect.plan(_vendors(urls), 2, per_host=1)
+    assert per_host == 1
+    big = {i for i, u in enumerate(urls) if "big.example" in u.lower()}
+    holding = [s for s in shards if big & set(s)]
+    assert len(holding) == 1 and big <= set(holding[0])  # one worker, so at most 1 request at a time
+    assert sorted(i for s in shards for i in s) == list(range(len(urls)))
+    assert sorted(len(s) for s in shards) == [4, 6]  # the small hosts go to the other worker
+
+
+@pytest.mark.parametrize(
+    ("setting", "vendors", "concurrency", "expected"),
+    [
+        (None, 50, 16, 0),  # too few vendors to be worth the start-up
+        (0, 5000, 16, 0),
+        (1, 5000, 16, 0),  # one worker would only add a hop
+        (3, 1, 16, 0),  # capped by the vendors, and one is not enough
+        (3, 100, 16, 3),
+        (8, 100, 4, 4),  # never more processes than pages fetched at once
+    ],
+)
+def test_worker_count(setting: int | None, vendors: int, concurrency: int, expected: int) -> None:
+    assert collect.worker_count(setting, vendors, concurrency) == expected
+
+
+def test_auto_uses_processes_for_many_vendors_on_several_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collect.os, "sched_getaffinity", lambda _: {0, 1, 2, 3, 4, 5, 6, 7}, raising=False)
+    assert collect.worker_count(None, 1000, 16) == collect.AUTO_MAX_PROCESSES
+    monkeypatch.setattr(collect.os, "sched_getaffinity", lambda _: {0}, raising=False)
+    assert collect.worker_count(None, 1000, 16) == 0
+
+
+def _site(pages: PageServer, version: int) -> list[tuple[str, str]]:
+    """Twelve vendors: Zendesk pages, a server error, a page that is not HTML and one without a list."""
+    vendors = []
+    for i in range(9):
+        pages.serve(f"/z{i}", (ZENDESK / f"v{version if i % 3 else 1}.html").read_bytes(), ETag=f'"z{i}-{version}"')
+        vendors.append((f"Vendor {i}", pages.url(f"/z{i}")))
+    pages.serve("/down", "<html>down</html>", status=503)
+    pages.serve("/pdf", b"%PDF-1.4", Content_Type="application/pdf")
+    pages.serve("/blank", "<html><body><p>We are updating this page.</p></body></html>")
+    return [*vendors, ("Down", pages.url("/down")), ("Pdf", pages.url("/pdf")), ("Blank", pages.url("/blank"))]
+
+
+def _history(db: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "select v.name, c.kind, c.section, c.entity, c.field, c.old, c.new from changes c"
+            " join vendors v on v.id = c.vendor_id union all"
+            " select vendor, 'entry', section, entity, purpose, country, extra from current_entries"
+            " union all select v.name, 'fetch', f.status, f.outcome, null, null, null from fetches f"
+            " join vendors v on v.id = f.vendor_id order by 1, 2, 3, 4, 5"
+        ).fetchall()
+
+
+def test_processes_record_the_same_history_as_threads(tmp_path: Path, pages: PageServer) -> None:
+    runs: dict[int, list[list[tuple[str, str, int]]]] = {}
+    history: dict[int, list[tuple[Any, ...]]] = {}
+    for processes in (0, 2):
+        work = tmp_path / f"p{processes}"
+        work.mkdir()
+        runs[processes] = []
+        for version in (2, 4):
+            config = load_config(write_config(work, _site(pages, version)))
+            store = Store.open(config.settings.database)
+            try:
+                report = pipeline.run_check(config, store, processes=processes, deliver_alerts=False)
+            finally:
+                store.close()
+            runs[processes].append([(r.vendor, r.status, len(r.changes)) for r in report.results])
+        history[processes] = _history(work / "pw.db")
+    assert runs[2] == runs[0]
+    statuses = {status for run in runs[0] for _, status, _ in run}
+    assert {"baseline", "changed", "unchanged", "error"} <= statuses, runs[0]
+    assert history[2] == history[0]
+    assert any(row[1] == "changed" and row[4] == "country" for row in history[0]), history[0]
+
+
+def test_stop_ends_a_run_in_processes_without_errors(tmp_path: Path, pages: PageServer) -> None:
+    body = (ZENDESK / "v1.html").read_bytes()
+    vendors = []
+    for i in range(40):
+        pages.serve(f"/p{i}", body)
+        vendors.append((f"Vendor {i:02d}", pages.url(f"/p{i}")))
+    config = load_config(write_config(tmp_path, vendors, settings="concurrency = 2\nper_host = 2"))
+    stop = threading.Event()
+    seen: list[VendorResult] = []
+
+    def on_result(r: VendorResult) -> None:
+        seen.append(r)
+        stop.set()
+
+    store = Store.open(config.settings.database)
+    try:
+        report = pipeline.run_check(config, store, stop=stop, on_result=on_result, processes=2,
+                                    deliver_alerts=False)  # fmt: skip
+    finally:
+        store.close()
+    assert 1 <= len(report.results) < 40
+    assert {r.status for r in report.results} == {"baseline"}
+
+
+def test_cli_run_with_processes(tmp_path: Path, pages: PageServer) -> None:
+    """The real command line, whose process has no other threads: workers are forked there."""
+    config = write_config(tmp_path, _site(pages, 2), settings="processes = 2")
+    first = cli(config, "run", "--json")
+    assert first.returncode == 1, first.stderr  # three vendors fail by design
+    results = {r["vendor"]: r["status"] for r in json.loads(first.stdout)["vendors"]}
+    assert [results[f"Vendor {i}"] for i in range(9)] == ["baseline"] * 9
+    assert results["Down"] == results["Pdf"] == results["Blank"] == "error"
+    config = write_config(tmp_path, _site(pages, 4), settings="processes = 2")
+    second = cli(config, "run", "--json")
+    changed = {r["vendor"] for r in json.loads(second.stdout)["vendors"] if r["status"] == "changed"}
+    assert changed == {f"Vendor {i}" for i in range(9) if i % 3}, second.stdout
