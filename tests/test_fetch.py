@@ -19,3 +19,21 @@ def test_not_modified_and_redirect_keep_the_connection(pages: PageServer) -> Non
     assert moved.final_url == pages.url("/p") and moved.body == first.body
     assert len(pages.peers) == 8
     assert len(set(pages.peers)) == 1, "every request after the first reuses the same connection"
+
+
+def test_a_cookie_set_while_redirecting_goes_along_that_chain_only(pages: PageServer) -> None:
+    """Consent walls and bot checks set a cookie on a redirect and expect it back on the next hop;
+    one vendor's cookies never reach another's page."""
+    body = (ZENDESK / "v1.html").read_bytes()
+    pages.serve("/gate", b"", status=302, Location="/list", Set_Cookie="consent=yes; Path=/")
+    pages.serve("/list", body)
+    pages.serve("/other", body)
+    with Fetcher(FetchOptions(concurrency=1, per_host=1)) as f:
+        through = f.fetch(pages.url("/gate"))
+        other = f.fetch(pages.url("/other"))
+    sent = {path: headers for method, path, headers in pages.requests if method == "GET"}
+    assert through.final_url == pages.url("/list") and through.body == body
+    assert sent["/list"].get("Cookie") == "consent=yes"
+    assert "Cookie" not in sent["/gate"] and "Cookie" not in sent["/other"]
+    assert other.body == body
+    assert sent["/list"].get("User-Agent", "").startswith("policy-watch/")

@@ -62,8 +62,7 @@ class LoopbackOnly(httpx.BaseTransport):
 
 
 def _guarded(options: FetchOptions, guard: LoopbackOnly) -> Fetcher:
-    client = httpx.Client(transport=guard, timeout=5, follow_redirects=False, trust_env=False)
-    return Fetcher(options, client=client, is_private=lambda host: host != "127.0.0.1")
+    return Fetcher(options, transport=guard, is_private=lambda host: host != "127.0.0.1")
 
 
 @pytest.mark.parametrize(
