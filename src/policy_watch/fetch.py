@@ -145,21 +145,15 @@ class Fetcher:
     def _get_once(
         self, url: str, current: str, headers: list[tuple[str, str]], cookies: httpx.Cookies
     ) -> tuple[FetchResult | None, str | None]:
+        response: httpx.Response | None = None
         try:
             request = httpx.Request("GET", current, headers=[*self._headers, *headers],
                                     extensions={"timeout": self._timeout})  # fmt: skip
             if cookies:
                 cookies.set_cookie_header(request)
-            r = self.transport.handle_request(request)
-        except httpx.TimeoutException as e:
-            raise _Retry(FetchError(url, f"timed out ({type(e).__name__})"), None) from None
-        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as e:
-            raise _Retry(FetchError(url, _describe(e)), None) from None
-        except httpx.HTTPError as e:
-            raise FetchError(url, _describe(e)) from None
-        r.request = request
-        try:
-            return self._answer(url, current, r, cookies)
+            response = self.transport.handle_request(request)
+            response.request = request
+            return self._answer(url, current, response, cookies)
         except httpx.TimeoutException as e:
             raise _Retry(FetchError(url, f"timed out ({type(e).__name__})"), None) from None
         except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as e:
@@ -167,7 +161,8 @@ class Fetcher:
         except httpx.HTTPError as e:
             raise FetchError(url, _describe(e)) from None
         finally:
-            r.close()  # the connection goes back to the pool (or is dropped if the body was not read)
+            if response is not None:
+                response.close()  # the connection goes back to the pool, or is dropped if unread
 
     def _answer(
         self, url: str, current: str, r: httpx.Response, cookies: httpx.Cookies
