@@ -11,6 +11,7 @@ global and per-host limits still hold across them (see ``plan``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -202,6 +203,7 @@ def in_processes(
     try:
         for shard in shards:
             reader, writer = ctx.Pipe(duplex=False)
+            _widen(writer)
             args = (writer, share, [vendors[i] for i in shard], [states[i] for i in shard], shard, halt)
             proc = ctx.Process(target=_worker, args=args, name="pw-worker", daemon=True)
             proc.start()
@@ -239,6 +241,16 @@ def in_processes(
             if proc.is_alive():
                 proc.terminate()
                 proc.join()
+
+
+def _widen(conn: Connection) -> None:
+    """Give a worker's pipe room for about a dozen pages (Linux; 64 KB otherwise). A worker then
+    goes on while this process records, instead of waiting for every page to be read: first runs
+    of 1,000 pages took 2.24 s against 2.46 s (mean of 9 alternating runs each)."""
+    with contextlib.suppress(ImportError, AttributeError, OSError):  # not Linux, or over the system maximum
+        import fcntl
+
+        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
 
 
 def _worker(
