@@ -261,3 +261,15 @@ def test_datasette_canned_queries_run(tmp_path: Path, pages: PageServer) -> None
     assert [r[0] for r in results["vendors_using_entity"]] == ["Snowflake Inc."]
     assert len(results["list_on_date"]) == 18
     assert results["failing_vendors"] == []
+
+
+def test_savepoint_journals_stay_in_memory(tmp_path: Path) -> None:
+    """Each vendor is recorded in a savepoint; its undo log must not go through a temporary file
+    (it did: 80% of the pages written by a first run of 1,000 vendors)."""
+    store = Store.open(tmp_path / "pw.db")
+    try:
+        pragmas = {p: store.db.execute(f"PRAGMA {p}").fetchone()[0]
+                   for p in ("journal_mode", "synchronous", "temp_store", "foreign_keys")}  # fmt: skip
+    finally:
+        store.close()
+    assert pragmas == {"journal_mode": "wal", "synchronous": 1, "temp_store": 2, "foreign_keys": 1}
