@@ -269,7 +269,12 @@ def test_savepoint_journals_stay_in_memory(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "pw.db")
     try:
         pragmas = {p: store.db.execute(f"PRAGMA {p}").fetchone()[0]
-                   for p in ("journal_mode", "synchronous", "temp_store", "foreign_keys")}  # fmt: skip
+                   for p in ("journal_mode", "synchronous", "temp_store", "foreign_keys", "wal_autocheckpoint")}  # fmt: skip
+        with store.batch():  # a run copies its log into the database less often, then as usual again
+            during = store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        after = store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
     finally:
         store.close()
-    assert pragmas == {"journal_mode": "wal", "synchronous": 1, "temp_store": 2, "foreign_keys": 1}
+    assert pragmas == {"journal_mode": "wal", "synchronous": 1, "temp_store": 2, "foreign_keys": 1,
+                       "wal_autocheckpoint": 1000}  # fmt: skip
+    assert (during, after) == (10000, 1000)

