@@ -82,8 +82,11 @@ def _history(db: Path) -> list[tuple[Any, ...]]:
             "select v.name, c.kind, c.section, c.entity, c.field, c.old, c.new from changes c"
             " join vendors v on v.id = c.vendor_id union all"
             " select vendor, 'entry', section, entity, purpose, country, extra from current_entries"
-            " union all select v.name, 'fetch', f.status, f.outcome, null, null, null from fetches f"
-            " join vendors v on v.id = f.vendor_id order by 1, 2, 3, 4, 5"
+            " union all select v.name, 'fetch', f.status, f.outcome, f.bytes, null, null from fetches f"
+            " join vendors v on v.id = f.vendor_id"
+            " union all select v.name, 'body', b.size, b.codec, length(b.data), null, null from bodies b"
+            " join snapshots s on s.body_hash = b.hash join vendors v on v.id = s.vendor_id"
+            " order by 1, 2, 3, 4, 5"
         ).fetchall()
 
 
@@ -107,6 +110,8 @@ def test_processes_record_the_same_history_as_threads(tmp_path: Path, pages: Pag
     statuses = {status for run in runs[0] for _, status, _ in run}
     assert {"baseline", "changed", "unchanged", "error"} <= statuses, runs[0]
     assert history[2] == history[0]
+    sizes = {row[4] for row in history[0] if row[1] == "fetch" and row[3] not in ("not_modified", "error")}
+    assert 0 not in sizes and len((ZENDESK / "v1.html").read_bytes()) in sizes  # bodies travel compressed
     assert any(row[1] == "changed" and row[4] == "country" for row in history[0]), history[0]
 
 

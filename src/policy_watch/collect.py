@@ -62,6 +62,21 @@ class Fetched:
     same_body: bool = False
     packed: bytes | None = None  # a first body, compressed where it was fetched
     body_hash: str | None = None
+    body_size: int | None = None  # set when the body itself stayed behind (``for_transfer``)
+
+    @property
+    def size(self) -> int:
+        """The length of the body fetched (0 for a 304 or an error)."""
+        if self.body_size is not None:
+            return self.body_size
+        return len(self.result.body) if self.result is not None else 0
+
+    def for_transfer(self) -> Fetched:
+        """What a worker process sends: a first body only compressed (a fifth of its size), since
+        recording needs nothing else of it; a later body whole, as the delta is made from it."""
+        if self.packed is None or self.result is None:
+            return self
+        return replace(self, result=replace(self.result, body=b""), body_size=len(self.result.body))
 
 
 class WorkerLost(RuntimeError):
@@ -266,7 +281,7 @@ def _worker(
     try:
         with Fetcher(options) as fetcher:
             for k, got in in_threads(fetcher, vendors, states, options.concurrency, halt):
-                conn.send_bytes(_dumps(positions[k], got))
+                conn.send_bytes(_dumps(positions[k], got.for_transfer() if isinstance(got, Fetched) else got))
         conn.send_bytes(_END)
     except BrokenPipeError:  # the parent is gone
         pass

@@ -152,7 +152,7 @@ def _fetch_row(got: Fetched, at: datetime, outcome: str, error: str | None) -> d
     final = r.final_url if r and r.final_url != got.vendor.url else None
     return {"started_at": at, "url": None, "final_url": final,
             "status": (r.status if r else got.error.status if got.error else None),
-            "duration_ms": r.duration_ms if r else None, "bytes": len(r.body) if r else 0,
+            "duration_ms": r.duration_ms if r else None, "bytes": got.size,
             "outcome": outcome, "error": error}  # fmt: skip
 
 
@@ -200,7 +200,7 @@ def _same_body(store: Store, got: Fetched, at: datetime) -> VendorResult:
 def _new_body(config: Config, store: Store, got: Fetched, at: datetime, run_id: str) -> VendorResult:
     assert got.result is not None
     bhash = store.save_body(got.result.body, got.result.content_type, previous=got.state.body_hash,
-                            packed=got.packed, hash_=got.body_hash)  # fmt: skip
+                            packed=got.packed, hash_=got.body_hash, size=got.size)  # fmt: skip
     result = _record_page(config, store, got, bhash, at, run_id)
     if result.status != "error":  # remember the body only once it is on record
         store.update_vendor(got.state.id, body_hash=bhash, etag=got.result.etag,

@@ -307,18 +307,19 @@ class Store:
 
     def save_body(
         self, body: bytes, content_type: str | None, previous: str | None = None, packed: bytes | None = None,
-        hash_: str | None = None,
+        hash_: str | None = None, size: int | None = None,
     ) -> str:  # fmt: skip
         """Keep a raw page as evidence: zstd, as a delta against ``previous`` (the vendor's last body)
         when there is one, so a page that changed a little costs a few hundred bytes, not 10 KB.
-        ``packed`` is ``pack_body(body)`` and ``hash_`` its ``body_hash`` when the caller already
-        computed them (on another thread)."""
+        ``packed`` is ``pack_body(body)``, ``hash_`` its ``body_hash`` and ``size`` its length when
+        the caller already has them (then ``body`` may be empty: a first body is not needed)."""
         h = hash_ or body_hash(body)
+        size = len(body) if size is None else size
         conn = self.db.conn
         insert = ("insert or ignore into bodies (hash, content_type, size, data, codec, base_hash, depth)"
                   " values (?, ?, ?, ?, ?, ?, ?)")  # fmt: skip
         if previous is None and packed is not None:  # a first body: one statement
-            conn.execute(insert, (h, content_type, len(body), packed, "zstd", None, 0))
+            conn.execute(insert, (h, content_type, size, packed, "zstd", None, 0))
             return h
         if conn.execute("select 1 from bodies where hash = ?", [h]).fetchone():
             return h
@@ -329,9 +330,9 @@ class Store:
         )
         if base is not None and base[0] < MAX_DELTA_DEPTH:
             raw, _ = self.load_body(str(previous))
-            row = (h, content_type, len(body), pack_delta(body, raw), "zstd-delta", previous, base[0] + 1)
+            row = (h, content_type, size, pack_delta(body, raw), "zstd-delta", previous, base[0] + 1)
         else:
-            row = (h, content_type, len(body), packed or pack_body(body), "zstd", None, 0)
+            row = (h, content_type, size, packed or pack_body(body), "zstd", None, 0)
         conn.execute(insert, row)
         return h
 
