@@ -278,3 +278,21 @@ def test_savepoint_journals_stay_in_memory(tmp_path: Path) -> None:
     assert pragmas == {"journal_mode": "wal", "synchronous": 1, "temp_store": 2, "foreign_keys": 1,
                        "wal_autocheckpoint": 1000}  # fmt: skip
     assert (during, after) == (10000, 1000)
+
+
+def test_an_interrupted_vendor_is_undone_before_the_batch_commits(tmp_path: Path) -> None:
+    """Ctrl-C while one vendor is being recorded: the vendors before it are committed, none of it is."""
+    store = Store.open(tmp_path / "pw.db")
+    insert = ("insert into vendors (name, url, created_at, consecutive_failures, failing)"
+              " values (?, 'https://example.com', '2026-01-01', 0, 0)")  # fmt: skip
+    try:
+        with pytest.raises(KeyboardInterrupt), store.batch():
+            with store.transaction():
+                store.db.conn.execute(insert, ["recorded"])
+            with store.transaction():
+                store.db.conn.execute(insert, ["half-recorded"])
+                raise KeyboardInterrupt
+        names = [r[0] for r in store.db.conn.execute("select name from vendors")]
+    finally:
+        store.close()
+    assert names == ["recorded"]

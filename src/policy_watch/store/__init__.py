@@ -102,12 +102,22 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One write transaction; nested, a savepoint. The outermost takes the write lock up front
-        (BEGIN IMMEDIATE) so it waits for another writer instead of failing on a lock upgrade."""
+        (BEGIN IMMEDIATE) so it waits for another writer instead of failing on a lock upgrade.
+        A savepoint is undone on any exception, Ctrl-C included: a batch that commits what was
+        done never commits half a vendor. (Our own savepoints rather than sqlite-utils' atomic():
+        a fixed name instead of a random one per vendor, so its statements stay prepared.)"""
         conn = self.db.conn
         if conn.in_transaction:
             try:
-                with self.db.atomic():
+                conn.execute("SAVEPOINT pw")  # nested ones may share the name: RELEASE takes the innermost
+                try:
                     yield
+                except BaseException:
+                    if conn.in_transaction:  # an error may have ended the whole transaction already
+                        conn.execute("ROLLBACK TO pw")
+                        conn.execute("RELEASE pw")
+                    raise
+                conn.execute("RELEASE pw")
             except sqlite3.DatabaseError as e:
                 raise StoreError(str(self.path), f"write failed: {e}") from None
             return
