@@ -90,3 +90,15 @@ def test_page_date_uses_rules_date_format() -> None:
 def test_page_date_across_markup() -> None:
     html = f"<p>Effective date: <strong>September 1, 2022</strong></p>{_TABLE}"
     assert parse_page(html).last_modified == date(2022, 9, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("İstanbul, São Paulo, Zürich — offices. LAST UPDATED: March 4, 2025", date(2025, 3, 4)),
+        ("Ünsere Liste (Übersicht) " * 400 + "Last Updated 2024-11-02", date(2024, 11, 2)),
+        ("ÉTÉ " * 30_000 + "Effective Date: 1 July 2023", date(2023, 7, 1)),  # past the first look
+    ],
+)
+def test_keywords_after_non_ascii_text(text: str, expected: date) -> None:
+    assert declared_date(text) == expected

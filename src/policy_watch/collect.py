@@ -71,12 +71,15 @@ class Fetched:
             return self.body_size
         return len(self.result.body) if self.result is not None else 0
 
-    def for_transfer(self) -> Fetched:
-        """What a worker process sends: a first body only compressed (a fifth of its size), since
-        recording needs nothing else of it; a later body whole, as the delta is made from it."""
-        if self.packed is None or self.result is None:
-            return self
-        return replace(self, result=replace(self.result, body=b""), body_size=len(self.result.body))
+    def for_transfer(self) -> tuple[Any, ...]:
+        """What a worker process sends: every field but the vendor and its state, which the parent
+        has (``Fetched(vendor, state, *fields)`` rebuilds it); a first body only compressed (a
+        fifth of its size), since recording needs nothing else of it; a later body whole, as the
+        delta is made from it."""
+        result, size = self.result, self.body_size
+        if self.packed is not None and result is not None:
+            result, size = replace(result, body=b""), len(result.body)
+        return (result, self.error, self.page, self.parse_error, self.same_body, self.packed, self.body_hash, size)
 
 
 class WorkerLost(RuntimeError):
@@ -248,7 +251,7 @@ def in_processes(
                     continue
                 i, got = pickle.loads(data)
                 pending.discard(i)
-                yield i, got
+                yield i, (Fetched(vendors[i], states[i], *got) if isinstance(got, tuple) else got)
     finally:
         halt.set()
         for proc, _ in running.values():
@@ -289,7 +292,7 @@ def _worker(
         conn.close()
 
 
-def _dumps(position: int, got: Fetched | Exception) -> bytes:
+def _dumps(position: int, got: tuple[Any, ...] | Exception) -> bytes:
     try:
         return pickle.dumps((position, got), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as e:  # an exception that cannot cross processes: keep what it said

