@@ -151,3 +151,28 @@ def test_cli_run_with_processes(tmp_path: Path, pages: PageServer) -> None:
     second = cli(config, "run", "--json")
     changed = {r["vendor"] for r in json.loads(second.stdout)["vendors"] if r["status"] == "changed"}
     assert changed == {f"Vendor {i}" for i in range(9) if i % 3}, second.stdout
+
+
+def test_an_error_while_recording_stops_the_workers(tmp_path: Path, pages: PageServer) -> None:
+    import multiprocessing
+    import time
+
+    body = (ZENDESK / "v1.html").read_bytes()
+    vendors = []
+    for i in range(60):
+        pages.serve(f"/e{i}", body)
+        vendors.append((f"Vendor {i:02d}", pages.url(f"/e{i}")))
+    config = load_config(write_config(tmp_path, vendors, settings="concurrency = 2\nper_host = 2"))
+
+    def fail(r: VendorResult) -> None:
+        raise RuntimeError("disk on fire")
+
+    store = Store.open(config.settings.database)
+    start = time.monotonic()
+    try:
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            pipeline.run_check(config, store, on_result=fail, processes=2, deliver_alerts=False)
+    finally:
+        store.close()
+    assert time.monotonic() - start < 10
+    assert not multiprocessing.active_children()

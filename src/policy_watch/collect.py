@@ -252,8 +252,10 @@ def in_processes(
                 i, got = pickle.loads(data)
                 pending.discard(i)
                 yield i, (Fetched(vendors[i], states[i], *got) if isinstance(got, tuple) else got)
-    finally:
+    finally:  # normally nothing is left running; after an error or Ctrl-C, stop the workers
         halt.set()
+        for reader in running:
+            reader.close()  # a worker waiting to send gets a broken pipe and ends
         for proc, _ in running.values():
             proc.join(timeout=5)
             if proc.is_alive():
