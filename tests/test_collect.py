@@ -4,8 +4,10 @@ whether it fetches in threads or in processes."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 from pwtest import ZENDESK, PageServer, cli, write_config
 
 from policy_watch import collect, pipeline
-from policy_watch.config import Vendor, load_config
+from policy_watch.config import Config, Vendor, load_config
 from policy_watch.models import VendorResult
 from policy_watch.store import Store
 
@@ -115,13 +117,18 @@ def test_processes_record_the_same_history_as_threads(tmp_path: Path, pages: Pag
     assert any(row[1] == "changed" and row[4] == "country" for row in history[0]), history[0]
 
 
-def test_stop_ends_a_run_in_processes_without_errors(tmp_path: Path, pages: PageServer) -> None:
+def _same_page(tmp_path: Path, pages: PageServer, count: int) -> Config:
+    """``count`` vendors serving the same page, fetched two at a time."""
     body = (ZENDESK / "v1.html").read_bytes()
     vendors = []
-    for i in range(40):
+    for i in range(count):
         pages.serve(f"/p{i}", body)
         vendors.append((f"Vendor {i:02d}", pages.url(f"/p{i}")))
-    config = load_config(write_config(tmp_path, vendors, settings="concurrency = 2\nper_host = 2"))
+    return load_config(write_config(tmp_path, vendors, settings="concurrency = 2\nper_host = 2"))
+
+
+def test_stop_ends_a_run_in_processes_without_errors(tmp_path: Path, pages: PageServer) -> None:
+    config = _same_page(tmp_path, pages, 40)
     stop = threading.Event()
     seen: list[VendorResult] = []
 
@@ -154,15 +161,7 @@ def test_cli_run_with_processes(tmp_path: Path, pages: PageServer) -> None:
 
 
 def test_an_error_while_recording_stops_the_workers(tmp_path: Path, pages: PageServer) -> None:
-    import multiprocessing
-    import time
-
-    body = (ZENDESK / "v1.html").read_bytes()
-    vendors = []
-    for i in range(60):
-        pages.serve(f"/e{i}", body)
-        vendors.append((f"Vendor {i:02d}", pages.url(f"/e{i}")))
-    config = load_config(write_config(tmp_path, vendors, settings="concurrency = 2\nper_host = 2"))
+    config = _same_page(tmp_path, pages, 60)
 
     def fail(r: VendorResult) -> None:
         raise RuntimeError("disk on fire")
