@@ -36,3 +36,31 @@ def test_a_bug_on_one_page_does_not_abort_the_others(
     assert by["Bad"].status == "error" and "internal error" in (by["Bad"].error or "")
     assert store.query("select count(*) as n from snapshots")[0]["n"] == 1
     store.close()
+
+
+def test_a_database_error_that_undoes_the_batch_is_reported_not_hidden(tmp_path: Path, pages: PageServer) -> None:
+    """An error that ends the whole write transaction (here a RAISE(ROLLBACK) trigger; an I/O
+    error does the same) undoes the vendors recorded since the last commit: they are reported as
+    not recorded, the run goes on, and the next run records them."""
+    for i in range(4):
+        pages.serve(f"/v{i}", (ZENDESK / "v1.html").read_bytes())
+    path = write_config(tmp_path, [(f"V{i}", pages.url(f"/v{i}")) for i in range(4)], settings="concurrency = 1")
+    config = load_config(path)
+    store = Store.open(config.settings.database)
+    store.db.execute(
+        "create trigger boom before insert on snapshots when new.vendor_id = (select id from vendors where name = 'V2')"
+        " begin select raise(rollback, 'boom'); end"
+    )
+    try:
+        report = pipeline.run_check(config, store, deliver_alerts=False)
+        first = {r.vendor: (r.status, r.error or "") for r in report.results}
+        stored = {r["name"] for r in store.query("select v.name from snapshots s join vendors v on v.id = s.vendor_id")}
+        store.db.execute("drop trigger boom")
+        second = {r.vendor: r.status for r in pipeline.run_check(config, store, deliver_alerts=False).results}
+    finally:
+        store.close()
+    assert first["V0"][0] == first["V1"][0] == "error" and "not recorded" in first["V0"][1], first
+    assert first["V2"][0] == "error" and "boom" in first["V2"][1], first
+    assert first["V3"][0] == "baseline", first
+    assert stored == {"V3"}
+    assert second == {"V0": "baseline", "V1": "baseline", "V2": "baseline", "V3": "unchanged"}

@@ -103,10 +103,20 @@ def run_check(
             outcomes = in_threads(fetcher, todo, states, workers, stop)
         stack.callback(outcomes.close)  # an error while recording stops the fetching too
         with store.batch() as tick:
+            uncommitted: list[int] = []  # results whose writes the batch has not committed yet
             for i, got in outcomes:
+                in_batch = store.in_transaction  # else this vendor commits on its own
                 result = _settle(config, store, todo[i], got, now(), report.run_id)
-                tick()
+                held = in_batch and store.in_transaction
+                if in_batch and not held:  # an error ended the batch: what it held is undone
+                    for k in uncommitted:
+                        report.results[k] = _not_recorded(report.results[k])
+                    uncommitted.clear()
                 report.results.append(result)
+                if tick():
+                    uncommitted.clear()
+                elif held:
+                    uncommitted.append(len(report.results) - 1)
                 if on_result:
                     on_result(result)
     try:
@@ -137,6 +147,11 @@ def _settle(
         return VendorResult(
             vendor.name, "error", error=f"{vendor.name}: internal error: {e!r}", detected_at=at
         )
+
+
+def _not_recorded(r: VendorResult) -> VendorResult:
+    why = "not recorded: a database error undid this part of the run; it is checked again next run"
+    return VendorResult(r.vendor, "error", error=f"{r.vendor}: {why}", detected_at=r.detected_at)
 
 
 def after_run(config: Config, store: Store, now: datetime, run_id: str) -> None:

@@ -133,11 +133,14 @@ class Store:
         self._commit()
 
     @contextmanager
-    def batch(self, size: int = 64, seconds: float = 1.0) -> Iterator[Callable[[], None]]:
+    def batch(self, size: int = 64, seconds: float = 1.0) -> Iterator[Callable[[], bool]]:
         """Group many vendors' transactions (each then a savepoint) into fewer commits.
 
         Yields ``tick``: call it after each unit of work; it commits every ``size`` units or
-        ``seconds``. Whatever was done is committed on the way out.
+        ``seconds`` and says whether it did. Whatever was done is committed on the way out. An
+        error that ends the whole transaction (a RAISE(ROLLBACK) trigger, an I/O error) undoes
+        the units since the last commit: ``in_transaction`` is then False, and the next tick
+        starts a new transaction.
 
         Meanwhile the write-ahead log may grow to about 40 MB before it is copied into the
         database (instead of 4 MB): pages rewritten by successive commits are copied once, with
@@ -148,12 +151,18 @@ class Store:
         state = {"count": 0, "since": time.monotonic()}
         conn.execute(f"PRAGMA wal_autocheckpoint = {_BATCH_CHECKPOINT_PAGES}")
 
-        def tick() -> None:
+        def tick() -> bool:
             state["count"] += 1
+            if not conn.in_transaction:  # lost to an error: the caller has been told by in_transaction
+                self._begin()
+                state["count"], state["since"] = 0, time.monotonic()
+                return False
             if state["count"] >= size or time.monotonic() - state["since"] > seconds:
                 self._commit()
                 self._begin()
                 state["count"], state["since"] = 0, time.monotonic()
+                return True
+            return False
 
         self._begin()
         try:
@@ -165,6 +174,10 @@ class Store:
             finally:
                 with suppress(sqlite3.Error):  # a broken connection: the error above says more
                     conn.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.db.conn.in_transaction
 
     def _begin(self) -> None:
         try:
