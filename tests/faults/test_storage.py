@@ -205,7 +205,8 @@ def test_disk_full_via_max_page_count(world: World) -> None:
                 report = run_check(cfg, store, f)
                 failed = by_vendor(report)[FAULTY]
                 assert failed.status == "error" and "full" in (failed.error or ""), failed
-                assert by_vendor(report)[HEALTHY].status == "unchanged"
+                healthy = by_vendor(report)[HEALTHY]  # "not recorded" if the full disk undid its writes too
+                assert healthy.status == "unchanged" or "not recorded" in (healthy.error or ""), healthy
             except Exception as e:  # a clear store error is acceptable too
                 assert "full" in str(e) and str(world.db) in str(e), repr(e)
     finally:
