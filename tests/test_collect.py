@@ -175,3 +175,55 @@ def test_an_error_while_recording_stops_the_workers(tmp_path: Path, pages: PageS
         store.close()
     assert time.monotonic() - start < 10
     assert not multiprocessing.active_children()
+
+
+def test_outcomes_that_cannot_cross_processes_stay_one_vendors_error() -> None:
+    import httpx
+
+    position, got = collect._loads(collect._dumps(7, httpx.StreamClosed()))  # its args do not match its constructor
+    assert position == 7 and isinstance(got, RuntimeError) and "StreamClosed" in str(got)
+    position, got = collect._loads(collect._dumps(3, ("result", None)))
+    assert (position, got) == (3, ("result", None))
+    position, got = collect._loads(b"\x05\x00\x00\x00not a pickle")
+    assert position == 5 and isinstance(got, RuntimeError) and "could not be read" in str(got)
+
+
+_EARLY_CLOSE = """
+import os, signal, sys, threading, time
+from pathlib import Path
+from policy_watch import collect
+from policy_watch.config import Vendor
+from policy_watch.fetch import FetchOptions
+from policy_watch.store.records import VendorState
+signal.signal(signal.SIGTERM, lambda *_: None)  # as the daemon's handler: forked workers inherit it
+fast, slow = sys.argv[1], sys.argv[2]
+vendors = [Vendor(f"V{i}", fast if i == 0 else slow + str(i), 30) for i in range(4)]
+states = [VendorState(i, v.name, None, None, None, 0, False) for i, v in enumerate(vendors)]
+assert collect._start_method() == "fork"
+outcomes = collect.in_processes(FetchOptions(timeout=30, retries=0, per_host=4, concurrency=4), vendors, states, 2)
+next(outcomes)
+start = time.monotonic()
+outcomes.close()  # what run_check does when recording fails or Ctrl-C arrives
+children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+print(f"{time.monotonic() - start:.2f} {len(children)}")
+"""
+
+
+def test_closing_early_stops_forked_workers_even_in_a_slow_fetch(pages: PageServer) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    if not Path("/proc/self/task").exists() or "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs Linux fork and /proc")
+    pages.serve("/fast", (ZENDESK / "v1.html").read_bytes())
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers: a fetch that hangs
+    try:
+        slow = f"http://127.0.0.1:{silent.getsockname()[1]}/slow"
+        done = subprocess.run([sys.executable, "-c", _EARLY_CLOSE, pages.url("/fast"), slow],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    finally:
+        silent.close()
+    assert done.returncode == 0, done.stderr
+    seconds, children = done.stdout.split()
+    assert float(seconds) < 3 and children == "0", done.stdout

@@ -37,3 +37,20 @@ def test_a_cookie_set_while_redirecting_goes_along_that_chain_only(pages: PageSe
     assert "Cookie" not in sent["/gate"] and "Cookie" not in sent["/other"]
     assert other.body == body
     assert sent["/list"].get("User-Agent", "").startswith("policy-watch/")
+
+
+def test_malformed_redirects_and_validators_are_fetch_errors_or_ignored(pages: PageServer) -> None:
+    import pytest
+
+    from policy_watch.errors import FetchError
+
+    body = (ZENDESK / "v1.html").read_bytes()
+    pages.serve("/bad-redirect", b"", status=302, Location="http://[bad/")
+    pages.serve("/p", body)
+    with Fetcher(FetchOptions(concurrency=1, per_host=1)) as f:
+        with pytest.raises(FetchError, match="invalid request"):
+            f.fetch(pages.url("/bad-redirect"))
+        again = f.fetch(pages.url("/p"), etag='"café"', last_modified="Mon, 1 Jan 2024 00:00:00 GMT")
+    assert again.status == 200 and again.body == body
+    sent = [h for method, path, h in pages.requests if path == "/p"]
+    assert "If-None-Match" not in sent[-1] and sent[-1].get("If-Modified-Since")

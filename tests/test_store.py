@@ -296,3 +296,19 @@ def test_an_interrupted_vendor_is_undone_before_the_batch_commits(tmp_path: Path
     finally:
         store.close()
     assert names == ["recorded"]
+
+
+@pytest.mark.parametrize("text", ["Acme\x00Corp", "Émoji 🚀 Ltd", 'Quote "and" back\\slash', "Line\u2028sep"])
+def test_stored_rows_read_back_exactly(tmp_path: Path, text: str) -> None:
+    page = ParsedPage(entries=(Entry("S", text, "p", "c"), Entry("S", "Other", text, "c"), Entry("S", text, "p", "c")))
+    store = Store.open(tmp_path / "pw.db")
+    try:
+        vid = store.vendor_state("V", "https://example.com", datetime.now(UTC)).id
+        with store.transaction():
+            sid = store.insert_snapshot(vid, page, status="good", now=datetime.now(UTC), body_hash=None,
+                                        parser_version="1")  # fmt: skip
+        back = store.snapshot(sid).page()
+    finally:
+        store.close()
+    assert back.entries == page.entries
+    assert content_hash(back) == content_hash(page)

@@ -17,8 +17,10 @@ import multiprocessing
 import os
 import pickle
 import signal
+import struct
 import sys
 import threading
+import time
 from collections.abc import Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -241,7 +243,7 @@ def in_processes(
                 if data is None or data == _END:
                     del running[reader]
                     reader.close()
-                    proc.join(timeout=10)
+                    _reap([proc], timeout=10)
                     if data is None and not halt.is_set():
                         lost = WorkerLost(
                             f"worker process ended early (exit code {proc.exitcode}); checked next run"
@@ -249,18 +251,28 @@ def in_processes(
                         for i in sorted(pending):
                             yield i, lost
                     continue
-                i, got = pickle.loads(data)
+                i, got = _loads(data)
                 pending.discard(i)
                 yield i, (Fetched(vendors[i], states[i], *got) if isinstance(got, tuple) else got)
     finally:  # normally nothing is left running; after an error or Ctrl-C, stop the workers
         halt.set()
         for reader in running:
-            reader.close()  # a worker waiting to send gets a broken pipe and ends
-        for proc, _ in running.values():
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join()
+            reader.close()  # nothing more will be read: a worker waiting to send gets a broken pipe
+        _reap([proc for proc, _ in running.values()], timeout=0.5)
+
+
+def _reap(procs: list[Any], timeout: float) -> None:
+    """Wait for worker processes to end, together for at most ``timeout`` seconds, then stop them."""
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        proc.join(timeout=max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout=1)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
 
 
 def _widen(conn: Connection) -> None:
@@ -283,6 +295,7 @@ def _worker(
 ) -> None:
     """A worker process: fetch and parse its vendors, send each outcome to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker inherits the daemon's handler
     try:
         with Fetcher(options) as fetcher:
             for k, got in in_threads(fetcher, vendors, states, options.concurrency, halt):
@@ -295,7 +308,23 @@ def _worker(
 
 
 def _dumps(position: int, got: tuple[Any, ...] | Exception) -> bytes:
+    """One outcome for the parent: its position, then the pickled outcome. An exception that
+    would not come back out of pickle (its arguments do not match its constructor) travels as
+    its text."""
+    head = struct.pack("<I", position)
     try:
-        return pickle.dumps((position, got), protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as e:  # an exception that cannot cross processes: keep what it said
-        return pickle.dumps((position, RuntimeError(f"{got!r} (not transferable: {e})")))
+        data = pickle.dumps(got, protocol=pickle.HIGHEST_PROTOCOL)
+        if isinstance(got, BaseException):
+            pickle.loads(data)
+        return head + data
+    except Exception:
+        text = f"{type(got).__name__}: {got}" if isinstance(got, BaseException) else repr(got)
+        return head + pickle.dumps(RuntimeError(text), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _loads(data: bytes) -> tuple[int, tuple[Any, ...] | Exception]:
+    (position,) = struct.unpack_from("<I", data)
+    try:
+        return position, pickle.loads(data[4:])
+    except Exception as e:  # the vendor's outcome is unreadable: that vendor is an error, not the run
+        return position, RuntimeError(f"the outcome sent by a worker process could not be read: {e!r}")

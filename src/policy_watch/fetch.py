@@ -93,9 +93,10 @@ class Fetcher:
         if urlsplit(url).scheme not in ("http", "https"):
             return read_file(url, self.options.max_bytes)
         headers: list[tuple[str, str]] = []
-        if etag:
+        # A validator that is not ASCII (a server may send one) cannot be sent back: fetch in full.
+        if etag and etag.isascii():
             headers.append(("If-None-Match", etag))
-        if last_modified:
+        if last_modified and last_modified.isascii():
             headers.append(("If-Modified-Since", last_modified))
         cookies = httpx.Cookies()  # this page's own: set while redirecting, kept for its retries
         start = time.monotonic()
@@ -160,6 +161,8 @@ class Fetcher:
             raise _Retry(FetchError(url, _describe(e)), None) from None
         except httpx.HTTPError as e:
             raise FetchError(url, _describe(e)) from None
+        except ValueError as e:  # a malformed Location ("http://[bad/") or header value
+            raise FetchError(url, f"invalid request: {e}") from None
         finally:
             if response is not None:
                 response.close()  # the connection goes back to the pool, or is dropped if unread

@@ -77,7 +77,13 @@ def _insert_rows(
     packed = b"".join([row_key(c) for c in cells] if keys is None else keys)
     assert len(packed) == ROW_KEY_BYTES * len(cells)
     args = {"keys": packed, "cells": json.dumps(cells, ensure_ascii=False), "snapshot": snapshot_id}
-    conn.execute(_ROWS_SQL, args)
+    if any("\x00" in text for row in cells for text in row):  # json_extract stops at a NUL (SQLite 3.40)
+        rows = [(packed[ROW_KEY_BYTES * i : ROW_KEY_BYTES * (i + 1)], *c) for i, c in enumerate(cells)]
+        conn.executemany(
+            "insert or ignore into rows (hash, section, entity, purpose, country, extra) values (?, ?, ?, ?, ?, ?)", rows
+        )
+    else:
+        conn.execute(_ROWS_SQL, args)
     conn.execute(_LINKS_SQL, args)
 
 
