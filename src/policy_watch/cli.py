@@ -5,9 +5,7 @@ Exit codes: 0 success, 1 a vendor or delivery failed, 2 bad input (config, argum
 
 from __future__ import annotations
 
-import csv
 import functools
-import getpass
 import io
 import json
 import logging
@@ -218,6 +216,12 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
     sys.exit(0 if report.ok else 1)
 
 
+def _user() -> str:
+    import getpass  # only for ack, object and accept
+
+    return getpass.getuser()
+
+
 def _run_with_progress(cfg: Config, store: Store, vendors: list[Any], quiet: bool) -> pipeline.RunReport:
     processes = pipeline.worker_processes(cfg, len(vendors))
     if quiet or not sys.stdout.isatty():
@@ -261,6 +265,8 @@ def _emit(
         _json([{c: r.get(c) for c in cols} for r in rows])
     elif as_csv:
         buf = io.StringIO()
+        import csv  # only here: every run would pay for its import
+
         w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
         w.writerows({k: (json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v) for k, v in r.items()}
@@ -289,7 +295,7 @@ def _window_command(action: str) -> Callable[..., None]:
     @click.pass_obj
     def command(obj: _Ctx, window_id: int, note: str | None, by: str | None) -> None:
         with _errors():
-            w = queries.set_window(obj.store(), window_id, action, by or getpass.getuser(), note, _now())
+            w = queries.set_window(obj.store(), window_id, action, by or _user(), note, _now())
         click.echo(
             f"window {w['id']} ({w['vendor']}, deadline {w['deadline']}): {w['status']} by {w['status_by']}"
         )
@@ -316,7 +322,7 @@ def accept(obj: _Ctx, target: str, note: str | None, by: str | None) -> None:
     with _errors():
         store = obj.store()
         if target.isdigit() and store.window(int(target)) is not None:
-            w = queries.set_window(store, int(target), "accept", by or getpass.getuser(), note, _now())
+            w = queries.set_window(store, int(target), "accept", by or _user(), note, _now())
             click.echo(
                 f"window {w['id']} ({w['vendor']}, deadline {w['deadline']}): accepted by {w['status_by']}"
             )
