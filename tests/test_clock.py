@@ -16,7 +16,7 @@ from test_outbox import V1, V2, V3, V4, Receiver, check, opened, rows
 
 from policy_watch import clock, pipeline, queries
 from policy_watch.cli import cli as cli_group
-from policy_watch.config import DEFAULT_WINDOW_KINDS, load_config
+from policy_watch.config import DEFAULT_WINDOW_KINDS, Config, load_config
 from policy_watch.fetch import Fetcher
 from policy_watch.models import Change, ChangeKind, WindowRule
 
@@ -116,6 +116,17 @@ def test_reminders_due(today: date, sent: list[int], due: list[int]) -> None:
 # --- the clock in the pipeline, travelling in time ---------------------------------------------------
 
 
+def _zendesk_changes(pages: PageServer, hooks: Receiver, tmp_path: Path, first: bytes, first_day: str,
+                     second: bytes, second_day: str, settings: str = "") -> tuple[Config, pipeline.RunReport]:  # fmt: skip
+    """Zendesk Connect checked on ``first_day`` serving ``first``, then on ``second_day`` serving ``second``."""
+    pages.serve("/z", first)
+    cfg = load_config(write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [hooks.url()],
+                                   settings=settings))  # fmt: skip
+    check(cfg, at(first_day))
+    pages.serve("/z", second)
+    return cfg, check(cfg, at(second_day))
+
+
 def _windows(cfg_path: Path) -> list[dict[str, object]]:
     return rows(load_config(cfg_path), "select * from windows order by id")
 
@@ -123,11 +134,7 @@ def _windows(cfg_path: Path) -> list[dict[str, object]]:
 def test_declared_date_that_moved_forward_opens_the_window(
     pages: PageServer, hooks: Receiver, tmp_path: Path
 ) -> None:
-    pages.serve("/z", V1)
-    cfg = load_config(write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [hooks.url()]))
-    check(cfg, at("2026-11-01"))
-    pages.serve("/z", V2)
-    report = check(cfg, at("2026-11-05"))
+    cfg, report = _zendesk_changes(pages, hooks, tmp_path, V1, "2026-11-01", V2, "2026-11-05")
     [w] = _windows(cfg.path)
     assert (w["opens"], w["deadline"], w["rule"], w["late"], w["status"]) == (
         "2026-11-02", "2026-12-02", "declared_date", 0, "open")  # fmt: skip
@@ -147,22 +154,14 @@ def test_declared_date_that_moved_forward_opens_the_window(
 def test_unmoved_declared_date_opens_the_window_on_detection(
     pages: PageServer, hooks: Receiver, tmp_path: Path
 ) -> None:
-    pages.serve("/z", V3)
-    cfg = load_config(write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [hooks.url()]))
-    check(cfg, at("2026-11-10"))
-    pages.serve("/z", V4)
-    check(cfg, at("2026-11-20"))
+    cfg, _ = _zendesk_changes(pages, hooks, tmp_path, V3, "2026-11-10", V4, "2026-11-20")
     [w] = _windows(cfg.path)
     assert (w["opens"], w["deadline"], w["rule"]) == ("2026-11-20", "2026-12-20", "detection_date")
     assert hooks.posts[0]["title"].endswith("— object by 2026-12-20")
 
 
 def test_declared_date_in_the_future_is_not_used(pages: PageServer, hooks: Receiver, tmp_path: Path) -> None:
-    pages.serve("/z", V1)
-    cfg = load_config(write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [hooks.url()]))
-    check(cfg, at("2026-10-01"))
-    pages.serve("/z", V2)
-    check(cfg, at("2026-10-30"))
+    cfg, _ = _zendesk_changes(pages, hooks, tmp_path, V1, "2026-10-01", V2, "2026-10-30")
     [w] = _windows(cfg.path)
     assert (w["opens"], w["deadline"], w["rule"]) == ("2026-10-30", "2026-11-29", "detection_date")
 
@@ -170,11 +169,7 @@ def test_declared_date_in_the_future_is_not_used(pages: PageServer, hooks: Recei
 def test_late_detection_is_flagged_and_the_window_expires(
     pages: PageServer, hooks: Receiver, tmp_path: Path
 ) -> None:
-    pages.serve("/z", V1)
-    cfg = load_config(write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [hooks.url()]))
-    check(cfg, at("2026-10-01"))
-    pages.serve("/z", V2)
-    check(cfg, at("2026-12-10"))
+    cfg, _ = _zendesk_changes(pages, hooks, tmp_path, V1, "2026-10-01", V2, "2026-12-10")
     [w] = _windows(cfg.path)
     assert (w["opens"], w["deadline"], w["late"], w["status"]) == ("2026-11-02", "2026-12-02", 1, "expired")
     [post] = hooks.posts
@@ -187,11 +182,7 @@ def test_late_detection_is_flagged_and_the_window_expires(
 def test_reminders_seven_and_one_day_before_each_once_then_expiry(
     pages: PageServer, hooks: Receiver, tmp_path: Path
 ) -> None:
-    pages.serve("/z", V1)
-    cfg = load_config(write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [hooks.url()]))
-    check(cfg, at("2026-11-01"))
-    pages.serve("/z", V2)
-    check(cfg, at("2026-11-05"))
+    cfg, _ = _zendesk_changes(pages, hooks, tmp_path, V1, "2026-11-01", V2, "2026-11-05")
     titles: dict[str, list[str]] = {}
     for day in ["2026-11-24", "2026-11-25", "2026-11-25", "2026-11-26", "2026-12-01", "2026-12-01", "2026-12-02",
                 "2026-12-03", "2026-12-04"]:  # fmt: skip
@@ -232,12 +223,8 @@ def test_missed_days_send_one_reminder_and_decided_windows_get_none(
 
 
 def test_configured_window_kinds(pages: PageServer, hooks: Receiver, tmp_path: Path) -> None:
-    pages.serve("/z", V1)
-    cfg = load_config(write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [hooks.url()],
-                                   settings='window_kinds = ["renamed"]'))  # fmt: skip
-    check(cfg, at("2026-11-01"))
-    pages.serve("/z", V2)
-    check(cfg, at("2026-11-05"))
+    cfg, _ = _zendesk_changes(pages, hooks, tmp_path, V1, "2026-11-01", V2, "2026-11-05",
+                              settings='window_kinds = ["renamed"]')  # fmt: skip
     assert _windows(cfg.path) == []
     assert hooks.posts[0]["title"] == "Zendesk Connect: 1 added, 1 removed, 2 changed"
     assert "These changes open no objection window." in hooks.posts[0]["message"]
