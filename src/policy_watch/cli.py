@@ -223,9 +223,8 @@ def _user() -> str:
 
 
 def _run_with_progress(cfg: Config, store: Store, vendors: list[Any], quiet: bool) -> pipeline.RunReport:
-    processes = pipeline.worker_processes(cfg, len(vendors))
     if quiet or not sys.stdout.isatty():
-        return pipeline.run_check(cfg, store, vendors=vendors, processes=processes)
+        return pipeline.run_check(cfg, store, vendors=vendors)
     from rich.progress import Progress
 
     with Progress(console=_console(), transient=True) as progress:
@@ -238,7 +237,7 @@ def _run_with_progress(cfg: Config, store: Store, vendors: list[Any], quiet: boo
             progress.update(task, advance=1,
                             description=f"checking ({tally['changed']} changed, {tally['failed']} failed)")  # fmt: skip
 
-        return pipeline.run_check(cfg, store, vendors=vendors, on_result=step, processes=processes)
+        return pipeline.run_check(cfg, store, vendors=vendors, on_result=step)
 
 
 @cli.command()

@@ -65,12 +65,6 @@ def fetch_options(config: Config) -> FetchOptions:
                         max_redirects=s.max_redirects, per_host=s.per_host, concurrency=s.concurrency)  # fmt: skip
 
 
-def worker_processes(config: Config, vendors: int) -> int:
-    """Worker processes for a check of ``vendors`` vendors under ``config`` (0: threads only)."""
-    s = config.settings
-    return worker_count(s.processes, vendors, s.concurrency)
-
-
 def run_check(
     config: Config,
     store: Store,
@@ -81,16 +75,20 @@ def run_check(
     on_result: Callable[[VendorResult], None] | None = None,
     deliver_alerts: bool = True,
     stop: threading.Event | None = None,
-    processes: int = 0,
+    processes: int | None = None,
 ) -> RunReport:
     """Check vendors once, queue alerts, then deliver everything pending.
 
     ``processes`` of 2 or more fetches and parses in that many worker processes, each with its
     own HTTP client built from the config (``fetcher`` is then not used); otherwise ``fetcher``
-    (or a new one) serves a thread pool of this process.
+    (or a new one) serves a thread pool of this process. None: ``settings.processes`` decides
+    (``collect.worker_count``), unless a ``fetcher`` is given.
     """
     report = RunReport(run_id=uuid.uuid4().hex[:12], started=now())
     todo = list(vendors if vendors is not None else config.vendors)
+    if processes is None:
+        s = config.settings
+        processes = 0 if fetcher is not None else worker_count(s.processes, len(todo), s.concurrency)
     by_name = store.vendor_states([(v.name, v.url) for v in todo], report.started)
     states = [by_name[v.name] for v in todo]
     with ExitStack() as stack:

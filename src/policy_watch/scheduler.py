@@ -40,8 +40,7 @@ def run_once(config: Config, stop: threading.Event, echo: Callable[[str], None])
         with run_lock(config.settings.database):
             store = Store.open(config.settings.database)
             try:
-                processes = pipeline.worker_processes(config, len(config.vendors))
-                report = pipeline.run_check(config, store, stop=stop, processes=processes)
+                report = pipeline.run_check(config, store, stop=stop)
             finally:
                 store.close()
         echo(f"{datetime.now(UTC).isoformat(timespec='seconds')} checked {len(report.results)} vendors: "

@@ -76,8 +76,9 @@ def _insert_rows(
     cells = [row_cells(e) for e in entries]
     packed = b"".join([row_key(c) for c in cells] if keys is None else keys)
     assert len(packed) == ROW_KEY_BYTES * len(cells)
-    args = {"keys": packed, "cells": json.dumps(cells, ensure_ascii=False), "snapshot": snapshot_id}
-    if any("\x00" in text for row in cells for text in row):  # json_extract stops at a NUL (SQLite 3.40)
+    text = json.dumps(cells, ensure_ascii=False)
+    args = {"keys": packed, "cells": text, "snapshot": snapshot_id}
+    if "\\u0000" in text:  # a NUL, which json_extract cuts the text at (SQLite 3.40)
         rows = [(packed[ROW_KEY_BYTES * i : ROW_KEY_BYTES * (i + 1)], *c) for i, c in enumerate(cells)]
         conn.executemany(
             "insert or ignore into rows (hash, section, entity, purpose, country, extra) values (?, ?, ?, ?, ?, ?)", rows
