@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -57,7 +58,7 @@ class Route:
 class PageServer:
     """A real HTTP server on 127.0.0.1 whose pages a test can change between runs; also a webhook receiver."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.peers: list[int] = []  # client port of each GET: one port per reused connection
@@ -104,12 +105,16 @@ class PageServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if tls is not None:  # HTTPS: the handshake happens in each connection's own thread
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True, do_handshake_on_connect=False)
+            self.scheme = "https"
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def serve(self, path: str, body: bytes | str, status: int = 200, **headers: str) -> None:
         data = body.encode() if isinstance(body, str) else body

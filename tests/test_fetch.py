@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from pwtest import ZENDESK, PageServer
 
+from policy_watch import fetch
+from policy_watch.errors import FetchError
 from policy_watch.fetch import Fetcher, FetchOptions
 
 
@@ -54,3 +61,58 @@ def test_malformed_redirects_and_validators_are_fetch_errors_or_ignored(pages: P
     assert again.status == 200 and again.body == body
     sent = [h for method, path, h in pages.requests if path == "/p"]
     assert "If-None-Match" not in sent[-1] and sent[-1].get("If-Modified-Since")
+
+
+@pytest.fixture
+def fresh_tls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ssl.SSLContext]]:
+    """This process's certificate store, not loaded yet (it is loaded once per process)."""
+    loaded: list[ssl.SSLContext] = []
+    monkeypatch.setattr(fetch, "_TLS", loaded)
+    yield loaded
+
+
+@pytest.fixture
+def https_pages(tmp_path: Path) -> Iterator[tuple[PageServer, Path]]:
+    """A real HTTPS server on 127.0.0.1, with a certificate from a test authority (its PEM file)."""
+    import trustme
+
+    ca = trustme.CA()
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_side)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    server = PageServer(tls=server_side)
+    yield server, ca_file
+    server.close()
+
+
+def test_plain_http_never_loads_the_certificate_store(pages: PageServer, fresh_tls: list[ssl.SSLContext]) -> None:
+    """Loading it costs about 40 ms of CPU; an HTTP-only run (or worker) does without."""
+    pages.serve("/p", (ZENDESK / "v1.html").read_bytes())
+    with Fetcher(FetchOptions(concurrency=1, per_host=1)) as f:
+        assert f.fetch(pages.url("/p")).status == 200
+    assert fresh_tls == []
+    fetch.load_tls_for(["http://a.example/", "file:///tmp/x.html"])
+    assert fresh_tls == []
+    fetch.load_tls_for(["http://a.example/", "HTTPS://b.example/"])  # before forking workers
+    assert len(fresh_tls) == 1 and fetch.tls_context() is fresh_tls[0]
+
+
+def test_https_is_verified_against_the_certificate_store(
+    https_pages: tuple[PageServer, Path], pages: PageServer, fresh_tls: list[ssl.SSLContext],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    server, ca_file = https_pages
+    body = (ZENDESK / "v1.html").read_bytes()
+    server.serve("/p", body)
+    with Fetcher(FetchOptions(concurrency=1, per_host=1, retries=0)) as f, pytest.raises(FetchError, match="certif"):
+        f.fetch(server.url("/p"))  # a certificate nobody vouches for
+    assert fresh_tls, "HTTPS loaded the store"
+
+    fresh_tls.clear()
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # as httpx reads it: trust the test authority
+    pages.serve("/go", b"", status=301, Location=server.url("/p"))  # HTTP redirecting to HTTPS
+    with Fetcher(FetchOptions(concurrency=1, per_host=1, retries=0)) as f:
+        direct = f.fetch(server.url("/p"))
+        moved = f.fetch(pages.url("/go"))
+    assert direct.body == body and moved.body == body and moved.final_url == server.url("/p")

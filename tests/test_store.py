@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pwtest import ZENDESK, PageServer, cli, recent, write_config, zendesk_page
+from pwtest import ZENDESK, PageServer, cli, recent, wait_for, write_config, zendesk_page
 from sqlite_utils import Database
 
 from policy_watch.errors import LockedError, StoreError
@@ -278,6 +278,52 @@ def test_savepoint_journals_stay_in_memory(tmp_path: Path) -> None:
     assert pragmas == {"journal_mode": "wal", "synchronous": 1, "temp_store": 2, "foreign_keys": 1,
                        "wal_autocheckpoint": 1000}  # fmt: skip
     assert (during, after) == (10000, 1000)
+
+
+def test_a_batch_copies_its_log_into_the_database_as_it_goes(tmp_path: Path) -> None:
+    """While a batch writes on, its committed pages reach the database file in the background
+    (in WAL mode only a checkpoint writes there), so little is left to copy when it ends; the
+    thread doing it is gone afterwards, and nothing is lost."""
+    import threading
+
+    path = tmp_path / "pw.db"
+    store = Store.open(path)
+    try:
+        store.db.execute("create table blobs (data blob)")
+        before = path.stat().st_size
+        with store.batch(size=1) as tick:
+            for _ in range(40):
+                store.db.conn.execute("insert into blobs values (?)", [os.urandom(50_000)])
+                tick()
+            assert wait_for(lambda: path.stat().st_size > before + 1_000_000), "nothing was copied during the batch"
+            assert any(t.name == "pw-checkpoint" for t in threading.enumerate())
+        assert not any(t.name == "pw-checkpoint" for t in threading.enumerate())
+        count = store.db.execute("select count(*) from blobs").fetchone()[0]
+    finally:
+        store.close()
+    assert count == 40
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("select count(*) from blobs").fetchone()[0] == 40
+
+
+def test_a_busy_database_does_not_stop_the_batch(tmp_path: Path) -> None:
+    """A reader holding the log open: the background copy does what it can, the batch commits."""
+    path = tmp_path / "pw.db"
+    store = Store.open(path)
+    reader = sqlite3.connect(path, isolation_level=None)
+    try:
+        store.db.execute("create table blobs (data blob)")
+        reader.execute("begin")
+        reader.execute("select count(*) from vendors").fetchall()  # a read transaction pins the log
+        with store.batch(size=1) as tick:
+            for _ in range(10):
+                store.db.conn.execute("insert into blobs values (?)", [os.urandom(20_000)])
+                tick()
+        reader.execute("commit")
+        assert reader.execute("select count(*) from blobs").fetchone()[0] == 10
+    finally:
+        reader.close()
+        store.close()
 
 
 def test_an_interrupted_vendor_is_undone_before_the_batch_commits(tmp_path: Path) -> None:

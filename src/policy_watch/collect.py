@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from policy_watch.config import Vendor
 from policy_watch.errors import FetchError, ParseError
-from policy_watch.fetch import Fetcher, FetchOptions
+from policy_watch.fetch import Fetcher, FetchOptions, load_tls_for
 from policy_watch.models import FetchResult, ParsedPage
 from policy_watch.store.records import VendorState, body_hash, pack_body
 
@@ -217,7 +217,10 @@ def in_processes(
     """
     shards, per_host = plan(vendors, count, options.per_host)
     share = replace(options, concurrency=max(1, options.concurrency // len(shards)), per_host=per_host)
-    ctx: Any = multiprocessing.get_context(_start_method())  # typeshed: BaseContext has no Process
+    method = _start_method()
+    ctx: Any = multiprocessing.get_context(method)  # typeshed: BaseContext has no Process
+    if method == "fork":
+        load_tls_for(v.url for v in vendors)  # once here, not once in every worker
     halt = ctx.Event()
     running: dict[Connection, tuple[Any, set[int]]] = {}  # reader -> (process, positions not yet reported)
     try:

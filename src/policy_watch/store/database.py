@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -47,6 +48,48 @@ def open_database(path: Path, *, create: bool = True) -> Database:
     except sqlite3.DatabaseError as e:
         raise StoreError(str(path), f"cannot open database: {e} (the file was left untouched)") from None
     return db
+
+
+class Checkpointer:
+    """Copies committed pages from the write-ahead log into the database file in a thread of its
+    own, each time ``poke`` is called, while the writer goes on. Without it a long batch leaves
+    the whole log (about 20 MB for a first run of 1,000 vendors) to be copied when it ends: 60 ms
+    that nothing else overlaps. Best effort: a checkpoint that cannot run now is simply skipped
+    (the next commit's, or the next run's, copies those pages)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._wake = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._run, name="pw-checkpoint", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._done = True
+        self._wake.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(str(self._path), timeout=0, isolation_level=None)
+        except sqlite3.Error:
+            return
+        try:
+            conn.execute("PRAGMA synchronous = NORMAL")
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._done:
+                    return
+                with suppress(sqlite3.OperationalError):  # busy: another checkpoint is running
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            return
+        finally:
+            conn.close()
 
 
 _HELD_LOCKS: set[int] = set()  # descriptors of run locks this process holds
