@@ -184,11 +184,11 @@ class Store:
             yield tick
         finally:
             try:
-                for c in checkpointer:
-                    c.stop()
                 if conn.in_transaction:
                     self._commit()
             finally:
+                for c in checkpointer:  # after the commit: an interrupt while it stops loses nothing
+                    c.stop()
                 with suppress(sqlite3.Error):  # a broken connection: the error above says more
                     conn.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
 
