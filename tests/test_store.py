@@ -21,6 +21,7 @@ from sqlite_utils import Database
 from policy_watch.errors import LockedError, StoreError
 from policy_watch.models import Entry, ParsedPage
 from policy_watch.store import Store, content_hash, migrations, run_lock
+from policy_watch.store.records import body_hash, pack_body
 
 VENDOR = "Zendesk Connect"
 
@@ -119,6 +120,11 @@ def test_bodies_are_stored_as_deltas_and_read_back(tmp_path: Path) -> None:
     assert sizes[second] < 300 < sizes[first], sizes
     assert store.load_body(second) == (changed, "text/html")
     assert store.load_body(first) == (page, "text/html")
+    # A body compressed where it was fetched arrives without its bytes: stored as it came.
+    third_body = page.replace(b"Vendor 7<", b"Vendor Y<")
+    third = store.save_body(b"", "text/html", previous=second, packed=pack_body(third_body),
+                            hash_=body_hash(third_body), size=len(third_body))  # fmt: skip
+    assert store.load_body(third) == (third_body, "text/html")
     store.close()
 
 

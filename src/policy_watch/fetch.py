@@ -1,11 +1,13 @@
 """Fetch vendor pages with httpx: polite, bounded, and explicit about every failure.
 
 The only module that imports httpx. Shared sync ``httpx.HTTPTransport`` connection pools (one
-for HTTP, one for HTTPS) serve a thread pool (measured faster than AsyncClient for our load); per-host semaphores
-keep us polite. Requests go to the transport directly: we follow redirects ourselves, and
-``httpx.Client``'s request building and cookie jar cost about 0.4 ms a request (a fifth of a first
-run's CPU time per page). Cookies a server sets while redirecting are still sent on along that
-chain of redirects, and on the retries of that page; no cookie passes from one page to another.
+for HTTP, one for HTTPS) serve a thread pool (measured faster than AsyncClient for our load);
+per-host semaphores keep us polite. Requests go to the transport directly: we follow redirects
+ourselves, and ``httpx.Client``'s request building and cookie jar cost about 0.4 ms a request (a
+fifth of a first run's CPU time per page). Cookies a server sets while redirecting are still sent
+on along that chain of redirects, and on the retries of that page; no cookie passes from one
+page to another. HTTPS certificates are checked against certifi's bundle, or the file or folder
+that ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` name (a company's own authority, say).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from policy_watch.errors import FetchError, PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions
 from policy_watch.models import Change, ObjectionWindow, ParsedPage, VendorResult
 from policy_watch.outbox import deliver, merge_digests
-from policy_watch.store import Store, StoredSnapshot, content_hash, row_keys
+from policy_watch.store import PageRows, Store, StoredSnapshot, content_hash, page_rows
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +103,9 @@ def run_check(
         with store.batch() as tick:
             uncommitted: list[int] = []  # results whose writes the batch has not committed yet
             for i, got in outcomes:
-                in_batch = store.in_transaction  # else this vendor commits on its own
                 result = _settle(config, store, todo[i], got, now(), report.run_id)
-                held = in_batch and store.in_transaction
-                if in_batch and not held:  # an error ended the batch: what it held is undone
+                held = store.in_transaction  # else an error ended the batch: what it held is undone
+                if not held:
                     for k in uncommitted:
                         report.results[k] = _not_recorded(report.results[k])
                     uncommitted.clear()
@@ -233,23 +232,23 @@ def _record_page(
         return _suspect(config, store, v, state.id, empty, bhash, at, run_id, str(got.parse_error.message))
     page = got.page
     assert page is not None
-    keys = row_keys(page.entries)
-    chash = content_hash(page, keys)
+    rows = page_rows(page.entries)
+    chash = content_hash(page, rows)
     if base is None:
         store.insert_snapshot(state.id, page, status="good", now=at, body_hash=bhash,
-                              parser_version=_parser_version(), chash=chash, keys=keys)  # fmt: skip
+                              parser_version=_parser_version(), chash=chash, rows=rows)  # fmt: skip
         return VendorResult(v.name, "baseline", entries=len(page.entries), detected_at=at)
     if chash == base.content_hash:
         store.touch_snapshot(base.id, at)
-        _clear_suspect(store, state.id, base)
+        _clear_suspect(store, state.id)
         return VendorResult(v.name, "unchanged", entries=len(page.entries), detected_at=at)
     if is_suspect(base.entries, page.entries, config.settings.guard_ratio):
         lost = len({e.entity for e in base.entries} - {e.entity for e in page.entries})
         why = f"{lost} of {len({e.entity for e in base.entries})} entities disappeared at once"
-        return _suspect(config, store, v, state.id, page, bhash, at, run_id, why)
-    _clear_suspect(store, state.id, base)
+        return _suspect(config, store, v, state.id, page, bhash, at, run_id, why, rows)
+    _clear_suspect(store, state.id)
     sid = store.insert_snapshot(state.id, page, status="good", now=at, body_hash=bhash,
-                                parser_version=_parser_version(), chash=chash, keys=keys)  # fmt: skip
+                                parser_version=_parser_version(), chash=chash, rows=rows)  # fmt: skip
     changes = diff_entries(base.entries, page.entries, base.columns, page.columns,
                            old_headers=base.headers, new_headers=page.headers)  # fmt: skip
     window = record_changes(config, store, v, sid, base, page, changes, at, run_id)
@@ -285,21 +284,22 @@ def record_changes(
 
 def _suspect(
     config: Config, store: Store, v: Vendor, vendor_id: int, page: ParsedPage, bhash: str, at: datetime,
-    run_id: str, why: str,
+    run_id: str, why: str, rows: PageRows | None = None,
 ) -> VendorResult:  # fmt: skip
-    chash = content_hash(page)
+    rows = rows or page_rows(page.entries)
+    chash = content_hash(page, rows)
     latest = store.latest_meta(vendor_id)
     if latest is not None and latest["status"] == "suspect":
         # Already held and alarmed: keep the newest suspect content, alarm once per episode.
         if latest["content_hash"] != chash:
             store.insert_snapshot(vendor_id, page, status="suspect", now=at, body_hash=bhash,
-                                  parser_version=_parser_version(), chash=chash)  # fmt: skip
+                                  parser_version=_parser_version(), chash=chash, rows=rows)  # fmt: skip
             store.set_snapshot_status(latest["id"], "superseded")
         else:
             store.touch_snapshot(latest["id"], at)
     else:
         sid = store.insert_snapshot(vendor_id, page, status="suspect", now=at, body_hash=bhash,
-                                    parser_version=_parser_version(), chash=chash)  # fmt: skip
+                                    parser_version=_parser_version(), chash=chash, rows=rows)  # fmt: skip
         msg = render.notice_message(
             f"{v.name}: page structure changed — check it",
             [f"The subprocessor page of {v.name} no longer reads like the last good version: {why}.",
@@ -317,7 +317,7 @@ def _suspect(
                         "kept as baseline", entries=len(page.entries), detected_at=at)  # fmt: skip
 
 
-def _clear_suspect(store: Store, vendor_id: int, base: StoredSnapshot) -> None:
-    latest = store.latest_snapshot(vendor_id)
-    if latest is not None and latest.status == "suspect":
-        store.set_snapshot_status(latest.id, "superseded")
+def _clear_suspect(store: Store, vendor_id: int) -> None:
+    latest = store.latest_meta(vendor_id)
+    if latest is not None and latest["status"] == "suspect":
+        store.set_snapshot_status(latest["id"], "superseded")

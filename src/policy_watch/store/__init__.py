@@ -18,11 +18,12 @@ from typing import Any
 from sqlite_utils import Database
 
 from policy_watch.errors import StoreError
-from policy_watch.models import Change, Entry, ObjectionWindow, ParsedPage
+from policy_watch.models import Change, ObjectionWindow, ParsedPage
 from policy_watch.store.database import Checkpointer, open_database, run_lock
 from policy_watch.store.records import (
     MAX_DELTA_DEPTH,
     Alert,
+    PageRows,
     StoredSnapshot,
     VendorState,
     body_hash,
@@ -32,23 +33,20 @@ from policy_watch.store.records import (
     iso_date,
     pack_body,
     pack_delta,
-    row_cells,
-    row_keys,
+    page_rows,
     unpack,
 )
-from policy_watch.store.schema import ROW_KEY_BYTES, migrations, row_key
+from policy_watch.store.schema import INSERT_ROW, ROW_KEY_BYTES, migrations
 
 __all__ = [
     "Alert",
+    "PageRows",
     "Store",
     "StoredSnapshot",
     "VendorState",
-    "body_hash",
     "content_hash",
     "migrations",
-    "open_database",
-    "pack_body",
-    "row_keys",
+    "page_rows",
     "run_lock",
 ]
 
@@ -59,30 +57,22 @@ __all__ = [
 # threads; one statement per row made recording the slowest stage of a first run.
 _ROWS_SQL = (
     "insert or ignore into rows (hash, section, entity, purpose, country, extra)"
-    " select substr(:keys, 16 * j.key + 1, 16), json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'),"
-    " json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]')"
-    " from json_each(:cells) j"
+    f" select substr(:keys, {ROW_KEY_BYTES} * j.key + 1, {ROW_KEY_BYTES}), json_extract(j.value, '$[0]'),"
+    " json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'),"
+    " json_extract(j.value, '$[4]') from json_each(:cells) j"
 )
 _LINKS_SQL = (
     "insert into snapshot_rows (snapshot_id, position, row_id) select :snapshot, j.key, r.id"
-    " from json_each(:cells) j join rows r on r.hash = substr(:keys, 16 * j.key + 1, 16)"
+    f" from json_each(:cells) j join rows r on r.hash = substr(:keys, {ROW_KEY_BYTES} * j.key + 1, {ROW_KEY_BYTES})"
 )
 
 
-def _insert_rows(
-    conn: sqlite3.Connection, snapshot_id: int, entries: Sequence[Entry], keys: Sequence[bytes] | None = None
-) -> None:
+def _insert_rows(conn: sqlite3.Connection, snapshot_id: int, rows: PageRows) -> None:
     """Point a snapshot at its rows; a row already stored for any snapshot is stored once."""
-    cells = [row_cells(e) for e in entries]
-    packed = b"".join([row_key(c) for c in cells] if keys is None else keys)
-    assert len(packed) == ROW_KEY_BYTES * len(cells)
-    text = json.dumps(cells, ensure_ascii=False)
-    args = {"keys": packed, "cells": text, "snapshot": snapshot_id}
+    text = json.dumps(rows.cells, ensure_ascii=False)
+    args = {"keys": b"".join(rows.keys), "cells": text, "snapshot": snapshot_id}
     if "\\u0000" in text:  # a NUL, which json_extract cuts the text at (SQLite 3.40)
-        rows = [(packed[ROW_KEY_BYTES * i : ROW_KEY_BYTES * (i + 1)], *c) for i, c in enumerate(cells)]
-        conn.executemany(
-            "insert or ignore into rows (hash, section, entity, purpose, country, extra) values (?, ?, ?, ?, ?, ?)", rows
-        )
+        conn.executemany(INSERT_ROW, [(key, *cells) for key, cells in zip(rows.keys, rows.cells, strict=True)])
     else:
         conn.execute(_ROWS_SQL, args)
     conn.execute(_LINKS_SQL, args)
@@ -112,7 +102,8 @@ class Store:
         (BEGIN IMMEDIATE) so it waits for another writer instead of failing on a lock upgrade.
         A savepoint is undone on any exception, Ctrl-C included: a batch that commits what was
         done never commits half a vendor. (Our own savepoints rather than sqlite-utils' atomic():
-        a fixed name instead of a random one per vendor, so its statements stay prepared.)"""
+        a fixed name instead of a random one per vendor, so the SAVEPOINT and RELEASE statements
+        of a run's vendors stay prepared.)"""
         conn = self.db.conn
         if conn.in_transaction:
             try:
@@ -156,30 +147,31 @@ class Store:
         that little is left to copy when the batch ends.
         """
         conn = self.db.conn
-        state = {"count": 0, "since": time.monotonic()}
-        conn.execute(f"PRAGMA wal_autocheckpoint = {_BATCH_CHECKPOINT_PAGES}")
+        count, since = 0, time.monotonic()
         # Started at the first commit, not here: worker processes are forked before it, and only
         # a process without other threads forks (collect._start_method).
-        checkpointer: list[Checkpointer] = []
+        checkpointer: Checkpointer | None = None
 
         def tick() -> bool:
-            state["count"] += 1
+            nonlocal count, since, checkpointer
+            count += 1
             if not conn.in_transaction:  # lost to an error: the caller has been told by in_transaction
                 self._begin()
-                state["count"], state["since"] = 0, time.monotonic()
+                count, since = 0, time.monotonic()
                 return False
-            if state["count"] >= size or time.monotonic() - state["since"] > seconds:
+            if count >= size or time.monotonic() - since > seconds:
                 self._commit()
-                if not checkpointer and self.path.is_file():
-                    checkpointer.append(Checkpointer(self.path))
-                for c in checkpointer:
-                    c.poke()
+                if checkpointer is None and self.path.is_file():
+                    checkpointer = Checkpointer(self.path)
+                if checkpointer is not None:
+                    checkpointer.poke()
                 self._begin()
-                state["count"], state["since"] = 0, time.monotonic()
+                count, since = 0, time.monotonic()
                 return True
             return False
 
         self._begin()
+        conn.execute(f"PRAGMA wal_autocheckpoint = {_BATCH_CHECKPOINT_PAGES}")
         try:
             yield tick
         finally:
@@ -187,8 +179,8 @@ class Store:
                 if conn.in_transaction:
                     self._commit()
             finally:
-                for c in checkpointer:  # after the commit: an interrupt while it stops loses nothing
-                    c.stop()
+                if checkpointer is not None:  # after the commit: an interrupt while it stops loses nothing
+                    checkpointer.stop()
                 with suppress(sqlite3.Error):  # a broken connection: the error above says more
                     conn.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
 
@@ -222,15 +214,19 @@ class Store:
         """Each vendor's stored state (created when new), read in one query. A vendor whose URL changed
         in the config starts without conditional-request headers."""
         with self.transaction():
-            known = self._vendor_rows([name for name, _ in vendors])
+            rows = self._vendor_rows([name for name, _ in vendors])
+            changed = False
             for name, url in vendors:
-                row = known.get(name)
+                row = rows.get(name)
+                if row is not None and row["url"] == url:
+                    continue
+                changed = True
                 if row is None:
                     self.db.conn.execute(
                         "insert into vendors (name, url, created_at, consecutive_failures, failing) values (?, ?, ?, 0, 0)",
                         [name, url, now.isoformat()],
                     )
-                elif row["url"] != url:
+                else:
                     # earlier fetches went to the old URL: write it out before the vendor's URL changes
                     self.db.execute(
                         "update fetches set url = ? where vendor_id = ? and url is null",
@@ -238,7 +234,8 @@ class Store:
                     )
                     self.db.execute("update vendors set url = ?, etag = null, last_modified_header = null where id = ?",
                                     [url, row["id"]])  # fmt: skip
-            rows = self._vendor_rows([name for name, _ in vendors])
+            if changed:  # read again: new ids, cleared validators
+                rows = self._vendor_rows([name for name, _ in vendors])
         return {
             name: VendorState(
                 id=r["id"],
@@ -352,13 +349,13 @@ class Store:
         """Keep a raw page as evidence: zstd, as a delta against ``previous`` (the vendor's last body)
         when there is one, so a page that changed a little costs a few hundred bytes, not 10 KB.
         ``packed`` is ``pack_body(body)``, ``hash_`` its ``body_hash`` and ``size`` its length when
-        the caller already has them (then ``body`` may be empty: a first body is not needed)."""
+        the caller already has them; ``packed`` is then stored as it is, and ``body`` may be empty."""
         h = hash_ or body_hash(body)
         size = len(body) if size is None else size
         conn = self.db.conn
         insert = ("insert or ignore into bodies (hash, content_type, size, data, codec, base_hash, depth)"
                   " values (?, ?, ?, ?, ?, ?, ?)")  # fmt: skip
-        if previous is None and packed is not None:  # a first body: one statement
+        if packed is not None:  # already compressed on its own (a first body): one statement
             conn.execute(insert, (h, content_type, size, packed, "zstd", None, 0))
             return h
         if conn.execute("select 1 from bodies where hash = ?", [h]).fetchone():
@@ -385,30 +382,32 @@ class Store:
 
     def insert_snapshot(
         self, vendor_id: int, page: ParsedPage, *, status: str, now: datetime, body_hash: str | None,
-        parser_version: str, chash: str | None = None, keys: Sequence[bytes] | None = None,
+        parser_version: str, chash: str | None = None, rows: PageRows | None = None,
     ) -> int:  # fmt: skip
-        """A new snapshot and its rows. ``chash`` and ``keys`` (``row_keys(page.entries)``) when known."""
+        """A new snapshot and its rows. ``chash`` and ``rows`` (``page_rows(page.entries)``) when known."""
+        rows = rows or page_rows(page.entries)
         at = now.isoformat()
         cur = self.db.conn.execute(
             "insert into snapshots (vendor_id, content_hash, status, first_seen, last_seen, declared_date,"
             " parser_version, body_hash, entry_count, columns) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [vendor_id, chash or content_hash(page, keys), status, at, at, iso_date(page.last_modified), parser_version,
+            [vendor_id, chash or content_hash(page, rows), status, at, at, iso_date(page.last_modified), parser_version,
              body_hash, len(page.entries), columns_json(page)],
         )  # fmt: skip
         sid = int(cur.lastrowid or 0)
-        _insert_rows(self.db.conn, sid, page.entries, keys)
+        _insert_rows(self.db.conn, sid, rows)
         return sid
 
     def set_snapshot_status(self, snapshot_id: int, status: str) -> None:
         self.db.execute("update snapshots set status = ? where id = ?", [status, snapshot_id])
 
     def replace_entries(self, snapshot_id: int, page: ParsedPage, parser_version: str) -> None:
+        rows = page_rows(page.entries)
         self.db.execute("delete from snapshot_rows where snapshot_id = ?", [snapshot_id])
-        _insert_rows(self.db.conn, snapshot_id, page.entries)
+        _insert_rows(self.db.conn, snapshot_id, rows)
         self.db.execute(
             "update snapshots set content_hash = ?, entry_count = ?, columns = ?, declared_date = ?,"
             " parser_version = ? where id = ?",
-            [content_hash(page), len(page.entries), columns_json(page),
+            [content_hash(page, rows), len(page.entries), columns_json(page),
              iso_date(page.last_modified), parser_version, snapshot_id],
         )  # fmt: skip
 

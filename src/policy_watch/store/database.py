@@ -1,4 +1,4 @@
-"""Opening the database file and the one-check-at-a-time lock."""
+"""Opening the database file, the one-check-at-a-time lock, and copying the log in the background."""
 
 from __future__ import annotations
 

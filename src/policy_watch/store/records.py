@@ -18,16 +18,28 @@ ZSTD_LEVEL = 3  # level 9 saves 13% of space for 5x the time; deltas keep the hi
 MAX_DELTA_DEPTH = 16  # a body is rebuilt from at most this many deltas
 
 
-def row_keys(entries: Sequence[Entry]) -> list[bytes]:
-    """Each entry's ``row_key``, in order: computed once per page, used for its hash and its rows."""
-    return [row_key(row_cells(e)) for e in entries]
+Cells = tuple[str, str, str, str, str]  # section, entity, purpose, country, extra (JSON)
 
 
-def content_hash(page: ParsedPage, keys: Sequence[bytes] | None = None) -> str:
+@dataclass(frozen=True, slots=True)
+class PageRows:
+    """A page's entries as stored: each one's cells and ``row_key``, in order. Made once per page
+    (``page_rows``) and used both for its content hash and to store its rows."""
+
+    cells: list[Cells]
+    keys: list[bytes]
+
+
+def page_rows(entries: Sequence[Entry]) -> PageRows:
+    cells = [row_cells(e) for e in entries]
+    return PageRows(cells, [row_key(c) for c in cells])
+
+
+def content_hash(page: ParsedPage, rows: PageRows | None = None) -> str:
     """Hash of the normalised content: rows (order-free), columns and the declared date.
-    ``keys`` are ``row_keys(page.entries)`` when the caller has them."""
+    ``rows`` is ``page_rows(page.entries)`` when the caller has it."""
     digest = hashlib.sha256()
-    for key in sorted(row_keys(page.entries) if keys is None else keys):
+    for key in sorted((rows or page_rows(page.entries)).keys):
         digest.update(key)
     tail = [sorted([s, list(c)] for s, c in page.columns), iso_date(page.last_modified)]
     digest.update(json.dumps(tail, ensure_ascii=False).encode())
@@ -99,7 +111,7 @@ def columns_json(page: ParsedPage) -> str:
     return json.dumps([[s, list(c), list(headers.get(s, ()))] for s, c in page.columns], ensure_ascii=False)
 
 
-def row_cells(e: Entry) -> tuple[str, str, str, str, str]:
+def row_cells(e: Entry) -> Cells:
     extra = json.dumps(dict(e.extra), ensure_ascii=False) if e.extra else "{}"
     return (e.section, e.entity, e.purpose, e.country, extra)
 

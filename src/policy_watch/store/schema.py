@@ -131,10 +131,12 @@ def row_key(cells: tuple[Any, ...]) -> bytes:
     return hashlib.blake2b("\x1f".join(cells).encode(), digest_size=ROW_KEY_BYTES).digest()
 
 
+INSERT_ROW = "insert or ignore into rows (hash, section, entity, purpose, country, extra) values (?, ?, ?, ?, ?, ?)"
+
+
 def _row_id(conn: sqlite3.Connection, cells: tuple[Any, ...]) -> int:
     key = row_key(cells)
-    conn.execute("insert or ignore into rows (hash, section, entity, purpose, country, extra) values (?, ?, ?, ?, ?, ?)",
-                 [key, *cells])  # fmt: skip
+    conn.execute(INSERT_ROW, [key, *cells])
     return int(conn.execute("select id from rows where hash = ?", [key]).fetchone()[0])
 
 
