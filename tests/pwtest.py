@@ -53,6 +53,7 @@ class Route:
     body: bytes = b""
     status: int = 200
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "text/html; charset=utf-8"})
+    delay: float = 0.0  # seconds before answering: a slow server
 
 
 class PageServer:
@@ -76,6 +77,7 @@ class PageServer:
                 if route is None:
                     self._reply(404, b"not found", {"Content-Type": "text/plain"})
                     return
+                time.sleep(route.delay)
                 etag = route.headers.get("ETag")
                 if etag and self.headers.get("If-None-Match") == etag:
                     self._reply(304, b"", {"ETag": etag})
@@ -116,13 +118,13 @@ class PageServer:
     def url(self, path: str) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
-    def serve(self, path: str, body: bytes | str, status: int = 200, **headers: str) -> None:
+    def serve(self, path: str, body: bytes | str, status: int = 200, delay: float = 0.0, **headers: str) -> None:
         data = body.encode() if isinstance(body, str) else body
         hdrs = {
             "Content-Type": "text/html; charset=utf-8",
             **{k.replace("_", "-"): v for k, v in headers.items()},
         }
-        self.routes[path] = Route(data, status, hdrs)
+        self.routes[path] = Route(data, status, hdrs, delay)
 
     def close(self) -> None:
         self.httpd.shutdown()

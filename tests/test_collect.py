@@ -30,6 +30,8 @@ def test_plan_shares_every_host_when_the_per_host_limit_allows() -> None:
     assert per_host == 2  # two workers, 2 each: never more than 4 at once on a.example
     assert sorted(i for s in shards for i in s) == list(range(8))
     assert abs(len(shards[0]) - len(shards[1])) <= 1
+    shards, _ = collect.plan(vendors[:2], 4, per_host=4)
+    assert shards == [[0], [1]]  # no worker without vendors
 
 
 def test_plan_keeps_a_host_in_one_worker_when_the_limit_cannot_be_split() -> None:
@@ -42,6 +44,9 @@ def test_plan_keeps_a_host_in_one_worker_when_the_limit_cannot_be_split() -> Non
     assert len(holding) == 1 and big <= set(holding[0])  # one worker, so at most 1 request at a time
     assert sorted(i for s in shards for i in s) == list(range(len(urls)))
     assert sorted(len(s) for s in shards) == [4, 6]  # the small hosts go to the other worker
+    # hosts as the fetcher's per-host limit counts them: another port is another host
+    shards, _ = collect.plan(_vendors(["https://p.example/1", "https://p.example:8443/2"]), 2, per_host=1)
+    assert sorted(map(len, shards)) == [1, 1]
 
 
 @pytest.mark.parametrize(
@@ -149,8 +154,9 @@ def test_stop_ends_a_run_in_processes_without_errors(tmp_path: Path, pages: Page
 def test_cli_run_with_processes(tmp_path: Path, pages: PageServer) -> None:
     """The real command line, whose process has no other threads: workers are forked there."""
     config = write_config(tmp_path, _site(pages, 2), settings="processes = 2")
-    first = cli(config, "run", "--json")
+    first = cli(config, "--verbose", "run", "--json")
     assert first.returncode == 1, first.stderr  # three vendors fail by design
+    assert "12 vendors fetched and parsed in 2 worker processes (fork)" in first.stderr
     results = {r["vendor"]: r["status"] for r in json.loads(first.stdout)["vendors"]}
     assert [results[f"Vendor {i}"] for i in range(9)] == ["baseline"] * 9
     assert results["Down"] == results["Pdf"] == results["Blank"] == "error"
@@ -181,7 +187,7 @@ def test_outcomes_that_cannot_cross_processes_stay_one_vendors_error() -> None:
     import httpx
 
     position, got = collect._loads(collect._dumps(7, httpx.StreamClosed()))  # its args do not match its constructor
-    assert position == 7 and isinstance(got, RuntimeError) and "StreamClosed" in str(got)
+    assert position == 7 and isinstance(got, RuntimeError) and str(got).startswith("StreamClosed")
     position, got = collect._loads(collect._dumps(3, ("result", None)))
     assert (position, got) == (3, ("result", None))
     position, got = collect._loads(b"\x05\x00\x00\x00not a pickle")
@@ -226,4 +232,50 @@ def test_closing_early_stops_forked_workers_even_in_a_slow_fetch(pages: PageServ
         silent.close()
     assert done.returncode == 0, done.stderr
     seconds, children = done.stdout.split()
-    assert float(seconds) < 3 and children == "0", done.stdout
+    assert float(seconds) < 1.5 and children == "0", done.stdout
+
+
+_GROUP_SIGTERM = """
+import os, signal, sys, threading
+from policy_watch import collect
+from policy_watch.config import Vendor
+from policy_watch.fetch import FetchOptions
+from policy_watch.store.records import VendorState
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())  # as the daemon does
+vendors = [Vendor(f"V{i}", sys.argv[1], 30) for i in range(40)]
+states = [VendorState(i, v.name, None, None, None, 0, False) for i, v in enumerate(vendors)]
+assert collect._start_method() == "fork"
+got = []
+for i, outcome in collect.in_processes(FetchOptions(retries=0, per_host=8, concurrency=8), vendors, states, 2, stop):
+    got.append(type(outcome).__name__)
+    if len(got) == 1 and sys.argv[2] == "group":
+        os.killpg(0, signal.SIGTERM)  # a service manager stopping the unit: the whole group
+    elif len(got) == 1:  # one worker alone
+        os.kill(int(open(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read().split()[0]), signal.SIGTERM)
+print(" ".join(got))
+"""
+
+
+def test_sigterm_to_the_process_group_stops_workers_cleanly(pages: PageServer) -> None:
+    """systemd stops a unit by signalling every process in it: the workers report the vendors
+    they had started, start no more, and none of it is an error."""
+    import subprocess
+    import sys
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs fork")
+    pages.serve("/slow", (ZENDESK / "v1.html").read_bytes(), delay=0.3)
+    group, one = (
+        subprocess.run([sys.executable, "-c", _GROUP_SIGTERM, pages.url("/slow"), who], capture_output=True,
+                       text=True, timeout=60, start_new_session=True)
+        for who in ("group", "one")
+    )  # fmt: skip
+    assert group.returncode == 0, group.stderr
+    kinds = group.stdout.split()
+    assert set(kinds) == {"Fetched"}, group.stdout
+    assert 4 < len(kinds) < 40, "the vendors in flight were reported, no new ones started"
+    # SIGTERM to one worker while the run goes on: what it had not started is lost, not dropped.
+    assert one.returncode == 0, one.stderr
+    kinds = one.stdout.split()
+    assert len(kinds) == 40 and set(kinds) == {"Fetched", "WorkerLost"}, one.stdout

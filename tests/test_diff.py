@@ -375,7 +375,7 @@ def test_guard_not_fooled_by_a_name_in_two_sections() -> None:
     assert is_suspect(old, only_first_table), "a page cut down to its first table is suspect"
 
 
-def test_country_lists_compare_as_word_sets() -> None:
+def test_country_lists_compare_as_words_in_any_order() -> None:
     from policy_watch.diff import same_value
 
     assert same_value("country", "Ireland Germany", "Ireland, Germany")  # <br> became a space
@@ -388,6 +388,10 @@ def test_country_lists_compare_as_word_sets() -> None:
     assert not same_value("country", "United States", "United States, United Kingdom")
     assert not same_value("country", "South Korea", "North Korea")
     assert not same_value("country", "Ireland", "Ireland, Germany")
+    # a country whose name is inside another's is still a change when it goes
+    assert not same_value("country", "Virginia, West Virginia", "West Virginia")
+    assert not same_value("country", "Sudan, South Sudan", "South Sudan")
+    assert not same_value("country", "Guinea, Papua New Guinea", "Papua New Guinea")
 
 
 def test_apply_move_out_of_a_reworded_section() -> None:

@@ -27,11 +27,10 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_ready
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from policy_watch.config import Vendor
-from policy_watch.errors import FetchError, ParseError
-from policy_watch.fetch import Fetcher, FetchOptions, load_tls_for
+from policy_watch.errors import FetchError, ParseError, PolicyWatchError
+from policy_watch.fetch import Fetcher, FetchOptions, host_key, load_tls_for
 from policy_watch.models import FetchResult, ParsedPage
 from policy_watch.store.records import VendorState, body_hash, pack_body
 
@@ -84,8 +83,8 @@ class Fetched:
         return (result, self.error, self.page, self.parse_error, self.same_body, self.packed, self.body_hash, size)
 
 
-class WorkerLost(RuntimeError):
-    """A worker process ended before it reported every vendor it was given."""
+class WorkerLost(PolicyWatchError):
+    """A worker process ended before it reported this vendor (one per vendor, naming it)."""
 
 
 def parse_page(body: bytes, **options: Any) -> ParsedPage:
@@ -182,10 +181,11 @@ def plan(vendors: Sequence[Vendor], count: int, per_host: int) -> tuple[list[lis
     dealt largest first to the least loaded worker.
     """
     if per_host >= count:
-        return [list(range(k, len(vendors), count)) for k in range(count)], per_host // count
+        shares = [list(range(k, len(vendors), count)) for k in range(count)]
+        return [s for s in shares if s], per_host // count
     by_host: dict[str, list[int]] = {}
     for i, v in enumerate(vendors):
-        by_host.setdefault((urlsplit(v.url).hostname or "").lower(), []).append(i)
+        by_host.setdefault(host_key(v.url), []).append(i)
     shards: list[list[int]] = [[] for _ in range(count)]
     for group in sorted(by_host.values(), key=len, reverse=True):
         min(shards, key=len).extend(group)
@@ -221,6 +221,7 @@ def in_processes(
     ctx: Any = multiprocessing.get_context(method)  # typeshed: BaseContext has no Process
     if method == "fork":
         load_tls_for(v.url for v in vendors)  # once here, not once in every worker
+    log.info("%d vendors fetched and parsed in %d worker processes (%s)", len(vendors), len(shards), method)
     halt = ctx.Event()
     running: dict[Connection, tuple[Any, set[int]]] = {}  # reader -> (process, positions not yet reported)
     try:
@@ -247,12 +248,11 @@ def in_processes(
                     del running[reader]
                     reader.close()
                     _reap([proc], timeout=10)
-                    if data is None and not halt.is_set():
-                        lost = WorkerLost(
-                            f"worker process ended early (exit code {proc.exitcode}); checked next run"
-                        )
+                    if data is None and not halt.is_set() and not (stop is not None and stop.is_set()):
+                        log.warning("a worker process ended early (exit code %s)", proc.exitcode)
                         for i in sorted(pending):
-                            yield i, lost
+                            why = f"worker process ended early (exit code {proc.exitcode}); checked next run"
+                            yield i, WorkerLost(f"{vendors[i].name}: {why}")
                     continue
                 i, got = _loads(data)
                 pending.discard(i)
@@ -260,19 +260,19 @@ def in_processes(
     finally:  # normally nothing is left running; after an error or Ctrl-C, stop the workers
         halt.set()
         for reader in running:
-            reader.close()  # nothing more will be read: a worker waiting to send gets a broken pipe
+            # Nothing more will be read. A worker waiting to send gets a broken pipe, unless a
+            # worker forked after it holds a copy of this end: then _reap stops it.
+            reader.close()
         _reap([proc for proc, _ in running.values()], timeout=0.5)
 
 
 def _reap(procs: list[Any], timeout: float) -> None:
-    """Wait for worker processes to end, together for at most ``timeout`` seconds, then stop them."""
+    """Wait for worker processes to end, together for at most ``timeout`` seconds, then kill them
+    (SIGTERM only makes a worker finish what it has; nothing it holds is needed any more)."""
     deadline = time.monotonic() + timeout
     for proc in procs:
         proc.join(timeout=max(0.0, deadline - time.monotonic()))
     for proc in procs:
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(timeout=1)
         if proc.is_alive():
             proc.kill()
             proc.join()
@@ -297,17 +297,37 @@ def _worker(
     halt: Flag,
 ) -> None:
     """A worker process: fetch and parse its vendors, send each outcome to the parent."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker inherits the daemon's handler
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group: the parent decides.
+    # On SIGTERM a worker starts no new vendor and reports the ones it has started, as in a
+    # stopped run; unless the parent stopped too, it reports the others as lost (checked next run).
+    terminated = _Terminated(halt)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, terminated.handle)  # not the daemon's handler a fork inherits
     try:
         with Fetcher(options) as fetcher:
-            for k, got in in_threads(fetcher, vendors, states, options.concurrency, halt):
+            for k, got in in_threads(fetcher, vendors, states, options.concurrency, terminated):
                 conn.send_bytes(_dumps(positions[k], got.for_transfer() if isinstance(got, Fetched) else got))
-        conn.send_bytes(_END)
+        if halt.is_set() or not terminated.signalled:  # else the parent reports what was left as lost
+            conn.send_bytes(_END)
     except BrokenPipeError:  # the parent is gone
         pass
     finally:
         conn.close()
+
+
+class _Terminated:
+    """A worker's stop flag: the parent's ``halt``, or a SIGTERM of its own. The signal handler
+    only sets an attribute: it may run while the main thread holds a lock."""
+
+    def __init__(self, halt: Flag) -> None:
+        self.halt = halt
+        self.signalled = False
+
+    def handle(self, signum: int, frame: object) -> None:
+        self.signalled = True
+
+    def is_set(self) -> bool:
+        return self.signalled or self.halt.is_set()
 
 
 def _dumps(position: int, got: tuple[Any, ...] | Exception) -> bytes:

@@ -59,7 +59,7 @@ def _name_core(name: str) -> tuple[str, ...]:
 
 
 def same_value(field: str, a: str, b: str) -> bool:
-    """Whether two cell values say the same: countries as sets, other cells up to case and spacing.
+    """Whether two cell values say the same: countries in any order, other cells up to case and spacing.
 
     Inner punctuation counts ('Customer PII, Customer Data' is not 'Customer PII Customer Data');
     punctuation at the ends and spaces before a comma do not.
@@ -74,10 +74,11 @@ def _cell(text: str) -> str:
     return _ENDS.sub("", _TIGHT.sub(r"\1", text))
 
 
-def _countries(text: str) -> frozenset[str]:
-    """The words of a location cell, as a set: countries listed in another order, or separated by
-    line breaks instead of commas ("Ireland Germany" from "Ireland<br>Germany"), are the same."""
-    return frozenset(w for part in _COUNTRY_SPLIT.split(text) for w in norm(part).split() if w not in _FILLER)
+def _countries(text: str) -> tuple[str, ...]:
+    """The words of a location cell, each as often as it occurs, in sorted order: countries listed
+    in another order, or separated by line breaks instead of commas ("Ireland Germany" from
+    "Ireland<br>Germany"), are the same; "Virginia, West Virginia" is not "West Virginia"."""
+    return tuple(sorted(w for part in _COUNTRY_SPLIT.split(text) for w in norm(part).split() if w not in _FILLER))
 
 
 def _fields(e: Entry) -> dict[str, str]:

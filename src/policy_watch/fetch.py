@@ -144,7 +144,7 @@ class Fetcher:
         return base + random.uniform(0, base / 2)
 
     def _host_slot(self, url: str) -> threading.BoundedSemaphore:
-        host = urlsplit(url).netloc.lower()
+        host = host_key(url)
         with self._lock:
             sem = self._hosts.get(host)
             if sem is None:
@@ -270,6 +270,11 @@ class Fetcher:
             last_modified_header=r.headers.get("last-modified"),
             not_modified=not_modified,
         )
+
+
+def host_key(url: str) -> str:
+    """What ``per_host`` counts by: the URL's host and port."""
+    return urlsplit(url).netloc.lower()
 
 
 _TLS: list[ssl.SSLContext] = []

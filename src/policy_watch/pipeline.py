@@ -86,9 +86,10 @@ def run_check(
     """
     report = RunReport(run_id=uuid.uuid4().hex[:12], started=now())
     todo = list(vendors if vendors is not None else config.vendors)
+    s = config.settings
     if processes is None:
-        s = config.settings
-        processes = 0 if fetcher is not None else worker_count(s.processes, len(todo), s.concurrency)
+        processes = 0 if fetcher is not None else s.processes
+    processes = worker_count(processes, len(todo), s.concurrency)  # never more than vendors or concurrency
     by_name = store.vendor_states([(v.name, v.url) for v in todo], report.started)
     states = [by_name[v.name] for v in todo]
     with ExitStack() as stack:
