@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import pickle
 import sqlite3
 import threading
 import time
@@ -16,8 +17,9 @@ from pwtest import ZENDESK, PageServer, cli, write_config
 
 from policy_watch import collect, pipeline
 from policy_watch.config import Config, Vendor, load_config
-from policy_watch.models import VendorResult
+from policy_watch.models import FetchResult, VendorResult
 from policy_watch.store import Store
+from policy_watch.store.records import VendorState, pack_body
 
 
 def _vendors(urls: list[str]) -> list[Vendor]:
@@ -118,8 +120,23 @@ def test_processes_record_the_same_history_as_threads(tmp_path: Path, pages: Pag
     assert {"baseline", "changed", "unchanged", "error"} <= statuses, runs[0]
     assert history[2] == history[0]
     sizes = {row[4] for row in history[0] if row[1] == "fetch" and row[3] not in ("not_modified", "error")}
-    assert 0 not in sizes and len((ZENDESK / "v1.html").read_bytes()) in sizes  # bodies travel compressed
+    assert 0 not in sizes and len((ZENDESK / "v1.html").read_bytes()) in sizes  # sizes survive the transfer
     assert any(row[1] == "changed" and row[4] == "country" for row in history[0]), history[0]
+
+
+def test_a_first_body_crosses_compressed_only() -> None:
+    """A worker sends a first body compressed (a fifth of its size) and its length; a later one
+    whole, since the delta against the previous body is made from it."""
+    body = (ZENDESK / "v1.html").read_bytes()
+    vendor = _vendors(["https://a.example/"])[0]
+    state = VendorState(1, vendor.name, None, None, None, 0, False)
+    result = FetchResult(url=vendor.url, final_url=vendor.url, status=200, body=body, content_type="text/html")
+    first = collect.Fetched(vendor, state, result=result, packed=pack_body(body), body_hash="h")
+    sent = collect.Fetched(vendor, state, *first.for_transfer())
+    assert sent.result is not None and sent.result.body == b"" and sent.packed == first.packed
+    assert sent.size == len(body) and len(pickle.dumps(first.for_transfer())) < len(body) / 2
+    later = collect.Fetched(vendor, state, result=result, body_hash="h")
+    assert collect.Fetched(vendor, state, *later.for_transfer()).result == result
 
 
 def _same_page(tmp_path: Path, pages: PageServer, count: int) -> Config:

@@ -52,8 +52,8 @@ CASES = [
     ("bad kind", GOOD + 'kinds = ["exploded"]\n', "notify[1].kinds"),
     ("bad time", GOOD.replace("objection_days = 30", 'run_at = "25:00"'), "settings.run_at"),
     ("bad zone", GOOD.replace("objection_days = 30", 'timezone = "Mars/Base"'), "settings.timezone"),
-    ("negative processes", GOOD.replace("objection_days = 30", "processes = -1"), "settings.processes"),
-    ("processes word", GOOD.replace("objection_days = 30", 'processes = "auto"'), "settings.processes"),
+    ("negative processes", GOOD.replace("objection_days = 30", "processes = -1"), "settings.processes: must be 0 or more"),
+    ("processes word", GOOD.replace("objection_days = 30", 'processes = "auto"'), "settings.processes: expected an integer"),
 ]
 
 

@@ -321,10 +321,12 @@ def test_a_busy_database_does_not_stop_the_batch(tmp_path: Path) -> None:
         store.db.execute("create table blobs (data blob)")
         reader.execute("begin")
         reader.execute("select count(*) from vendors").fetchall()  # a read transaction pins the log
+        start = time.monotonic()
         with store.batch(size=1) as tick:
             for _ in range(10):
                 store.db.conn.execute("insert into blobs values (?)", [os.urandom(20_000)])
                 tick()
+        assert time.monotonic() - start < 2, "the background copy must not wait for the reader"
         reader.execute("commit")
         assert reader.execute("select count(*) from blobs").fetchone()[0] == 10
     finally:
