@@ -85,9 +85,6 @@ def queue_reminders(config: Config, store: Store, now: datetime, run_id: str) ->
              f"It covers {w['change_count']} change(s) detected on {w['detected_at'][:10]}.",
              f"Page: {w['url']}", f"Record a decision with `policy-watch ack|object|accept {w['id']}`."],
         )  # fmt: skip
-        kinds = {"reminder"}
-        alerts = target_alerts(
-            config.notify, w["vendor"], "reminder", f"reminder:{w['id']}:{min(due)}", msg, kinds
-        )
+        alerts = target_alerts(config.notify, w["vendor"], "reminder", f"reminder:{w['id']}:{min(due)}", msg, ())
         store.enqueue(alerts, run_id, now)
         store.mark_reminders(w["id"], due)

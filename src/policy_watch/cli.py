@@ -143,7 +143,7 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     ctx.obj = _Ctx(config_path)
 
 
-@cli.command()
+@cli.command(short_help="What the parser reads from one page.")
 @click.argument("source")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--vendor", help="Apply this configured vendor's parse rules.")
@@ -306,7 +306,7 @@ cli.command("ack", help="Acknowledge an objection window: seen, decision pending
 cli.command("object", help="Record that you objected within the window.")(_window_command("object"))
 
 
-@cli.command()
+@cli.command(short_help="Accept a window's changes or a suspect page.")
 @click.argument("target")
 @click.option("--note", help="A note recorded with the decision.")
 @click.option("--by", default=None, help="Who decided (default: the OS user).")
@@ -315,8 +315,9 @@ def accept(obj: _Ctx, target: str, note: str | None, by: str | None) -> None:
     """Accept a window's changes (ID) or a suspect page as real (VENDOR).
 
     \b
-    accept 12                    the changes of objection window 12 are accepted
-    accept "Zendesk Connect"     the page held as suspect becomes the baseline; its changes are reported
+    accept 12                  the changes of objection window 12 are accepted
+    accept "Zendesk Connect"   the page held as suspect becomes the baseline;
+                               its changes are reported
     """
     with _errors():
         store = obj.store()
@@ -411,12 +412,12 @@ def export(obj: _Ctx, fmt: str, what: str) -> None:
     _emit(rows, cols, fmt == "json", fmt == "csv")
 
 
-@cli.command()
+@cli.command(short_help="Rebuild entries from the stored raw pages.")
 @click.pass_obj
 def reparse(obj: _Ctx) -> None:
     """Rebuild entries from the stored raw pages with this parser; sends nothing."""
     with _errors(), run_lock(obj.config.settings.database):
-        done = history_ops.reparse_history(obj.config, obj.store(), _now())
+        done = history_ops.reparse_history(obj.config, obj.store())
     for name, n, changed in done:
         click.echo(f"{name}: {n} snapshot(s) re-read, {changed} with different entries")
 
@@ -468,7 +469,7 @@ def daemon(obj: _Ctx, once_now: bool) -> None:
         scheduler.run_daemon(obj.config, force_first=once_now, echo=click.echo)
 
 
-@cli.command()
+@cli.command(short_help="Offline demo on two bundled pages.")
 @click.option("--dir", "workdir", default="demo", show_default=True, type=click.Path(file_okay=False),
               help="Folder for the demo config and database.")  # fmt: skip
 def demo(workdir: str) -> None:

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from policy_watch.models import Change, ChangeKind, Entry
+from policy_watch.models import Change, ChangeKind, Entry, ParsedPage
 
 Columns = tuple[tuple[str, tuple[str, ...]], ...]
 
@@ -107,6 +107,12 @@ class _Row:
     entry: Entry
     section: str  # normalised section key, after heading renames
     name: str  # normalised entity name
+
+
+def diff_pages(old: ParsedPage, new: ParsedPage) -> list[Change]:
+    """``diff_entries`` of two pages' entries, with their columns and headers."""
+    return diff_entries(old.entries, new.entries, old.columns, new.columns,
+                        old_headers=old.headers, new_headers=new.headers)  # fmt: skip
 
 
 def diff_entries(

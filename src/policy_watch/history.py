@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from policy_watch.collect import parse_page
 from policy_watch.config import Config, Vendor
-from policy_watch.diff import diff_entries
+from policy_watch.diff import diff_pages
 from policy_watch.errors import ParseError, PolicyWatchError
 from policy_watch.models import Change, ObjectionWindow, ParsedPage
-from policy_watch.pipeline import _parser_version, record_changes
+from policy_watch.parse import PARSER_VERSION, parse_page
+from policy_watch.pipeline import record_changes
 from policy_watch.store import Store, StoredSnapshot, content_hash
 
 
@@ -28,13 +28,13 @@ def accept_suspect(
         store.set_snapshot_status(latest.id, "accepted")
         if base is None:
             return [], None
-        changes = diff_entries(base.entries, latest.entries, base.columns, latest.columns,
-                               old_headers=base.headers, new_headers=latest.headers)  # fmt: skip
-        window = record_changes(config, store, vendor, latest.id, base, latest.page(), changes, now, run_id)
+        page = latest.page()
+        changes = diff_pages(base.page(), page)
+        window = record_changes(config, store, vendor, latest.id, base, page, changes, now, run_id)
     return changes, window
 
 
-def reparse_history(config: Config, store: Store, now: datetime) -> list[tuple[str, int, int]]:
+def reparse_history(config: Config, store: Store) -> list[tuple[str, int, int]]:
     """Re-run today's parser over stored raw bodies; rebuild entries and change rows, send nothing.
 
     Returns (vendor, snapshots re-read, snapshots whose entries changed).
@@ -56,19 +56,20 @@ def reparse_history(config: Config, store: Store, now: datetime) -> list[tuple[s
                 except ParseError:
                     page = ParsedPage(entries=())
                 redone += 1
-                if content_hash(page) != content_hash(store.snapshot(s["id"]).page()):
-                    changed += 1
-                    store.replace_entries(s["id"], page, _parser_version())
                 snap = store.snapshot(s["id"])
+                if content_hash(page) != content_hash(snap.page()):  # both hashed by this version
+                    changed += 1
+                    store.replace_entries(s["id"], page, PARSER_VERSION)
+                    snap = store.snapshot(s["id"])
                 if s["status"] in ("good", "accepted"):
                     if prev is not None:
-                        _rebuild_changes(store, prev, snap, now)
+                        _rebuild_changes(store, prev, snap)
                     prev = snap
         out.append((vrow["name"], redone, changed))
     return out
 
 
-def _rebuild_changes(store: Store, prev: StoredSnapshot, snap: StoredSnapshot, now: datetime) -> None:
+def _rebuild_changes(store: Store, prev: StoredSnapshot, snap: StoredSnapshot) -> None:
     old_rows = store.query(
         "select window_id, detected_at from changes where snapshot_id = ? limit 1", [snap.id]
     )
@@ -79,6 +80,5 @@ def _rebuild_changes(store: Store, prev: StoredSnapshot, snap: StoredSnapshot, n
         else datetime.fromisoformat(snap.first_seen)
     )
     store.execute("delete from changes where snapshot_id = ?", [snap.id])
-    changes = diff_entries(prev.entries, snap.entries, prev.columns, snap.columns,
-                           old_headers=prev.headers, new_headers=snap.headers)  # fmt: skip
+    changes = diff_pages(prev.page(), snap.page())
     store.insert_changes(snap.vendor_id, snap.id, prev.id, changes, [wid] * len(changes), detected)

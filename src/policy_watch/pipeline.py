@@ -21,7 +21,7 @@ from typing import Any
 from policy_watch import alerting, clock, render
 from policy_watch.collect import Fetched, in_processes, in_threads, worker_count
 from policy_watch.config import Config, Vendor
-from policy_watch.diff import diff_entries, is_suspect
+from policy_watch.diff import diff_pages, is_suspect
 from policy_watch.errors import FetchError, PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions
 from policy_watch.models import Change, ObjectionWindow, ParsedPage, VendorResult
@@ -250,8 +250,7 @@ def _record_page(
     _clear_suspect(store, state.id)
     sid = store.insert_snapshot(state.id, page, status="good", now=at, body_hash=bhash,
                                 parser_version=_parser_version(), chash=chash, rows=rows)  # fmt: skip
-    changes = diff_entries(base.entries, page.entries, base.columns, page.columns,
-                           old_headers=base.headers, new_headers=page.headers)  # fmt: skip
+    changes = diff_pages(base.page(), page)
     window = record_changes(config, store, v, sid, base, page, changes, at, run_id)
     status = "changed" if changes else "unchanged"
     return VendorResult(v.name, status, tuple(changes), window, entries=len(page.entries), detected_at=at)

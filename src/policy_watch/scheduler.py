@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import FrameType
 from zoneinfo import ZoneInfo
@@ -34,15 +35,22 @@ def missed_run(config: Config, store: Store, now: datetime) -> bool:
     return last is None or last < scheduled
 
 
+@contextmanager
+def _locked(config: Config) -> Iterator[Store]:
+    """The database, opened under the run lock (LockedError while another check runs)."""
+    with run_lock(config.settings.database):
+        store = Store.open(config.settings.database)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
 def run_once(config: Config, stop: threading.Event, echo: Callable[[str], None]) -> None:
     """One scheduled check; never raises, so the loop survives any failure."""
     try:
-        with run_lock(config.settings.database):
-            store = Store.open(config.settings.database)
-            try:
-                report = pipeline.run_check(config, store, stop=stop)
-            finally:
-                store.close()
+        with _locked(config) as store:
+            report = pipeline.run_check(config, store, stop=stop)
         echo(f"{datetime.now(UTC).isoformat(timespec='seconds')} checked {len(report.results)} vendors: "
              f"{len(report.changed)} changed, {len(report.failed)} failed; alerts sent {report.delivered}, "
              f"pending {report.pending}")  # fmt: skip
@@ -60,14 +68,8 @@ def run_once(config: Config, stop: threading.Event, echo: Callable[[str], None])
 def retry_alerts(config: Config, echo: Callable[[str], None]) -> None:
     """Between daily runs: send alerts whose earlier delivery failed, once their backoff has passed."""
     try:
-        with run_lock(config.settings.database):
-            store = Store.open(config.settings.database)
-            try:
-                if not store.outbox(("pending",)):
-                    return
-                sent, pending = deliver(config, store, lambda: datetime.now(UTC))
-            finally:
-                store.close()
+        with _locked(config) as store:
+            sent, pending = deliver(config, store, lambda: datetime.now(UTC))
         if sent:
             echo(f"{datetime.now(UTC).isoformat(timespec='seconds')} sent {sent} delayed alert(s); {pending} pending")
     except LockedError:
