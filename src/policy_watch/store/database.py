@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -14,6 +15,8 @@ from sqlite_utils import Database
 
 from policy_watch.errors import LockedError, StoreError
 from policy_watch.store.schema import create_views, migrations
+
+log = logging.getLogger(__name__)
 
 
 def open_database(path: Path, *, create: bool = True) -> Database:
@@ -75,7 +78,8 @@ class Checkpointer:
     def _run(self) -> None:
         try:
             conn = sqlite3.connect(str(self._path), timeout=0, isolation_level=None)
-        except sqlite3.Error:
+        except sqlite3.Error as e:
+            log.debug("background checkpoints off: %s", e)
             return
         try:
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -84,10 +88,12 @@ class Checkpointer:
                 self._wake.clear()
                 if self._done:
                     return
-                with suppress(sqlite3.OperationalError):  # busy: another checkpoint is running
+                try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error:
-            return
+                except sqlite3.OperationalError as e:  # busy (another checkpoint), or a full disk
+                    log.debug("background checkpoint skipped: %s", e)
+        except sqlite3.Error as e:
+            log.debug("background checkpoints stopped: %s", e)
         finally:
             conn.close()
 
