@@ -296,3 +296,45 @@ def test_sigterm_to_the_process_group_stops_workers_cleanly(pages: PageServer) -
     assert one.returncode == 0, one.stderr
     kinds = one.stdout.split()
     assert len(kinds) == 40 and set(kinds) == {"Fetched", "WorkerLost"}, one.stdout
+
+
+_FAULTY = """
+import sys
+from policy_watch import collect
+from policy_watch.config import Vendor
+from policy_watch.fetch import FetchOptions
+from policy_watch.store.records import VendorState
+real = collect.fetch_and_parse
+def faulty(fetcher, vendor, state):
+    if vendor.name == "V3":
+        raise ZeroDivisionError("a bug")
+    if vendor.name == "V5" and sys.argv[2] == "exit":
+        raise SystemExit(3)
+    return real(fetcher, vendor, state)
+collect.fetch_and_parse = faulty  # the forked workers inherit it
+vendors = [Vendor(f"V{i}", sys.argv[1], 30) for i in range(10)]
+states = [VendorState(i, v.name, None, None, None, 0, False) for i, v in enumerate(vendors)]
+assert collect._start_method() == "fork"
+got = collect.in_processes(FetchOptions(retries=0, per_host=4, concurrency=4), vendors, states, 2)
+print(" ".join(sorted(f"{vendors[i].name}:{type(outcome).__name__}" for i, outcome in got)))
+"""
+
+
+def test_a_worker_thread_that_fails_loses_only_its_own_vendor(pages: PageServer) -> None:
+    """An unexpected exception in one vendor's handling is that vendor's outcome; a thread that
+    dies outright (SystemExit) leaves its vendor reported as lost, never silently missing."""
+    import subprocess
+    import sys
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs fork")
+    pages.serve("/page", (ZENDESK / "v1.html").read_bytes())
+    outcomes = {}
+    for mode in ("bug", "exit"):
+        done = subprocess.run([sys.executable, "-c", _FAULTY, pages.url("/page"), mode],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        outcomes[mode] = dict(item.split(":") for item in done.stdout.split())
+    fetched = {f"V{i}": "Fetched" for i in range(10)}
+    assert outcomes["bug"] == {**fetched, "V3": "ZeroDivisionError"}
+    assert outcomes["exit"] == {**fetched, "V3": "ZeroDivisionError", "V5": "WorkerLost"}
