@@ -338,3 +338,42 @@ def test_a_worker_thread_that_fails_loses_only_its_own_vendor(pages: PageServer)
     fetched = {f"V{i}": "Fetched" for i in range(10)}
     assert outcomes["bug"] == {**fetched, "V3": "ZeroDivisionError"}
     assert outcomes["exit"] == {**fetched, "V3": "ZeroDivisionError", "V5": "WorkerLost"}
+
+
+_EARLY_CTRL_C = """
+import os, signal, sys, time
+from multiprocessing.context import SpawnProcess
+from policy_watch import collect
+from policy_watch.config import Vendor
+from policy_watch.fetch import FetchOptions
+from policy_watch.store.records import VendorState
+collect._start_method = lambda: "spawn"  # as with a progress bar on a terminal
+interrupts = []
+signal.signal(signal.SIGINT, lambda *_: interrupts.append(1))
+start = SpawnProcess.start
+def start_then_ctrl_c(self):
+    start(self)
+    os.killpg(0, signal.SIGINT)  # Ctrl-C while the worker is still importing
+    time.sleep(0.05)
+SpawnProcess.start = start_then_ctrl_c
+vendors = [Vendor(f"V{i}", sys.argv[1], 30) for i in range(6)]
+states = [VendorState(i, v.name, None, None, None, 0, False) for i, v in enumerate(vendors)]
+got = collect.in_processes(FetchOptions(retries=0, per_host=4, concurrency=4), vendors, states, 2)
+print(" ".join(sorted({type(outcome).__name__ for _, outcome in got})), len(interrupts))
+"""
+
+
+def test_a_ctrl_c_while_workers_start_reaches_only_the_parent(pages: PageServer) -> None:
+    """Workers are started with SIGINT blocked: a Ctrl-C during a spawned worker's start-up
+    neither kills it nor prints its traceback, and the parent still gets every Ctrl-C."""
+    import subprocess
+    import sys
+
+    if not hasattr(__import__("signal"), "pthread_sigmask"):
+        pytest.skip("needs POSIX signal masks")
+    pages.serve("/page", (ZENDESK / "v1.html").read_bytes())
+    done = subprocess.run([sys.executable, "-c", _EARLY_CTRL_C, pages.url("/page")], capture_output=True,
+                          text=True, timeout=60, start_new_session=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["Fetched", "2"], done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "ended early" not in done.stderr, done.stderr

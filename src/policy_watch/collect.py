@@ -230,7 +230,8 @@ def in_processes(
             _widen(writer)
             args = (writer, share, [vendors[i] for i in shard], [states[i] for i in shard], shard, halt)
             proc = ctx.Process(target=_worker, args=args, name="pw-worker", daemon=True)
-            proc.start()
+            with _sigint_held():
+                proc.start()
             writer.close()
             running[reader] = (proc, set(shard))
         while running:
@@ -264,6 +265,23 @@ def in_processes(
             # worker forked after it holds a copy of this end: then _reap stops it.
             reader.close()
         _reap([proc for proc, _ in running.values()], timeout=0.5)
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Generator[None, None, None]:
+    """Block SIGINT while a worker starts: the worker inherits the blocked signal, so a Ctrl-C
+    to the terminal's process group never reaches it, even before it could ignore the signal (a
+    spawned worker spends about 0.3 s importing, and died of a Ctrl-C then, or printed its
+    traceback). This process gets the Ctrl-C as soon as the worker is started. (multiprocessing
+    starts its resource tracker the same way.)"""
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _reap(procs: list[Any], timeout: float) -> None:
