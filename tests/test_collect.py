@@ -377,3 +377,71 @@ def test_a_ctrl_c_while_workers_start_reaches_only_the_parent(pages: PageServer)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["Fetched", "2"], done.stdout + done.stderr
     assert "Traceback" not in done.stderr and "ended early" not in done.stderr, done.stderr
+
+
+def _send_all(vendors: list[Vendor], options: Any) -> tuple[collect._Sender, float, list[int]]:
+    """Run a worker's threads in this process over ``vendors``; what they sent, and how long it took."""
+    from policy_watch.fetch import Fetcher
+
+    states = [VendorState(i, v.name, None, None, None, 0, False) for i, v in enumerate(vendors)]
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    got: list[tuple[int, Any]] = []
+    reading = threading.Thread(target=lambda: got.extend(collect._loads(reader.recv_bytes()) for _ in vendors))
+    reading.start()
+    with Fetcher(options) as fetcher:
+        sender = collect._Sender(writer, fetcher, vendors, states, list(range(len(vendors))), threading.Event(), 8)
+        start = time.monotonic()
+        sender.run()
+        elapsed = time.monotonic() - start
+    reading.join(10)
+    assert all(isinstance(outcome, tuple) for _, outcome in got), got  # every page fetched and parsed
+    return sender, elapsed, sorted(i for i, _ in got)
+
+
+def test_a_worker_adds_threads_while_its_pages_are_slow(pages: PageServer) -> None:
+    """A worker starts with one thread and adds threads, up to its share, while answers are slow
+    to come: 16 pages that each take 0.3 s to arrive are fetched together, not one by one."""
+    from policy_watch.fetch import FetchOptions
+
+    for i in range(16):
+        pages.serve(f"/slow{i}", (ZENDESK / "v1.html").read_bytes(), delay=0.3)
+    vendors = [Vendor(f"V{i}", pages.url(f"/slow{i}"), 30) for i in range(16)]
+    sender, elapsed, got = _send_all(vendors, FetchOptions(retries=0, per_host=8, concurrency=8))
+    assert got == list(range(16))
+    assert len(sender.threads) >= 6, sender.threads
+    assert elapsed < 2.0, f"{elapsed:.2f} s: one page at a time would take 4.8 s"
+
+
+def test_a_worker_keeps_one_thread_while_answers_come_at_once(pages: PageServer) -> None:
+    """Where pages arrive as fast as they are parsed, more threads would only pass the interpreter
+    lock back and forth: the worker stays with one (or two, after a stall of the machine)."""
+    from policy_watch.fetch import FetchOptions
+
+    for i in range(40):
+        pages.serve(f"/fast{i}", (ZENDESK / "v1.html").read_bytes())
+    vendors = [Vendor(f"V{i}", pages.url(f"/fast{i}"), 30) for i in range(40)]
+    sender, _, got = _send_all(vendors, FetchOptions(retries=0, per_host=8, concurrency=8))
+    assert got == list(range(40))
+    assert len(sender.threads) <= 2, sender.threads
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "spare"),
+    [
+        ("cpu  100 0 100 800 0 0 0 0 0 0", "cpu  150 0 150 900 0 0 0 0 0 0", True),  # half idle
+        ("cpu  100 0 100 800 0 0 0 0 0 0", "cpu  195 0 195 810 0 0 0 0 0 0", False),  # 5% idle
+        ("cpu  100 0 100 800 0 0 0 0 0 0", "not a stat file", True),
+    ],
+)
+def test_idle_cpu_from_proc_stat(tmp_path: Path, before: str, after: str, spare: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text(before + "\n")
+    monkeypatch.setattr(collect.IdleCpu, "PATH", str(stat))
+    monkeypatch.setattr(collect.os, "cpu_count", lambda: 2)
+    idle = collect.IdleCpu()
+    assert idle.spare() is False  # too soon to tell: no
+    stat.write_text(after + "\n")
+    idle._at -= 1
+    assert idle.spare() is spare
+    monkeypatch.setattr(collect.IdleCpu, "PATH", str(tmp_path / "missing"))
+    assert collect.IdleCpu().spare() is True  # no /proc: as if a core were free
