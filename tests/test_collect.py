@@ -414,7 +414,8 @@ def test_a_worker_adds_threads_while_its_pages_are_slow(pages: PageServer) -> No
 
 def test_a_worker_keeps_one_thread_while_answers_come_at_once(pages: PageServer) -> None:
     """Where pages arrive as fast as they are parsed, more threads would only pass the interpreter
-    lock back and forth: the worker stays with one (or two, after a stall of the machine)."""
+    lock back and forth: the worker stays with one (a stall of the machine may double it, twice
+    at most in so short a run; starting its whole share of 8 would fail this)."""
     from policy_watch.fetch import FetchOptions
 
     for i in range(40):
@@ -422,7 +423,7 @@ def test_a_worker_keeps_one_thread_while_answers_come_at_once(pages: PageServer)
     vendors = [Vendor(f"V{i}", pages.url(f"/fast{i}"), 30) for i in range(40)]
     sender, _, got = _send_all(vendors, FetchOptions(retries=0, per_host=8, concurrency=8))
     assert got == list(range(40))
-    assert len(sender.threads) <= 2, sender.threads
+    assert len(sender.threads) <= 4, sender.threads
 
 
 @pytest.mark.parametrize(

