@@ -52,8 +52,6 @@ CASES = [
     ("bad kind", GOOD + 'kinds = ["exploded"]\n', "notify[1].kinds"),
     ("bad time", GOOD.replace("objection_days = 30", 'run_at = "25:00"'), "settings.run_at"),
     ("bad zone", GOOD.replace("objection_days = 30", 'timezone = "Mars/Base"'), "settings.timezone"),
-    ("negative processes", GOOD.replace("objection_days = 30", "processes = -1"), "settings.processes: must be 0 or more"),
-    ("processes word", GOOD.replace("objection_days = 30", 'processes = "auto"'), "settings.processes: expected an integer"),
 ]
 
 
@@ -111,3 +109,12 @@ def test_error_text_with_markup_characters_is_printed_as_is(tmp_path: Path) -> N
     assert out.returncode == 2
     assert "duplicate vendor name '[/red] ACME'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_an_old_processes_setting_still_loads_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    p = tmp_path / "config.toml"
+    p.write_text(GOOD.replace("objection_days = 30", "processes = 2"))
+    with caplog.at_level("WARNING", logger="policy_watch.config"):
+        cfg = load_config(p)
+    assert cfg.vendors
+    assert "settings.processes is no longer used" in caplog.text and str(p) in caplog.text

@@ -6,6 +6,7 @@ Each problem raises ConfigError naming the file and the key (``vendors[2].url``)
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -17,6 +18,8 @@ from urllib.parse import urlsplit
 
 from policy_watch.errors import ConfigError
 from policy_watch.models import ChangeKind, ParseRules
+
+log = logging.getLogger(__name__)
 
 # Change kinds that open an objection window: a kind ("added", "renamed", ...) or, for "changed",
 # the field that changed ("country", "purpose", ...). "changed" alone means any field.
@@ -42,7 +45,6 @@ class Settings:
     window_kinds: tuple[str, ...] = DEFAULT_WINDOW_KINDS
     guard_ratio: float = 0.5
     alert_retry_minutes: int = 5  # first retry delay of a failed alert; doubles per attempt, 6 h at most
-    processes: int | None = None  # worker processes that fetch and parse; None: chosen per run
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +157,7 @@ _SETTINGS = {
     "window_kinds": "a list of strings",
     "guard_ratio": "a number",
     "alert_retry_minutes": "an integer",
-    "processes": "an integer",
+    "processes": "an integer",  # no longer used: accepted, with a warning, so older configs still load
 }
 _VENDOR = {
     "name": "a string",
@@ -218,7 +220,10 @@ def _settings(r: _Reader, data: Mapping[str, Any], path: Path) -> Settings:
     for key in ("objection_days", "timeout", "max_bytes", "concurrency", "per_host", "failure_threshold"):
         if key in s:
             r.positive(s[key], f"settings.{key}")
-    for key in ("retries", "max_redirects", "alert_retry_minutes", "processes"):
+    if "processes" in s:
+        del s["processes"]
+        log.warning("%s: settings.processes is no longer used (pages are fetched by threads); remove it", path)
+    for key in ("retries", "max_redirects", "alert_retry_minutes"):
         if key in s and s[key] < 0:
             raise r.fail(f"settings.{key}", f"must be 0 or more, got {s[key]}")
     if "run_at" in s and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", s["run_at"]):

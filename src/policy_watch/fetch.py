@@ -19,7 +19,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -284,18 +284,11 @@ _TLS_LOCK = threading.Lock()
 def tls_context() -> ssl.SSLContext:
     """The certificate store that HTTPS requests are verified against, loaded once per process
     on first use (about 40 ms of CPU: httpx's choice, certifi's bundle, or ``SSL_CERT_FILE`` /
-    ``SSL_CERT_DIR``). Worker processes forked after it was loaded share it."""
+    ``SSL_CERT_DIR``); an HTTP-only run never loads it."""
     with _TLS_LOCK:
         if not _TLS:
             _TLS.append(httpx.create_ssl_context())
         return _TLS[0]
-
-
-def load_tls_for(urls: Iterable[str]) -> None:
-    """Load the certificate store now if any of ``urls`` is HTTPS: called before forking
-    workers, so that they inherit it instead of each loading its own."""
-    if any(url[:8].lower() == "https://" for url in urls):
-        tls_context()
 
 
 class _Retry(Exception):

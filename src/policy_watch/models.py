@@ -17,10 +17,6 @@ class Entry:
     country: str = ""
     extra: tuple[tuple[str, str], ...] = ()
 
-    def __reduce__(self) -> tuple[type[Entry], tuple[str, str, str, str, tuple[tuple[str, str], ...]]]:
-        # Pages cross from worker processes by pickle; the dataclass default rebuilds each field by name.
-        return Entry, (self.section, self.entity, self.purpose, self.country, self.extra)
-
     @property
     def extra_dict(self) -> dict[str, str]:
         return dict(self.extra)

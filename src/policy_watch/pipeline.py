@@ -1,7 +1,7 @@
 """One check of every vendor: fetch → parse → store → diff → alert, failure isolated per vendor.
 
-Fetching and parsing run in a thread pool or in worker processes (``collect``), a bounded
-window of vendors at a time; storing happens on the calling thread. Each vendor is recorded in
+Fetching and parsing run in a thread pool (``collect``), a bounded window of vendors at a
+time; storing happens on the calling thread. Each vendor is recorded in
 its own savepoint (a broken vendor never touches another's history, and its alerts are queued
 with the changes they report); commits are batched, so a process killed mid-run loses at most
 the last batch, which the next run checks again.
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from policy_watch import alerting, clock, render
-from policy_watch.collect import Fetched, in_processes, in_threads, worker_count
+from policy_watch.collect import Fetched, in_threads
 from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_pages, is_suspect
 from policy_watch.errors import FetchError, PolicyWatchError
@@ -75,31 +75,21 @@ def run_check(
     on_result: Callable[[VendorResult], None] | None = None,
     deliver_alerts: bool = True,
     stop: threading.Event | None = None,
-    processes: int | None = None,
 ) -> RunReport:
     """Check vendors once, queue alerts, then deliver everything pending.
 
-    ``processes`` of 2 or more fetches and parses in that many worker processes, each with its
-    own HTTP client built from the config (``fetcher`` is then not used); otherwise ``fetcher``
-    (or a new one) serves a thread pool of this process. None: ``settings.processes`` decides
-    (``collect.worker_count``), unless a ``fetcher`` is given.
+    ``fetcher`` (or a new one built from the config) serves the thread pool that fetches and
+    parses; no new vendor starts once ``stop`` is set.
     """
     report = RunReport(run_id=uuid.uuid4().hex[:12], started=now())
     todo = list(vendors if vendors is not None else config.vendors)
-    s = config.settings
-    if processes is None:
-        processes = 0 if fetcher is not None else s.processes
-    processes = worker_count(processes, len(todo), s.concurrency)  # never more than vendors or concurrency
     by_name = store.vendor_states([(v.name, v.url) for v in todo], report.started)
     states = [by_name[v.name] for v in todo]
     with ExitStack() as stack:
-        if processes >= 2:
-            outcomes = in_processes(fetch_options(config), todo, states, processes, stop)
-        else:
-            if fetcher is None:
-                fetcher = stack.enter_context(Fetcher(fetch_options(config)))
-            workers = max(1, min(config.settings.concurrency, len(todo)))
-            outcomes = in_threads(fetcher, todo, states, workers, stop)
+        if fetcher is None:
+            fetcher = stack.enter_context(Fetcher(fetch_options(config)))
+        workers = max(1, min(config.settings.concurrency, len(todo)))
+        outcomes = in_threads(fetcher, todo, states, workers, stop)
         stack.callback(outcomes.close)  # an error while recording stops the fetching too
         with store.batch() as tick:
             uncommitted: list[int] = []  # results whose writes the batch has not committed yet
