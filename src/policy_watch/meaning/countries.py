@@ -141,7 +141,7 @@ def read_location(cell: str, gaz: Gazetteer | None = None) -> Location:
     """Read one location cell. Every part is matched whole; a name may span separators
     ("Bosnia and Herzegovina", "Korea, Republic of"), the longest match wins."""
     gaz = gaz or gazetteer()
-    pieces = _SEP.split(_MARKS.sub("", unicodedata.normalize("NFKC", cell)))
+    pieces = _SEP.split(unicodedata.normalize("NFKC", _MARKS.sub("", cell)))
     parts, seps = pieces[0::2], pieces[1::2]
     codes: list[str] = []
     regions: list[Region] = []
