@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 from pathlib import Path
 
 from pwtest import PageServer, cli, write_config
@@ -134,3 +135,27 @@ def test_bad_transfer_and_alias_tables_are_named(tmp_path: Path) -> None:
     config = write_config(tmp_path, [("A", "https://a.example/")], settings='window_kinds = ["transfers"]')
     done = cli(config, "run")
     assert done.returncode == 2 and "settings.window_kinds" in done.stderr
+
+
+def test_datasette_concentration_query_groups_by_the_same_rules(tmp_path: Path, pages: PageServer) -> None:
+    from pwtest import ROOT
+
+    config = _setup(tmp_path, pages)
+    meta = json.loads((ROOT / "datasette-metadata.json").read_text())
+    sql = meta["databases"]["policy_watch"]["queries"]["entity_concentration"]["sql"]
+
+    def top() -> tuple[str, int, str]:
+        with sqlite3.connect(tmp_path / "pw.db") as conn:
+            rows = conn.execute(sql).fetchall()
+        return rows[0][0], rows[0][1], rows[0][3]
+
+    company, vendors, spellings = top()
+    assert (company, vendors) == ("Amazon Web Services", 3)
+    assert set(spellings.split("; ")) == {"AWS", "Amazon Web Services, Inc.", "Amazon.com, Inc. (Amazon Web Services)"}
+    # a new alias in config.toml: the next run (nothing else changed) regroups
+    config.write_text(config.read_text() + '\n[aliases]\n"Hetzner" = ["Google Cloud Platform", "Acme"]\n')
+    assert cli(config, "run").returncode == 0
+    assert top()[:2] == ("Amazon Web Services", 3)
+    with sqlite3.connect(tmp_path / "pw.db") as conn:
+        hetzner = conn.execute(sql + "").fetchall()
+    assert ("Hetzner", 2) in [(r[0], r[1]) for r in hetzner]

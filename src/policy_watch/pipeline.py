@@ -159,6 +159,19 @@ def after_run(config: Config, store: Store, now: datetime, run_id: str) -> None:
         alerting.queue_reminders(config, store, now, run_id)
         store.expire_windows(now.date())
         merge_digests(config, store, now, run_id)
+        _refresh_entity_names(config, store)
+
+
+def _refresh_entity_names(config: Config, store: Store) -> None:
+    """Keep the table SQL readers group companies by in step with the lists (only when stale: a cheap check)."""
+    from policy_watch.meaning import entities
+
+    fingerprint = entities.fingerprint(config.aliases, config.transfers.places)
+    if not store.entity_names_stale(fingerprint):
+        return
+    table, places = entities.alias_table(config.aliases), transfers.rules(config.transfers).gazetteer
+    idents = [(name, entities.identify(name, table, places)) for name in store.current_spellings()]
+    store.replace_entity_names([(name, i.company, i.key) for name, i in idents], fingerprint)
 
 
 def _fetch_row(got: Fetched, at: datetime, outcome: str, error: str | None) -> dict[str, Any]:

@@ -83,6 +83,14 @@ def alias_table(extra: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> AliasTab
     return AliasTable(canonical)
 
 
+def fingerprint(extra: tuple[tuple[str, tuple[str, ...]], ...], places: tuple[tuple[str, str], ...]) -> str:
+    """Names the rules that ``identify`` applies: the shipped alias table and the user's additions."""
+    import hashlib
+
+    shipped = resources.files("policy_watch.meaning").joinpath("data/aliases.toml").read_bytes()
+    return hashlib.sha1(shipped + repr((extra, places)).encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """Who a listing names: one company, under the names the listing gives."""
