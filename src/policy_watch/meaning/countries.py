@@ -48,14 +48,15 @@ class Location:
 
 def key(text: str) -> str:
     """Lookup key of a place name: accents, dots and case dropped, whitespace collapsed."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).replace(".", "").replace("’", "'")
-    return " ".join(text.casefold().split())
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch)).replace("’", "'")
+    return " ".join(text.replace(".", "").casefold().split())
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Gazetteer:
-    """Every name this reader knows, by ``key``."""
+    """Every name this reader knows, by ``key``. Hashed by identity: readings are memoised per gazetteer."""
 
     names: Mapping[str, str]  # key -> alpha-2 code
     regions: Mapping[str, Region]
@@ -63,7 +64,7 @@ class Gazetteer:
     alpha3: Mapping[str, str]  # alpha-3 -> alpha-2
 
     def read(self, cell: str) -> Location:
-        return read_location(cell, self)
+        return _read_memo(cell, self)
 
     def extended(self, places: Mapping[str, str]) -> Gazetteer:
         """A copy that also knows ``places`` (name -> alpha-2 code, checked by the caller)."""
@@ -135,6 +136,12 @@ def _lookup(part: str, gaz: Gazetteer) -> str | Region | None:
     if k.startswith("the "):
         k = k[4:]
     return gaz.regions.get(k) or gaz.names.get(k)
+
+
+@functools.lru_cache(maxsize=8192)
+def _read_memo(cell: str, gaz: Gazetteer) -> Location:
+    """The same cells come back on every page and every day: each is read once per process."""
+    return read_location(cell, gaz)
 
 
 def read_location(cell: str, gaz: Gazetteer | None = None) -> Location:

@@ -37,8 +37,11 @@ _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 def name_key(name: str) -> str:
     """Comparison key: "Amazon Web Services, Inc." and "amazon web services" give "amazonwebservices"."""
-    text = unicodedata.normalize("NFKD", name)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).strip()
+    text = name
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.strip()
     text = _TLD.sub("", text).replace("&", " and ")
     text = re.sub(r"(?<=\b\w)\.(?=\w\b)", "", text)  # "L.L.C." -> "LLC."
     words = _NON_WORD.sub(" ", text.casefold().replace(".", "")).split()
@@ -59,7 +62,7 @@ def spellings(name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in out if p))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class AliasTable:
     canonical: Mapping[str, str]  # name key -> company name as shown
 
@@ -100,8 +103,10 @@ class Identity:
     names: frozenset[str]  # name keys the listing answers to (its own and its company's)
 
 
+@functools.lru_cache(maxsize=8192)
 def identify(entity: str, table: AliasTable, places: Gazetteer | None = None) -> Identity:
-    """The company a listing names. A name in brackets that is a place ("Google (EU)") is not a name."""
+    """The company a listing names. A name in brackets that is a place ("Google (EU)") is not a name.
+    Memoised: the same names come back on every page and every day (tables hash by identity)."""
     written = spellings(entity) or (entity,)
     keys = []
     for i, text in enumerate(written):
