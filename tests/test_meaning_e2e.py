@@ -110,17 +110,28 @@ def test_changes_alert_who_and_entities_through_the_cli(tmp_path: Path, pages: P
 
 
 def test_own_transfer_policy_in_config(tmp_path: Path, pages: PageServer) -> None:
-    own = """
+    own = f"""
 [transfers]
 adequate = ["IN"]
 none = ["US"]
+
+[[notify]]
+name = "transfers-only"
+url = "json://127.0.0.1:{pages.port}/transfers"
+kinds = ["transfer"]
 """
     config = _setup(tmp_path, pages, own)
     [post] = [p for p in pages.posts if p["path"] == "/hook"]
+    assert [p["message"] for p in pages.posts if p["path"] == "/transfers"] == [post["message"]]
     assert "- Acme Ltd (location changed) — new transfer to US: outside the EEA, no adequacy decision; safeguards needed" in post["message"]
     assert "- Infosys Limited (added) — India: outside the EEA, adequacy decision" in post["message"]
     rows = {c["entity"]: c for c in json.loads(cli(config, "changes", "--json").stdout) if c["countries"]}
     assert rows["Infosys Limited"]["transfer_risk"] == [] and rows["Infosys Limited"]["window_opens"] is None
+    # a change that sends data nowhere new reaches the other target only
+    pages.serve("/alpha", page([(e, "Storage" if e.startswith("Hetzner") else p, c) for e, p, c in ALPHA_V2]))
+    assert cli(config, "run").returncode == 0
+    assert len([p for p in pages.posts if p["path"] == "/hook"]) == 2
+    assert len([p for p in pages.posts if p["path"] == "/transfers"]) == 1
 
 
 def test_bad_transfer_and_alias_tables_are_named(tmp_path: Path) -> None:

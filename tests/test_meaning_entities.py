@@ -112,3 +112,8 @@ def test_concentration_groups_spellings_most_vendors_first() -> None:
 def test_the_alias_table_never_hides_a_change_within_a_vendor(old: str, new: str) -> None:
     changes = diff_entries([Entry("Infra", old, "Email", "US")], [Entry("Infra", new, "Email", "US")])
     assert changes and {c.kind for c in changes} <= {ChangeKind.RENAMED, ChangeKind.ADDED, ChangeKind.REMOVED}
+
+
+def test_an_empty_query_finds_nothing() -> None:
+    listings = [*LISTINGS, Listing("Z", "—")]
+    assert who("", listings, TABLE, GAZ) == [] and who(" , ", listings, TABLE, GAZ) == []

@@ -143,3 +143,15 @@ def test_an_alert_without_meanings_is_unchanged() -> None:
     window = ObjectionWindow(date(2026, 11, 2), date(2026, 12, 2), WindowRule.DETECTED)
     msg = render.change_message("V", "https://v.example/sub", changes, window, date(2026, 11, 2))
     assert "Transfers" not in msg.text and "countries" not in msg.text
+
+
+def test_window_kind_transfer_opens_a_window_only_for_a_new_risk() -> None:
+    from policy_watch import clock
+
+    purpose = Change(ChangeKind.CHANGED, "Infra", "Acme", "purpose", "a", "b")
+    added = Change(ChangeKind.ADDED, "Infra", "Acme")
+    assert clock.opens_window(added, ["transfer"], transfer_risk=True)
+    assert not clock.opens_window(added, ["transfer"], transfer_risk=False)
+    assert not clock.opens_window(purpose, ["transfer"])
+    assert clock.opens_window(added, ["added"])  # other kinds unchanged
+    assert clock.opens_window(purpose, ["transfer", "purpose"])

@@ -148,6 +148,8 @@ class Match:
 def who(query: str, listings: Iterable[Listing], table: AliasTable, places: Gazetteer | None = None) -> list[Match]:
     """Every listing that names the company ``query`` names, under any of its names; also any whose
     name has ``query`` at the start of a word ("Google" in "Google Analytics"), marked "text"."""
+    if not name_key(query):
+        return []  # nothing to look for: "" or punctuation alone would match every unnamed row
     q = identify(query, table, places)
     q_main = name_key(spellings(query)[0]) if spellings(query) else q.key
     word = re.compile(r"(?<!\w)" + re.escape(" ".join(query.split())), re.IGNORECASE) if query.strip() else None
