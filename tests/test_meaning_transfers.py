@@ -79,6 +79,9 @@ def test_meaning_of_added_entry_and_of_a_changed_location() -> None:
     assert [r.place for r in added.risks] == ["US", "IN"] and added.carries_risk
     moved = meaning_of("changed", "country", "Ireland", "United States", None, SHIPPED)
     assert moved is not None and [r.place for r in moved.new] == ["US"] and moved.carries_risk
+    us = meaning_of("added", None, None, None, "USA", SHIPPED)
+    assert us is not None and sentence("Snowflake Inc.", us, SHIPPED) == (
+        "Snowflake Inc. (added) — United States: outside the EEA, adequacy only for DPF-certified organisations")
     back = meaning_of("changed", "country", "United States", "Ireland", None, SHIPPED)
     assert back is not None and back.risks == () and not back.carries_risk
     # the US was there before: only India is new, but both stay listed as risks
@@ -101,6 +104,9 @@ def test_alert_wording() -> None:
     assert mixed is not None
     assert sentence("Beta", mixed, SHIPPED) == ("Beta (added) — Japan: outside the EEA, adequacy decision; "
                                                 "Germany: inside the EEA; location not recognised: 'Varies'")
+    us = meaning_of("added", None, None, None, "USA", SHIPPED)
+    assert us is not None and sentence("Snowflake Inc.", us, SHIPPED) == (
+        "Snowflake Inc. (added) — United States: outside the EEA, adequacy only for DPF-certified organisations")
     back = meaning_of("changed", "country", "United States", "Ireland", None, SHIPPED)
     assert back is not None and "no new transfer outside the EEA" in sentence("Acme", back, SHIPPED)
     none = meaning_of("added", None, None, None, "", SHIPPED)

@@ -181,7 +181,7 @@ def sentence(entity: str, meaning: TransferMeaning, rules: TransferRules) -> str
     """
     loc = meaning.location
     if meaning.added:
-        parts = [_risk_words(r, _name(r.place) if r.adequacy is not Adequacy.UNKNOWN else r.place)
+        parts = [_risk_words(r, _name(r.place) if r.adequacy is not Adequacy.UNKNOWN else r.place, outside=True)
                  for r in meaning.risks]  # fmt: skip
         adequate = [_name(c) for c in loc.codes if rules.status(c)[0] is Adequacy.FULL]
         inside = [_name(c) for c in loc.codes if rules.status(c)[0] is Adequacy.EEA]
@@ -202,11 +202,11 @@ def sentence(entity: str, meaning: TransferMeaning, rules: TransferRules) -> str
     return f"{head} — " + "; ".join(parts)
 
 
-def _risk_words(r: TransferRisk, where: str) -> str:
+def _risk_words(r: TransferRisk, where: str, outside: bool = False) -> str:
     if r.adequacy is Adequacy.NONE:
         return f"{where}: outside the EEA, no adequacy decision; safeguards needed"
-    if r.adequacy is Adequacy.PARTIAL:
-        return f"{where}: {r.condition}"
+    if r.adequacy is Adequacy.PARTIAL and outside:
+        return f"{where}: outside the EEA, {r.condition}"
     return f"{where}: {r.condition}"
 
 
