@@ -24,6 +24,7 @@ from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_pages, is_suspect
 from policy_watch.errors import FetchError, PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions
+from policy_watch.meaning import transfers
 from policy_watch.models import Change, ObjectionWindow, ParsedPage, VendorResult
 from policy_watch.outbox import deliver, merge_digests
 from policy_watch.store import PageRows, Store, StoredSnapshot, content_hash, page_rows
@@ -148,6 +149,19 @@ def after_run(config: Config, store: Store, now: datetime, run_id: str) -> None:
         alerting.queue_reminders(config, store, now, run_id)
         store.expire_windows(now.date())
         merge_digests(config, store, now, run_id)
+        _refresh_entity_names(config, store)
+
+
+def _refresh_entity_names(config: Config, store: Store) -> None:
+    """Keep the table SQL readers group companies by in step with the lists (only when stale: a cheap check)."""
+    from policy_watch.meaning import entities
+
+    fingerprint = entities.fingerprint(config.aliases, config.transfers.places)
+    if not store.entity_names_stale(fingerprint):
+        return
+    table, places = entities.alias_table(config.aliases), transfers.rules(config.transfers).gazetteer
+    idents = [(name, entities.identify(name, table, places)) for name in store.current_spellings()]
+    store.replace_entity_names([(name, i.company, i.key) for name, i in idents], fingerprint)
 
 
 def _fetch_row(got: Fetched, at: datetime, outcome: str, error: str | None) -> dict[str, Any]:
@@ -254,16 +268,22 @@ def record_changes(
     if not changes:
         return None
     kinds = config.settings.window_kinds
+    rules = transfers.rules(config.transfers)
+    meanings = transfers.for_changes(changes, page.entries, rules)
+    opens = [clock.opens_window(c, kinds, m is not None and m.carries_risk) for c, m in zip(changes, meanings, strict=True)]
     window: ObjectionWindow | None = None
     wid: int | None = None
-    if any(clock.opens_window(c, kinds) for c in changes):
+    if any(opens):
         window = clock.open_window(at.date(), v.objection_days, page.last_modified, base.declared_date)
         wid = store.insert_window(base.vendor_id, sid, window, at)
-    wids = [wid if clock.opens_window(c, kinds) else None for c in changes]
+    wids = [wid if o else None for o in opens]
     store.insert_changes(base.vendor_id, sid, base.id, changes, wids, at)
     msg = render.change_message(v.name, v.url, changes, window, at.date(), window_kinds=kinds,
-                                declared=page.last_modified, window_id=wid)  # fmt: skip
+                                declared=page.last_modified, window_id=wid, meanings=meanings,
+                                transfer_rules=rules)  # fmt: skip
     kinds_seen = {c.kind.value for c in changes} | {c.field or "" for c in changes}
+    if any(m is not None and m.carries_risk for m in meanings):
+        kinds_seen.add("transfer")
     store.enqueue(
         alerting.target_alerts(config.notify, v.name, "changes", f"changes:{sid}", msg, kinds_seen),
         run_id,

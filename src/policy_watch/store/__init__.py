@@ -477,6 +477,21 @@ class Store:
         marks = ",".join("?" for _ in statuses)
         return list(self.query(f"select * from outbox where status in ({marks}) order by id", list(statuses)))
 
+    def entity_names_stale(self, rules: str) -> bool:
+        """Whether ``entity_names`` lacks a current spelling or was built by other rules."""
+        row = self._one(
+            "select exists(select 1 from entity_names where rules != ?) or exists(select 1 from current_entries c"
+            " where not exists(select 1 from entity_names n where n.entity = c.entity)) as stale", [rules])  # fmt: skip
+        return bool(row and row["stale"])
+
+    def current_spellings(self) -> list[str]:
+        return [r["entity"] for r in self.query("select distinct entity from current_entries")]
+
+    def replace_entity_names(self, names: Sequence[tuple[str, str, str]], rules: str) -> None:
+        """(spelling, company, company key) for every current spelling; derived data, rebuilt whole."""
+        self.db.execute("delete from entity_names")
+        self.db.conn.executemany("insert into entity_names values (?, ?, ?, ?)", [(*n, rules) for n in names])
+
     def _one(self, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None

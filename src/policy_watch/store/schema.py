@@ -123,6 +123,15 @@ def m003_compact_history(db: Database) -> None:
     db.execute("create index if not exists idx_changes_window_id on changes(window_id)")
 
 
+@migrations()
+def m004_entity_names(db: Database) -> None:
+    """Which company each spelling of an entity names, by policy-watch's name and alias rules, so SQL
+    readers (the Datasette canned query) can group across vendors. Derived from the entries and
+    rebuilt when they or the rules change; not evidence. ``rules`` fingerprints the rules used."""
+    db.execute("create table entity_names (entity text primary key, company text not null,"
+               " company_key text not null, rules text not null)")  # fmt: skip
+
+
 ROW_KEY_BYTES = 16
 
 
