@@ -62,7 +62,7 @@ def test_deadlines_and_show_name_the_entities_of_a_window(tmp_path: Path, pages:
 def test_a_decision_on_a_window_that_does_not_exist_is_refused(
     tmp_path: Path, pages: PageServer, command: str
 ) -> None:
-    config, wid = _window(tmp_path, pages)
+    config, _ = _window(tmp_path, pages)
     r = cli(config, command, "999")
     assert r.returncode != 0 and "no objection window with id 999" in r.stderr, (r.returncode, r.stderr)
     assert "Traceback" not in r.stderr

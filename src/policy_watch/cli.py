@@ -172,6 +172,9 @@ def _print_result(r: VendorResult) -> None:
         _console(stderr=True).print(
             f"[red]{r.status}[/red] {_cell(r.error, limit=None)}", highlight=False, soft_wrap=True
         )
+    if r.notice:
+        _console(stderr=True).print(f"[yellow]note[/yellow] {_cell(r.notice, limit=None)}", highlight=False,
+                                    soft_wrap=True)  # fmt: skip
 
 
 @cli.command()
@@ -194,6 +197,7 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
                "failed": len(report.failed), "changed": len(report.changed), "alerts_sent": report.delivered,
                "alerts_pending": report.pending, "errors": report.errors,
                "vendors": [{"vendor": r.vendor, "status": r.status, "entries": r.entries, "error": r.error,
+                            "notice": r.notice,
                             "changes": [c.to_json() for c in r.changes],
                             "deadline": r.window.deadline.isoformat() if r.window else None}
                            for r in report.results]})  # fmt: skip
@@ -383,7 +387,7 @@ def history(obj: _Ctx, vendor: str, as_json: bool) -> None:
         rows = queries.history(obj.store(), vendor)
     _emit(
         rows,
-        ["id", "status", "first_seen", "last_seen", "declared_date", "entries", "changes"],
+        ["id", "status", "first_seen", "last_seen", "declared_date", "entries", "changes", "reading_of"],
         as_json,
         False,
     )
@@ -427,14 +431,15 @@ def export(obj: _Ctx, fmt: str, what: str) -> None:
     _emit(rows, cols, fmt == "json", fmt == "csv")
 
 
-@cli.command(short_help="Rebuild entries from the stored raw pages.")
+@cli.command(short_help="Read the stored pages again with this parser and config.")
 @click.pass_obj
 def reparse(obj: _Ctx) -> None:
-    """Rebuild entries from the stored raw pages with this parser; sends nothing."""
+    """Read each vendor's stored page again with this parser and config; a different reading is
+    added as the new baseline (what was recorded stays as it was); sends nothing."""
     with _errors(), run_lock(obj.config.settings.database):
-        done = history_ops.reparse_history(obj.config, obj.store())
-    for name, n, changed in done:
-        click.echo(f"{name}: {n} snapshot(s) re-read, {changed} with different entries")
+        done = history_ops.reparse_history(obj.config, obj.store(), _now())
+    for _, what in done:
+        click.echo(_cell(what, limit=None))
 
 
 @cli.command("outbox")

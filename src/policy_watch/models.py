@@ -163,3 +163,4 @@ class VendorResult:
     error: str | None = None
     entries: int = 0
     detected_at: datetime | None = None
+    notice: str | None = None  # something to tell about this vendor besides its status (a page read again)

@@ -51,7 +51,7 @@ def history(store: Store, vendor: str) -> list[dict[str, Any]]:
     vid = require_vendor(store, vendor)
     return store.query(
         "select s.id, s.status, s.first_seen, s.last_seen, s.declared_date, s.entry_count as entries,"
-        " (select count(*) from changes c where c.snapshot_id = s.id) as changes, s.parser_version"
+        " (select count(*) from changes c where c.snapshot_id = s.id) as changes, s.parser_version, s.reading_of"
         " from snapshots s where s.vendor_id = ? order by s.id", [vid])  # fmt: skip
 
 

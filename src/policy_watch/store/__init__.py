@@ -256,6 +256,7 @@ class Store:
                 latest_id=r["latest_id"],
                 latest_status=r["latest_status"],
                 latest_entries=r["latest_entries"] or 0,
+                reading_config=r["reading_config"],
             )
             for name, _ in vendors
             for r in (rows[name],)
@@ -273,6 +274,11 @@ class Store:
                 " (select max(id) from snapshots where vendor_id = v.id)"
                 f" where v.name in ({marks})", chunk))  # fmt: skip
         return out
+
+    def current_body(self, vendor_id: int) -> str | None:
+        """The hash of the vendor's latest raw page on record."""
+        row = self._one("select body_hash from vendors where id = ?", [vendor_id])
+        return None if row is None else row["body_hash"]
 
     def vendor_id(self, name: str) -> int | None:
         row = self._one("select id from vendors where name = ? collate nocase", [name])
@@ -309,12 +315,13 @@ class Store:
         return self._snapshot_where("vendor_id = ? and status in ('good', 'accepted')", [vendor_id])
 
     def latest_snapshot(self, vendor_id: int) -> StoredSnapshot | None:
-        return self._snapshot_where("vendor_id = ?", [vendor_id])
+        """The snapshot of the latest page fetched (good or suspect; later readings of older pages aside)."""
+        return self._snapshot_where("vendor_id = ? and reading_of is null", [vendor_id])
 
     def latest_meta(self, vendor_id: int) -> dict[str, Any] | None:
-        """The latest snapshot's row without its entries (cheap: for unchanged pages)."""
-        return self._one("select id, status, entry_count, content_hash from snapshots where vendor_id = ? order by id desc limit 1",
-                         [vendor_id])  # fmt: skip
+        """``latest_snapshot``'s row without its entries (cheap: for unchanged pages)."""
+        return self._one("select id, status, entry_count, content_hash from snapshots where vendor_id = ?"
+                         " and reading_of is null order by id desc limit 1", [vendor_id])  # fmt: skip
 
     def snapshot_at(self, vendor_id: int, when: str) -> StoredSnapshot | None:
         return self._snapshot_where(
@@ -345,7 +352,8 @@ class Store:
         declared = date.fromisoformat(row["declared_date"]) if row["declared_date"] else None
         return StoredSnapshot(id=row["id"], vendor_id=row["vendor_id"], content_hash=row["content_hash"],
                               status=row["status"], first_seen=row["first_seen"], last_seen=row["last_seen"],
-                              declared_date=declared, entries=entries, columns=cols, headers=headers)  # fmt: skip
+                              declared_date=declared, entries=entries, columns=cols, headers=headers,
+                              body_hash=row["body_hash"], reading_of=row.get("reading_of"))  # fmt: skip
 
     def touch_snapshot(self, snapshot_id: int, now: datetime) -> None:
         self.db.execute("update snapshots set last_seen = ? where id = ?", [now.isoformat(), snapshot_id])
@@ -391,15 +399,18 @@ class Store:
     def insert_snapshot(
         self, vendor_id: int, page: ParsedPage, *, status: str, now: datetime, body_hash: str | None,
         parser_version: str, chash: str | None = None, rows: PageRows | None = None,
+        reading_config: str | None = None, reading_of: int | None = None,
     ) -> int:  # fmt: skip
-        """A new snapshot and its rows. ``chash`` and ``rows`` (``page_rows(page.entries)``) when known."""
+        """A new snapshot and its rows. ``chash`` and ``rows`` (``page_rows(page.entries)``) when known.
+        ``reading_of``: this is a later reading of that snapshot's raw page (which stays as it was)."""
         rows = rows or page_rows(page.entries)
         at = now.isoformat()
         cur = self.db.conn.execute(
             "insert into snapshots (vendor_id, content_hash, status, first_seen, last_seen, declared_date,"
-            " parser_version, body_hash, entry_count, columns) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " parser_version, body_hash, entry_count, columns, reading_config, reading_of)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [vendor_id, chash or content_hash(page, rows), status, at, at, iso_date(page.last_modified), parser_version,
-             body_hash, len(page.entries), columns_json(page)],
+             body_hash, len(page.entries), columns_json(page), reading_config, reading_of],
         )  # fmt: skip
         sid = int(cur.lastrowid or 0)
         _insert_rows(self.db.conn, sid, rows)
@@ -407,17 +418,6 @@ class Store:
 
     def set_snapshot_status(self, snapshot_id: int, status: str) -> None:
         self.db.execute("update snapshots set status = ? where id = ?", [status, snapshot_id])
-
-    def replace_entries(self, snapshot_id: int, page: ParsedPage, parser_version: str) -> None:
-        rows = page_rows(page.entries)
-        self.db.execute("delete from snapshot_rows where snapshot_id = ?", [snapshot_id])
-        _insert_rows(self.db.conn, snapshot_id, rows)
-        self.db.execute(
-            "update snapshots set content_hash = ?, entry_count = ?, columns = ?, declared_date = ?,"
-            " parser_version = ? where id = ?",
-            [content_hash(page, rows), len(page.entries), columns_json(page),
-             iso_date(page.last_modified), parser_version, snapshot_id],
-        )  # fmt: skip
 
     # --- changes and windows ------------------------------------------------------------------------
 

@@ -142,6 +142,18 @@ def m004_decisions(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_readings(db: Database) -> None:
+    """A page may be read again (a vendor's parse rules or the parser changed) without touching
+    what was recorded: the new reading is a snapshot of its own, ``reading_of`` the snapshot first
+    recorded from the same raw body. ``reading_config`` is the fingerprint of how a snapshot was
+    read (parser version and the vendor's parse rules); a vendor's is the one its current page
+    was last read with, so a changed config is noticed on the next run."""
+    db.execute("alter table snapshots add column reading_of integer references snapshots(id)")
+    db.execute("alter table snapshots add column reading_config text")
+    db.execute("alter table vendors add column reading_config text")
+
+
 ROW_KEY_BYTES = 16
 
 
