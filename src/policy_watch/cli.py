@@ -85,8 +85,8 @@ class _Ctx:
             self._config = load_config(self.config_path)
         return self._config
 
-    def store(self, create: bool = False) -> Store:
-        return Store.open(self.config.settings.database, create=create)
+    def store(self, create: bool = False, read_only: bool = False) -> Store:
+        return Store.open(self.config.settings.database, create=create, read_only=read_only)
 
 
 def _json(data: object) -> None:
@@ -253,7 +253,7 @@ def _run_with_progress(cfg: Config, store: Store, vendors: list[Any], quiet: boo
 def changes(obj: _Ctx, vendor: str | None, since: date | None, as_json: bool, as_csv: bool) -> None:
     """The change log, newest first."""
     with _errors():
-        store = obj.store()
+        store = obj.store(read_only=True)
         if vendor:
             queries.require_vendor(store, vendor)
         rows = queries.changes(store, vendor, since)
@@ -286,7 +286,7 @@ def _emit(
 def deadlines(obj: _Ctx, all_: bool, as_json: bool) -> None:
     """Open objection windows, soonest first, with days left, the entities each covers and its decisions."""
     with _errors():
-        rows = queries.windows(obj.store(), _now().date(), all_=all_)
+        rows = queries.windows(obj.store(read_only=True), _now().date(), all_=all_)
     cols = ["id", "vendor", "detected_at", "opens", "deadline", "days_left", "rule", "late", "status",
             "changes", "entities", "by", "note"]  # fmt: skip
     if as_json:
@@ -358,7 +358,7 @@ def accept(obj: _Ctx, target: str, note: str | None, by: str | None) -> None:
 def show(obj: _Ctx, vendor: str, at: date | None, as_json: bool) -> None:
     """The vendor's entries, now or as they stood on a date, and its open objection windows."""
     with _errors():
-        store = obj.store()
+        store = obj.store(read_only=True)
         meta, rows = queries.entries_at(store, vendor, at)
         open_windows = queries.windows(store, _now().date(), vendor=vendor)
     if meta is None:
@@ -384,7 +384,7 @@ def show(obj: _Ctx, vendor: str, at: date | None, as_json: bool) -> None:
 def history(obj: _Ctx, vendor: str, as_json: bool) -> None:
     """The vendor's snapshots with dates and counts."""
     with _errors():
-        rows = queries.history(obj.store(), vendor)
+        rows = queries.history(obj.store(read_only=True), vendor)
     _emit(
         rows,
         ["id", "status", "first_seen", "last_seen", "declared_date", "entries", "changes", "reading_of"],
@@ -400,7 +400,7 @@ def history(obj: _Ctx, vendor: str, as_json: bool) -> None:
 def who(obj: _Ctx, entity: str, as_json: bool) -> None:
     """Which vendors currently list an entity (substring match)."""
     with _errors():
-        rows = queries.who_uses(obj.store(), entity)
+        rows = queries.who_uses(obj.store(read_only=True), entity)
     _emit(rows, ["entity", "vendor", "section", "country", "purpose"], as_json, False)
 
 
@@ -411,7 +411,7 @@ def who(obj: _Ctx, entity: str, as_json: bool) -> None:
 def export(obj: _Ctx, fmt: str, what: str) -> None:
     """Export current entries or the change log as CSV or JSON."""
     with _errors():
-        store = obj.store()
+        store = obj.store(read_only=True)
         if what == "entries":
             rows = queries.current_entries(store)
             cols = [
@@ -449,7 +449,7 @@ def reparse(obj: _Ctx) -> None:
 def outbox_cmd(obj: _Ctx, all_: bool, as_json: bool) -> None:
     """Alerts waiting to be sent (or failed), with their last error."""
     with _errors():
-        rows = queries.outbox(obj.store(), all_)
+        rows = queries.outbox(obj.store(read_only=True), all_)
     _emit(
         rows,
         ["id", "created_at", "target", "vendor", "kind", "status", "attempts", "last_error"],

@@ -98,8 +98,9 @@ class Store:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, *, create: bool = True) -> Store:
-        return cls(open_database(path, create=create), path)
+    def open(cls, path: Path, *, create: bool = True, read_only: bool = False) -> Store:
+        """``read_only``: nothing can be written through this store (see ``open_database``)."""
+        return cls(open_database(path, create=create, read_only=read_only), path)
 
     def close(self) -> None:
         self.db.conn.close()

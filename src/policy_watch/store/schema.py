@@ -152,6 +152,7 @@ def m005_readings(db: Database) -> None:
     db.execute("alter table snapshots add column reading_of integer references snapshots(id)")
     db.execute("alter table snapshots add column reading_config text")
     db.execute("alter table vendors add column reading_config text")
+    db.execute("create table schema_info (key text primary key, value text)")  # which version last migrated
 
 
 ROW_KEY_BYTES = 16
@@ -171,7 +172,10 @@ def _row_id(conn: sqlite3.Connection, cells: tuple[Any, ...]) -> int:
     return int(conn.execute("select id from rows where hash = ?", [key]).fetchone()[0])
 
 
-def create_views(db: Database) -> None:
+def _wanted_views() -> dict[str, str]:
+    """Each view's CREATE statement exactly as SQLite keeps it in sqlite_master (which spells the
+    leading keywords in capitals whatever was written: compared in lower case, every open of the
+    database dropped and made the views again, a write that waited for a running check)."""
     views = {
         "entries": """
             select sr.snapshot_id, sr.position, r.section, r.entity, r.purpose, r.country, r.extra
@@ -207,11 +211,19 @@ def create_views(db: Database) -> None:
             select entity, vendor, section, purpose, country from current_entries
             order by lower(entity), vendor""",
     }
-    wanted = {name: f"create view {name} as {sql.strip()}" for name, sql in views.items()}
+    return {name: f"CREATE VIEW {name} AS {sql.strip()}" for name, sql in views.items()}
+
+
+def create_views(db: Database) -> None:
     have = dict(db.conn.execute("select name, sql from sqlite_master where type = 'view'").fetchall())
-    if have == wanted:
-        return  # already current: opening a database for reading writes nothing
+    if have == _wanted_views():
+        return  # already current: opening a database writes nothing
     for name in have:
         db.execute(f"drop view if exists {name}")
-    for name, sql in views.items():
-        db.execute(f"create view {name} as {sql.strip()}")
+    for sql in _wanted_views().values():
+        db.execute(sql)
+
+
+def views_current(db: Database) -> bool:
+    have = dict(db.conn.execute("select name, sql from sqlite_master where type = 'view'").fetchall())
+    return have == _wanted_views()
