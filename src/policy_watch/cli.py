@@ -361,17 +361,22 @@ def show(obj: _Ctx, vendor: str, at: date | None, as_json: bool) -> None:
         store = obj.store(read_only=True)
         meta, rows = queries.entries_at(store, vendor, at)
         open_windows = queries.windows(store, _now().date(), vendor=vendor)
+        fresh: dict[str, Any] = {"stale": False, "last_success": None, "stale_reason": None}
+        fresh.update(next(iter(queries.freshness(store, vendor).values()), {}))
     if meta is None:
         _fail(f"{vendor}: no snapshot {'on or before ' + str(at) if at else 'yet'}", 1)
     windows = [{k: w[k] for k in ("id", "opens", "deadline", "days_left", "status", "entities", "decisions")}
                for w in open_windows]  # fmt: skip
     if as_json:
-        _json({"vendor": vendor, **(meta or {}), "entries": rows, "windows": windows})
+        _json({"vendor": vendor, **(meta or {}), **fresh, "entries": rows, "windows": windows})
         return
     for r in rows:
         r["extra"] = "; ".join(f"{k}: {v}" for k, v in r["extra"].items())
     _table(rows, ["section", "entity", "purpose", "country", "extra"],
            title=f"{vendor}: snapshot {meta and meta['snapshot_id']} first seen {meta and meta['first_seen'][:10]}")  # fmt: skip
+    if fresh["stale"]:
+        click.echo(_cell(f"Stale: {fresh['stale_reason']}; this is the last list read, on "
+                         f"{(fresh['last_success'] or '?')[:10]}.", limit=None))  # fmt: skip
     for w in windows:
         click.echo(_cell(f"objection window {w['id']}: deadline {w['deadline']} ({w['days_left']} days left), "
                          f"{w['status']}; covers {', '.join(w['entities'])}", limit=None))  # fmt: skip
@@ -400,8 +405,21 @@ def history(obj: _Ctx, vendor: str, as_json: bool) -> None:
 def who(obj: _Ctx, entity: str, as_json: bool) -> None:
     """Which vendors currently list an entity (substring match)."""
     with _errors():
-        rows = queries.who_uses(obj.store(read_only=True), entity)
-    _emit(rows, ["entity", "vendor", "section", "country", "purpose"], as_json, False)
+        store = obj.store(read_only=True)
+        rows = queries.who_uses(store, entity)
+        fresh = queries.freshness(store)
+    for r in rows:
+        f = fresh.get(r["vendor"], {})
+        r["stale"], r["last_success"] = bool(f.get("stale")), f.get("last_success")
+    if as_json:
+        _json([{c: r.get(c) for c in ("entity", "vendor", "section", "country", "purpose", "stale", "last_success")}
+               for r in rows])  # fmt: skip
+        return
+    _table(rows, ["entity", "vendor", "section", "country", "purpose"])
+    for name in sorted({r["vendor"] for r in rows if r["stale"]}):
+        f = fresh[name]
+        click.echo(_cell(f"Stale: {name}: {f['stale_reason']}; its list is as last read on "
+                         f"{(f['last_success'] or '?')[:10]}.", limit=None))  # fmt: skip
 
 
 @cli.command()

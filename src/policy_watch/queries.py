@@ -47,6 +47,15 @@ def entries_at(
     return meta, [e.to_json() for e in snap.entries]
 
 
+def freshness(store: Store, vendor: str | None = None) -> dict[str, dict[str, Any]]:
+    """Per vendor name: ``stale`` (its latest check did not read its list), ``stale_reason`` and
+    ``last_success`` (when its list was last read)."""
+    every = store.freshness()
+    if vendor is None:
+        return every
+    return {k: v for k, v in every.items() if k.casefold() == vendor.casefold()}
+
+
 def history(store: Store, vendor: str) -> list[dict[str, Any]]:
     vid = require_vendor(store, vendor)
     return store.query(

@@ -276,6 +276,25 @@ class Store:
                 f" where v.name in ({marks})", chunk))  # fmt: skip
         return out
 
+    def freshness(self) -> dict[str, dict[str, Any]]:
+        """Per vendor: whether its latest check failed to read its list (``stale``: a fetch error or a
+        page held as suspect), why, and when its list was last read (``last_success``)."""
+        rows = self.query(
+            "select v.name, v.consecutive_failures, v.last_error,"
+            " (select status from snapshots where vendor_id = v.id and reading_of is null order by id desc limit 1)"
+            " as latest_status,"
+            " (select max(last_seen) from snapshots where vendor_id = v.id and status in ('good', 'accepted'))"
+            " as last_success from vendors v"
+        )  # fmt: skip
+        out = {}
+        for r in rows:
+            failed = bool(r["consecutive_failures"])
+            held = r["latest_status"] == "suspect"
+            why = (f"its latest check failed: {r['last_error']}" if failed
+                   else "its page is held as suspect (structure changed)" if held else None)  # fmt: skip
+            out[r["name"]] = {"stale": failed or held, "last_success": r["last_success"], "stale_reason": why}
+        return out
+
     def current_body(self, vendor_id: int) -> str | None:
         """The hash of the vendor's latest raw page on record."""
         row = self._one("select body_hash from vendors where id = ?", [vendor_id])
