@@ -10,6 +10,7 @@ the last batch, which the next run checks again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -27,7 +28,7 @@ from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_pages, is_suspect
 from policy_watch.errors import FetchError, ParseError, PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions
-from policy_watch.models import Change, ObjectionWindow, ParsedPage, VendorResult
+from policy_watch.models import Change, ObjectionWindow, ParsedPage, ParseRules, VendorResult
 from policy_watch.outbox import deliver, merge_digests
 from policy_watch.store import PageRows, Store, StoredSnapshot, content_hash, page_rows
 
@@ -44,8 +45,13 @@ def reading_config(vendor: Vendor) -> str:
     """Fingerprint of how a vendor's page is read: the parser version and the vendor's parse rules
     (selectors, date_format). Stored with the vendor and with each snapshot; when it differs from
     the vendor's, the next run reads the page again even if the page did not change."""
-    rules = dataclasses.asdict(vendor.rules) if vendor.rules is not None else {}
-    text = json.dumps([_parser_version(), {k: v for k, v in rules.items() if v is not None}], sort_keys=True)
+    return _fingerprint(vendor.rules)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprint(rules: ParseRules | None) -> str:  # most vendors share None: computed once a run
+    fields = dataclasses.asdict(rules) if rules is not None else {}
+    text = json.dumps([_parser_version(), {k: v for k, v in fields.items() if v is not None}], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
