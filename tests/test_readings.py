@@ -150,3 +150,22 @@ def test_a_fixed_config_applies_to_a_page_that_did_not_change(tmp_path: Path, pa
     r = cli(fixed, "run", "--json")
     changes = json.loads(r.stdout)["vendors"][0]["changes"]
     assert [(c["kind"], c["entity"]) for c in changes] == [("added", "Zeta Cloud Inc.")]
+
+
+def test_a_new_reading_of_the_baseline_does_not_release_a_suspect_page(tmp_path: Path, pages: PageServer) -> None:
+    pages.serve("/cards", _page("sp"), ETag='"v1"')
+    hook = f"json://127.0.0.1:{pages.port}/hook"
+    rules = '[vendors.parse]\nrow = ".sp"\nentity = ".who"'
+    config = _config(tmp_path, pages.url("/cards"), rules, hook)
+    assert cli(config, "run").returncode == 0
+    pages.serve("/cards", _page("partner"), ETag='"v2"')  # a redesign the rules cannot read
+    assert json.loads(cli(config, "run", "--json").stdout)["vendors"][0]["status"] == "suspect"
+    # rules that read the old page better, and the new one still not at all
+    _config(tmp_path, pages.url("/cards"), rules + '\npurpose = ".what"', hook)
+    first = json.loads(cli(config, "run", "--json").stdout)["vendors"][0]
+    assert first["status"] == "suspect" and "page read again" in first["notice"], first
+    for _ in range(2):  # the page stays held on later runs (304), with no second alarm
+        later = cli(config, "run", "--json")
+        assert later.returncode == 1 and json.loads(later.stdout)["vendors"][0]["status"] == "suspect", later.stdout
+    assert [p["title"] for p in pages.posts] == ["Cards: page structure changed — check it"]
+    assert {e["purpose"] for e in _show(config)["entries"]} == {"Hosting"}

@@ -269,10 +269,15 @@ class Store:
         for start in range(0, len(names), 500):
             chunk = list(names[start : start + 500])
             marks = ",".join("?" * len(chunk))
+            # latest_status: of the latest page fetched (a later reading of an older page does not
+            # release a page held as suspect); latest_id: that page's snapshot while it is held,
+            # else the newest snapshot, a later reading included (what an unchanged page touches)
             out.update((r["name"], r) for r in self.query(
-                "select v.*, s.id as latest_id, s.status as latest_status, s.entry_count as latest_entries"
+                "select v.*, l.id as latest_id, s.status as latest_status, l.entry_count as latest_entries"
                 " from vendors v left join snapshots s on s.id ="
-                " (select max(id) from snapshots where vendor_id = v.id)"
+                " (select max(id) from snapshots where vendor_id = v.id and reading_of is null)"
+                " left join snapshots l on l.id = case when s.status = 'suspect' then s.id"
+                " else (select max(id) from snapshots where vendor_id = v.id) end"
                 f" where v.name in ({marks})", chunk))  # fmt: skip
         return out
 

@@ -64,7 +64,7 @@ class VendorState:
     body_hash: str | None
     consecutive_failures: int
     failing: bool
-    latest_id: int | None = None  # the latest snapshot (good or suspect) when the run started
+    latest_id: int | None = None  # the latest snapshot (the held suspect one, if any) when the run started
     latest_status: str | None = None
     latest_entries: int = 0
     reading_config: str | None = None  # how the vendor's current page was read (None: not known)
