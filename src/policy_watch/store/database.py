@@ -160,7 +160,10 @@ def _make_folder(folder: Path) -> None:
         missing.append(folder)
         folder = folder.parent
     for d in reversed(missing):
-        os.mkdir(d, 0o700)
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:  # made meanwhile by another process: left as it is
+            continue
         os.chmod(d, 0o700)
 
 
