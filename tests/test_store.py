@@ -200,7 +200,7 @@ def test_views_answer_questions_without_our_code(tmp_path: Path, pages: PageServ
     assert windows == 1
 
 
-def test_reparse_rebuilds_entries_without_alerts(tmp_path: Path, pages: PageServer) -> None:
+def test_reparse_adds_a_reading_and_keeps_the_recorded_ones(tmp_path: Path, pages: PageServer) -> None:
     config = _two_versions(tmp_path, pages)
     db = tmp_path / "pw.db"
     with sqlite3.connect(db) as conn:
@@ -211,9 +211,10 @@ def test_reparse_rebuilds_entries_without_alerts(tmp_path: Path, pages: PageServ
         before_outbox = conn.execute("select count(*) from outbox").fetchone()[0]
     out = cli(config, "reparse")
     assert out.returncode == 0, out.stderr
-    assert f"{VENDOR}: 2 snapshot(s) re-read" in out.stdout
+    assert f"{VENDOR}: page read again" in out.stdout, out.stdout
     with sqlite3.connect(db) as conn:
-        assert conn.execute("select count(*) from entries where entity = 'Garbled'").fetchone()[0] == 0
+        assert conn.execute("select count(*) from current_entries where entity = 'Garbled'").fetchone()[0] == 0
+        assert conn.execute("select count(*) from entries where entity = 'Garbled'").fetchone()[0] == 2  # as recorded
         assert conn.execute("select count(*) from outbox").fetchone()[0] == before_outbox
     changes = json.loads(cli(config, "changes", "--json").stdout)
     assert len(changes) == 4

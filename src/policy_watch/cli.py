@@ -85,8 +85,8 @@ class _Ctx:
             self._config = load_config(self.config_path)
         return self._config
 
-    def store(self, create: bool = False) -> Store:
-        return Store.open(self.config.settings.database, create=create)
+    def store(self, create: bool = False, read_only: bool = False) -> Store:
+        return Store.open(self.config.settings.database, create=create, read_only=read_only)
 
 
 def _json(data: object) -> None:
@@ -172,6 +172,9 @@ def _print_result(r: VendorResult) -> None:
         _console(stderr=True).print(
             f"[red]{r.status}[/red] {_cell(r.error, limit=None)}", highlight=False, soft_wrap=True
         )
+    if r.notice:
+        _console(stderr=True).print(f"[yellow]note[/yellow] {_cell(r.notice, limit=None)}", highlight=False,
+                                    soft_wrap=True)  # fmt: skip
 
 
 @cli.command()
@@ -194,6 +197,7 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
                "failed": len(report.failed), "changed": len(report.changed), "alerts_sent": report.delivered,
                "alerts_pending": report.pending, "errors": report.errors,
                "vendors": [{"vendor": r.vendor, "status": r.status, "entries": r.entries, "error": r.error,
+                            "notice": r.notice,
                             "changes": [c.to_json() for c in r.changes],
                             "deadline": r.window.deadline.isoformat() if r.window else None}
                            for r in report.results]})  # fmt: skip
@@ -249,7 +253,7 @@ def _run_with_progress(cfg: Config, store: Store, vendors: list[Any], quiet: boo
 def changes(obj: _Ctx, vendor: str | None, since: date | None, as_json: bool, as_csv: bool) -> None:
     """The change log, newest first."""
     with _errors():
-        store = obj.store()
+        store = obj.store(read_only=True)
         if vendor:
             queries.require_vendor(store, vendor)
         rows = queries.changes(store, vendor, since)
@@ -292,11 +296,15 @@ def _emit(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def deadlines(obj: _Ctx, all_: bool, as_json: bool) -> None:
-    """Open objection windows, soonest first, with days left."""
+    """Open objection windows, soonest first, with days left, the entities each covers and its decisions."""
     with _errors():
-        rows = queries.windows(obj.store(), _now().date(), all_=all_)
-    _emit(rows, ["id", "vendor", "detected_at", "opens", "deadline", "days_left", "rule", "late", "status",
-                 "changes", "by", "note"], as_json, False)  # fmt: skip
+        rows = queries.windows(obj.store(read_only=True), _now().date(), all_=all_)
+    cols = ["id", "vendor", "detected_at", "opens", "deadline", "days_left", "rule", "late", "status",
+            "changes", "entities", "by", "note"]  # fmt: skip
+    if as_json:
+        _json([{c: r.get(c) for c in [*cols, "decisions"]} for r in rows])
+        return
+    _table([{**r, "entities": "; ".join(r["entities"])} for r in rows], cols)
 
 
 def _window_command(action: str) -> Callable[..., None]:
@@ -318,6 +326,10 @@ cli.command("ack", help="Acknowledge an objection window: seen, decision pending
 cli.command("object", help="Record that you objected within the window.")(_window_command("object"))
 
 
+def _is_vendor(config: Config, name: str) -> bool:
+    return any(v.name.casefold() == name.casefold() for v in config.vendors)
+
+
 @cli.command(short_help="Accept a window's changes or a suspect page.")
 @click.argument("target")
 @click.option("--note", help="A note recorded with the decision.")
@@ -333,7 +345,7 @@ def accept(obj: _Ctx, target: str, note: str | None, by: str | None) -> None:
     """
     with _errors():
         store = obj.store()
-        if target.isdigit() and store.window(int(target)) is not None:
+        if target.isdigit() and (store.window(int(target)) is not None or not _is_vendor(obj.config, target)):
             w = queries.set_window(store, int(target), "accept", by or _user(), note, _now())
             click.echo(
                 f"window {w['id']} ({w['vendor']}, deadline {w['deadline']}): accepted by {w['status_by']}"
@@ -356,18 +368,30 @@ def accept(obj: _Ctx, target: str, note: str | None, by: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def show(obj: _Ctx, vendor: str, at: date | None, as_json: bool) -> None:
-    """The vendor's entries, now or as they stood on a date."""
+    """The vendor's entries, now or as they stood on a date, and its open objection windows."""
     with _errors():
-        meta, rows = queries.entries_at(obj.store(), vendor, at)
+        store = obj.store(read_only=True)
+        meta, rows = queries.entries_at(store, vendor, at)
+        open_windows = queries.windows(store, _now().date(), vendor=vendor)
+        fresh: dict[str, Any] = {"stale": False, "last_success": None, "stale_reason": None}
+        fresh.update(next(iter(queries.freshness(store, vendor).values()), {}))
     if meta is None:
         _fail(f"{vendor}: no snapshot {'on or before ' + str(at) if at else 'yet'}", 1)
+    windows = [{k: w[k] for k in ("id", "opens", "deadline", "days_left", "status", "entities", "decisions")}
+               for w in open_windows]  # fmt: skip
     if as_json:
-        _json({"vendor": vendor, **(meta or {}), "entries": rows})
+        _json({"vendor": vendor, **(meta or {}), **fresh, "entries": rows, "windows": windows})
         return
     for r in rows:
         r["extra"] = "; ".join(f"{k}: {v}" for k, v in r["extra"].items())
     _table(rows, ["section", "entity", "purpose", "country", "extra"],
            title=f"{vendor}: snapshot {meta and meta['snapshot_id']} first seen {meta and meta['first_seen'][:10]}")  # fmt: skip
+    if fresh["stale"]:
+        click.echo(_cell(f"Stale: {fresh['stale_reason']}; this is the last list read, on "
+                         f"{(fresh['last_success'] or '?')[:10]}.", limit=None))  # fmt: skip
+    for w in windows:
+        click.echo(_cell(f"objection window {w['id']}: deadline {w['deadline']} ({w['days_left']} days left), "
+                         f"{w['status']}; covers {', '.join(w['entities'])}", limit=None))  # fmt: skip
 
 
 @cli.command()
@@ -377,10 +401,10 @@ def show(obj: _Ctx, vendor: str, at: date | None, as_json: bool) -> None:
 def history(obj: _Ctx, vendor: str, as_json: bool) -> None:
     """The vendor's snapshots with dates and counts."""
     with _errors():
-        rows = queries.history(obj.store(), vendor)
+        rows = queries.history(obj.store(read_only=True), vendor)
     _emit(
         rows,
-        ["id", "status", "first_seen", "last_seen", "declared_date", "entries", "changes"],
+        ["id", "status", "first_seen", "last_seen", "declared_date", "entries", "changes", "reading_of"],
         as_json,
         False,
     )
@@ -401,12 +425,22 @@ def who(obj: _Ctx, entity: str, as_json: bool) -> None:
 
     with _errors():
         rules = _transfer_rules(obj)
-        found = entities.who(entity, queries.listings(obj.store()), entities.alias_table(obj.config.aliases),
+        store = obj.store(read_only=True)
+        found = entities.who(entity, queries.listings(store), entities.alias_table(obj.config.aliases),
                              rules.gazetteer)  # fmt: skip
+        fresh = queries.freshness(store)
     rows = [{"entity": m.listing.entity, "vendor": m.listing.vendor, "section": m.listing.section,
-             "country": m.listing.country, "purpose": m.listing.purpose, "company": m.company, "matched": m.how}
+             "country": m.listing.country, "purpose": m.listing.purpose, "company": m.company, "matched": m.how,
+             "stale": bool(fresh.get(m.listing.vendor, {}).get("stale")),
+             "last_success": fresh.get(m.listing.vendor, {}).get("last_success")}
             for m in found]  # fmt: skip
-    _emit(rows, ["entity", "vendor", "section", "country", "purpose", "company", "matched"], as_json, False)
+    _emit(rows, ["entity", "vendor", "section", "country", "purpose", "company", "matched"]
+          + (["stale", "last_success"] if as_json else []), as_json, False)  # fmt: skip
+    if not as_json:
+        for name in sorted({str(r["vendor"]) for r in rows if r["stale"]}):
+            f = fresh[name]
+            click.echo(_cell(f"Stale: {name}: {f['stale_reason']}; its list is as last read on "
+                             f"{(f['last_success'] or '?')[:10]}.", limit=None))  # fmt: skip
 
 
 @cli.command(short_help="Third parties listed by the most vendors, with their countries.")
@@ -422,7 +456,7 @@ def entities(obj: _Ctx, as_json: bool, as_csv: bool, min_vendors: int) -> None:
 
     with _errors():
         rules = _transfer_rules(obj)
-        companies = meaning.concentration(queries.listings(obj.store()), meaning.alias_table(obj.config.aliases),
+        companies = meaning.concentration(queries.listings(obj.store(read_only=True)), meaning.alias_table(obj.config.aliases),
                                           rules.gazetteer)  # fmt: skip
     rows = [c.to_json() for c in companies if len(c.vendors) >= min_vendors]
     if not as_json:
@@ -438,7 +472,7 @@ def entities(obj: _Ctx, as_json: bool, as_csv: bool, min_vendors: int) -> None:
 def export(obj: _Ctx, fmt: str, what: str) -> None:
     """Export current entries or the change log as CSV or JSON."""
     with _errors():
-        store = obj.store()
+        store = obj.store(read_only=True)
         if what == "entries":
             rows = queries.current_entries(store)
             cols = [
@@ -458,14 +492,15 @@ def export(obj: _Ctx, fmt: str, what: str) -> None:
     _emit(rows, cols, fmt == "json", fmt == "csv")
 
 
-@cli.command(short_help="Rebuild entries from the stored raw pages.")
+@cli.command(short_help="Read the stored pages again with this parser and config.")
 @click.pass_obj
 def reparse(obj: _Ctx) -> None:
-    """Rebuild entries from the stored raw pages with this parser; sends nothing."""
+    """Read each vendor's stored page again with this parser and config; a different reading is
+    added as the new baseline (what was recorded stays as it was); sends nothing."""
     with _errors(), run_lock(obj.config.settings.database):
-        done = history_ops.reparse_history(obj.config, obj.store())
-    for name, n, changed in done:
-        click.echo(f"{name}: {n} snapshot(s) re-read, {changed} with different entries")
+        done = history_ops.reparse_history(obj.config, obj.store(), _now())
+    for _, what in done:
+        click.echo(_cell(what, limit=None))
 
 
 @cli.command("outbox")
@@ -475,7 +510,7 @@ def reparse(obj: _Ctx) -> None:
 def outbox_cmd(obj: _Ctx, all_: bool, as_json: bool) -> None:
     """Alerts waiting to be sent (or failed), with their last error."""
     with _errors():
-        rows = queries.outbox(obj.store(), all_)
+        rows = queries.outbox(obj.store(read_only=True), all_)
     _emit(
         rows,
         ["id", "created_at", "target", "vendor", "kind", "status", "attempts", "last_error"],

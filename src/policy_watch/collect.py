@@ -38,10 +38,13 @@ class Fetched:
     same_body: bool = False
     packed: bytes | None = None  # a first body, compressed where it was fetched
     body_hash: str | None = None
+    body_size: int | None = None  # what was fetched, when ``result.body`` is the stored copy read again
 
     @property
     def size(self) -> int:
         """The length of the body fetched (0 for a 304 or an error)."""
+        if self.body_size is not None:
+            return self.body_size
         return len(self.result.body) if self.result is not None else 0
 
 

@@ -1,4 +1,4 @@
-"""Operations on recorded history: accepting a suspect page, re-reading stored pages."""
+"""Operations on recorded history: accepting a suspect page, reading stored pages again."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from datetime import datetime
 
 from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_pages
-from policy_watch.errors import ParseError, PolicyWatchError
-from policy_watch.models import Change, ObjectionWindow, ParsedPage
-from policy_watch.parse import PARSER_VERSION, parse_page
-from policy_watch.pipeline import record_changes
-from policy_watch.store import Store, StoredSnapshot, content_hash
+from policy_watch.errors import PolicyWatchError
+from policy_watch.models import Change, ObjectionWindow
+from policy_watch.pipeline import reading_config, record_changes, reread_baseline
+from policy_watch.store import Store
 
 
 def accept_suspect(
@@ -34,51 +33,27 @@ def accept_suspect(
     return changes, window
 
 
-def reparse_history(config: Config, store: Store) -> list[tuple[str, int, int]]:
-    """Re-run today's parser over stored raw bodies; rebuild entries and change rows, send nothing.
+def reparse_history(config: Config, store: Store, now: datetime) -> list[tuple[str, str]]:
+    """Read each configured vendor's current list again from its stored raw page, with today's
+    parser and parse rules; send nothing.
 
-    Returns (vendor, snapshots re-read, snapshots whose entries changed).
+    What was recorded stays as it was: snapshots, changes, windows, alerts and decisions. A
+    reading that differs is added as a new snapshot of the same raw page (``reading_of``) and
+    becomes the baseline later runs compare with; a reading the structure guard refuses is not
+    kept. The vendor's page is then read again on its next run too (its newest page may be a
+    held suspect one). Returns (vendor, what happened) per vendor on record.
     """
     out = []
-    rules = {v.name: v.rules for v in config.vendors}
-    for vrow in store.query("select id, name from vendors order by name"):
-        snaps = store.query("select id, body_hash, status from snapshots where vendor_id = ?"
-                            " and body_hash is not null order by id", [vrow["id"]])  # fmt: skip
-        redone = changed = 0
+    for v in config.vendors:
+        vid = store.vendor_id(v.name)
+        if vid is None:
+            continue
         with store.transaction():
-            prev: StoredSnapshot | None = None
-            for s in snaps:
-                body, ctype = store.load_body(s["body_hash"])
-                try:
-                    page = parse_page(
-                        body, content_type=ctype, rules=rules.get(vrow["name"]), source=vrow["name"]
-                    )
-                except ParseError:
-                    page = ParsedPage(entries=())
-                redone += 1
-                snap = store.snapshot(s["id"])
-                if content_hash(page) != content_hash(snap.page()):  # both hashed by this version
-                    changed += 1
-                    store.replace_entries(s["id"], page, PARSER_VERSION)
-                    snap = store.snapshot(s["id"])
-                if s["status"] in ("good", "accepted"):
-                    if prev is not None:
-                        _rebuild_changes(store, prev, snap)
-                    prev = snap
-        out.append((vrow["name"], redone, changed))
+            notice = reread_baseline(config, store, v, vid, reading_config(v), now, store.current_body(vid))
+            store.update_vendor(vid, reading_config=None)  # the next run reads its current page again
+        if notice is None:
+            base = store.baseline(vid)
+            notice = (f"{v.name}: reads as recorded ({len(base.entries)} entries)" if base is not None
+                      else f"{v.name}: no list on record yet")  # fmt: skip
+        out.append((v.name, notice))
     return out
-
-
-def _rebuild_changes(store: Store, prev: StoredSnapshot, snap: StoredSnapshot) -> None:
-    old_rows = store.query(
-        "select window_id, detected_at from changes where snapshot_id = ? limit 1", [snap.id]
-    )
-    wid = old_rows[0]["window_id"] if old_rows else None
-    detected = (
-        datetime.fromisoformat(old_rows[0]["detected_at"])
-        if old_rows
-        else datetime.fromisoformat(snap.first_seen)
-    )
-    store.execute("delete from changes where snapshot_id = ?", [snap.id])
-    changes = diff_pages(prev.page(), snap.page())
-    store.insert_changes(snap.vendor_id, snap.id, prev.id, changes, [wid] * len(changes), detected)

@@ -9,23 +9,27 @@ the last batch, which the next run checks again.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+import json
 import logging
 import threading
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from policy_watch import alerting, clock, render
-from policy_watch.collect import Fetched, in_threads
+from policy_watch.collect import Fetched, in_threads, parse_page
 from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_pages, is_suspect
-from policy_watch.errors import FetchError, PolicyWatchError
+from policy_watch.errors import FetchError, ParseError, PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions
 from policy_watch.meaning import transfers
-from policy_watch.models import Change, ObjectionWindow, ParsedPage, VendorResult
+from policy_watch.models import Change, ObjectionWindow, ParsedPage, ParseRules, VendorResult
 from policy_watch.outbox import deliver, merge_digests
 from policy_watch.store import PageRows, Store, StoredSnapshot, content_hash, page_rows
 
@@ -36,6 +40,20 @@ def _parser_version() -> str:
     from policy_watch.parse import PARSER_VERSION
 
     return PARSER_VERSION
+
+
+def reading_config(vendor: Vendor) -> str:
+    """Fingerprint of how a vendor's page is read: the parser version and the vendor's parse rules
+    (selectors, date_format). Stored with the vendor and with each snapshot; when it differs from
+    the vendor's, the next run reads the page again even if the page did not change."""
+    return _fingerprint(vendor.rules)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprint(rules: ParseRules | None) -> str:  # most vendors share None: computed once a run
+    fields = dataclasses.asdict(rules) if rules is not None else {}
+    text = json.dumps([_parser_version(), {k: v for k, v in fields.items() if v is not None}], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -180,7 +198,18 @@ def _record(config: Config, store: Store, got: Fetched, at: datetime, run_id: st
             store.record_fetch(state.id, _fetch_row(got, at, "error", got.error.cause))
             alerting.count_failure(config, store, state, got.error, at, run_id)
             return VendorResult(v.name, "error", error=str(got.error), detected_at=at)
-        result = _same_body(store, got, at) if got.same_body else _new_body(config, store, got, at, run_id)
+        fingerprint = reading_config(v)
+        notice = None
+        if state.reading_config != fingerprint:  # read differently now: the baseline's page first
+            notice = reread_baseline(config, store, v, state.id, fingerprint, at, state.body_hash)
+        if got.same_body and state.reading_config != fingerprint and state.body_hash is not None:
+            result = _new_body(config, store, _read_stored(store, got), at, run_id, fingerprint)
+        elif got.same_body:
+            result = _same_body(store, got, at)
+        else:
+            result = _new_body(config, store, got, at, run_id, fingerprint)
+        if notice is not None:
+            result = replace(result, notice=notice)
         outcome = result.status
         if got.same_body and result.status == "unchanged":
             outcome = "not_modified" if got.result and got.result.not_modified else "same_body"
@@ -192,6 +221,62 @@ def _record(config: Config, store: Store, got: Fetched, at: datetime, run_id: st
         elif state.failing or state.consecutive_failures:
             alerting.recovered(config, store, state, at, run_id)
         return result
+
+
+def _read_stored(store: Store, got: Fetched) -> Fetched:
+    """The vendor's page did not change, but how it is read did: read the stored copy again."""
+    r, state = got.result, got.state
+    assert r is not None and state.body_hash is not None
+    body, ctype = store.load_body(state.body_hash)
+    page, error = None, None
+    try:
+        page = parse_page(body, content_type=ctype, rules=got.vendor.rules, source=got.vendor.url)
+    except ParseError as e:
+        error = e
+    result = replace(r, body=body, content_type=ctype, etag=r.etag or state.etag,
+                     last_modified_header=r.last_modified_header or state.last_modified_header)  # fmt: skip
+    return replace(got, result=result, page=page, parse_error=error, same_body=False, packed=None,
+                   body_hash=state.body_hash, body_size=got.size)  # fmt: skip
+
+
+def reread_baseline(
+    config: Config, store: Store, v: Vendor, vendor_id: int, fingerprint: str, at: datetime,
+    current_body: str | None = None,
+) -> str | None:  # fmt: skip
+    """Read the vendor's current list again from its raw page with today's parser and rules.
+
+    The page read is the vendor's latest one (``current_body``) when it was read as the baseline
+    (not held as suspect), else the baseline's own. A reading that differs, and that the
+    structure guard accepts, is added as a new snapshot (``reading_of`` the one it replaces) and
+    becomes the baseline; nothing recorded before changes, and no change is reported: the page
+    did not change, only how it is read. A reading the guard refuses (the new rules read too
+    little) is not kept. Returns what to tell, if anything."""
+    base = store.baseline(vendor_id)
+    if base is None:
+        return None
+    latest = store.latest_meta(vendor_id)  # "superseded" as the latest: a later page read as the baseline
+    current = latest is not None and latest["status"] in ("good", "accepted", "superseded")
+    source = current_body if current and current_body else base.body_hash
+    if source is None:
+        return None
+    body, ctype = store.load_body(source)
+    kept = f"{v.name}: the recorded list ({len(base.entries)} entries) stays the baseline"
+    try:
+        page = parse_page(body, content_type=ctype, rules=v.rules, source=v.url)
+    except ParseError as e:
+        return f"{kept}: the current parse rules cannot read the page it came from ({e.message})"
+    rows = page_rows(page.entries)
+    chash = content_hash(page, rows)
+    if chash == content_hash(base.page()):  # both hashed by this version
+        return None
+    if is_suspect(base.entries, page.entries, config.settings.guard_ratio):
+        return f"{kept}: the current parse rules read only {len(page.entries)} entries from the page it came from"
+    store.insert_snapshot(vendor_id, page, status="good", now=at, body_hash=source,
+                          parser_version=_parser_version(), chash=chash, rows=rows, reading_config=fingerprint,
+                          reading_of=base.reading_of or base.id)  # fmt: skip
+    return (f"{v.name}: page read again with changed parse rules or parser: {len(page.entries)} entries "
+            f"(recorded: {len(base.entries)}); this reading is the new baseline, and no change is "
+            "alerted for it since the page itself did not change")  # fmt: skip
 
 
 def _same_body(store: Store, got: Fetched, at: datetime) -> VendorResult:
@@ -214,19 +299,21 @@ def _same_body(store: Store, got: Fetched, at: datetime) -> VendorResult:
     return VendorResult(got.vendor.name, "unchanged", entries=state.latest_entries, detected_at=at)
 
 
-def _new_body(config: Config, store: Store, got: Fetched, at: datetime, run_id: str) -> VendorResult:
+def _new_body(
+    config: Config, store: Store, got: Fetched, at: datetime, run_id: str, fingerprint: str
+) -> VendorResult:
     assert got.result is not None
     bhash = store.save_body(got.result.body, got.result.content_type, previous=got.state.body_hash,
                             packed=got.packed, hash_=got.body_hash, size=got.size)  # fmt: skip
-    result = _record_page(config, store, got, bhash, at, run_id)
+    result = _record_page(config, store, got, bhash, at, run_id, fingerprint)
     if result.status != "error":  # remember the body only once it is on record
         store.update_vendor(got.state.id, body_hash=bhash, etag=got.result.etag,
-                            last_modified_header=got.result.last_modified_header)  # fmt: skip
+                            last_modified_header=got.result.last_modified_header, reading_config=fingerprint)  # fmt: skip
     return result
 
 
 def _record_page(
-    config: Config, store: Store, got: Fetched, bhash: str, at: datetime, run_id: str
+    config: Config, store: Store, got: Fetched, bhash: str, at: datetime, run_id: str, fingerprint: str | None = None
 ) -> VendorResult:
     v, state = got.vendor, got.state
     base = None if state.latest_id is None else store.baseline(state.id)  # no snapshot yet: no baseline
@@ -234,14 +321,16 @@ def _record_page(
         if base is None:
             return VendorResult(v.name, "error", error=f"{v.name}: {got.parse_error}", detected_at=at)
         empty = ParsedPage(entries=())
-        return _suspect(config, store, v, state.id, empty, bhash, at, run_id, str(got.parse_error.message))
+        return _suspect(config, store, v, state.id, empty, bhash, at, run_id, str(got.parse_error.message),
+                        fingerprint=fingerprint)  # fmt: skip
     page = got.page
     assert page is not None
     rows = page_rows(page.entries)
     chash = content_hash(page, rows)
     if base is None:
         store.insert_snapshot(state.id, page, status="good", now=at, body_hash=bhash,
-                              parser_version=_parser_version(), chash=chash, rows=rows)  # fmt: skip
+                              parser_version=_parser_version(), chash=chash, rows=rows,
+                              reading_config=fingerprint)  # fmt: skip
         return VendorResult(v.name, "baseline", entries=len(page.entries), detected_at=at)
     if chash == base.content_hash:
         store.touch_snapshot(base.id, at)
@@ -250,10 +339,11 @@ def _record_page(
     if is_suspect(base.entries, page.entries, config.settings.guard_ratio):
         lost = len({e.entity for e in base.entries} - {e.entity for e in page.entries})
         why = f"{lost} of {len({e.entity for e in base.entries})} entities disappeared at once"
-        return _suspect(config, store, v, state.id, page, bhash, at, run_id, why, rows)
+        return _suspect(config, store, v, state.id, page, bhash, at, run_id, why, rows, fingerprint)
     _clear_suspect(store, state.id)
     sid = store.insert_snapshot(state.id, page, status="good", now=at, body_hash=bhash,
-                                parser_version=_parser_version(), chash=chash, rows=rows)  # fmt: skip
+                                parser_version=_parser_version(), chash=chash, rows=rows,
+                                reading_config=fingerprint)  # fmt: skip
     changes = diff_pages(base.page(), page)
     window = record_changes(config, store, v, sid, base, page, changes, at, run_id)
     status = "changed" if changes else "unchanged"
@@ -294,7 +384,7 @@ def record_changes(
 
 def _suspect(
     config: Config, store: Store, v: Vendor, vendor_id: int, page: ParsedPage, bhash: str, at: datetime,
-    run_id: str, why: str, rows: PageRows | None = None,
+    run_id: str, why: str, rows: PageRows | None = None, fingerprint: str | None = None,
 ) -> VendorResult:  # fmt: skip
     rows = rows or page_rows(page.entries)
     chash = content_hash(page, rows)
@@ -303,13 +393,15 @@ def _suspect(
         # Already held and alarmed: keep the newest suspect content, alarm once per episode.
         if latest["content_hash"] != chash:
             store.insert_snapshot(vendor_id, page, status="suspect", now=at, body_hash=bhash,
-                                  parser_version=_parser_version(), chash=chash, rows=rows)  # fmt: skip
+                                  parser_version=_parser_version(), chash=chash, rows=rows,
+                                  reading_config=fingerprint)  # fmt: skip
             store.set_snapshot_status(latest["id"], "superseded")
         else:
             store.touch_snapshot(latest["id"], at)
     else:
         sid = store.insert_snapshot(vendor_id, page, status="suspect", now=at, body_hash=bhash,
-                                    parser_version=_parser_version(), chash=chash, rows=rows)  # fmt: skip
+                                    parser_version=_parser_version(), chash=chash, rows=rows,
+                                    reading_config=fingerprint)  # fmt: skip
         msg = render.notice_message(
             f"{v.name}: page structure changed — check it",
             [f"The subprocessor page of {v.name} no longer reads like the last good version: {why}.",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import stat
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ from faultkit import (
     lost_rows,
     respond,
 )
+from pwtest import wait_for
 
 from policy_watch.fetch import Fetcher
 from policy_watch.pipeline import fetch_options, run_check
@@ -216,3 +219,111 @@ def test_disk_full_via_max_page_count(world: World) -> None:
     got = by_vendor(world.run())
     assert got[FAULTY].status == "changed", got
     assert len(db_state(world.db).changes) == len(got[FAULTY].changes) > 0
+
+
+# --- reading while a check writes; the lock file; permissions; a newer schema ---------------------
+
+READING_COMMANDS = [("show", HEALTHY), ("history", HEALTHY), ("who", "Cloudflare"), ("changes",), ("deadlines",),
+                    ("export",), ("outbox",)]  # fmt: skip
+
+
+def test_reading_commands_do_not_wait_for_a_running_check(world: World) -> None:
+    """A check holds the write lock for minutes on a large run; reading commands neither wait for it
+    nor write anything themselves (they used to make the views again on every open)."""
+    before = world.baseline()
+    with sqlite3.connect(world.db) as conn:
+        schema = conn.execute("pragma schema_version").fetchone()[0]
+    writer = sqlite3.connect(world.db, isolation_level=None)
+    writer.execute("begin immediate")
+    writer.execute("insert into vendors (name, url, created_at) values ('Other Writer', 'x', 'now')")
+    try:
+        for args in READING_COMMANDS:
+            r = world.cli(*args, timeout=25)  # SQLite waits up to 30 s for a lock: well past this
+            assert r.code == 0 and "locked" not in r.err, f"{args}: exit {r.code} after {r.seconds:.1f} s: {r.err}"
+    finally:
+        writer.execute("rollback")
+        writer.close()
+    with sqlite3.connect(world.db) as conn:
+        assert conn.execute("pragma schema_version").fetchone()[0] == schema, "a reading command changed the schema"
+    _assert_kept(world, before)
+
+
+def test_lock_file_planted_as_a_symlink_is_refused(world: World, tmp_path: Path) -> None:
+    before = world.baseline()
+    victim = tmp_path / "precious.txt"
+    victim.write_text("do not overwrite")
+    lock = world.db.with_name(world.db.name + ".lock")
+    lock.unlink(missing_ok=True)
+    lock.symlink_to(victim)
+    r = world.cli("run")
+    assert r.code != 0 and "symbolic link" in r.err and str(lock) in r.err, r.err
+    assert "Traceback" not in r.err, r.err
+    assert victim.read_text() == "do not overwrite"
+    _assert_kept(world, before)
+    lock.unlink()
+    assert world.cli("run").code == 0
+
+
+def test_a_locked_run_names_the_pid_of_the_check_holding_it(world: World) -> None:
+    before = world.baseline()
+    world.pages.serve("/healthy", V2, delay=4)  # the first check takes a while
+    lock = world.db.with_name(world.db.name + ".lock")
+    cmd = [sys.executable, "-m", "policy_watch", "--config", str(world.config_path), "run"]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert wait_for(lambda: lock.exists() and lock.read_text() == str(first.pid), timeout=20)
+        r = world.cli("run")
+    finally:
+        first.communicate(timeout=60)
+    assert r.code == 1 and f"pid {first.pid}" in r.err and "another policy-watch check is running" in r.err, r.err
+    _assert_kept(world, before)
+
+
+def test_loose_permissions_are_tightened_or_warned_about(world: World, tmp_path: Path) -> None:
+    before = world.baseline()
+    world.db.chmod(0o644)
+    tmp_path.chmod(0o777)
+    try:
+        r = world.cli("run")
+    finally:
+        tmp_path.chmod(0o700)
+    assert r.code == 0, r.err
+    assert stat.S_IMODE(world.db.stat().st_mode) == 0o600
+    assert f"{tmp_path}: others may write to the database's folder" in r.err, r.err
+    _assert_kept(world, before)
+
+
+def test_folders_made_under_umask_000_are_owner_only(world: World, tmp_path: Path) -> None:
+    world.db = tmp_path / "data" / "deep" / "pw.db"
+    world.write_config()
+    cmd = [sys.executable, "-m", "policy_watch", "--config", str(world.config_path), "run"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, preexec_fn=lambda: os.umask(0))
+    assert done.returncode == 0, done.stderr
+    for folder in (tmp_path / "data", tmp_path / "data" / "deep"):
+        assert stat.S_IMODE(folder.stat().st_mode) & 0o077 == 0, f"{folder}: {oct(folder.stat().st_mode)}"
+    for f in world.db.parent.iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) & 0o077 == 0, f"{f}: {oct(f.stat().st_mode)}"
+
+
+@pytest.mark.parametrize("change", ["unknown-migration", "renamed-column"])
+def test_database_from_a_newer_version_is_refused(world: World, change: str) -> None:
+    from policy_watch import __version__
+
+    world.baseline()
+    with sqlite3.connect(world.db) as conn:
+        conn.execute("create table if not exists schema_info (key text primary key, value text)")
+        conn.execute("insert or replace into schema_info values ('written_by', '9.9.0')")
+        if change == "unknown-migration":
+            conn.execute("insert into _sqlite_migrations (migration_set, name, applied_at)"
+                         " values ('policy_watch', 'm099_future', '2030-01-01')")  # fmt: skip
+        else:
+            conn.execute("alter table windows rename column deadline to due_on")
+    _checkpoint(world.db)
+    original = world.db.read_bytes()
+    for args in (("run",), ("show", HEALTHY), ("deadlines",), ("changes",)):
+        r = world.cli(*args)
+        assert r.code != 0, f"{args}: accepted a newer schema: {r.out}"
+        assert "Traceback" not in r.err, f"{args}: {r.err}"
+        assert "policy-watch 9.9.0" in r.err and f"policy-watch {__version__}" in r.err, f"{args}: {r.err}"
+        assert ("m099_future" if change == "unknown-migration" else "deadline") in r.err, r.err
+        assert world.db.read_bytes() == original, f"{args}: the database was changed"

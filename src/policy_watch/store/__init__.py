@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from policy_watch.errors import StoreError
-from policy_watch.models import Change, ObjectionWindow, ParsedPage
+from policy_watch.errors import NotFoundError, StoreError
+from policy_watch.models import Change, Decision, ObjectionWindow, ParsedPage
 from policy_watch.store.database import Checkpointer, open_database, run_lock
 from policy_watch.store.records import (
     MAX_DELTA_DEPTH,
@@ -78,6 +78,14 @@ def _insert_rows(conn: sqlite3.Connection, snapshot_id: int, rows: PageRows) -> 
     conn.execute(_LINKS_SQL, args)
 
 
+DECISION_ACTIONS = ("acknowledged", "objected", "accepted")
+
+
+def _decision(r: dict[str, Any]) -> Decision:
+    return Decision(id=r["id"], window_id=r["window_id"], action=r["action"], by=r["by"], note=r["note"],
+                    at=datetime.fromisoformat(r["at"]))  # fmt: skip
+
+
 _CHECKPOINT_PAGES = 1000  # SQLite's default: the log is copied into the database every 4 MB
 _BATCH_CHECKPOINT_PAGES = 10000
 
@@ -90,8 +98,9 @@ class Store:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, *, create: bool = True) -> Store:
-        return cls(open_database(path, create=create), path)
+    def open(cls, path: Path, *, create: bool = True, read_only: bool = False) -> Store:
+        """``read_only``: nothing can be written through this store (see ``open_database``)."""
+        return cls(open_database(path, create=create, read_only=read_only), path)
 
     def close(self) -> None:
         self.db.conn.close()
@@ -248,6 +257,7 @@ class Store:
                 latest_id=r["latest_id"],
                 latest_status=r["latest_status"],
                 latest_entries=r["latest_entries"] or 0,
+                reading_config=r["reading_config"],
             )
             for name, _ in vendors
             for r in (rows[name],)
@@ -259,12 +269,41 @@ class Store:
         for start in range(0, len(names), 500):
             chunk = list(names[start : start + 500])
             marks = ",".join("?" * len(chunk))
+            # latest_status: of the latest page fetched (a later reading of an older page does not
+            # release a page held as suspect); latest_id: that page's snapshot while it is held,
+            # else the newest snapshot, a later reading included (what an unchanged page touches)
             out.update((r["name"], r) for r in self.query(
-                "select v.*, s.id as latest_id, s.status as latest_status, s.entry_count as latest_entries"
+                "select v.*, l.id as latest_id, s.status as latest_status, l.entry_count as latest_entries"
                 " from vendors v left join snapshots s on s.id ="
-                " (select max(id) from snapshots where vendor_id = v.id)"
+                " (select max(id) from snapshots where vendor_id = v.id and reading_of is null)"
+                " left join snapshots l on l.id = case when s.status = 'suspect' then s.id"
+                " else (select max(id) from snapshots where vendor_id = v.id) end"
                 f" where v.name in ({marks})", chunk))  # fmt: skip
         return out
+
+    def freshness(self) -> dict[str, dict[str, Any]]:
+        """Per vendor: whether its latest check failed to read its list (``stale``: a fetch error or a
+        page held as suspect), why, and when its list was last read (``last_success``)."""
+        rows = self.query(
+            "select v.name, v.consecutive_failures, v.last_error,"
+            " (select status from snapshots where vendor_id = v.id and reading_of is null order by id desc limit 1)"
+            " as latest_status,"
+            " (select max(last_seen) from snapshots where vendor_id = v.id and status in ('good', 'accepted'))"
+            " as last_success from vendors v"
+        )  # fmt: skip
+        out = {}
+        for r in rows:
+            failed = bool(r["consecutive_failures"])
+            held = r["latest_status"] == "suspect"
+            why = (f"its latest check failed: {r['last_error']}" if failed
+                   else "its page is held as suspect (structure changed)" if held else None)  # fmt: skip
+            out[r["name"]] = {"stale": failed or held, "last_success": r["last_success"], "stale_reason": why}
+        return out
+
+    def current_body(self, vendor_id: int) -> str | None:
+        """The hash of the vendor's latest raw page on record."""
+        row = self._one("select body_hash from vendors where id = ?", [vendor_id])
+        return None if row is None else row["body_hash"]
 
     def vendor_id(self, name: str) -> int | None:
         row = self._one("select id from vendors where name = ? collate nocase", [name])
@@ -301,12 +340,13 @@ class Store:
         return self._snapshot_where("vendor_id = ? and status in ('good', 'accepted')", [vendor_id])
 
     def latest_snapshot(self, vendor_id: int) -> StoredSnapshot | None:
-        return self._snapshot_where("vendor_id = ?", [vendor_id])
+        """The snapshot of the latest page fetched (good or suspect; later readings of older pages aside)."""
+        return self._snapshot_where("vendor_id = ? and reading_of is null", [vendor_id])
 
     def latest_meta(self, vendor_id: int) -> dict[str, Any] | None:
-        """The latest snapshot's row without its entries (cheap: for unchanged pages)."""
-        return self._one("select id, status, entry_count, content_hash from snapshots where vendor_id = ? order by id desc limit 1",
-                         [vendor_id])  # fmt: skip
+        """``latest_snapshot``'s row without its entries (cheap: for unchanged pages)."""
+        return self._one("select id, status, entry_count, content_hash from snapshots where vendor_id = ?"
+                         " and reading_of is null order by id desc limit 1", [vendor_id])  # fmt: skip
 
     def snapshot_at(self, vendor_id: int, when: str) -> StoredSnapshot | None:
         return self._snapshot_where(
@@ -337,7 +377,8 @@ class Store:
         declared = date.fromisoformat(row["declared_date"]) if row["declared_date"] else None
         return StoredSnapshot(id=row["id"], vendor_id=row["vendor_id"], content_hash=row["content_hash"],
                               status=row["status"], first_seen=row["first_seen"], last_seen=row["last_seen"],
-                              declared_date=declared, entries=entries, columns=cols, headers=headers)  # fmt: skip
+                              declared_date=declared, entries=entries, columns=cols, headers=headers,
+                              body_hash=row["body_hash"], reading_of=row.get("reading_of"))  # fmt: skip
 
     def touch_snapshot(self, snapshot_id: int, now: datetime) -> None:
         self.db.execute("update snapshots set last_seen = ? where id = ?", [now.isoformat(), snapshot_id])
@@ -383,15 +424,18 @@ class Store:
     def insert_snapshot(
         self, vendor_id: int, page: ParsedPage, *, status: str, now: datetime, body_hash: str | None,
         parser_version: str, chash: str | None = None, rows: PageRows | None = None,
+        reading_config: str | None = None, reading_of: int | None = None,
     ) -> int:  # fmt: skip
-        """A new snapshot and its rows. ``chash`` and ``rows`` (``page_rows(page.entries)``) when known."""
+        """A new snapshot and its rows. ``chash`` and ``rows`` (``page_rows(page.entries)``) when known.
+        ``reading_of``: this is a later reading of that snapshot's raw page (which stays as it was)."""
         rows = rows or page_rows(page.entries)
         at = now.isoformat()
         cur = self.db.conn.execute(
             "insert into snapshots (vendor_id, content_hash, status, first_seen, last_seen, declared_date,"
-            " parser_version, body_hash, entry_count, columns) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " parser_version, body_hash, entry_count, columns, reading_config, reading_of)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [vendor_id, chash or content_hash(page, rows), status, at, at, iso_date(page.last_modified), parser_version,
-             body_hash, len(page.entries), columns_json(page)],
+             body_hash, len(page.entries), columns_json(page), reading_config, reading_of],
         )  # fmt: skip
         sid = int(cur.lastrowid or 0)
         _insert_rows(self.db.conn, sid, rows)
@@ -399,17 +443,6 @@ class Store:
 
     def set_snapshot_status(self, snapshot_id: int, status: str) -> None:
         self.db.execute("update snapshots set status = ? where id = ?", [status, snapshot_id])
-
-    def replace_entries(self, snapshot_id: int, page: ParsedPage, parser_version: str) -> None:
-        rows = page_rows(page.entries)
-        self.db.execute("delete from snapshot_rows where snapshot_id = ?", [snapshot_id])
-        _insert_rows(self.db.conn, snapshot_id, rows)
-        self.db.execute(
-            "update snapshots set content_hash = ?, entry_count = ?, columns = ?, declared_date = ?,"
-            " parser_version = ? where id = ?",
-            [content_hash(page, rows), len(page.entries), columns_json(page),
-             iso_date(page.last_modified), parser_version, snapshot_id],
-        )  # fmt: skip
 
     # --- changes and windows ------------------------------------------------------------------------
 
@@ -436,11 +469,49 @@ class Store:
         return self._one("select w.*, v.name as vendor from windows w join vendors v on v.id = w.vendor_id"
                          " where w.id = ?", [window_id])  # fmt: skip
 
-    def set_window_status(
-        self, window_id: int, status: str, by: str, note: str | None, now: datetime
-    ) -> None:
-        self.db.execute("update windows set status = ?, status_by = ?, status_at = ?, note = ? where id = ?",
-                        [status, by, now.isoformat(), note, window_id])  # fmt: skip
+    def add_decision(self, window_id: int, action: str, by: str, note: str | None, at: datetime) -> Decision:
+        """Record one more decision on a window (earlier ones stay as they are); it becomes the
+        window's status. Raises NotFoundError for a window that does not exist."""
+        if action not in DECISION_ACTIONS:
+            raise StoreError(str(self.path), f"unknown decision {action!r} (one of {', '.join(DECISION_ACTIONS)})")
+        with self.transaction():
+            if self._one("select id from windows where id = ?", [window_id]) is None:
+                raise NotFoundError(f"no objection window with id {window_id}")
+            cur = self.db.conn.execute("insert into decisions (window_id, action, by, note, at) values (?, ?, ?, ?, ?)",
+                                       [window_id, action, by, note, at.isoformat()])  # fmt: skip
+            # the window row keeps the latest decision, for queries and the views
+            self.db.conn.execute("update windows set status = ?, status_by = ?, status_at = ?, note = ? where id = ?",
+                                 [action, by, at.isoformat(), note, window_id])  # fmt: skip
+        return Decision(int(cur.lastrowid or 0), window_id, action, by, note, at)
+
+    def decisions(self, window_id: int) -> list[Decision]:
+        """Every decision on a window, oldest first. Raises NotFoundError for a window that does not exist."""
+        if self._one("select id from windows where id = ?", [window_id]) is None:
+            raise NotFoundError(f"no objection window with id {window_id}")
+        return [_decision(r) for r in self.query("select * from decisions where window_id = ? order by id", [window_id])]
+
+    def decisions_of(self, window_ids: Sequence[int]) -> dict[int, list[Decision]]:
+        """Decisions of many windows at once, each list oldest first."""
+        out: dict[int, list[Decision]] = {w: [] for w in window_ids}
+        ids = list(window_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.query(f"select * from decisions where window_id in ({marks}) order by id", chunk):
+                out[r["window_id"]].append(_decision(r))
+        return out
+
+    def window_entities(self, window_ids: Sequence[int]) -> dict[int, list[str]]:
+        """The entities each window covers (the changes that opened it), in the order recorded."""
+        out: dict[int, list[str]] = {w: [] for w in window_ids}
+        ids = list(window_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.query(f"select window_id, entity from changes where window_id in ({marks}) order by id", chunk):
+                if r["entity"] not in out[r["window_id"]]:
+                    out[r["window_id"]].append(r["entity"])
+        return out
 
     def expire_windows(self, today: date) -> int:
         cur = self.db.execute("update windows set status = 'expired' where status in ('open', 'acknowledged')"

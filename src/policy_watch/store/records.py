@@ -64,9 +64,10 @@ class VendorState:
     body_hash: str | None
     consecutive_failures: int
     failing: bool
-    latest_id: int | None = None  # the latest snapshot (good or suspect) when the run started
+    latest_id: int | None = None  # the latest snapshot (the held suspect one, if any) when the run started
     latest_status: str | None = None
     latest_entries: int = 0
+    reading_config: str | None = None  # how the vendor's current page was read (None: not known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,8 @@ class StoredSnapshot:
     entries: tuple[Entry, ...]
     columns: tuple[tuple[str, tuple[str, ...]], ...]
     headers: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    body_hash: str | None = None  # the raw page it was read from
+    reading_of: int | None = None  # set on a later reading of an earlier snapshot's raw page
 
     def page(self) -> ParsedPage:
         return ParsedPage(entries=self.entries, last_modified=self.declared_date, columns=self.columns,

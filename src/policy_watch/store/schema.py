@@ -2,7 +2,8 @@
 
 Tables, for readers without our code: vendors, fetches (every attempt; ``fetch_log`` reads it),
 snapshots (one per distinct parsed content), rows + snapshot_rows (``entries`` reads them),
-changes, windows, outbox, bodies (raw pages, zstd, mostly as deltas), runs.
+changes, windows, decisions (every decision on a window, never updated), outbox, bodies (raw
+pages, zstd, mostly as deltas), runs.
 """
 
 from __future__ import annotations
@@ -124,7 +125,38 @@ def m003_compact_history(db: Database) -> None:
 
 
 @migrations()
-def m004_entity_names(db: Database) -> None:
+def m004_decisions(db: Database) -> None:
+    """Decisions on objection windows become an append-only history: one row per decision (who,
+    when, note), never updated. A window's existing decision becomes its first row; the window's
+    ``status`` (and ``status_by``, ``status_at``, ``note``) keep the latest decision for queries."""
+    db.execute(
+        "create table decisions (id integer primary key, window_id integer not null references windows(id),"
+        " action text not null, by text not null, note text, at text not null)"
+    )
+    db.execute("create index idx_decisions_window_id on decisions(window_id, id)")
+    db.execute(
+        "insert into decisions (window_id, action, by, note, at)"
+        " select id, status, coalesce(status_by, ''), note, coalesce(status_at, detected_at) from windows"
+        " where status in ('acknowledged', 'objected', 'accepted') or status_by is not null"
+        " order by coalesce(status_at, detected_at), id"
+    )
+
+
+@migrations()
+def m005_readings(db: Database) -> None:
+    """A page may be read again (a vendor's parse rules or the parser changed) without touching
+    what was recorded: the new reading is a snapshot of its own, ``reading_of`` the snapshot first
+    recorded from the same raw body. ``reading_config`` is the fingerprint of how a snapshot was
+    read (parser version and the vendor's parse rules); a vendor's is the one its current page
+    was last read with, so a changed config is noticed on the next run."""
+    db.execute("alter table snapshots add column reading_of integer references snapshots(id)")
+    db.execute("alter table snapshots add column reading_config text")
+    db.execute("alter table vendors add column reading_config text")
+    db.execute("create table schema_info (key text primary key, value text)")  # which version last migrated
+
+
+@migrations()
+def m006_entity_names(db: Database) -> None:
     """Which company each spelling of an entity names, by policy-watch's name and alias rules, so SQL
     readers (the Datasette canned query) can group across vendors. Derived from the entries and
     rebuilt when they or the rules change; not evidence. ``rules`` fingerprints the rules used."""
@@ -149,7 +181,10 @@ def _row_id(conn: sqlite3.Connection, cells: tuple[Any, ...]) -> int:
     return int(conn.execute("select id from rows where hash = ?", [key]).fetchone()[0])
 
 
-def create_views(db: Database) -> None:
+def _wanted_views() -> dict[str, str]:
+    """Each view's CREATE statement exactly as SQLite keeps it in sqlite_master (which spells the
+    leading keywords in capitals whatever was written: compared in lower case, every open of the
+    database dropped and made the views again, a write that waited for a running check)."""
     views = {
         "entries": """
             select sr.snapshot_id, sr.position, r.section, r.entity, r.purpose, r.country, r.extra
@@ -185,11 +220,19 @@ def create_views(db: Database) -> None:
             select entity, vendor, section, purpose, country from current_entries
             order by lower(entity), vendor""",
     }
-    wanted = {name: f"create view {name} as {sql.strip()}" for name, sql in views.items()}
+    return {name: f"CREATE VIEW {name} AS {sql.strip()}" for name, sql in views.items()}
+
+
+def create_views(db: Database) -> None:
     have = dict(db.conn.execute("select name, sql from sqlite_master where type = 'view'").fetchall())
-    if have == wanted:
-        return  # already current: opening a database for reading writes nothing
+    if have == _wanted_views():
+        return  # already current: opening a database writes nothing
     for name in have:
         db.execute(f"drop view if exists {name}")
-    for name, sql in views.items():
-        db.execute(f"create view {name} as {sql.strip()}")
+    for sql in _wanted_views().values():
+        db.execute(sql)
+
+
+def views_current(db: Database) -> bool:
+    have = dict(db.conn.execute("select name, sql from sqlite_master where type = 'view'").fetchall())
+    return have == _wanted_views()
