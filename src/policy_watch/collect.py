@@ -29,7 +29,7 @@ from multiprocessing.connection import wait as wait_ready
 from typing import Any, Protocol
 
 from policy_watch.config import Vendor
-from policy_watch.errors import FetchError, ParseError, PolicyWatchError
+from policy_watch.errors import BlockedError, FetchError, ParseError, PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions, host_key, load_tls_for
 from policy_watch.models import FetchResult, ParsedPage
 from policy_watch.store.records import VendorState, body_hash, pack_body
@@ -109,6 +109,10 @@ def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> Fet
             result.body, content_type=result.content_type, rules=vendor.rules, source=vendor.url
         )
     except ParseError as e:
+        if result.challenge and vendor.blocked == "auto":  # no list, and it looks like a bot challenge
+            why = "blocked: the server sent a bot challenge page (no list on it)"
+            blocked = BlockedError(vendor.url, why, vendor=vendor.name, status=result.status)
+            return Fetched(vendor, state, result=result, error=blocked)
         return Fetched(vendor, state, result=result, parse_error=e, packed=packed, body_hash=bhash)
     return Fetched(vendor, state, result=result, page=page, packed=packed, body_hash=bhash)
 

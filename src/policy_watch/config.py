@@ -51,6 +51,7 @@ class Vendor:
     url: str
     objection_days: int
     rules: ParseRules | None = None
+    blocked: str = "auto"  # "auto": a page without a list that looks like a bot challenge is blocked; "never"
 
     @property
     def is_file(self) -> bool:
@@ -163,7 +164,9 @@ _VENDOR = {
     "objection_days": "an integer",
     "parse": "a table",
     "date_format": "a string",
+    "blocked": "a string",
 }
+BLOCKED_GUESSES = ("auto", "never")
 _PARSE = {
     "row": "a string",
     "entity": "a string",
@@ -276,7 +279,10 @@ def _vendors(r: _Reader, items: list[Any], settings: Settings) -> tuple[Vendor, 
             if p and "entity" not in p:
                 raise r.fail(f"{where}.parse.entity", "is required when [parse] selectors are given")
             rules = ParseRules(date_format=v.get("date_format"), **p)
-        out.append(Vendor(name=name, url=url, objection_days=days, rules=rules))
+        blocked = v.get("blocked", "auto")
+        if blocked not in BLOCKED_GUESSES:
+            raise r.fail(f"{where}.blocked", f"expected one of {', '.join(map(repr, BLOCKED_GUESSES))}, got {blocked!r}")
+        out.append(Vendor(name=name, url=url, objection_days=days, rules=rules, blocked=blocked))
     return tuple(out)
 
 
