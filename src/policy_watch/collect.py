@@ -41,7 +41,8 @@ AUTO_MAX_PROCESSES = 4
 _END = b"end"
 
 
-Outcomes = Generator[tuple[int, "Fetched | Exception"], None, None]  # (position in the vendor list, outcome)
+# (position in the vendor list, outcome); with ``idle``, (-1, None) when nothing came for that long
+Outcomes = Generator[tuple[int, "Fetched | Exception | None"], None, None]
 
 
 class Flag(Protocol):
@@ -123,8 +124,10 @@ def in_threads(
     states: Sequence[VendorState],
     workers: int,
     stop: Flag | None = None,
+    idle: float | None = None,
 ) -> Outcomes:
-    """Fetch and parse in a thread pool; yield (position, outcome) as each completes.
+    """Fetch and parse in a thread pool; yield (position, outcome) as each completes, and
+    (-1, None) after each ``idle`` seconds in which none did (the caller may act meanwhile).
 
     At most ``2 * workers`` vendors are in flight or waiting to be taken, so memory stays flat
     however many vendors there are. No new vendor starts once ``stop`` is set.
@@ -142,7 +145,9 @@ def in_threads(
             for _ in range(2 * max(1, workers)):
                 submit_next()
             while inflight:
-                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                done, _ = wait(inflight, timeout=idle, return_when=FIRST_COMPLETED)
+                if not done:
+                    yield -1, None
                 for fut in done:
                     i = inflight.pop(fut)
                     submit_next()
@@ -213,8 +218,10 @@ def in_processes(
     states: Sequence[VendorState],
     count: int,
     stop: Flag | None = None,
+    idle: float | None = None,
 ) -> Outcomes:
-    """Fetch and parse in ``count`` worker processes; yield (position, outcome) as each arrives.
+    """Fetch and parse in ``count`` worker processes; yield (position, outcome) as each arrives,
+    and (-1, None) after each ``idle`` seconds (at least half a second) in which none did.
 
     A worker that dies leaves its remaining vendors as errors (checked again next run), never
     as pages without entities. The workers stop taking new vendors once ``stop`` is set.
@@ -241,7 +248,10 @@ def in_processes(
         while running:
             if stop is not None and stop.is_set():
                 halt.set()
-            for ready in wait_ready(list(running), timeout=0.5):
+            ready_ones = wait_ready(list(running), timeout=0.5 if idle is None else max(0.5, idle))
+            if not ready_ones and idle is not None:
+                yield -1, None
+            for ready in ready_ones:
                 assert isinstance(ready, Connection)
                 reader = ready
                 proc, pending = running[reader]

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from policy_watch import alerting, clock, render
-from policy_watch.collect import Fetched, in_processes, in_threads, worker_count
+from policy_watch.collect import Fetched, Outcomes, in_processes, in_threads, worker_count
 from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_pages, is_suspect
 from policy_watch.errors import FetchError, PolicyWatchError
@@ -93,41 +93,99 @@ def run_check(
     by_name = store.vendor_states([(v.name, v.url) for v in todo], report.started)
     states = [by_name[v.name] for v in todo]
     with ExitStack() as stack:
+        idle = ALERT_IDLE if deliver_alerts else None
         if processes >= 2:
-            outcomes = in_processes(fetch_options(config), todo, states, processes, stop)
+            outcomes = in_processes(fetch_options(config), todo, states, processes, stop, idle)
         else:
             if fetcher is None:
                 fetcher = stack.enter_context(Fetcher(fetch_options(config)))
             workers = max(1, min(config.settings.concurrency, len(todo)))
-            outcomes = in_threads(fetcher, todo, states, workers, stop)
+            outcomes = in_threads(fetcher, todo, states, workers, stop, idle)
         stack.callback(outcomes.close)  # an error while recording stops the fetching too
-        with store.batch() as tick:
-            uncommitted: list[int] = []  # results whose writes the batch has not committed yet
-            for i, got in outcomes:
-                result = _settle(config, store, todo[i], got, now(), report.run_id)
-                held = store.in_transaction  # else an error ended the batch: what it held is undone
-                if not held:
-                    for k in uncommitted:
-                        report.results[k] = _not_recorded(report.results[k])
-                    uncommitted.clear()
-                report.results.append(result)
-                if tick():
-                    uncommitted.clear()
-                elif held:
-                    uncommitted.append(len(report.results) - 1)
-                if on_result:
-                    on_result(result)
+        early = _EarlyDelivery(config, store, now, report) if deliver_alerts else None
+        while _record_outcomes(config, store, todo, outcomes, report, now, on_result, early):
+            assert early is not None
+            early.deliver()
     try:
         after_run(config, store, now(), report.run_id)
         with store.transaction():
             store.record_run(report.run_id, report.started, now(), len(report.results), len(report.failed),
                              len(report.changed))  # fmt: skip
         if deliver_alerts:
-            report.delivered, report.pending = deliver(config, store, now)
+            sent, report.pending = deliver(config, store, now, down=early.down if early else None)
+            report.delivered += sent
     except PolicyWatchError as e:  # the vendors' results above are on record; say what failed after them
         report.errors.append(str(e))
     report.results.sort(key=lambda r: r.vendor.casefold())
     return report
+
+
+ALERT_IDLE = 0.5  # seconds without a vendor done after which alerts already recorded are sent
+
+
+class _EarlyDelivery:
+    """Sends the alerts of vendors already recorded while the run goes on, so that one slow page
+    delays no other vendor's alert. Only committed alerts are sent, outside any transaction (the
+    outbox marks each 'sending' before it goes), so none is sent twice; a target that failed is
+    left alone for the rest of the run, as in the final delivery."""
+
+    def __init__(self, config: Config, store: Store, now: Callable[[], datetime], report: RunReport) -> None:
+        self.config, self.store, self.now, self.report = config, store, now, report
+        self.due = False  # a vendor recorded since the last delivery may have queued an alert
+        self.down: set[str] = set()
+        self.failed = False
+
+    def note(self, got: Fetched | Exception, result: VendorResult) -> None:
+        recovered = isinstance(got, Fetched) and (got.state.failing or got.state.consecutive_failures > 0)
+        self.due = self.due or result.status in ("changed", "suspect", "error") or recovered
+
+    def wanted(self) -> bool:
+        return self.due and not self.failed
+
+    def deliver(self) -> None:
+        self.due = False
+        try:
+            sent, _ = deliver(self.config, self.store, self.now, down=self.down)
+        except PolicyWatchError as e:  # the final delivery tries again and reports it
+            log.warning("alerts not delivered during the run: %s", e)
+            self.failed = True
+            return
+        self.report.delivered += sent
+
+
+def _record_outcomes(
+    config: Config, store: Store, todo: Sequence[Vendor], outcomes: Outcomes, report: RunReport,
+    now: Callable[[], datetime], on_result: Callable[[VendorResult], None] | None, early: _EarlyDelivery | None,
+) -> bool:  # fmt: skip
+    """Record outcomes in one batch of transactions. Returns True, with everything recorded so far
+    committed, when alerts are waiting to be sent and the caller should send them and call again
+    (after a commit, or when no vendor came for a while); False when every outcome is recorded."""
+    with store.batch() as tick:
+        uncommitted: list[int] = []  # results whose writes the batch has not committed yet
+        for i, got in outcomes:
+            if got is None:  # no vendor done for a while: what was recorded may go out now
+                if early is not None and early.wanted():
+                    return True
+                continue
+            result = _settle(config, store, todo[i], got, now(), report.run_id)
+            held = store.in_transaction  # else an error ended the batch: what it held is undone
+            if not held:
+                for k in uncommitted:
+                    report.results[k] = _not_recorded(report.results[k])
+                uncommitted.clear()
+            report.results.append(result)
+            committed = tick()
+            if committed:
+                uncommitted.clear()
+            elif held:
+                uncommitted.append(len(report.results) - 1)
+            if on_result:
+                on_result(result)
+            if early is not None:
+                early.note(got, result)
+                if committed and early.wanted():
+                    return True
+    return False
 
 
 def _settle(

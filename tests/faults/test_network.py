@@ -10,10 +10,25 @@ from pathlib import Path
 
 import httpx
 import pytest
-from faultkit import V1, Behaviour, RawServer, World, head, hold, respond, self_signed
+from faultkit import (
+    FAULTY,
+    HEALTHY,
+    V1,
+    V3,
+    Behaviour,
+    RawServer,
+    World,
+    by_vendor,
+    head,
+    hold,
+    respond,
+    self_signed,
+)
+from pwtest import wait_for
 
 from policy_watch.errors import FetchError
 from policy_watch.fetch import Fetcher, FetchOptions, is_private_host
+from policy_watch.pipeline import RunReport
 
 
 def _closed_port() -> int:
@@ -153,3 +168,35 @@ def test_the_address_an_answer_came_from_is_checked_whatever_the_transport(world
     with Fetcher(FetchOptions(retries=0), transport=transport, is_private=fooled) as f, pytest.raises(FetchError) as e:
         f.fetch(f"http://localhost:{world.raw.port}/page")
     assert "refused connection to a private or local address 127.0.0.1" in e.value.cause, e.value
+
+
+def test_a_slow_vendor_delays_no_other_vendors_alert(world: World) -> None:
+    """The healthy vendor's change is alerted while the other vendor's page is still coming; the
+    alert is sent once, not again at the end of the run."""
+    world.configure("timeout = 40")  # the slow page is held until the test lets it go, not cut off
+    world.baseline()
+    release, served = threading.Event(), threading.Event()
+
+    def slow(conn: socket.socket, path: str) -> None:
+        release.wait(30)
+        respond(V1)(conn, path)
+        served.set()
+
+    world.serve_faulty(slow)
+    world.pages.serve("/healthy", V3.replace(b"Cloudflare, Inc.", b"Cloudflare Global, Inc."))  # a real change
+    posts = len(world.pages.posts)
+    reports: list[RunReport] = []
+    run = threading.Thread(target=lambda: reports.append(world.run()))
+    run.start()
+    try:
+        alerted = wait_for(lambda: any(p.get("title", "").startswith(HEALTHY) for p in world.pages.posts[posts:]),
+                           timeout=20)  # fmt: skip
+        still_waiting = not served.is_set() and run.is_alive()
+    finally:
+        release.set()
+        run.join(60)
+    assert alerted and still_waiting, "the alert waited for the slow page"
+    got = by_vendor(reports[0])
+    assert got[HEALTHY].status == "changed" and got[FAULTY].status == "unchanged", got
+    assert [p["title"] for p in world.pages.posts[posts:]] == [world.pages.posts[posts]["title"]], "sent twice"
+    assert reports[0].delivered == 1 and reports[0].pending == 0, reports[0]
