@@ -96,23 +96,27 @@ def parse_page(body: bytes, **options: Any) -> ParsedPage:
 
 
 def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> Fetched:
+    """One vendor's page fetched and parsed. What it hands on names the vendor's URL as it may be
+    shown (``Vendor.shown_url``): a secret from the environment in the URL goes no further."""
     try:
         result = fetcher.fetch(vendor.url, etag=state.etag, last_modified=state.last_modified_header)
     except FetchError as e:
-        e.vendor = vendor.name
+        e.vendor, e.url, e.cause = vendor.name, vendor.shown_url, vendor.hide(e.cause)
         return Fetched(vendor, state, error=e)
+    if vendor.secrets:
+        result = replace(result, url=vendor.shown_url, final_url=vendor.hide(result.final_url))
     bhash = None if result.not_modified else body_hash(result.body)
     if bhash is None or bhash == state.body_hash:
         return Fetched(vendor, state, result=result, same_body=True)
     packed = None if state.body_hash else pack_body(result.body)  # a first body is stored whole
     try:
         page = parse_page(
-            result.body, content_type=result.content_type, rules=vendor.rules, source=vendor.url
+            result.body, content_type=result.content_type, rules=vendor.rules, source=vendor.shown_url
         )
     except ParseError as e:
         if result.challenge and vendor.blocked == "auto":  # no list, and it looks like a bot challenge
             why = "blocked: the server sent a bot challenge page (no list on it)"
-            blocked = BlockedError(vendor.url, why, vendor=vendor.name, status=result.status)
+            blocked = BlockedError(vendor.shown_url, why, vendor=vendor.name, status=result.status)
             return Fetched(vendor, state, result=result, error=blocked)
         return Fetched(vendor, state, result=result, parse_error=e, packed=packed, body_hash=bhash)
     return Fetched(vendor, state, result=result, page=page, packed=packed, body_hash=bhash)

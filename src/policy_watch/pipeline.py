@@ -90,7 +90,7 @@ def run_check(
     if processes is None:
         processes = 0 if fetcher is not None else s.processes
     processes = worker_count(processes, len(todo), s.concurrency)  # never more than vendors or concurrency
-    by_name = store.vendor_states([(v.name, v.url) for v in todo], report.started)
+    by_name = store.vendor_states([(v.name, v.shown_url) for v in todo], report.started)
     states = [by_name[v.name] for v in todo]
     with ExitStack() as stack:
         idle = ALERT_IDLE if deliver_alerts else None
@@ -197,11 +197,14 @@ def _settle(
             raise got
         return _record(config, store, got, at, run_id)
     except PolicyWatchError as e:
-        return VendorResult(vendor.name, "error", error=str(e), detected_at=at)
+        return VendorResult(vendor.name, "error", error=vendor.hide(str(e)), detected_at=at)
     except Exception as e:
-        log.exception("unexpected error while checking %s", vendor.name)
+        if vendor.secrets:  # the traceback could show the URL
+            log.error("unexpected error while checking %s: %s", vendor.name, vendor.hide(repr(e)))
+        else:
+            log.exception("unexpected error while checking %s", vendor.name)
         return VendorResult(
-            vendor.name, "error", error=f"{vendor.name}: internal error: {e!r}", detected_at=at
+            vendor.name, "error", error=vendor.hide(f"{vendor.name}: internal error: {e!r}"), detected_at=at
         )
 
 
@@ -220,7 +223,7 @@ def after_run(config: Config, store: Store, now: datetime, run_id: str) -> None:
 
 def _fetch_row(got: Fetched, at: datetime, outcome: str, error: str | None) -> dict[str, Any]:
     r = got.result
-    final = r.final_url if r and r.final_url != got.vendor.url else None
+    final = r.final_url if r and r.final_url != got.vendor.shown_url else None
     return {"started_at": at, "url": None, "final_url": final,
             "status": (r.status if r else got.error.status if got.error else None),
             "duration_ms": r.duration_ms if r else None, "bytes": got.size,
@@ -241,7 +244,7 @@ def _record(config: Config, store: Store, got: Fetched, at: datetime, run_id: st
         store.record_fetch(state.id, _fetch_row(got, at, outcome, result.error))
         if result.status == "error":
             assert got.result is not None
-            cause = FetchError(v.url, result.error or "unreadable page", vendor=v.name)
+            cause = FetchError(v.shown_url, result.error or "unreadable page", vendor=v.name)
             alerting.count_failure(config, store, state, cause, at, run_id)
         elif state.failing or state.consecutive_failures:
             alerting.recovered(config, store, state, at, run_id)
@@ -329,7 +332,7 @@ def record_changes(
         wid = store.insert_window(base.vendor_id, sid, window, at)
     wids = [wid if clock.opens_window(c, kinds) else None for c in changes]
     store.insert_changes(base.vendor_id, sid, base.id, changes, wids, at)
-    msg = render.change_message(v.name, v.url, changes, window, at.date(), window_kinds=kinds,
+    msg = render.change_message(v.name, v.shown_url, changes, window, at.date(), window_kinds=kinds,
                                 declared=page.last_modified, window_id=wid)  # fmt: skip
     kinds_seen = {c.kind.value for c in changes} | {c.field or "" for c in changes}
     store.enqueue(
@@ -361,7 +364,7 @@ def _suspect(
         msg = render.notice_message(
             f"{v.name}: page structure changed — check it",
             [f"The subprocessor page of {v.name} no longer reads like the last good version: {why}.",
-             f"Page: {v.url}", f"Found: {len(page.entries)} entries.",
+             f"Page: {v.shown_url}", f"Found: {len(page.entries)} entries.",
              "No entity changes are reported until the page comes back or someone runs "
              f"`policy-watch accept \"{v.name}\"` to accept the new content as real.",
              "The last good snapshot stays the baseline."],
