@@ -28,7 +28,8 @@ from pwtest import wait_for
 
 from policy_watch.errors import FetchError
 from policy_watch.fetch import Fetcher, FetchOptions, is_private_host
-from policy_watch.pipeline import RunReport
+from policy_watch.pipeline import RunReport, run_check
+from policy_watch.store import Store
 
 
 def _closed_port() -> int:
@@ -170,7 +171,19 @@ def test_the_address_an_answer_came_from_is_checked_whatever_the_transport(world
     assert "refused connection to a private or local address 127.0.0.1" in e.value.cause, e.value
 
 
-def test_a_slow_vendor_delays_no_other_vendors_alert(world: World) -> None:
+def _run_in(world: World, processes: int) -> RunReport:
+    if not processes:
+        return world.run()
+    config = world.config()
+    store = Store.open(config.settings.database)
+    try:
+        return run_check(config, store, processes=processes)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("processes", [0, 2], ids=["threads", "worker-processes"])
+def test_a_slow_vendor_delays_no_other_vendors_alert(world: World, processes: int) -> None:
     """The healthy vendor's change is alerted while the other vendor's page is still coming; the
     alert is sent once, not again at the end of the run."""
     world.configure("timeout = 40")  # the slow page is held until the test lets it go, not cut off
@@ -186,7 +199,7 @@ def test_a_slow_vendor_delays_no_other_vendors_alert(world: World) -> None:
     world.pages.serve("/healthy", V3.replace(b"Cloudflare, Inc.", b"Cloudflare Global, Inc."))  # a real change
     posts = len(world.pages.posts)
     reports: list[RunReport] = []
-    run = threading.Thread(target=lambda: reports.append(world.run()))
+    run = threading.Thread(target=lambda: reports.append(_run_in(world, processes)))
     run.start()
     try:
         alerted = wait_for(lambda: any(p.get("title", "").startswith(HEALTHY) for p in world.pages.posts[posts:]),
