@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from policy_watch.config import Vendor
 from policy_watch.errors import BlockedError, FetchError, ParseError, PolicyWatchError
-from policy_watch.fetch import Fetcher, FetchOptions, host_key, load_tls_for
+from policy_watch.fetch import Fetcher, FetchOptions, host_key, load_tls_for, looks_like_challenge
 from policy_watch.models import FetchResult, ParsedPage
 from policy_watch.store.records import VendorState, body_hash, pack_body
 
@@ -114,7 +114,8 @@ def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> Fet
             result.body, content_type=result.content_type, rules=vendor.rules, source=vendor.shown_url
         )
     except ParseError as e:
-        if result.challenge and vendor.blocked == "auto":  # no list, and it looks like a bot challenge
+        # No list: a bot challenge, going by the headers or the markup?
+        if vendor.blocked == "auto" and (result.challenge or looks_like_challenge(result.body)):
             why = "blocked: the server sent a bot challenge page (no list on it)"
             blocked = BlockedError(vendor.shown_url, why, vendor=vendor.name, status=result.status)
             return Fetched(vendor, state, result=result, error=blocked)

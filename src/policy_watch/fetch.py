@@ -316,7 +316,7 @@ class Fetcher:
             etag=r.headers.get("etag"),
             last_modified_header=strong_last_modified(r.headers.get("last-modified"), r.headers.get("date")),
             not_modified=not_modified,
-            challenge=not not_modified and looks_like_challenge(body, r.headers),
+            challenge=not not_modified and challenge_headers(r.headers),
         )
 
 
@@ -410,14 +410,17 @@ def _retry_after(value: str | None, cap: float) -> float | None:
     return max(0.0, min(when.timestamp() - time.time(), cap))
 
 
+def challenge_headers(headers: httpx.Headers) -> bool:
+    """Whether a response's headers say it is a bot challenge (``cf-mitigated: challenge``)."""
+    return any(value in headers.get(name, "").lower() for name, value in _CHALLENGE_HEADERS)
+
+
 def looks_like_challenge(body: bytes, headers: httpx.Headers | None = None) -> bool:
     """Whether a response looks like a bot challenge or block page rather than the page asked
-    for: a challenge header, or challenge-specific markup in the first 64 KB. Only a guess, and
-    only consulted when no list could be read from the page (``collect``)."""
-    if headers is not None:
-        for name, value in _CHALLENGE_HEADERS:
-            if value in headers.get(name, "").lower():
-                return True
+    for: a challenge header, or challenge-specific markup in the first 64 KB. Only a guess: for
+    a 200 it is made only when no list could be read from the page (``collect``)."""
+    if headers is not None and challenge_headers(headers):
+        return True
     head = body[:65536].lower()
     return any(m in head for m in _CHALLENGE_MARKERS)
 

@@ -90,7 +90,7 @@ class FetchResult:
     last_modified_header: str | None = None
     duration_ms: int = 0
     not_modified: bool = False
-    challenge: bool = False  # looks like a bot challenge page (only believed if no list is read from it)
+    challenge: bool = False  # its headers say it is a bot challenge (only believed if no list is read from it)
 
 
 class ChangeKind(enum.StrEnum):
