@@ -239,3 +239,19 @@ def test_vendor_blocked_key_is_validated(tmp_path: Path) -> None:
         load_config(path)
     path.write_text(path.read_text().replace('"sometimes"', '"never"'))
     assert load_config(path).vendors[0].blocked == "never"
+
+
+def test_a_weak_last_modified_stored_earlier_is_dropped(tmp_path: Path, second_server: SecondResolutionServer) -> None:
+    """A database from before this rule may hold a weak Last-Modified: the next answer that does
+    not confirm it as strong replaces it, so the change after it is seen."""
+    import sqlite3
+
+    config = load_config(write_config(tmp_path, [("V", second_server.url())]))
+    second_server.body = zendesk_page("v1")
+    assert _check(config) == {"V": "baseline"}
+    with sqlite3.connect(config.settings.database) as db:  # as an earlier version stored it
+        db.execute("update vendors set last_modified_header = ?", [second_server.modified])
+    assert _check(config) == {"V": "unchanged"}  # answered 304 to it, once
+    assert second_server.asked[-1].get("If-Modified-Since") == second_server.modified
+    second_server.body = zendesk_page("v2")  # within the same second
+    assert _check(config) == {"V": "changed"}

@@ -260,11 +260,11 @@ def _same_body(store: Store, got: Fetched, at: datetime) -> VendorResult:
         why = "no snapshot matches the stored page; it will be read again on the next run"
         return VendorResult(got.vendor.name, "error", error=f"{got.vendor.name}: {why}", detected_at=at)
     store.touch_snapshot(state.latest_id, at)
-    if (r.etag or r.last_modified_header) and (r.etag, r.last_modified_header) != (
-        state.etag,
-        state.last_modified_header,
-    ):
-        store.update_vendor(state.id, etag=r.etag, last_modified_header=r.last_modified_header)
+    # An ETag a 304 leaves out still holds. A Last-Modified is kept only as this answer confirms
+    # it (``fetch.strong_last_modified``): one stored earlier may be weak, and would hide changes.
+    etag = r.etag or state.etag
+    if (etag, r.last_modified_header) != (state.etag, state.last_modified_header):
+        store.update_vendor(state.id, etag=etag, last_modified_header=r.last_modified_header)
     if state.latest_status == "suspect":
         why = "page structure still changed since the last good snapshot; run `policy-watch accept` if it is real"
         return VendorResult(got.vendor.name, "suspect", error=f"{got.vendor.name}: {why}", detected_at=at)
