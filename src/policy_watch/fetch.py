@@ -77,7 +77,12 @@ class FetchOptions:
 
 
 class Fetcher:
-    """Fetch pages; thread-safe. Use as a context manager to close the pool."""
+    """Fetch pages; thread-safe. Use as a context manager to close the pool.
+
+    ``is_private(host)`` decides whether a host name or address is private (``is_private_host``
+    by default): applied to a vendor's own URL, to each redirect target, and to the address
+    each connection is made to and each answer comes from.
+    """
 
     def __init__(
         self,

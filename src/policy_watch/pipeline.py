@@ -4,7 +4,9 @@ Fetching and parsing run in a thread pool or in worker processes (``collect``), 
 window of vendors at a time; storing happens on the calling thread. Each vendor is recorded in
 its own savepoint (a broken vendor never touches another's history, and its alerts are queued
 with the changes they report); commits are batched, so a process killed mid-run loses at most
-the last batch, which the next run checks again.
+the last batch, which the next run checks again. Alerts do not wait for the end of the run: after
+a commit, or when no vendor finished for ``ALERT_IDLE`` seconds, the batch ends and the alerts
+recorded so far are sent (``_EarlyDelivery``), so one slow page holds back no other vendor's.
 """
 
 from __future__ import annotations
