@@ -11,18 +11,19 @@ import logging
 import threading
 from collections.abc import Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from policy_watch.config import Vendor
-from policy_watch.errors import FetchError, ParseError
-from policy_watch.fetch import Fetcher
+from policy_watch.errors import BlockedError, FetchError, ParseError
+from policy_watch.fetch import Fetcher, looks_like_challenge
 from policy_watch.models import FetchResult, ParsedPage
 from policy_watch.store.records import VendorState, body_hash, pack_body
 
 log = logging.getLogger(__name__)
 
-Outcomes = Generator[tuple[int, "Fetched | Exception"], None, None]  # (position in the vendor list, outcome)
+# (position in the vendor list, outcome); with ``idle``, (-1, None) when nothing came for that long
+Outcomes = Generator[tuple[int, "Fetched | Exception | None"], None, None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,20 +57,29 @@ def parse_page(body: bytes, **options: Any) -> ParsedPage:
 
 
 def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> Fetched:
+    """One vendor's page fetched and parsed. What it hands on names the vendor's URL as it may be
+    shown (``Vendor.shown_url``): a secret from the environment in the URL goes no further."""
     try:
         result = fetcher.fetch(vendor.url, etag=state.etag, last_modified=state.last_modified_header)
     except FetchError as e:
-        e.vendor = vendor.name
+        e.vendor, e.url, e.cause = vendor.name, vendor.shown_url, vendor.hide(e.cause)
         return Fetched(vendor, state, error=e)
+    if vendor.secrets:
+        result = replace(result, url=vendor.shown_url, final_url=vendor.hide(result.final_url))
     bhash = None if result.not_modified else body_hash(result.body)
     if bhash is None or bhash == state.body_hash:
         return Fetched(vendor, state, result=result, same_body=True)
     packed = None if state.body_hash else pack_body(result.body)  # a first body is stored whole
     try:
         page = parse_page(
-            result.body, content_type=result.content_type, rules=vendor.rules, source=vendor.url
+            result.body, content_type=result.content_type, rules=vendor.rules, source=vendor.shown_url
         )
     except ParseError as e:
+        # No list: a bot challenge, going by the headers or the markup?
+        if vendor.blocked == "auto" and (result.challenge or looks_like_challenge(result.body)):
+            why = "blocked: the server sent a bot challenge page (no list on it)"
+            blocked = BlockedError(vendor.shown_url, why, vendor=vendor.name, status=result.status)
+            return Fetched(vendor, state, result=result, error=blocked)
         return Fetched(vendor, state, result=result, parse_error=e, packed=packed, body_hash=bhash)
     return Fetched(vendor, state, result=result, page=page, packed=packed, body_hash=bhash)
 
@@ -80,8 +90,10 @@ def in_threads(
     states: Sequence[VendorState],
     workers: int,
     stop: threading.Event | None = None,
+    idle: float | None = None,
 ) -> Outcomes:
-    """Fetch and parse in a thread pool; yield (position, outcome) as each completes.
+    """Fetch and parse in a thread pool; yield (position, outcome) as each completes, and
+    (-1, None) after each ``idle`` seconds in which none did (the caller may act meanwhile).
 
     At most ``2 * workers`` vendors are in flight or waiting to be taken, so memory stays flat
     however many vendors there are. No new vendor starts once ``stop`` is set.
@@ -99,7 +111,9 @@ def in_threads(
             for _ in range(2 * max(1, workers)):
                 submit_next()
             while inflight:
-                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                done, _ = wait(inflight, timeout=idle, return_when=FIRST_COMPLETED)
+                if not done:
+                    yield -1, None
                 for fut in done:
                     i = inflight.pop(fut)
                     submit_next()

@@ -10,11 +10,11 @@ import logging
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from policy_watch.errors import ConfigError
 from policy_watch.meaning.transfers import TransferOverrides
@@ -54,10 +54,34 @@ class Vendor:
     url: str
     objection_days: int
     rules: ParseRules | None = None
+    blocked: str = "auto"  # "auto": a page without a list that looks like a bot challenge is blocked; "never"
+    secrets: tuple[tuple[str, str], ...] = ()  # (value, "${NAME}") of each variable in the URL: never shown
 
     @property
     def is_file(self) -> bool:
         return urlsplit(self.url).scheme not in ("http", "https")
+
+    @property
+    def shown_url(self) -> str:
+        """The URL fit to print, send and store: ``${NAME}`` where a secret from the environment is."""
+        return hide_secrets(self.url, self.secrets)
+
+    def hide(self, text: str) -> str:
+        """``text`` (an error message, a redirect target) without this vendor's secrets."""
+        return hide_secrets(text, self.secrets)
+
+
+MIN_SECRET = 4  # shorter values of variables are not looked for in text (they would hide everything)
+
+
+def hide_secrets(text: str, secrets: Iterable[tuple[str, str]]) -> str:
+    """``text`` with each secret value, as is or URL-encoded, replaced by the ``${NAME}`` it came
+    from: the one home of redaction for values taken from the environment."""
+    forms = {(form, name) for value, name in secrets if len(value) >= MIN_SECRET
+             for form in (value, quote(value, safe=""), quote_plus(value, safe=""))}  # fmt: skip
+    for form, name in sorted(forms, key=lambda f: len(f[0]), reverse=True):
+        text = text.replace(form, name)
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +154,21 @@ class _Reader:
         return out
 
     def expand(self, value: str, key: str) -> str:
+        return self.expand_secrets(value, key)[0]
+
+    def expand_secrets(self, value: str, key: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """``value`` with each ``${NAME}`` replaced from the environment, and the (value, "${NAME}")
+        pairs substituted."""
+        found: list[tuple[str, str]] = []
+
         def sub(m: re.Match[str]) -> str:
             name = m.group(1)
             if name not in os.environ:
                 raise self.fail(key, f"environment variable ${{{name}}} is not set")
+            found.append((os.environ[name], m.group(0)))
             return os.environ[name]
 
-        return _ENV.sub(sub, value)
+        return _ENV.sub(sub, value), tuple(found)
 
     def positive(self, value: int | float, key: str) -> None:
         if value <= 0:
@@ -168,7 +200,9 @@ _VENDOR = {
     "objection_days": "an integer",
     "parse": "a table",
     "date_format": "a string",
+    "blocked": "a string",
 }
+BLOCKED_GUESSES = ("auto", "never")
 _PARSE = {
     "row": "a string",
     "entity": "a string",
@@ -277,7 +311,8 @@ def _vendors(r: _Reader, items: list[Any], settings: Settings) -> tuple[Vendor, 
                 f"{where}.name", f"duplicate vendor name {name!r} (also vendors[{seen[name.casefold()]}])"
             )
         seen[name.casefold()] = i + 1
-        url = _vendor_url(r, r.expand(v["url"].strip(), f"{where}.url"), f"{where}.url")
+        expanded, secrets = r.expand_secrets(v["url"].strip(), f"{where}.url")
+        url = _vendor_url(r, expanded, f"{where}.url")
         days = v.get("objection_days", settings.objection_days)
         r.positive(days, f"{where}.objection_days")
         rules = None
@@ -288,7 +323,10 @@ def _vendors(r: _Reader, items: list[Any], settings: Settings) -> tuple[Vendor, 
             if p and "entity" not in p:
                 raise r.fail(f"{where}.parse.entity", "is required when [parse] selectors are given")
             rules = ParseRules(date_format=v.get("date_format"), **p)
-        out.append(Vendor(name=name, url=url, objection_days=days, rules=rules))
+        blocked = v.get("blocked", "auto")
+        if blocked not in BLOCKED_GUESSES:
+            raise r.fail(f"{where}.blocked", f"expected one of {', '.join(map(repr, BLOCKED_GUESSES))}, got {blocked!r}")
+        out.append(Vendor(name=name, url=url, objection_days=days, rules=rules, blocked=blocked, secrets=secrets))
     return tuple(out)
 
 

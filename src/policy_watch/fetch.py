@@ -8,6 +8,15 @@ fifth of a first run's CPU time per page). Cookies a server sets while redirecti
 on along that chain of redirects, and on the retries of that page; no cookie passes from one
 page to another. HTTPS certificates are checked against certifi's bundle, or the file or folder
 that ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` name (a company's own authority, say).
+
+Time: ``timeout`` bounds one attempt end to end (connecting, every redirect, the whole body),
+not each read, so a server that trickles a byte a second cannot hold a vendor; all attempts and
+the waits between them share a budget of ``timeout * (retries + 1)``. Addresses: for a vendor
+whose own URL is public, each connection is made to an address that was checked (a name is
+resolved once, and the socket connects to the checked address), and the address each response
+came from is checked again, so a name that answers public first and private second (DNS
+rebinding) or a reused connection cannot reach a private address. Both live in the connection
+pool's network backend (``_GuardedBackend``), steered per thread by the fetch in progress.
 """
 
 from __future__ import annotations
@@ -19,11 +28,13 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from policy_watch.errors import BlockedError, FetchError
@@ -31,16 +42,25 @@ from policy_watch.models import FetchResult
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/xml", "text/xml")
 _RETRY_STATUS = {429, 500, 502, 503, 504}
-_BLOCK_MARKERS = (
-    b"just a moment...",
-    b"checking your browser",
-    b"cf-challenge",
+# Markup only bot-challenge and block pages carry (Cloudflare, Akamai, Imperva, DataDome,
+# PerimeterX, AWS WAF). Not "captcha" alone: a list may name a captcha vendor as a
+# subprocessor, and a subscribe form may carry a reCAPTCHA widget.
+_CHALLENGE_MARKERS = (
+    b"/cdn-cgi/challenge-platform/",
     b"cf_chl_",
-    b"access denied",
-    b"attention required!",
-    b"please enable cookies",
-    b"captcha",
+    b"cf-challenge",
+    b"<title>just a moment...</title>",
+    b"checking your browser before accessing",
+    b"<title>attention required! | cloudflare</title>",
+    b"<title>access denied</title>",
+    b"_incapsula_resource",
+    b"captcha-delivery.com",
+    b"px-captcha",
+    b"awswafintegration",
 )
+# Response headers that say the answer is a challenge, not the page.
+_CHALLENGE_HEADERS = (("cf-mitigated", "challenge"), ("x-amzn-waf-action", "challenge"),
+                      ("x-amzn-waf-action", "captcha"))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +77,12 @@ class FetchOptions:
 
 
 class Fetcher:
-    """Fetch pages; thread-safe. Use as a context manager to close the pool."""
+    """Fetch pages; thread-safe. Use as a context manager to close the pool.
+
+    ``is_private(host)`` decides whether a host name or address is private (``is_private_host``
+    by default): applied to a vendor's own URL, to each redirect target, and to the address
+    each connection is made to and each answer comes from.
+    """
 
     def __init__(
         self,
@@ -109,8 +134,8 @@ class Fetcher:
             limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
             with self._lock:
                 pool = self._pools.get(scheme)
-                if pool is None:  # retries: connect only
-                    pool = self._pools[scheme] = httpx.HTTPTransport(verify=context, retries=1, limits=limits)
+                if pool is None:
+                    pool = self._pools[scheme] = _GuardedTransport(context, limits)
         return pool
 
     def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
@@ -124,17 +149,29 @@ class Fetcher:
         if last_modified and last_modified.isascii():
             headers.append(("If-Modified-Since", last_modified))
         cookies = httpx.Cookies()  # this page's own: set while redirecting, kept for its retries
+        o = self.options
         start = time.monotonic()
+        budget_end = start + o.timeout * (o.retries + 1)  # every attempt and every wait between them
+        # A vendor whose own URL is private may go anywhere; any other may connect to public addresses only.
+        peer_check = None if self._is_private(urlsplit(url).hostname or "") else self._is_private
         attempt = 0
         while True:
             try:
                 with self._host_slot(url):
-                    result = self._follow(url, headers, cookies)
+                    _CALL.start(min(time.monotonic() + o.timeout, budget_end), peer_check)
+                    try:
+                        result = self._follow(url, headers, cookies)
+                    finally:
+                        _CALL.end()
             except _Retry as r:
                 attempt += 1
-                if attempt > self.options.retries:
+                delay = r.delay if r.delay is not None else self._backoff(attempt)
+                if attempt > o.retries or time.monotonic() + delay >= budget_end:
+                    if attempt > 1:
+                        spent = time.monotonic() - start
+                        r.error.cause += f" ({attempt} attempts in {spent:.1f} s)"
                     raise r.error from None
-                self._sleep(r.delay if r.delay is not None else self._backoff(attempt))
+                self._sleep(delay)
                 continue
             ms = int((time.monotonic() - start) * 1000)
             return replace(result, duration_ms=ms)
@@ -179,10 +216,15 @@ class Fetcher:
                 cookies.set_cookie_header(request)
             response = self._transport(request.url.scheme).handle_request(request)
             response.request = request
+            self._check_peer(url, current, response)
             return self._answer(url, current, response, cookies)
         except httpx.TimeoutException as e:
-            raise _Retry(FetchError(url, f"timed out ({type(e).__name__})"), None) from None
+            why = f"timed out ({type(e).__name__}): no complete answer within {self.options.timeout:g} s"
+            raise _Retry(FetchError(url, why), None) from None
         except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as e:
+            if _CALL.refused is not None:
+                why = f"refused connection to a private or local address {_CALL.refused} ({current})"
+                raise FetchError(url, why) from None
             raise _Retry(FetchError(url, _describe(e)), None) from None
         except httpx.HTTPError as e:
             raise FetchError(url, _describe(e)) from None
@@ -191,6 +233,16 @@ class Fetcher:
         finally:
             if response is not None:
                 response.close()  # the connection goes back to the pool, or is dropped if unread
+
+    def _check_peer(self, url: str, current: str, r: httpx.Response) -> None:
+        """The address the answer actually came from (a new or a reused connection) must pass."""
+        check = _CALL.peer_check
+        stream = r.extensions.get("network_stream")
+        if check is None or stream is None:
+            return
+        addr = stream.get_extra_info("server_addr")
+        if isinstance(addr, tuple) and addr and check(str(addr[0]).split("%")[0]):
+            raise FetchError(url, f"refused connection to a private or local address {addr[0]} ({current})")
 
     def _answer(
         self, url: str, current: str, r: httpx.Response, cookies: httpx.Cookies
@@ -216,7 +268,7 @@ class Fetcher:
             )
         body = self._read_capped(url, r)
         if r.status_code >= 400:
-            if r.status_code in (401, 403) or _looks_blocked(body):
+            if r.status_code in (401, 403) or looks_like_challenge(body, r.headers):
                 raise BlockedError(
                     url, f"blocked: HTTP {r.status_code} (bot challenge or access denied)", status=r.status_code
                 )
@@ -246,6 +298,8 @@ class Fetcher:
                     data = decoder.unconsumed_tail
                 if len(buf) > limit:
                     raise FetchError(url, f"response too large: over {limit} bytes (limit {limit})")
+            if _CALL.deadline is not None and time.monotonic() > _CALL.deadline:  # whatever the transport
+                raise httpx.ReadTimeout("the attempt ran out of time")
         return bytes(buf)
 
     def _result(
@@ -258,8 +312,6 @@ class Fetcher:
             mime = (ctype or "").split(";")[0].strip().lower()
             if mime and mime not in HTML_TYPES:
                 raise FetchError(url, f"not an HTML page: Content-Type {mime}", status=r.status_code)
-            if len(body) < 40000 and _looks_blocked(body):  # a challenge page is small
-                raise BlockedError(url, "blocked: the server sent a bot challenge page", status=r.status_code)
         return FetchResult(
             url=url,
             final_url=current,
@@ -267,8 +319,9 @@ class Fetcher:
             body=body,
             content_type=ctype,
             etag=r.headers.get("etag"),
-            last_modified_header=r.headers.get("last-modified"),
+            last_modified_header=strong_last_modified(r.headers.get("last-modified"), r.headers.get("date")),
             not_modified=not_modified,
+            challenge=not not_modified and challenge_headers(r.headers),
         )
 
 
@@ -355,9 +408,39 @@ def _retry_after(value: str | None, cap: float) -> float | None:
     return max(0.0, min(when.timestamp() - time.time(), cap))
 
 
-def _looks_blocked(body: bytes) -> bool:
-    head = body[:20000].lower()
-    return any(m in head for m in _BLOCK_MARKERS) and b"<table" not in head
+def challenge_headers(headers: httpx.Headers) -> bool:
+    """Whether a response's headers say it is a bot challenge (``cf-mitigated: challenge``)."""
+    return any(value in headers.get(name, "").lower() for name, value in _CHALLENGE_HEADERS)
+
+
+def looks_like_challenge(body: bytes, headers: httpx.Headers | None = None) -> bool:
+    """Whether a response looks like a bot challenge or block page rather than the page asked
+    for: a challenge header, or challenge-specific markup in the first 64 KB. Only a guess: for
+    a 200 it is made only when no list could be read from the page (``collect``)."""
+    if headers is not None and challenge_headers(headers):
+        return True
+    head = body[:65536].lower()
+    return any(m in head for m in _CHALLENGE_MARKERS)
+
+
+def strong_last_modified(last_modified: str | None, date: str | None) -> str | None:
+    """``Last-Modified`` if it can serve as a validator, else None.
+
+    With one-second resolution, a Last-Modified that is not at least one second before the
+    response's ``Date`` is weak (RFC 9110 §8.8.2.2): the page may change again within that
+    second and keep the same Last-Modified, and an ``If-Modified-Since`` would then hide the
+    new version. Without a readable ``Date`` nothing shows that it is strong.
+    """
+    if not last_modified or not date:
+        return None
+    from email.utils import parsedate_to_datetime
+
+    try:
+        modified, sent = parsedate_to_datetime(last_modified), parsedate_to_datetime(date)
+        gap = (sent - modified).total_seconds()
+    except (TypeError, ValueError):
+        return None
+    return last_modified if gap >= 1 else None
 
 
 def _describe(e: httpx.HTTPError) -> str:
@@ -373,18 +456,163 @@ def _describe(e: httpx.HTTPError) -> str:
     return f"{type(e).__name__}: {text}"
 
 
+# Not publicly routable, or reaching the local network or the machine itself, beyond what
+# ``ipaddress`` calls private: carrier-grade NAT (a cloud metadata service answers at
+# 100.100.100.200), benchmarking, and local-use NAT64.
+_EXTRA_PRIVATE = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "100.64.0.0/10", "198.18.0.0/15", "fc00::/7", "fe80::/10", "64:ff9b:1::/48",
+))  # fmt: skip
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def is_private_address(address: str) -> bool:
+    """True for an IP address on a private, loopback, link-local, shared or reserved network;
+    an IPv4 address inside IPv6 (mapped, NAT64, 6to4 or Teredo) counts as that IPv4 address.
+    False for a public address, and for text that is not an address."""
+    try:
+        ip = ipaddress.ip_address(address.strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is None and ip in _NAT64:
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if inner is not None:
+            return is_private_address(str(inner))
+    if any(ip in net for net in _EXTRA_PRIVATE if net.version == ip.version):
+        return True
+    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified or (
+        ip.is_multicast
+    )
+
+
 def is_private_host(host: str) -> bool:
-    """True when the host is, or resolves to, a private, loopback or link-local address."""
+    """True when the host is, or resolves to, a private, loopback or link-local address
+    (``is_private_address``). A name is resolved here and again when connecting: the fetcher
+    checks the address it connects to as well."""
     if not host:
         return False
     if host.lower() in ("localhost",) or host.lower().endswith(".localhost"):
         return True
+    literal = host.strip("[]").split("%")[0]
     try:
-        addrs = [ipaddress.ip_address(host.strip("[]"))]
+        ipaddress.ip_address(literal)
+        return is_private_address(literal)
     except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return any(is_private_address(str(i[4][0])) for i in infos)
+
+
+# --- the connection pool's network backend: whole-attempt deadline, checked addresses -------------
+
+
+class _Call(threading.local):
+    """What the fetch running in this thread asks of its connections."""
+
+    deadline: float | None = None  # time.monotonic() by which the attempt must be done
+    peer_check: Callable[[str], bool] | None = None  # refuses these addresses; None: any address
+    refused: str | None = None  # the private address a connection was refused to, if any
+
+    def start(self, deadline: float, peer_check: Callable[[str], bool] | None) -> None:
+        self.deadline, self.peer_check, self.refused = deadline, peer_check, None
+
+    def end(self) -> None:
+        self.deadline, self.peer_check = None, None
+
+    def remaining(self, timeout: float | None) -> float | None:
+        """``timeout`` shortened to what is left of the attempt; raises once nothing is."""
+        if self.deadline is None:
+            return timeout
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout("the attempt ran out of time")
+        return left if timeout is None else min(timeout, left)
+
+
+_CALL = _Call()
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the attempt's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _CALL.remaining(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _CALL.remaining(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _CALL.remaining(timeout)))
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
+
+
+class _GuardedBackend(httpcore.NetworkBackend):
+    """httpcore's own socket backend, but a name is resolved here, each address checked, and the
+    socket connected to a checked address (not resolved again), within the attempt's deadline."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:  # fmt: skip
+        check = _CALL.peer_check
+        if check is None:
+            return _DeadlineStream(self._inner.connect_tcp(host, port, _CALL.remaining(timeout), local_address,
+                                                           socket_options))  # fmt: skip
         try:
-            infos = socket.getaddrinfo(host, None)
-        except OSError:
-            return False
-        addrs = [ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos]
-    return any(a.is_private or a.is_loopback or a.is_link_local or a.is_reserved for a in addrs)
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as e:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {e}") from None
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        allowed = [a for a in addresses if not check(a)]
+        if not allowed:
+            _CALL.refused = addresses[0] if addresses else host
+            raise httpcore.ConnectError(f"refused: {host} is at a private or local address")
+        error: Exception | None = None
+        for address in allowed:
+            try:
+                stream = self._inner.connect_tcp(address, port, _CALL.remaining(timeout), local_address,
+                                                 socket_options)  # fmt: skip
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+                error = e
+                continue
+            return _DeadlineStream(stream)
+        assert error is not None
+        raise error
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _GuardedTransport(httpx.HTTPTransport):
+    """httpx's transport over a pool that connects through ``_GuardedBackend``. httpx takes no
+    network backend, so the pool it made is replaced by one that has ours (httpx 0.28 sends
+    every request through ``self._pool``); retries: of the connection only."""
+
+    def __init__(self, context: ssl.SSLContext, limits: httpx.Limits) -> None:
+        super().__init__(verify=context, limits=limits)
+        self._pool.close()
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            retries=1,
+            network_backend=_GuardedBackend(),
+        )

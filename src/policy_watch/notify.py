@@ -52,6 +52,13 @@ def _mask(segment: str) -> str:
     return segment
 
 
+def _mask_any(segment: str) -> str:
+    """A path segment of a URL apprise does not know: hidden whatever it looks like."""
+    if not segment:
+        return segment
+    return f"{segment[0]}...{segment[-1]}" if len(segment) >= 8 else "..."
+
+
 def redact(url: str) -> str:
     """A target URL fit to print: passwords, tokens, headers and token-like path parts hidden."""
     plugin = _plugin(url)
@@ -69,7 +76,8 @@ def redact(url: str) -> str:
         user = f"{_mask(parts.username)}:****@" if has_password else f"{_mask(parts.username)}@"
     elif parts.username or has_password:
         user = "****@"
-    path = "/".join(_mask(p) for p in parts.path.split("/"))
+    # A URL apprise does not know has no known layout: any part of its path may be a secret.
+    path = "/".join(_mask(p) if plugin is not None else _mask_any(p) for p in parts.path.split("/"))
     query = "&".join(f"{k}={v}" for k, v in parse_qsl(parts.query) if k in _SHOWN_QUERY)
     return f"{parts.scheme}://{user}{hostport}{path}" + (f"?{query}" if query else "")
 

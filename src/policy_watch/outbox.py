@@ -51,10 +51,13 @@ def backoff(config: Config, attempts: int) -> timedelta:
     return min(base * (1 << min(max(attempts - 1, 0), 20)), RETRY_MAX)
 
 
-def deliver(config: Config, store: Store, now: Callable[[], datetime]) -> tuple[int, int]:
-    """Send every due alert. Returns (sent, still waiting)."""
+def deliver(
+    config: Config, store: Store, now: Callable[[], datetime], *, down: set[str] | None = None
+) -> tuple[int, int]:
+    """Send every due alert. Returns (sent, still waiting). ``down``: targets not to try (a
+    failed target is added to it; pass the same set to later calls of one run)."""
     targets = {t.name: t for t in config.notify}
-    down: set[str] = set()
+    down = set() if down is None else down
     sent = 0
     for row in store.outbox(("pending", "sending")):
         t0 = now()

@@ -4,7 +4,9 @@ Fetching and parsing run in a thread pool (``collect``), a bounded window of ven
 time; storing happens on the calling thread. Each vendor is recorded in
 its own savepoint (a broken vendor never touches another's history, and its alerts are queued
 with the changes they report); commits are batched, so a process killed mid-run loses at most
-the last batch, which the next run checks again.
+the last batch, which the next run checks again. Alerts do not wait for the end of the run: after
+a commit, or when no vendor finished for ``ALERT_IDLE`` seconds, the batch ends and the alerts
+recorded so far are sent (``_EarlyDelivery``), so one slow page holds back no other vendor's.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from policy_watch import alerting, clock, render
-from policy_watch.collect import Fetched, in_threads, parse_page
+from policy_watch.collect import Fetched, Outcomes, in_threads, parse_page
 from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_pages, is_suspect
 from policy_watch.errors import FetchError, ParseError, PolicyWatchError
@@ -102,41 +104,99 @@ def run_check(
     """
     report = RunReport(run_id=uuid.uuid4().hex[:12], started=now())
     todo = list(vendors if vendors is not None else config.vendors)
-    by_name = store.vendor_states([(v.name, v.url) for v in todo], report.started)
+    by_name = store.vendor_states([(v.name, v.shown_url) for v in todo], report.started)
     states = [by_name[v.name] for v in todo]
     with ExitStack() as stack:
+        idle = ALERT_IDLE if deliver_alerts else None
         if fetcher is None:
             fetcher = stack.enter_context(Fetcher(fetch_options(config)))
         workers = max(1, min(config.settings.concurrency, len(todo)))
-        outcomes = in_threads(fetcher, todo, states, workers, stop)
+        outcomes = in_threads(fetcher, todo, states, workers, stop, idle)
         stack.callback(outcomes.close)  # an error while recording stops the fetching too
-        with store.batch() as tick:
-            uncommitted: list[int] = []  # results whose writes the batch has not committed yet
-            for i, got in outcomes:
-                result = _settle(config, store, todo[i], got, now(), report.run_id)
-                held = store.in_transaction  # else an error ended the batch: what it held is undone
-                if not held:
-                    for k in uncommitted:
-                        report.results[k] = _not_recorded(report.results[k])
-                    uncommitted.clear()
-                report.results.append(result)
-                if tick():
-                    uncommitted.clear()
-                elif held:
-                    uncommitted.append(len(report.results) - 1)
-                if on_result:
-                    on_result(result)
+        early = _EarlyDelivery(config, store, now, report) if deliver_alerts else None
+        while _record_outcomes(config, store, todo, outcomes, report, now, on_result, early):
+            assert early is not None
+            early.deliver()
     try:
         after_run(config, store, now(), report.run_id)
         with store.transaction():
             store.record_run(report.run_id, report.started, now(), len(report.results), len(report.failed),
                              len(report.changed))  # fmt: skip
         if deliver_alerts:
-            report.delivered, report.pending = deliver(config, store, now)
+            sent, report.pending = deliver(config, store, now, down=early.down if early else None)
+            report.delivered += sent
     except PolicyWatchError as e:  # the vendors' results above are on record; say what failed after them
         report.errors.append(str(e))
     report.results.sort(key=lambda r: r.vendor.casefold())
     return report
+
+
+ALERT_IDLE = 0.5  # seconds without a vendor done after which alerts already recorded are sent
+
+
+class _EarlyDelivery:
+    """Sends the alerts of vendors already recorded while the run goes on, so that one slow page
+    delays no other vendor's alert. Only committed alerts are sent, outside any transaction (the
+    outbox marks each 'sending' before it goes), so none is sent twice; a target that failed is
+    left alone for the rest of the run, as in the final delivery."""
+
+    def __init__(self, config: Config, store: Store, now: Callable[[], datetime], report: RunReport) -> None:
+        self.config, self.store, self.now, self.report = config, store, now, report
+        self.due = False  # a vendor recorded since the last delivery may have queued an alert
+        self.down: set[str] = set()
+        self.failed = False
+
+    def note(self, got: Fetched | Exception, result: VendorResult) -> None:
+        recovered = isinstance(got, Fetched) and (got.state.failing or got.state.consecutive_failures > 0)
+        self.due = self.due or result.status in ("changed", "suspect", "error") or recovered
+
+    def wanted(self) -> bool:
+        return self.due and not self.failed
+
+    def deliver(self) -> None:
+        self.due = False
+        try:
+            sent, _ = deliver(self.config, self.store, self.now, down=self.down)
+        except PolicyWatchError as e:  # the final delivery tries again and reports it
+            log.warning("alerts not delivered during the run: %s", e)
+            self.failed = True
+            return
+        self.report.delivered += sent
+
+
+def _record_outcomes(
+    config: Config, store: Store, todo: Sequence[Vendor], outcomes: Outcomes, report: RunReport,
+    now: Callable[[], datetime], on_result: Callable[[VendorResult], None] | None, early: _EarlyDelivery | None,
+) -> bool:  # fmt: skip
+    """Record outcomes in one batch of transactions. Returns True, with everything recorded so far
+    committed, when alerts are waiting to be sent and the caller should send them and call again
+    (after a commit, or when no vendor came for a while); False when every outcome is recorded."""
+    with store.batch() as tick:
+        uncommitted: list[int] = []  # results whose writes the batch has not committed yet
+        for i, got in outcomes:
+            if got is None:  # no vendor done for a while: what was recorded may go out now
+                if early is not None and early.wanted():
+                    return True
+                continue
+            result = _settle(config, store, todo[i], got, now(), report.run_id)
+            held = store.in_transaction  # else an error ended the batch: what it held is undone
+            if not held:
+                for k in uncommitted:
+                    report.results[k] = _not_recorded(report.results[k])
+                uncommitted.clear()
+            report.results.append(result)
+            committed = tick()
+            if committed:
+                uncommitted.clear()
+            elif held:
+                uncommitted.append(len(report.results) - 1)
+            if on_result:
+                on_result(result)
+            if early is not None:
+                early.note(got, result)
+                if committed and early.wanted():
+                    return True
+    return False
 
 
 def _settle(
@@ -148,11 +208,14 @@ def _settle(
             raise got
         return _record(config, store, got, at, run_id)
     except PolicyWatchError as e:
-        return VendorResult(vendor.name, "error", error=str(e), detected_at=at)
+        return VendorResult(vendor.name, "error", error=vendor.hide(str(e)), detected_at=at)
     except Exception as e:
-        log.exception("unexpected error while checking %s", vendor.name)
+        if vendor.secrets:  # the traceback could show the URL
+            log.error("unexpected error while checking %s: %s", vendor.name, vendor.hide(repr(e)))
+        else:
+            log.exception("unexpected error while checking %s", vendor.name)
         return VendorResult(
-            vendor.name, "error", error=f"{vendor.name}: internal error: {e!r}", detected_at=at
+            vendor.name, "error", error=vendor.hide(f"{vendor.name}: internal error: {e!r}"), detected_at=at
         )
 
 
@@ -184,7 +247,7 @@ def _refresh_entity_names(config: Config, store: Store) -> None:
 
 def _fetch_row(got: Fetched, at: datetime, outcome: str, error: str | None) -> dict[str, Any]:
     r = got.result
-    final = r.final_url if r and r.final_url != got.vendor.url else None
+    final = r.final_url if r and r.final_url != got.vendor.shown_url else None
     return {"started_at": at, "url": None, "final_url": final,
             "status": (r.status if r else got.error.status if got.error else None),
             "duration_ms": r.duration_ms if r else None, "bytes": got.size,
@@ -216,7 +279,7 @@ def _record(config: Config, store: Store, got: Fetched, at: datetime, run_id: st
         store.record_fetch(state.id, _fetch_row(got, at, outcome, result.error))
         if result.status == "error":
             assert got.result is not None
-            cause = FetchError(v.url, result.error or "unreadable page", vendor=v.name)
+            cause = FetchError(v.shown_url, result.error or "unreadable page", vendor=v.name)
             alerting.count_failure(config, store, state, cause, at, run_id)
         elif state.failing or state.consecutive_failures:
             alerting.recovered(config, store, state, at, run_id)
@@ -288,11 +351,11 @@ def _same_body(store: Store, got: Fetched, at: datetime) -> VendorResult:
         why = "no snapshot matches the stored page; it will be read again on the next run"
         return VendorResult(got.vendor.name, "error", error=f"{got.vendor.name}: {why}", detected_at=at)
     store.touch_snapshot(state.latest_id, at)
-    if (r.etag or r.last_modified_header) and (r.etag, r.last_modified_header) != (
-        state.etag,
-        state.last_modified_header,
-    ):
-        store.update_vendor(state.id, etag=r.etag, last_modified_header=r.last_modified_header)
+    # An ETag a 304 leaves out still holds. A Last-Modified is kept only as this answer confirms
+    # it (``fetch.strong_last_modified``): one stored earlier may be weak, and would hide changes.
+    etag = r.etag or state.etag
+    if (etag, r.last_modified_header) != (state.etag, state.last_modified_header):
+        store.update_vendor(state.id, etag=etag, last_modified_header=r.last_modified_header)
     if state.latest_status == "suspect":
         why = "page structure still changed since the last good snapshot; run `policy-watch accept` if it is real"
         return VendorResult(got.vendor.name, "suspect", error=f"{got.vendor.name}: {why}", detected_at=at)
@@ -368,7 +431,7 @@ def record_changes(
         wid = store.insert_window(base.vendor_id, sid, window, at)
     wids = [wid if o else None for o in opens]
     store.insert_changes(base.vendor_id, sid, base.id, changes, wids, at)
-    msg = render.change_message(v.name, v.url, changes, window, at.date(), window_kinds=kinds,
+    msg = render.change_message(v.name, v.shown_url, changes, window, at.date(), window_kinds=kinds,
                                 declared=page.last_modified, window_id=wid, meanings=meanings,
                                 transfer_rules=rules)  # fmt: skip
     kinds_seen = {c.kind.value for c in changes} | {c.field or "" for c in changes}
@@ -405,7 +468,7 @@ def _suspect(
         msg = render.notice_message(
             f"{v.name}: page structure changed — check it",
             [f"The subprocessor page of {v.name} no longer reads like the last good version: {why}.",
-             f"Page: {v.url}", f"Found: {len(page.entries)} entries.",
+             f"Page: {v.shown_url}", f"Found: {len(page.entries)} entries.",
              "No entity changes are reported until the page comes back or someone runs "
              f"`policy-watch accept \"{v.name}\"` to accept the new content as real.",
              "The last good snapshot stays the baseline."],

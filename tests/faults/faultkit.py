@@ -87,12 +87,13 @@ Behaviour = Callable[[socket.socket, str], None]
 class RawServer:
     """A server on 127.0.0.1 whose answer to a request is ``behaviour(conn, path)``; optionally TLS."""
 
-    def __init__(self, behaviour: Behaviour, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, behaviour: Behaviour, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
         self.behaviour = behaviour
+        self.host = host
         self.tls = tls
         self.stop = threading.Event()
         self.requests: list[str] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock = socket.create_server((host, 0))
         self.sock.settimeout(0.2)
         self.port = int(self.sock.getsockname()[1])
         self._conns: list[socket.socket] = []
@@ -101,7 +102,7 @@ class RawServer:
 
     def url(self, path: str = "/page") -> str:
         scheme = "https" if self.tls else "http"
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
+        return f"{scheme}://{self.host}:{self.port}{path}"
 
     def _accept(self) -> None:
         while not self.stop.is_set():

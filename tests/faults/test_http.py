@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from faultkit import World, head, respond
+from faultkit import FAULTY, ROOT, World, by_vendor, head, respond
 
 from policy_watch.fetch import Fetcher
 from policy_watch.pipeline import fetch_options
@@ -32,7 +32,7 @@ def test_error_status(world: World, status: int, cause: str) -> None:
 
 
 def test_503_with_retry_after_is_honoured(world: World) -> None:
-    world.configure("retries = 1")
+    world.configure("retries = 1\ntimeout = 10")  # a wait that fits the budget of 2 attempts of 10 s
     sleeps: list[float] = []
 
     def fetcher() -> Fetcher:
@@ -88,3 +88,42 @@ def test_empty_body(world: World) -> None:
 
 def test_whitespace_body(world: World) -> None:
     world.fault(lambda: world.serve_faulty(respond(b" \r\n\t \n")), world.heal, cause=r"empty body")
+
+
+BASECAMP = ROOT / "tests" / "fixtures" / "pages" / "basecamp_2023_06_08.html"  # names hCaptcha, no <table>
+RECAPTCHA_FORM = b"""<form action="/subscribe"><input name="email"><div class="g-recaptcha" data-sitekey="6Lc"></div>
+<script src="https://www.google.com/recaptcha/api.js"></script><button>Subscribe to updates</button></form>"""
+
+
+@pytest.mark.parametrize("variant", ["captcha-vendor", "recaptcha-widget", "challenge-script"])
+def test_a_list_page_that_mentions_a_captcha_is_read(world: World, variant: str) -> None:
+    """A small list page without a <table> naming a captcha vendor, carrying a reCAPTCHA widget, or
+    even a challenge script: its list is read, so it is no challenge page."""
+    page = BASECAMP.read_bytes().replace(b"Google Cloud Platform</a>", b"Google LLC (reCAPTCHA)</a>")
+    if variant == "recaptcha-widget":
+        page = page.replace(b"</main>", RECAPTCHA_FORM + b"</main>")
+    if variant == "challenge-script":
+        page = page.replace(b"</main>", b'</main><script src="/cdn-cgi/challenge-platform/scripts/jsd/main.js">'
+                                        b"</script>")  # fmt: skip
+    assert len(page) < 40000 and b"<table" not in page and b"captcha" in page.lower()
+    world.use_page(page)
+    got = by_vendor(world.run())
+    assert got[FAULTY].status == "baseline" and got[FAULTY].entries == 11, got[FAULTY]
+
+
+def test_a_challenge_header_on_a_page_without_a_list_is_blocked(world: World) -> None:
+    """Cloudflare marks its challenge answers with ``cf-mitigated: challenge``, whatever the markup."""
+    challenged = respond(LOGIN, extra={"cf-mitigated": "challenge"})
+    bad = world.fault(lambda: world.serve_faulty(challenged), world.heal, cause=r"blocked: .*bot challenge")
+    assert "structure" not in (bad.error or "")
+
+
+def test_a_vendor_can_turn_the_challenge_guess_off(world: World) -> None:
+    """``blocked = "never"``: a page without a list is an unreadable page (a structure alarm), even
+    when it looks like a challenge."""
+    world.baseline()
+    text = world.config_path.read_text().replace(f'name = "{FAULTY}"', f'name = "{FAULTY}"\nblocked = "never"')
+    world.config_path.write_text(text)
+    world.serve_faulty(respond(CHALLENGE))
+    got = by_vendor(world.run())
+    assert got[FAULTY].status == "suspect" and "blocked" not in (got[FAULTY].error or ""), got[FAULTY]
