@@ -4,7 +4,14 @@ Page text is untrusted. In markdown (sent to Slack, which apprise converts to Sl
 it cannot form mentions (``<!channel>``, ``<!here>``, ``<@U123>``), links (``<url|text>``,
 ``[text](url)``) or emphasis; in HTML every value is escaped; in plain text angle brackets
 become look-alikes, so a webhook receiver that forwards the text cannot be made to mention or
-inject markup either. Control, zero-width and bidi characters are dropped everywhere.
+inject markup either, and ``@`` cannot start a mention (``@here``, ``@channel``, ``@everyone``) in
+any of them. Control, zero-width and bidi characters are dropped everywhere.
+
+A message longer than a target accepts is cut at a change boundary (``fit``) and says how many
+changes it leaves out and where to read them: every change stays in the database.
+
+``for_terminal`` is the one place that makes text safe for a terminal (and for a spreadsheet
+cell): control characters and bidi overrides become visible escapes such as ``\\x1b``.
 """
 
 from __future__ import annotations
@@ -22,8 +29,15 @@ from policy_watch.models import Change, ChangeKind, ObjectionWindow, WindowRule
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 MAX_VALUE = 500
 REPEAT_MARK = "[possible repeat]"
+BULLET_MD, BULLET_TEXT = "• ", "- "  # one change (or notice item) per line
 _REPEAT_NOTE = "This alert may be a repeat: policy-watch stopped while sending it earlier, so it may have arrived already."
 _KIND_ORDER = ["added", "removed", "changed", "renamed", "column_added", "column_removed"]
+# Terminal-unsafe characters: C0 controls but newline and tab, DEL, C1 controls, bidi marks,
+# embeddings, overrides and isolates (which reorder what a reader sees).
+_TERMINAL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+# The level of a message, as apprise's NotifyType names it: a webhook receiver sees it as "type".
+INFO, SUCCESS, WARNING, FAILURE = "info", "success", "warning", "failure"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +46,27 @@ class Message:
     markdown: str
     html: str
     text: str
+    level: str = INFO  # info, success, warning (a deadline passed), failure (an operator alarm)
+
+
+def for_terminal(value: str, *, newlines: bool = True) -> str:
+    """Text fit for a terminal: control characters (but newline and tab), DEL, C1 controls and
+    bidi controls become visible escapes (``\\x1b``, ``\\u202e``), so page text can neither
+    drive the terminal (clear it, retitle it, write the clipboard) nor reorder what is shown."""
+
+    def visible(m: re.Match[str]) -> str:
+        ch = m.group()
+        return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+    text = _TERMINAL.sub(visible, value)
+    return text if newlines else text.replace("\n", "\\n")
+
+
+def csv_cell(value: str) -> str:
+    """A spreadsheet cell that is inert: a value that could start a formula (``=``, ``+``, ``-``,
+    ``@``, tab, carriage return) gets a leading ``'`` (OWASP, CSV injection); controls are escaped."""
+    prefix = "'" if value.startswith(_CSV_FORMULA) else ""
+    return prefix + for_terminal(value)
 
 
 def clean(value: str | None, limit: int = MAX_VALUE) -> str:
@@ -40,10 +75,18 @@ def clean(value: str | None, limit: int = MAX_VALUE) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _no_mention(text: str) -> str:
+    """A zero-width joiner after every ``@`` that precedes a name: ``@here``, ``@channel``,
+    ``@everyone`` and ``@user`` stay readable but no chat service (Mattermost, Discord, Teams)
+    reads them as a mention, and apprise's Discord plugin finds no ping to enable."""
+    return re.sub(r"@(?=\w)", "@\u200d", text)
+
+
 def text_safe(value: str | None, limit: int = MAX_VALUE) -> str:
     """Page text for plain-text targets: cleaned, and no ``<`` or ``>`` left to form a mention or a tag
-    in whatever the receiver forwards it to (a webhook that posts to chat, a page that shows it)."""
-    return clean(value, limit).replace("<", "‹").replace(">", "›")
+    in whatever the receiver forwards it to (a webhook that posts to chat, a page that shows it), and
+    no ``@name`` left to mention anyone."""
+    return _no_mention(clean(value, limit).replace("<", "‹").replace(">", "›"))
 
 
 def slack_safe(value: str | None, limit: int = MAX_VALUE) -> str:
@@ -52,14 +95,20 @@ def slack_safe(value: str | None, limit: int = MAX_VALUE) -> str:
     Angle brackets become look-alike characters, so no ``<!channel>``, ``<@U…>`` or ``<url|text>``
     can exist, even after apprise's legacy conversion turns ``!channel>`` back into ``<!channel>``.
     A zero-width space after ``@`` and ``!`` breaks ``@here`` and ``!channel``. Markdown link and
-    emphasis characters are backslash-escaped (apprise turns ``\\[`` into a plain ``[``). ``&`` is
-    left alone: apprise escapes it for Slack itself.
+    emphasis characters are backslash-escaped (apprise turns ``\\[`` into a plain ``[``). Slack has
+    no escape for ``_``, ``~`` and backticks (apprise passes them through, and Slack would format
+    ``_x_``, ``~x~`` and code), so they become look-alikes. ``&`` is left alone: apprise escapes it
+    for Slack itself.
     """
     text = clean(value, limit)
     text = re.sub(r"([\\*\[\]])", r"\\\1", text)
+    text = text.translate(_SLACK_LOOKALIKES)
     text = text.replace("<", "‹").replace(">", "›")
     text = text.replace("@", "@\u200b").replace("!", "!\u200b")
     return "\\" + text if text.startswith("#") else text
+
+
+_SLACK_LOOKALIKES = str.maketrans({"_": "ˍ", "~": "∼", "`": "ˋ"})
 
 
 def _h(value: str | None, limit: int = MAX_VALUE) -> str:
@@ -133,7 +182,8 @@ def describe(c: Change, esc: type[_Plain] = _Plain) -> str:
     if c.kind is ChangeKind.COLUMN_REMOVED:
         return f"{esc.b('Column removed')}: {esc.v(c.field)}{where}"
     if not c.entity:
-        return f"{esc.b('Section renamed')}: {esc.v(c.old)} → {esc.v(c.new)}"
+        old_name, new_name = esc.v(c.old) or "(no heading)", esc.v(c.new) or "(no heading)"
+        return f"{esc.b('Section renamed')}: {old_name} → {new_name}"
     old, new = esc.v(c.old) or "(empty)", esc.v(c.new) or "(empty)"
     return f"{esc.b('Changed')} {esc.v(c.field)} of {e}{where}: {old} → {new}"
 
@@ -160,12 +210,29 @@ def window_line(window: ObjectionWindow, today: date, declared: date | None = No
     return f"Object by {window.deadline} ({days_text(left)} left). The window opened {why}; detected {today}."
 
 
-def _change_window(c: Change, window: ObjectionWindow | None, kinds: Iterable[str], today: date) -> str:
-    if window is None or not clock.opens_window(c, kinds):
-        return "opens no objection window"
+def _window_heading(window: ObjectionWindow, today: date) -> str:
     left = window.days_left(today)
     tail = f"{days_text(left)} left" if left >= 0 else f"deadline passed {days_text(-left)} ago"
-    return f"opens {window.opens} · deadline {window.deadline} · {tail}"
+    return f"Changes that open the objection window (deadline {window.deadline} · {tail})"
+
+
+_OPENING_ORDER = {ChangeKind.ADDED: 0, ChangeKind.RENAMED: 1}
+
+
+def _groups(
+    changes: Sequence[Change], window: ObjectionWindow | None, kinds: Iterable[str], today: date
+) -> list[tuple[str | None, list[Change]]]:
+    """The changes under headings: those that open the window first, then the others (removals last)."""
+    if window is None:
+        return [(None, list(changes))]
+    opening = [c for c in changes if clock.opens_window(c, kinds)]
+    opening.sort(key=lambda c: _OPENING_ORDER.get(c.kind, len(_OPENING_ORDER)))  # stable
+    rest = [c for c in changes if not clock.opens_window(c, kinds)]
+    rest.sort(key=lambda c: c.kind is ChangeKind.REMOVED)  # stable: the diff's order otherwise
+    groups: list[tuple[str | None, list[Change]]] = [(_window_heading(window, today), opening)]
+    if rest:
+        groups.append(("Other changes (they open no objection window)", rest))
+    return groups
 
 
 def change_message(
@@ -179,7 +246,11 @@ def change_message(
     declared: date | None = None,
     window_id: int | None = None,
 ) -> Message:
-    """The alert for one vendor's changes; ``today`` is the detection date."""
+    """The alert for one vendor's changes; ``today`` is the detection date.
+
+    What opens the objection window comes first, under one heading that gives the deadline; the
+    other changes (removals last) follow under their own heading.
+    """
     kinds = tuple(window_kinds)
     late = window is not None and window.days_left(today) < 0
     counts = summary(changes)
@@ -189,49 +260,67 @@ def change_message(
     deadline = window_line(window, today, declared) if window else "These changes open no objection window."
     decide = (f"Record a decision: policy-watch ack|object|accept {window_id} (see policy-watch deadlines)."
               if window_id is not None else "See open windows with: policy-watch deadlines")  # fmt: skip
-    per = [(c, _change_window(c, window, kinds, today)) for c in changes]
+    groups = _groups(changes, window, kinds, today)
 
     md = [f"**{slack_safe(vendor)}** changed its subprocessor list: {counts}.", f"Page: {url}",
-          f"**{deadline}**" if window else deadline, ""]  # fmt: skip
+          f"**{deadline}**" if window else deadline]  # fmt: skip
     if late:
         md.insert(0, "🚨 **DEADLINE ALREADY PASSED** 🚨")
-    md += [f"• {describe(c, _Md)}\n    _{w}_" for c, w in per]
-    md += ["", decide]
-
-    txt = [f"{text_safe(vendor)} changed its subprocessor list: {counts}.", f"Page: {url}", deadline, ""]
+    txt = [f"{text_safe(vendor)} changed its subprocessor list: {counts}.", f"Page: {url}", deadline]
     if late:
         txt.insert(0, "!!! DEADLINE ALREADY PASSED !!!")
-    txt += [f"- {describe(c)}\n    {w}" for c, w in per]
-    txt += ["", decide]
-
-    items = "".join(f"<li>{describe(c, _Html)}<br><small>{html.escape(w)}</small></li>" for c, w in per)
     style = "color:#b00020;font-weight:bold;font-size:1.2em" if late else "font-weight:bold"
     body = (
         (f'<p style="{style}">DEADLINE ALREADY PASSED</p>' if late else "")
         + f"<p><b>{_h(vendor)}</b> changed its subprocessor list: {html.escape(counts)}.</p>"
         + f'<p>Page: <a href="{html.escape(url, quote=True)}">{_h(url)}</a></p>'
         + f'<p style="{style}">{html.escape(deadline)}</p>'
-        + f"<ul>{items}</ul><p>{html.escape(decide)}</p>"
     )
-    return Message(title=title, markdown="\n".join(md), html=body, text="\n".join(txt))
+    for heading, group in groups:
+        md += ["", f"**{heading}:**"] if heading else [""]
+        md += [f"{BULLET_MD}{describe(c, _Md)}" for c in group]
+        txt += ["", f"{heading}:"] if heading else [""]
+        txt += [f"{BULLET_TEXT}{describe(c)}" for c in group]
+        body += f"<p><b>{html.escape(heading)}:</b></p>" if heading else ""
+        body += "<ul>" + "".join(f"<li>{describe(c, _Html)}</li>" for c in group) + "</ul>"
+    md += ["", decide]
+    txt += ["", decide]
+    body += f"<p>{html.escape(decide)}</p>"
+    return Message(title=title, markdown="\n".join(md), html=body, text="\n".join(txt),
+                   level=WARNING if late else INFO)  # fmt: skip
 
 
-def notice_message(title: str, lines: Sequence[str]) -> Message:
-    """Operator notices (failures, recoveries, structure alarms, reminders); every line is treated as untrusted."""
-    md = "\n".join(slack_safe(line) if line else "" for line in lines)
-    txt = "\n".join(text_safe(line) for line in lines)
-    body = "".join(f"<p>{_h(line)}</p>" for line in lines if line)
-    return Message(title=clean(title, 200), markdown=md, html=body, text=txt)
+def notice_message(title: str, lines: Sequence[str], level: str = INFO) -> Message:
+    """Operator notices (failures, recoveries, structure alarms, reminders); every line is treated as
+    untrusted. A line starting with ``BULLET_TEXT`` is one item of a list (``fit`` counts them)."""
+    md = "\n".join(_md_notice_line(line) for line in lines)
+    txt = "\n".join(text_safe(line) if not line.startswith(BULLET_TEXT) else BULLET_TEXT + text_safe(line[2:])
+                    for line in lines)  # fmt: skip
+    body = "".join(f"<li>{_h(line[2:])}</li>" if line.startswith(BULLET_TEXT) else f"<p>{_h(line)}</p>"
+                   for line in lines if line)  # fmt: skip
+    body = re.sub(r"((?:<li>.*?</li>)+)", r"<ul>\1</ul>", body)
+    return Message(title=clean(title, 200), markdown=md, html=body, text=txt, level=level)
 
 
-def digest_message(messages: Sequence[Message]) -> Message:
-    """Several alerts for one target as one message."""
+def _md_notice_line(line: str) -> str:
+    if line.startswith(BULLET_TEXT):
+        return BULLET_MD + slack_safe(line[2:])
+    return slack_safe(line) if line else ""
+
+
+def digest_message(messages: Sequence[Message], vendors: Sequence[str] = ()) -> Message:
+    """Several alerts for one target as one message. Its title stays short: the count and the first
+    vendors' names; each alert's own title heads its part of the body."""
     if len(messages) == 1:
         return messages[0]
-    title = f"policy-watch: {len(messages)} alerts — " + "; ".join(clean(m.title, 200) for m in messages)
+    names = [clean(v, 30) for v in dict.fromkeys(vendors) if v and v != "*"]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    title = f"policy-watch: {len(messages)} alerts" + (f" — {shown}" if shown else "")
     sep = "\n\n———\n\n"
+    rank = [INFO, SUCCESS, WARNING, FAILURE]
     return Message(
-        title=clean(title, 250),
+        title=clean(title, 160),
+        level=max((m.level for m in messages), key=lambda lv: rank.index(lv) if lv in rank else 0),
         markdown=sep.join(f"**{slack_safe(m.title)}**\n{m.markdown}" for m in messages),
         html="<hr>".join(f"<h3>{_h(m.title)}</h3>{m.html}" for m in messages),
         text=sep.join(f"{m.title}\n{m.text}" for m in messages),
@@ -247,4 +336,36 @@ def possible_repeat(msg: Message) -> Message:
         markdown=f"_{_REPEAT_NOTE}_\n\n{msg.markdown}",
         html=f"<p><i>{html.escape(_REPEAT_NOTE)}</i></p>{msg.html}",
         text=f"{REPEAT_MARK} {_REPEAT_NOTE}\n\n{msg.text}",
+        level=msg.level,
     )
+
+
+def fit(body: str, limit: int, more: str, *, is_html: bool = False) -> str:
+    """``body`` cut to at most ``limit`` characters at the end of a change (a list item), followed by
+    how many changes were left out and ``more``, the place to read them all. A body that fits is
+    returned as it is."""
+    if len(body) <= limit:
+        return body
+    if is_html:
+        note = "<p>{}</p>"
+        cut = body.rfind("</li>", 0, max(0, limit - 400))
+        end = cut + len("</li>") if cut >= 0 else 0
+        kept = body[:end] + "</ul>" if end else ""
+        return kept + note.format(html.escape(_left_out(body.count("<li>", end), more)))
+    lines = body.split("\n")
+    kept_lines: list[str] = []
+    size = 0
+    budget = max(0, limit - 400)
+    for line in lines:
+        if size + len(line) + 1 > budget:
+            break
+        kept_lines.append(line)
+        size += len(line) + 1
+    rest = lines[len(kept_lines) :]
+    left_out = sum(line.startswith((BULLET_MD, BULLET_TEXT)) for line in rest)
+    return "\n".join([*kept_lines, "", _left_out(left_out, more)])
+
+
+def _left_out(n: int, more: str) -> str:
+    what = f"{n:,} more change{'' if n == 1 else 's'}" if n else "The rest of this message"
+    return f"… {what} not shown here: this message is too long for the target. Every change is on record: {more}"

@@ -455,6 +455,17 @@ class Store:
             f" from windows w join vendors v on v.id = w.vendor_id {where} order by w.deadline, w.id"
         ))  # fmt: skip
 
+    def window_entities(self, window_ids: Sequence[int]) -> dict[int, list[str]]:
+        """The entities (or section names) each window's changes concern, in the order recorded."""
+        marks = ",".join("?" for _ in window_ids)
+        out: dict[int, list[str]] = {}
+        for r in self.query(f"select window_id, coalesce(nullif(entity, ''), new) as name from changes"
+                            f" where window_id in ({marks}) order by id", list(window_ids)):  # fmt: skip
+            names = out.setdefault(int(r["window_id"]), [])
+            if r["name"] and r["name"] not in names:
+                names.append(r["name"])
+        return out
+
     def mark_reminders(self, window_id: int, offsets: Sequence[int]) -> None:
         row = self._one("select reminders_sent from windows where id = ?", [window_id])
         sent = set(json.loads(row["reminders_sent"] or "[]")) if row else set()
@@ -468,7 +479,8 @@ class Store:
         self.db.table("outbox").insert_all(
             ({"created_at": now.isoformat(), "run_id": run_id, "target": a.target, "vendor": a.vendor,
               "kind": a.kind, "dedupe_key": a.dedupe_key, "title": a.title, "body_markdown": a.body_markdown,
-              "body_html": a.body_html, "body_text": a.body_text, "status": "held" if a.held else "pending",
+              "body_html": a.body_html, "body_text": a.body_text, "level": a.level,
+              "status": "held" if a.held else "pending",
               "attempts": 0, "next_attempt_at": now.isoformat()} for a in alerts),
             ignore=True,
         )  # fmt: skip

@@ -123,6 +123,12 @@ def m003_compact_history(db: Database) -> None:
     db.execute("create index if not exists idx_changes_window_id on changes(window_id)")
 
 
+@migrations()
+def m004_alert_level(db: Database) -> None:
+    """Each alert's level (info, success, warning, failure), sent to targets as apprise's notify type."""
+    db.table("outbox").add_column("level", str, not_null_default="info")
+
+
 ROW_KEY_BYTES = 16
 
 
