@@ -171,3 +171,51 @@ def test_structure_alarm_is_sent_once(pages: PageServer, hooks: Receiver, tmp_pa
         check(cfg, T0 + timedelta(days=day))
     assert [p["title"] for p in hooks.posts] == ["Zendesk Connect: page structure changed — check it"]
     assert rows(cfg, "select count(*) as n from changes")[0]["n"] == 0
+
+
+def test_one_reminder_per_vendor_per_day_naming_entities_and_deadlines(
+    pages: PageServer, hooks: Receiver, tmp_path: Path
+) -> None:
+    pages.serve("/h", page(SAFE_ROWS, "October 1, 2026"))
+    cfg = load_config(write_config(tmp_path, [("Acme", pages.url("/h"))], [hooks.url()]))
+    check(cfg, datetime(2026, 11, 1, 8, tzinfo=UTC))
+    first = ROW.format("New Analytics GmbH", "Analytics", "Germany")
+    second = ROW.format("Other Hosting Ltd", "Hosting", "Ireland")
+    pages.serve("/h", page([*SAFE_ROWS, first], "October 1, 2026"))
+    check(cfg, datetime(2026, 11, 3, 8, tzinfo=UTC))  # window 1: deadline 2026-12-03
+    pages.serve("/h", page([*SAFE_ROWS, first, second], "October 1, 2026"))
+    check(cfg, datetime(2026, 11, 4, 8, tzinfo=UTC))  # window 2: deadline 2026-12-04
+    before = len(hooks.posts)
+    check(cfg, datetime(2026, 11, 27, 8, tzinfo=UTC))  # 6 and 7 days left: both due today
+    check(cfg, datetime(2026, 11, 27, 9, tzinfo=UTC))
+    [reminder] = hooks.posts[before:]
+    assert reminder["title"] == "Acme: 6 days left to object (deadline 2026-12-03)"
+    text = reminder["message"]
+    assert "objection windows for Acme close soon" in text
+    assert "object by 2026-12-03 (6 days left)" in text and "to New Analytics GmbH" in text
+    assert "object by 2026-12-04 (7 days left)" in text and "to Other Hosting Ltd" in text
+    before = len(hooks.posts)
+    check(cfg, datetime(2026, 12, 2, 8, tzinfo=UTC))
+    [last] = hooks.posts[before:]
+    assert last["title"] == "Acme: 1 day left to object (deadline 2026-12-03)"
+    assert "an objection window for Acme closes soon" in last["message"]
+    assert "object by 2026-12-03 (1 day left)" in last["message"] and "2026-12-04" not in last["message"]
+
+
+def test_webhook_type_fits_the_message(pages: PageServer, hooks: Receiver, tmp_path: Path) -> None:
+    pages.serve("/h", page(SAFE_ROWS, "August 1, 2026"))
+    cfg = load_config(write_config(tmp_path, [("Acme", pages.url("/h"))], [hooks.url()],
+                                   settings="failure_threshold = 1"))  # fmt: skip
+    check(cfg, T0)
+    pages.serve("/h", page([*SAFE_ROWS, ROW.format("Late Co", "Hosting", "France")], "September 1, 2026"))
+    check(cfg, T0 + timedelta(days=1))  # opened 2026-09-01, closed 2026-10-01: found too late
+    pages.serve("/h", "gone", status=404)
+    check(cfg, T0 + timedelta(days=2))
+    pages.serve("/h", page([*SAFE_ROWS, ROW.format("Late Co", "Hosting", "France")], "September 1, 2026"))
+    check(cfg, T0 + timedelta(days=3))
+    pages.serve("/h", page([*SAFE_ROWS, ROW.format("Late Co", "Hosting", "France"),
+                            ROW.format("Next Co", "Mail", "Spain")], "November 6, 2026"))  # fmt: skip
+    check(cfg, T0 + timedelta(days=4))
+    got = [(p["title"].split(":")[1].strip().split(" ")[0], p["type"]) for p in hooks.posts]
+    assert got == [("1", "warning"), ("failing", "failure"), ("recovered", "success"), ("1", "info")], got
+    assert "DEADLINE PASSED" in hooks.posts[0]["title"]
