@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from pwtest import PageServer, cli, recent, write_config, zendesk_page
 
 from policy_watch.store import run_lock
@@ -117,13 +116,3 @@ def test_a_missing_config_file_names_its_full_path(tmp_path: Path) -> None:
     default = subprocess.run([sys.executable, "-m", "policy_watch", "deadlines"],
                              capture_output=True, text=True, cwd=tmp_path, timeout=60)  # fmt: skip
     assert default.returncode == 2 and str(tmp_path.resolve() / "config.toml") in default.stderr
-
-
-@pytest.mark.parametrize("pattern", ["%", "_", "%%", "\\"])
-def test_who_takes_sql_wildcards_literally(pages: PageServer, tmp_path: Path, pattern: str) -> None:
-    pages.serve("/f", PAGE.format("".join(SAFE)))
-    config = write_config(tmp_path, [("Plain", pages.url("/f"))])
-    assert cli(config, "run").returncode == 0
-    r = cli(config, "who", pattern, "--json")
-    assert r.returncode == 0 and json.loads(r.stdout) == [], r.stdout
-    assert len(json.loads(cli(config, "who", "inc", "--json").stdout)) == 2
