@@ -201,7 +201,7 @@ def parse(obj: _Ctx, source: str, as_json: bool, vendor: str | None) -> None:
     for r in rows:
         r["extra"] = "; ".join(f"{k}: {v}" for k, v in r["extra"].items())  # type: ignore[attr-defined]
     _table(rows, ["section", "entity", "purpose", "country", "extra"],
-           title=f"{len(rows)} entries; declared date: {page.last_modified or 'none found'}")  # fmt: skip
+           title=f"{render.counted(len(rows), 'entry', 'entries')}; declared date: {page.last_modified or 'none found'}")  # fmt: skip
 
 
 def _print_result(r: VendorResult) -> None:
@@ -246,16 +246,12 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
         for r in report.results:
             counts[r.status] = counts.get(r.status, 0) + 1
         parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        _echo(f"checked {_count(len(report.results), 'vendor')}: {parts or 'none'}; alerts sent {report.delivered}, "
+        _echo(f"checked {render.counted(len(report.results), 'vendor')}: {parts or 'none'}; alerts sent {report.delivered}, "
               f"pending {report.pending}")  # fmt: skip
         for r in report.changed if sys.stdout.isatty() else ():
             deadline = f" (object by {r.window.deadline})" if r.window else ""
-            _echo(f"  {r.vendor}: {_count(len(r.changes), 'change')}{deadline}")
+            _echo(f"  {r.vendor}: {render.counted(len(r.changes), 'change')}{deadline}")
     sys.exit(0 if report.ok else 1)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _user() -> str:

@@ -194,8 +194,13 @@ def rule_text(rule: WindowRule) -> str:
     return "the date policy-watch detected the change"
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 vendor``, ``2 vendors``; ``1 entry``, ``2 entries`` (given the plural)."""
+    return f"{n} {noun if n in (1, -1) else plural or noun + 's'}"
+
+
 def days_text(n: int) -> str:
-    return f"{n} day{'' if n in (1, -1) else 's'}"
+    return counted(n, "day")
 
 
 def window_line(window: ObjectionWindow, today: date, declared: date | None = None) -> str:
@@ -346,16 +351,17 @@ def fit(body: str, limit: int, more: str, *, is_html: bool = False) -> str:
     returned as it is."""
     if len(body) <= limit:
         return body
+    reserve = len(html.escape(_left_out(body.count("\n") + body.count("<li>"), more))) + 16  # the note
     if is_html:
         note = "<p>{}</p>"
-        cut = body.rfind("</li>", 0, max(0, limit - 400))
+        cut = body.rfind("</li>", 0, max(0, limit - reserve))
         end = cut + len("</li>") if cut >= 0 else 0
         kept = body[:end] + "</ul>" if end else ""
         return kept + note.format(html.escape(_left_out(body.count("<li>", end), more)))
     lines = body.split("\n")
     kept_lines: list[str] = []
     size = 0
-    budget = max(0, limit - 400)
+    budget = max(0, limit - reserve)
     for line in lines:
         if size + len(line) + 1 > budget:
             break
