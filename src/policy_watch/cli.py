@@ -13,7 +13,6 @@ import functools
 import io
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -107,14 +106,10 @@ class _Ctx:
         return Store.open(self.config.settings.database, create=create)
 
 
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
 def _json(data: object) -> None:
     """JSON with every value exact; DEL, C1 and bidi controls written as ``\\u`` escapes (the same
     value to a JSON reader, inert in a terminal; json.dumps escapes the C0 controls itself)."""
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-    click.echo(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+    click.echo(render.json_for_terminal(json.dumps(data, indent=2, ensure_ascii=False, default=str)))
 
 
 def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> None:

@@ -49,7 +49,7 @@ class Message:
     level: str = INFO  # info, success, warning (a deadline passed), failure (an operator alarm)
 
 
-def for_terminal(value: str, *, newlines: bool = True) -> str:
+def for_terminal(value: str) -> str:
     """Text fit for a terminal: control characters (but newline and tab), DEL, C1 controls and
     bidi controls become visible escapes (``\\x1b``, ``\\u202e``), so page text can neither
     drive the terminal (clear it, retitle it, write the clipboard) nor reorder what is shown."""
@@ -58,8 +58,13 @@ def for_terminal(value: str, *, newlines: bool = True) -> str:
         ch = m.group()
         return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
 
-    text = _TERMINAL.sub(visible, value)
-    return text if newlines else text.replace("\n", "\\n")
+    return _TERMINAL.sub(visible, value)
+
+
+def json_for_terminal(text: str) -> str:
+    """JSON text whose values stay exact but whose DEL, C1 and bidi controls are ``\\u`` escapes
+    (``json.dumps`` escapes the C0 controls itself)."""
+    return _TERMINAL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def csv_cell(value: str) -> str:
