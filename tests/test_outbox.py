@@ -376,6 +376,9 @@ def test_a_delivery_failure_says_apprises_reason_everywhere(pages: PageServer, s
     outbox = json.loads(cli(config, "outbox", "--json", env=env).stdout)
     assert [r["status"] for r in outbox] == ["pending"]
     assert "SMTP AUTH extension not supported by server" in outbox[0]["last_error"]
+    table = cli(config, "outbox", env=env).stdout  # the table shows the error whole, wrapped in its column
+    last_column = " ".join(line.split("│")[-2].strip() for line in table.splitlines() if line.count("│") > 2)
+    assert "SMTP AUTH extension not supported by server" in last_column, table
     for out in (test.stdout, test.stderr, run.stdout, run.stderr, json.dumps(outbox)):
         assert password not in out
     assert smtp.messages == []

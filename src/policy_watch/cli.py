@@ -47,6 +47,7 @@ def _console(stderr: bool = False) -> Console:
 
 
 MAX_CELL = 80  # table cells longer than this are cut (JSON and CSV output keep every character)
+UNCUT = {"last_error"}  # columns shown whole: the cause of a failure is at the end of its message
 
 
 def _now() -> datetime:
@@ -119,7 +120,7 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str | 
     for c in columns:
         t.add_column(c)
     for r in rows:
-        t.add_row(*(_cell(r.get(c)) for c in columns))
+        t.add_row(*(_cell(r.get(c), limit=None if c in UNCUT else MAX_CELL) for c in columns))
     _console().print(t)
 
 
