@@ -108,6 +108,7 @@ def _reminder(vendor: str, windows: Sequence[dict[str, Any]], entities: dict[int
         lines.append(f"{render.BULLET_TEXT}Window {w['id']}: object by {deadline} "
                      f"({render.days_text((deadline - today).days)} left); changes detected on {w['detected_at'][:10]}"
                      + (f" to {shown}" if shown else ""))  # fmt: skip
+    which = str(windows[0]["id"]) if len(windows) == 1 else "ID"
     lines += ["", f"Page: {windows[0]['url']}",
-              "Record a decision with `policy-watch ack|object|accept ID` (see `policy-watch deadlines`)."]  # fmt: skip
+              f"Record a decision with `policy-watch ack|object|accept {which}` (see `policy-watch deadlines`)."]  # fmt: skip
     return render.notice_message(title, lines)
