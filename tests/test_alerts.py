@@ -59,13 +59,11 @@ def test_email_and_webhook_receive_the_alert(pages: PageServer, smtp: SMTPSink, 
             assert entity in body
         assert "Object by 2026-12-02 (26 days left)" in body
         assert "Philippines → Philippines, Malaysia" in body
-    assert pages.url("/z") in html and "opens no objection window" in text
+    assert pages.url("/z") in html and "Other changes (they open no objection window)" in text
     [post] = hooks.posts
-    assert post["title"] == title
-    assert (
-        "- Added: Snowflake Inc. (section Service Subprocessors)\n    opens 2026-11-02 · deadline 2026-12-02"
-        in (post["message"])
-    )
+    assert post["title"] == title and post["type"] == "info"
+    assert ("Changes that open the objection window (deadline 2026-12-02 · 26 days left):\n"
+            "- Added: Snowflake Inc. (section Service Subprocessors)\n") in post["message"]  # fmt: skip
 
 
 def test_hostile_entity_names_are_escaped_in_email_and_inert_in_the_webhook(
@@ -90,7 +88,7 @@ def test_hostile_entity_names_are_escaped_in_email_and_inert_in_the_webhook(
     text = body_of(mail, "plain")
     assert "<!channel> Acme & Sons <@U024BE7LH>" in text, "email's plain part is made from the escaped HTML"
     [post] = hooks.posts
-    assert "‹!channel› Acme & Sons ‹@U024BE7LH›" in post["message"]
+    assert "‹!channel› Acme & Sons ‹@\u200dU024BE7LH›" in post["message"]
     assert "<!" not in post["message"] and "<@" not in post["message"] and "<script" not in post["message"]
 
 
@@ -117,10 +115,10 @@ def test_routing_by_vendor_and_kind_and_digest(pages: PageServer, hooks: Receive
     assert [p["title"][:2] for p in hooks.at("/removals")] == ["A:"]
     assert sorted(p["title"][:2] for p in hooks.at("/all")) == ["A:", "B:"]
     [digest] = hooks.at("/digest")
-    assert digest["title"].startswith("policy-watch: 2 alerts — ")
+    assert digest["title"] == "policy-watch: 2 alerts — A, B", "the digest's title stays short"
     assert (
-        "A: 1 added, 1 removed, 2 changed" in digest["title"]
-        and "B: 1 changed, 1 column added" in digest["title"]
+        "A: 1 added, 1 removed, 2 changed" in digest["message"]
+        and "B: 1 changed, 1 column added" in digest["message"]
     )
     assert "Snowflake Inc." in digest["message"] and "Cloudflare, Inc." in digest["message"]
     check(cfg, T0 + timedelta(days=2))
@@ -173,3 +171,51 @@ def test_structure_alarm_is_sent_once(pages: PageServer, hooks: Receiver, tmp_pa
         check(cfg, T0 + timedelta(days=day))
     assert [p["title"] for p in hooks.posts] == ["Zendesk Connect: page structure changed — check it"]
     assert rows(cfg, "select count(*) as n from changes")[0]["n"] == 0
+
+
+def test_one_reminder_per_vendor_per_day_naming_entities_and_deadlines(
+    pages: PageServer, hooks: Receiver, tmp_path: Path
+) -> None:
+    pages.serve("/h", page(SAFE_ROWS, "October 1, 2026"))
+    cfg = load_config(write_config(tmp_path, [("Acme", pages.url("/h"))], [hooks.url()]))
+    check(cfg, datetime(2026, 11, 1, 8, tzinfo=UTC))
+    first = ROW.format("New Analytics GmbH", "Analytics", "Germany")
+    second = ROW.format("Other Hosting Ltd", "Hosting", "Ireland")
+    pages.serve("/h", page([*SAFE_ROWS, first], "October 1, 2026"))
+    check(cfg, datetime(2026, 11, 3, 8, tzinfo=UTC))  # window 1: deadline 2026-12-03
+    pages.serve("/h", page([*SAFE_ROWS, first, second], "October 1, 2026"))
+    check(cfg, datetime(2026, 11, 4, 8, tzinfo=UTC))  # window 2: deadline 2026-12-04
+    before = len(hooks.posts)
+    check(cfg, datetime(2026, 11, 27, 8, tzinfo=UTC))  # 6 and 7 days left: both due today
+    check(cfg, datetime(2026, 11, 27, 9, tzinfo=UTC))
+    [reminder] = hooks.posts[before:]
+    assert reminder["title"] == "Acme: 6 days left to object (deadline 2026-12-03)"
+    text = reminder["message"]
+    assert "objection windows for Acme close soon" in text
+    assert "object by 2026-12-03 (6 days left)" in text and "to New Analytics GmbH" in text
+    assert "object by 2026-12-04 (7 days left)" in text and "to Other Hosting Ltd" in text
+    before = len(hooks.posts)
+    check(cfg, datetime(2026, 12, 2, 8, tzinfo=UTC))
+    [last] = hooks.posts[before:]
+    assert last["title"] == "Acme: 1 day left to object (deadline 2026-12-03)"
+    assert "an objection window for Acme closes soon" in last["message"]
+    assert "object by 2026-12-03 (1 day left)" in last["message"] and "2026-12-04" not in last["message"]
+
+
+def test_webhook_type_fits_the_message(pages: PageServer, hooks: Receiver, tmp_path: Path) -> None:
+    pages.serve("/h", page(SAFE_ROWS, "August 1, 2026"))
+    cfg = load_config(write_config(tmp_path, [("Acme", pages.url("/h"))], [hooks.url()],
+                                   settings="failure_threshold = 1"))  # fmt: skip
+    check(cfg, T0)
+    pages.serve("/h", page([*SAFE_ROWS, ROW.format("Late Co", "Hosting", "France")], "September 1, 2026"))
+    check(cfg, T0 + timedelta(days=1))  # opened 2026-09-01, closed 2026-10-01: found too late
+    pages.serve("/h", "gone", status=404)
+    check(cfg, T0 + timedelta(days=2))
+    pages.serve("/h", page([*SAFE_ROWS, ROW.format("Late Co", "Hosting", "France")], "September 1, 2026"))
+    check(cfg, T0 + timedelta(days=3))
+    pages.serve("/h", page([*SAFE_ROWS, ROW.format("Late Co", "Hosting", "France"),
+                            ROW.format("Next Co", "Mail", "Spain")], "November 6, 2026"))  # fmt: skip
+    check(cfg, T0 + timedelta(days=4))
+    got = [(p["title"].split(":")[1].strip().split(" ")[0], p["type"]) for p in hooks.posts]
+    assert got == [("1", "warning"), ("failing", "failure"), ("recovered", "success"), ("1", "info")], got
+    assert "DEADLINE PASSED" in hooks.posts[0]["title"]

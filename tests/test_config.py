@@ -40,11 +40,6 @@ CASES = [
         GOOD + '\n[[vendors]]\nname = "acme"\nurl = "https://b.example/"\n',
         "vendors[2].name",
     ),
-    (
-        "unset env",
-        GOOD.replace("json://127.0.0.1:9/hook", "json://${PW_TEST_UNSET_TOKEN}@h/x"),
-        "notify[1].url",
-    ),
     ("bad url", GOOD.replace("https://acme.example/subprocessors", "ftp://acme.example/"), "vendors[1].url"),
     ("negative days", GOOD.replace("objection_days = 30", "objection_days = -1"), "settings.objection_days"),
     ("vendor key", GOOD.replace('name = "Acme"', 'name = "Acme"\ncolour = "red"'), "vendors[1].colour"),
@@ -74,6 +69,50 @@ def test_bad_config_cli_exit_2_and_nothing_written(
     assert needle in out.stderr and str(path) in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1, "one clear message, no traceback"
     assert not (tmp_path / "data").exists(), "nothing is written"
+
+
+UNSET = GOOD.replace("json://127.0.0.1:9/hook", "json://${PW_TEST_UNSET_TOKEN}@h/x")
+
+
+def test_unset_notify_secret_is_an_error_only_when_sending(tmp_path: Path) -> None:
+    path = _write(tmp_path, UNSET)
+    cfg = load_config(path)  # reading the database needs no alert secret
+    assert cfg.notify[0].unset == ("PW_TEST_UNSET_TOKEN",) and "PW_TEST" in cfg.notify[0].url
+    with pytest.raises(ConfigError) as info:
+        cfg.require_notify()
+    assert str(path) in str(info.value) and "notify[1].url" in str(info.value)
+    assert "${PW_TEST_UNSET_TOKEN} is not set" in str(info.value)
+
+
+@pytest.mark.parametrize("command", ["run", "notify-test", "daemon"])
+def test_sending_commands_refuse_an_unset_notify_secret(tmp_path: Path, command: str) -> None:
+    path = _write(tmp_path, UNSET)
+    out = cli(path, command, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "notify[1].url" in out.stderr and "${PW_TEST_UNSET_TOKEN} is not set" in out.stderr, out.stderr
+    assert str(path) in out.stderr
+    assert not (tmp_path / "data").exists(), "nothing is written"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("objection_days", "1000000000"), ("objection_days", "0"), ("timeout", "inf"), ("timeout", "nan"),
+     ("timeout", "1e300"), ("max_bytes", "9223372036854775807"), ("concurrency", "100000000"),
+     ("retries", "1000000"), ("alert_retry_minutes", "100000000000"), ("guard_ratio", "nan"),
+     ("reminder_days", "[7, 100000000]"), ("failure_threshold", "9223372036854775807"),
+     ("max_redirects", "-1"), ("per_host", "0")],
+)  # fmt: skip
+def test_numbers_out_of_range_are_refused_at_load(tmp_path: Path, setting: str, value: str) -> None:
+    path = _write(tmp_path, GOOD.replace("objection_days = 30", f"{setting} = {value}"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value) and f"settings.{setting}: must be between" in str(info.value)
+
+
+def test_vendor_objection_days_out_of_range_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD.replace('name = "Acme"', 'name = "Acme"\nobjection_days = 1000000000'))
+    with pytest.raises(ConfigError, match=r"vendors\[1\]\.objection_days: must be between 1 and 3650 days"):
+        load_config(path)
 
 
 def test_good_config_resolves_paths_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

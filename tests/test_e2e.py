@@ -220,7 +220,7 @@ def test_run_on_a_terminal_shows_progress(tmp_path: Path, pages: PageServer) -> 
     screen = b"".join(chunks).decode(errors="replace")
     assert proc.returncode == 0
     assert "checking" in screen, screen[-500:]
-    assert "checked 1 vendors: 1 baseline" in screen
+    assert "checked 1 vendor: 1 baseline" in screen
 
 
 def test_suspect_page_held_until_accepted(tmp_path: Path, pages: PageServer) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pwtest import ZENDESK, PageServer, SMTPSink, cli, free_port, write_config
+from pwtest import ROOT, ZENDESK, PageServer, SMTPSink, cli, free_port, write_config
 
 from policy_watch import notify, pipeline
 from policy_watch.config import Config, load_config
@@ -341,3 +341,44 @@ def test_redacted_urls_and_scrubbed_errors_hide_tokens(url: str, shown: str, hid
     error = notify.scrub(f"POST to {url} failed; token {hidden[-1]} rejected", url)
     for secret in hidden:
         assert secret not in printable and secret not in error
+
+
+def _mail_example_from_config_toml() -> str:
+    lines = [line for line in (ROOT / "config.toml").read_text().splitlines() if "mailto://" in line]
+    assert lines, "config.toml shows no mailto:// example"
+    return lines[0].split('"')[1]
+
+
+def test_the_config_examples_email_form_works_with_a_relay_without_login(smtp: SMTPSink, tmp_path: Path) -> None:
+    example = _mail_example_from_config_toml()
+    host = example.split("://", 1)[1].split("?", 1)[0]
+    url = example.replace(host, f"127.0.0.1:{smtp.port}")
+    config = write_config(tmp_path, [], [url])
+    r = cli(config, "notify-test")
+    assert r.returncode == 0, r.stdout + r.stderr
+    [mail] = smtp.messages
+    assert mail["Subject"] == "policy-watch test alert" and mail["To"] == "privacy@example.com"
+
+
+def test_a_delivery_failure_says_apprises_reason_everywhere(pages: PageServer, smtp: SMTPSink, tmp_path: Path) -> None:
+    password = "Hunter2SecretPassword"
+    url = f"mailto://alerts:${{PW_SMTP_PASSWORD}}@127.0.0.1:{smtp.port}?from=alerts@example.com&to=privacy@example.com"
+    pages.serve("/z", V1)
+    config = write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [url])
+    env = {"PW_SMTP_PASSWORD": password}
+    test = cli(config, "notify-test", env=env)
+    assert test.returncode == 1
+    assert "SMTP AUTH extension not supported by server" in test.stdout, test.stdout
+    assert cli(config, "run", env=env).returncode == 0
+    pages.serve("/z", V2)
+    run = cli(config, "run", env=env)
+    assert "SMTP AUTH extension not supported by server" in run.stderr, run.stderr  # the log line
+    outbox = json.loads(cli(config, "outbox", "--json", env=env).stdout)
+    assert [r["status"] for r in outbox] == ["pending"]
+    assert "SMTP AUTH extension not supported by server" in outbox[0]["last_error"]
+    table = cli(config, "outbox", env=env).stdout  # the table shows the error whole, wrapped in its column
+    last_column = " ".join(line.split("│")[-2].strip() for line in table.splitlines() if line.count("│") > 2)
+    assert "SMTP AUTH extension not supported by server" in last_column, table
+    for out in (test.stdout, test.stderr, run.stdout, run.stderr, json.dumps(outbox)):
+        assert password not in out
+    assert smtp.messages == []

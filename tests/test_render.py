@@ -56,24 +56,40 @@ def test_each_change_shows_entity_section_old_new_and_its_window() -> None:
     assert "Page: https://example.com/p" in text
     assert "Object by 2026-12-02 (27 days left)" in text
     assert "opened 2026-11-02, the update date the page declares; detected 2026-11-05" in text
-    blocks = text.split("\n- ")[1:]
-    assert len(blocks) == 4
-    country = next(b for b in blocks if "country of Zendesk, Inc." in b)
-    assert "(section Zendesk Group Subprocessors): Philippines → Philippines, Malaysia" in country
-    assert "opens 2026-11-02 · deadline 2026-12-02 · 27 days left" in country
-    removed = next(b for b in blocks if b.startswith("Removed: Pendo.io, Inc."))
-    assert "opens no objection window" in removed
+    opening, other = text.split("Changes that open the objection window (deadline 2026-12-02 · 27 days left):\n")[1].split(
+        "\n\nOther changes (they open no objection window):\n")  # fmt: skip
+    assert opening.startswith("- Added: Snowflake Inc. (section Service Subprocessors)\n- Changed purpose of Mailup")
+    assert ("- Changed country of Zendesk, Inc. (section Zendesk Group Subprocessors): Philippines → Philippines,"
+            " Malaysia") in opening  # fmt: skip
+    assert other.startswith("- Removed: Pendo.io, Inc. (section Service Subprocessors)\n\nRecord a decision")
     assert "policy-watch ack|object|accept 7" in text
     for body in (msg.markdown, msg.html):
-        assert body.count("deadline 2026-12-02 · 27 days left") == 3
+        assert body.count("deadline 2026-12-02 · 27 days left") == 1
         assert "Snowflake Inc." in body and "Pendo.io, Inc." in body
+
+
+def test_what_opens_a_window_comes_first_and_removals_follow_without_filler() -> None:
+    removed = [Change(ChangeKind.REMOVED, "S", f"Gone {i}") for i in range(3)]
+    added = [Change(ChangeKind.ADDED, "S", "New Co"), Change(ChangeKind.CHANGED, "S", "Old Co", "country", "US", "DE")]
+    msg = render.change_message("Z", "https://e.example", removed + added, WINDOW, DETECTED)
+    for body, bullet in ((msg.text, "- "), (msg.markdown, "• ")):
+        lines = body.splitlines()
+        items = [line for line in lines if line.startswith(bullet)]
+        assert len(items) == 5 and "New Co" in items[0] and "Old Co" in items[1], items
+        assert all("Gone" in line for line in items[2:])
+        assert "opens no objection window" not in body and "no objection window" in body
+        first_gone = lines.index(items[2])
+        assert lines[first_gone + 1 : first_gone + 3] == items[3:], "one line per removal, no filler"
+    assert msg.html.index("New Co") < msg.html.index("Gone 0")
 
 
 def test_configured_window_kinds_decide_which_changes_show_a_deadline() -> None:
     msg = render.change_message(
         "Z", "https://example.com/p", v1_to_v2(), WINDOW, DETECTED, window_kinds=["added"]
     )
-    assert msg.text.count("opens no objection window") == 3
+    opening = msg.text.split("Changes that open the objection window")[1].split("Other changes")[0]
+    assert [line for line in opening.splitlines() if line.startswith("- ")] == [
+        "- Added: Snowflake Inc. (section Service Subprocessors)"]
     assert msg.text.count("deadline 2026-12-02") == 1
 
 
@@ -162,7 +178,7 @@ def test_final_slack_payload_from_apprise_has_no_live_mention_or_link(slack: Rec
         "Zendesk <!channel>", "https://e.example/sub", hostile_changes(), WINDOW, DETECTED
     )
     target = NotifyTarget(url=SLACK_URLS[mode], name="slack")
-    result = notify.send(target, msg.title, msg.markdown, msg.html, msg.text)
+    result = notify.send(target, msg)
     assert result.ok, result.error
     [post] = slack.posts
     assert post["path"] == "/services/T1234ABCD/B1234ABCD/abcdefghijklmnopqrstuvwx"
@@ -217,8 +233,9 @@ def test_digest_combines_messages_and_a_single_one_passes_through() -> None:
     a = render.change_message("A", "https://a.example", v1_to_v2()[:1], WINDOW, DETECTED)
     b = render.notice_message("B: failing for 3 runs", ["Last error: <!channel> 500"])
     assert render.digest_message([a]) == a
-    d = render.digest_message([a, b])
-    assert d.title.startswith("policy-watch: 2 alerts — A: 1 changed — object by 2026-12-02; B: failing")
+    d = render.digest_message([a, b], ["A", "B"])
+    assert d.title == "policy-watch: 2 alerts — A, B"
+    assert "A: 1 changed — object by 2026-12-02" in d.text and "B: failing for 3 runs" in d.text
     assert d.text.count("———") == 1 and "A changed its subprocessor list" in d.text
     assert "<h3>B: failing for 3 runs</h3>" in d.html and "&lt;!channel&gt;" in d.html
     assert "<!channel" not in d.markdown
@@ -240,6 +257,73 @@ def test_plain_text_keeps_names_readable_but_forms_no_mention_or_tag() -> None:
     msg = render.change_message("Zendesk", "https://e.example", hostile_changes(), WINDOW, DETECTED)
     for bad in [*MENTIONS, "<script", "<img", "\u202e"]:
         assert bad not in msg.text
-    assert "Added: ‹!channel› Acme & Sons ‹@U024BE7LH› (section Infra ‹b›)" in msg.text
+    assert "Added: ‹!channel› Acme & Sons ‹@\u200dU024BE7LH› (section Infra ‹b›)" in msg.text
     notice = render.notice_message("Z: failing", ["Last error: <!here> 500"])
     assert notice.text == "Last error: ‹!here› 500"
+
+
+def test_digest_title_stays_short_however_many_vendors() -> None:
+    names = [f"Vendor number {i} with a long legal name, Inc." for i in range(40)]
+    msgs = [render.change_message(n, "https://e.example", v1_to_v2(), WINDOW, DETECTED) for n in names]
+    d = render.digest_message(msgs, names)
+    assert d.title.startswith("policy-watch: 40 alerts — Vendor number 0") and d.title.endswith("and 37 more")
+    assert len(d.title) <= 200
+    late = render.change_message("Late", "https://e.example", v1_to_v2(), WINDOW, date(2026, 12, 10))
+    alarm = render.notice_message("X: failing", ["down"], level=render.FAILURE)
+    assert render.digest_message([msgs[0], late]).level == render.WARNING
+    assert render.digest_message([late, alarm, msgs[0]]).level == render.FAILURE
+
+
+def test_section_renamed_from_no_heading_reads_as_english() -> None:
+    c = Change(ChangeKind.CHANGED, "", "", "section", "", "Infrastructure")
+    assert render.describe(c) == "Section renamed: (no heading) → Infrastructure"
+
+
+def test_slack_emphasis_strike_and_code_from_page_text_do_not_format() -> None:
+    plugin = NotifySlack(token_a="T1234ABCD", token_b="B1234ABCD", token_c="a" * 24)
+    value = "_italic_ ~strike~ `code` ```block``` *bold*"
+    out = plugin.dialect_convert(render.slack_safe(value), apprise.NotifyFormat.MARKDOWN)
+    for mark in ("_", "~", "`"):
+        assert mark not in out, out
+    assert not re.search(r"(?<!\\)\*", out), out
+    assert "italic" in out and "strike" in out and "code" in out
+
+
+@pytest.mark.parametrize("mention", ["@here", "@channel", "@everyone", "@all", "@U024BE7LH", "@1234567890"])
+def test_plain_text_forms_no_at_mention(mention: str) -> None:
+    msg = render.change_message("Z", "https://e.example", [Change(ChangeKind.ADDED, "S", f"Acme {mention} Ltd")],
+                                WINDOW, DETECTED)  # fmt: skip
+    for body in (msg.text, msg.markdown):
+        assert mention not in body, body
+        assert not re.search(r"@\w", body), body
+    assert f"Acme @\u200d{mention[1:]} Ltd" in msg.text
+
+
+def test_fit_cuts_at_a_change_and_says_how_many_are_left_out() -> None:
+    changes = [Change(ChangeKind.ADDED, "S", f"Entity {i:05d}") for i in range(20_000)]
+    msg = render.change_message("Z", "https://e.example", changes, WINDOW, DETECTED)
+    more = "policy-watch changes --vendor Z"
+    for body, bullet, is_html in ((msg.text, "- ", False), (msg.markdown, "• ", False), (msg.html, "<li>", True)):
+        short = render.fit(body, 2000, more, is_html=is_html)
+        assert len(short) <= 2000
+        shown = short.count(bullet)
+        assert shown > 5
+        assert f"{20_000 - shown:,} more changes not shown here" in short and more in short
+        assert f"Entity {shown - 1:05d}" in short and f"Entity {shown:05d}" not in short
+    assert render.fit(msg.text, len(msg.text), more) == msg.text
+    cut_html = render.fit(msg.html, 40_000, more, is_html=True)
+    assert cut_html.count("<ul>") == cut_html.count("</ul>") and cut_html.count("<li>") == cut_html.count("</li>")
+
+
+def test_for_terminal_escapes_controls_and_bidi_but_keeps_text() -> None:
+    hostile = "Acme\x1b[2J\x1b]0;owned\x07\x1b]52;c;ZXZpbA==\x07\x9b31m\u202eevil\x7f\nnext\tcol"
+    safe = render.for_terminal(hostile)
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", safe)
+    assert safe == "Acme\\x1b[2J\\x1b]0;owned\\x07\\x1b]52;c;ZXZpbA==\\x07\\x9b31m\\u202eevil\\x7f\nnext\tcol"
+    assert render.for_terminal("München — Zürich") == "München — Zürich"
+
+
+@pytest.mark.parametrize("value", ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
+def test_csv_cells_that_could_start_a_formula_are_prefixed(value: str) -> None:
+    assert render.csv_cell(value).startswith("'")
+    assert render.csv_cell("Acme = Inc.") == "Acme = Inc."

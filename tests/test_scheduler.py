@@ -65,7 +65,7 @@ def test_daemon_catches_up_then_stops_on_sigterm(tmp_path: Path, pages: PageServ
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert "checked 1 vendors: 0 changed, 0 failed" in out
+    assert "checked 1 vendor: 0 changed, 0 failed" in out
     assert "daemon stopped" in out
 
 

@@ -6,14 +6,18 @@ Alerts are queued in the store (the outbox), in the caller's transaction; delive
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from typing import Any
 
 from policy_watch import clock, render
 from policy_watch.config import Config, NotifyTarget
 from policy_watch.errors import FetchError
 from policy_watch.render import Message
 from policy_watch.store import Alert, Store, VendorState
+
+MAX_NAMED = 10  # entities a reminder names per window; the rest are counted
 
 
 def count_failure(
@@ -27,6 +31,7 @@ def count_failure(
             f"{state.name}: failing for {failures} runs",
             [f"policy-watch could not check {state.name} {failures} times in a row.", f"Last error: {error.cause}",
              f"URL: {error.url}", "You will get one more message when it recovers."],
+            level=render.FAILURE,
         )  # fmt: skip
         store.enqueue(operator_alerts(config.notify, state.name, "failure", f"failure:{state.id}:{at.isoformat()}", msg),
                       run_id, at)  # fmt: skip
@@ -37,7 +42,7 @@ def recovered(config: Config, store: Store, state: VendorState, at: datetime, ru
     if state.failing:
         msg = render.notice_message(f"{state.name}: recovered",
                                     [f"{state.name} is being checked normally again after "
-                                     f"{state.consecutive_failures} failed runs."])  # fmt: skip
+                                     f"{state.consecutive_failures} failed runs."], level=render.SUCCESS)  # fmt: skip
         store.enqueue(operator_alerts(config.notify, state.name, "failure", f"recovery:{state.id}:{at.isoformat()}", msg),
                       run_id, at)  # fmt: skip
     store.update_vendor(state.id, consecutive_failures=0, failing=0, last_error=None)
@@ -54,7 +59,7 @@ def target_alerts(
 ) -> list[Alert]:
     kinds = set(kinds) | {kind}
     return [
-        Alert(t.name, vendor, kind, key, msg.title, msg.markdown, msg.html, msg.text, held=t.digest)
+        Alert(t.name, vendor, kind, key, msg.title, msg.markdown, msg.html, msg.text, held=t.digest, level=msg.level)
         for t in targets
         if _wants(t, vendor, kinds)
     ]
@@ -63,28 +68,47 @@ def target_alerts(
 def operator_alerts(
     targets: Sequence[NotifyTarget], vendor: str, kind: str, key: str, msg: Message
 ) -> list[Alert]:
+    """Alarms for operators; a message that gives no level of its own is an alarm (apprise ``failure``)."""
+    level = render.FAILURE if msg.level == render.INFO else msg.level
     ops = [t for t in targets if t.operator] or [t for t in targets if not t.vendors or vendor in t.vendors]
-    return [Alert(t.name, vendor, kind, key, msg.title, msg.markdown, msg.html, msg.text) for t in ops]
+    return [Alert(t.name, vendor, kind, key, msg.title, msg.markdown, msg.html, msg.text, level=level) for t in ops]
 
 
 def queue_reminders(config: Config, store: Store, now: datetime, run_id: str) -> None:
+    """One reminder per vendor per day, covering every window of that vendor that is due today."""
     today = now.date()
+    due_by_vendor: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for w in store.windows():
         deadline = date.fromisoformat(w["deadline"])
         due = clock.reminders_due(
             deadline, today, config.settings.reminder_days, json.loads(w["reminders_sent"])
         )
-        if not due or w["detected_at"][:10] == today.isoformat():
-            if due:
-                store.mark_reminders(w["id"], due)
+        if not due:
             continue
-        left = (deadline - today).days
-        msg = render.notice_message(
-            f"{w['vendor']}: {left} day{'s' if left != 1 else ''} left to object (deadline {deadline})",
-            [f"Reminder: the objection window for {w['vendor']} closes on {deadline} ({left} days left).",
-             f"It covers {w['change_count']} change(s) detected on {w['detected_at'][:10]}.",
-             f"Page: {w['url']}", f"Record a decision with `policy-watch ack|object|accept {w['id']}`."],
-        )  # fmt: skip
-        alerts = target_alerts(config.notify, w["vendor"], "reminder", f"reminder:{w['id']}:{min(due)}", msg, ())
-        store.enqueue(alerts, run_id, now)
         store.mark_reminders(w["id"], due)
+        if w["detected_at"][:10] != today.isoformat():  # a window opened today was just announced
+            due_by_vendor[w["vendor"]].append(w)
+    for vendor, windows in due_by_vendor.items():
+        entities = store.window_entities([w["id"] for w in windows])
+        msg = _reminder(vendor, windows, entities, today)
+        alerts = target_alerts(config.notify, vendor, "reminder", f"reminder:{vendor}:{today.isoformat()}", msg, ())
+        store.enqueue(alerts, run_id, now)
+
+
+def _reminder(vendor: str, windows: Sequence[dict[str, Any]], entities: dict[int, list[str]], today: date) -> Message:
+    first = min(date.fromisoformat(w["deadline"]) for w in windows)
+    left = (first - today).days
+    title = f"{vendor}: {render.days_text(left)} left to object (deadline {first})"
+    lines = [f"Reminder: {'an objection window' if len(windows) == 1 else f'{len(windows)} objection windows'}"
+             f" for {vendor} {'closes' if len(windows) == 1 else 'close'} soon.", ""]  # fmt: skip
+    for w in windows:
+        deadline = date.fromisoformat(w["deadline"])
+        names = entities.get(w["id"], [])
+        shown = ", ".join(names[:MAX_NAMED]) + (f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
+        lines.append(f"{render.BULLET_TEXT}Window {w['id']}: object by {deadline} "
+                     f"({render.days_text((deadline - today).days)} left); changes detected on {w['detected_at'][:10]}"
+                     + (f" to {shown}" if shown else ""))  # fmt: skip
+    which = str(windows[0]["id"]) if len(windows) == 1 else "ID"
+    lines += ["", f"Page: {windows[0]['url']}",
+              f"Record a decision with `policy-watch ack|object|accept {which}` (see `policy-watch deadlines`)."]  # fmt: skip
+    return render.notice_message(title, lines)

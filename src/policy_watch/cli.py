@@ -1,6 +1,10 @@
 """The command line: parse options, call one library function, render, map errors to exit codes.
 
-Exit codes: 0 success, 1 a vendor or delivery failed, 2 bad input (config, arguments, page).
+Exit codes: 0 success, 1 a vendor or delivery failed, 2 bad input (config, arguments, page),
+3 another check holds the database's run lock (nothing was checked; try again later).
+
+Everything printed for people goes through ``render.for_terminal`` (page text cannot drive the
+terminal); JSON is printed exact.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from policy_watch import __version__, pipeline, queries
+from policy_watch import __version__, pipeline, queries, render
 from policy_watch import history as history_ops
 from policy_watch.config import Config, load_config
 from policy_watch.errors import ConfigError, FetchError, LockedError, ParseError, PolicyWatchError, StoreError
@@ -39,14 +43,28 @@ def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     tty = (sys.stderr if stderr else sys.stdout).isatty()
-    return Console(stderr=stderr, width=None if tty else 200)
+    return Console(stderr=stderr, width=None if tty else 200, emoji=False)
 
 
 MAX_CELL = 80  # table cells longer than this are cut (JSON and CSV output keep every character)
+UNCUT = {"last_error"}  # columns shown whole: the cause of a failure is at the end of its message
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+EXIT_LOCKED = 3  # another check holds the run lock: apart from 1 (a vendor failed), documented in the README
+
+
+def _echo(text: str) -> None:
+    """One line for people: page text in it cannot drive the terminal."""
+    click.echo(render.for_terminal(text))
+
+
+class _TerminalSafe(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return render.for_terminal(super().format(record))
 
 
 def _fail(message: str, code: int) -> None:
@@ -65,7 +83,7 @@ def _errors() -> Iterator[None]:
     except ParseError as e:
         _fail(str(e), 2)
     except LockedError as e:
-        _fail(str(e), 1)
+        _fail(str(e), EXIT_LOCKED)
     except StoreError as e:
         _fail(str(e), 1)
     except FetchError as e:
@@ -90,17 +108,19 @@ class _Ctx:
 
 
 def _json(data: object) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """JSON with every value exact; DEL, C1 and bidi controls written as ``\\u`` escapes (the same
+    value to a JSON reader, inert in a terminal; json.dumps escapes the C0 controls itself)."""
+    click.echo(render.json_for_terminal(json.dumps(data, indent=2, ensure_ascii=False, default=str)))
 
 
 def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
     from rich.table import Table
 
-    t = Table(title=title, show_lines=False)
+    t = Table(title=_cell(title, limit=None) if title else None, show_lines=False)
     for c in columns:
         t.add_column(c)
     for r in rows:
-        t.add_row(*(_cell(r.get(c)) for c in columns))
+        t.add_row(*(_cell(r.get(c), limit=None if c in UNCUT else MAX_CELL) for c in columns))
     _console().print(t)
 
 
@@ -112,7 +132,7 @@ def _cell(v: object, limit: int | None = MAX_CELL) -> str:
         return ""
     if isinstance(v, bool):
         return "yes" if v else "no"
-    text = str(v)
+    text = render.for_terminal(str(v))
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return escape(text)
@@ -127,6 +147,19 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date
         raise click.BadParameter(f"expected a date YYYY-MM-DD, got {value!r}") from None
 
 
+def _config_after_command(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_object(_Ctx).config_path = value  # type: ignore[union-attr]
+
+
+def _accept_config_after_command(group: click.Group) -> None:
+    """``policy-watch run --config x.toml`` works as ``policy-watch --config x.toml run`` does."""
+    for command in group.commands.values():
+        command.params.append(click.Option(["--config"], type=click.Path(dir_okay=False), expose_value=False,
+                                           callback=_config_after_command, is_eager=True,
+                                           help="Config file (also accepted before the command)."))  # fmt: skip
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", default="config.toml", show_default=True, help="Config file.",
               type=click.Path(dir_okay=False))  # fmt: skip
@@ -135,9 +168,9 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     """Watch vendors' subprocessor lists and alert on every change, with the objection deadline."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_TerminalSafe("%(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
     for noisy in ("apprise", "urllib3", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = _Ctx(config_path)
@@ -164,7 +197,7 @@ def parse(obj: _Ctx, source: str, as_json: bool, vendor: str | None) -> None:
     for r in rows:
         r["extra"] = "; ".join(f"{k}: {v}" for k, v in r["extra"].items())  # type: ignore[attr-defined]
     _table(rows, ["section", "entity", "purpose", "country", "extra"],
-           title=f"{len(rows)} entries; declared date: {page.last_modified or 'none found'}")  # fmt: skip
+           title=f"{render.counted(len(rows), 'entry', 'entries')}; declared date: {page.last_modified or 'none found'}")  # fmt: skip
 
 
 def _print_result(r: VendorResult) -> None:
@@ -185,6 +218,7 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
     """Check every vendor once; exit 1 when any vendor failed."""
     with _errors():
         cfg = obj.config
+        cfg.require_notify()
         vendors = [cfg.vendor(n) for n in vendor_names] if vendor_names else list(cfg.vendors)
         with run_lock(cfg.settings.database):
             store = obj.store(create=True)
@@ -212,11 +246,11 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
         for r in report.results:
             counts[r.status] = counts.get(r.status, 0) + 1
         parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        click.echo(f"checked {len(report.results)} vendors: {parts or 'none'}; alerts sent {report.delivered}, "
-                   f"pending {report.pending}")  # fmt: skip
+        _echo(f"checked {render.counted(len(report.results), 'vendor')}: {parts or 'none'}; alerts sent {report.delivered}, "
+              f"pending {report.pending}")  # fmt: skip
         for r in report.changed if sys.stdout.isatty() else ():
             deadline = f" (object by {r.window.deadline})" if r.window else ""
-            click.echo(f"  {r.vendor}: {len(r.changes)} change(s){deadline}")
+            _echo(f"  {r.vendor}: {render.counted(len(r.changes), 'change')}{deadline}")
     sys.exit(0 if report.ok else 1)
 
 
@@ -284,11 +318,17 @@ def _emit(
 
         w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
-        w.writerows({k: (json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v) for k, v in r.items()}
-                    for r in rows)  # fmt: skip
+        w.writerows({k: _csv_value(v) for k, v in r.items()} for r in rows)
         click.echo(buf.getvalue(), nl=False)
     else:
         _table(rows, cols, title)
+
+
+def _csv_value(value: object) -> object:
+    """A CSV cell: text inert in a spreadsheet (no formula) and in a terminal; numbers as they are."""
+    if isinstance(value, dict | list):
+        value = json.dumps(value, ensure_ascii=False)
+    return render.csv_cell(value) if isinstance(value, str) else value
 
 
 @cli.command()
@@ -527,15 +567,17 @@ def notify_test(obj: _Ctx) -> None:
 
     with _errors():
         targets = obj.config.notify
+        obj.config.require_notify()
     if not targets:
         _fail(f"{obj.config_path}: notify: no [[notify]] targets configured", 2)
     failed = 0
+    test = render.Message("policy-watch test alert", "This is a *test* alert from policy-watch.",
+                          "<p>This is a <b>test</b> alert from policy-watch.</p>", "This is a test alert from policy-watch.")  # fmt: skip
     for t in targets:
-        r = notify.send(t, "policy-watch test alert", "This is a *test* alert from policy-watch.",
-                        "<p>This is a <b>test</b> alert from policy-watch.</p>", "This is a test alert from policy-watch.")  # fmt: skip
+        r = notify.send(t, test)
         failed += not r.ok
         status = "ok" if r.ok else f"FAILED: {r.error}"
-        click.echo(f"{t.name} {notify.redact(t.url)}: {status}")
+        _echo(f"{t.name} {notify.redact(t.url)}: {status}")
     sys.exit(1 if failed else 0)
 
 
@@ -547,7 +589,8 @@ def daemon(obj: _Ctx, once_now: bool) -> None:
     from policy_watch import scheduler
 
     with _errors():
-        scheduler.run_daemon(obj.config, force_first=once_now, echo=click.echo)
+        obj.config.require_notify()
+        scheduler.run_daemon(obj.config, force_first=once_now, echo=_echo)
 
 
 @cli.command(short_help="Offline demo on two bundled pages.")
@@ -559,6 +602,9 @@ def demo(workdir: str) -> None:
 
     with _errors():
         demo_mod.run_demo(Path(workdir), echo=click.echo)
+
+
+_accept_config_after_command(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

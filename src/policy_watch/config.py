@@ -1,12 +1,17 @@
 """Load and validate config.toml into typed, frozen values.
 
 Validation happens once, here, at the edge: every later stage trusts these values.
-Each problem raises ConfigError naming the file and the key (``vendors[2].url``).
+Each problem raises ConfigError naming the file and the key (``vendors[2].url``). Every number
+has a range that later arithmetic (dates, timeouts, retry delays) can bear.
+
+An unset ``${VAR}`` in a notify URL is not an error at load: commands that only read the
+database work without alert secrets. It is one when sending: ``Config.require_notify()``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import tomllib
@@ -92,6 +97,12 @@ class NotifyTarget:
     digest: bool = False
     operator: bool = False
     name: str = ""
+    unset: tuple[str, ...] = ()  # environment variables the URL needs that are not set: it cannot send
+    key: str = "notify"  # where it is in the config file, e.g. notify[2].url
+
+    def unset_reason(self) -> str:
+        names = ", ".join(f"${{{n}}}" for n in self.unset)
+        return f"environment variable {names} is not set (needed by {self.key}, target {self.name!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +120,12 @@ class Config:
                 return v
         known = ", ".join(v.name for v in self.vendors) or "none"
         raise ConfigError(str(self.path), "vendors", f"no vendor named {name!r} (known: {known})")
+
+    def require_notify(self) -> None:
+        """Raise ConfigError when a notify target's URL needs an environment variable that is not set."""
+        for t in self.notify:
+            if t.unset:
+                raise ConfigError(str(self.path), t.key, t.unset_reason())
 
 
 # --- small typed readers --------------------------------------------------------------------------
@@ -170,10 +187,30 @@ class _Reader:
 
         return _ENV.sub(sub, value), tuple(found)
 
-    def positive(self, value: int | float, key: str) -> None:
-        if value <= 0:
-            raise self.fail(key, f"must be greater than 0, got {value}")
+    def missing(self, value: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for n in _ENV.findall(value) if n not in os.environ))
 
+    def in_range(self, value: int | float, key: str) -> None:
+        """``value`` within the bounds of ``_RANGES`` (and a finite number)."""
+        low, high, unit = _RANGES[key.rsplit(".", 1)[-1]]
+        if not (math.isfinite(value) and low <= value <= high):
+            raise self.fail(key, f"must be between {low:g} and {high:g}{unit}, got {value}")
+
+
+# key: (lowest, highest, unit). Wide enough for any real use, narrow enough for date and time arithmetic.
+_RANGES: dict[str, tuple[float, float, str]] = {
+    "objection_days": (1, 3650, " days"),
+    "timeout": (0.001, 3600, " seconds"),
+    "max_bytes": (1, 2**31, " bytes"),
+    "concurrency": (1, 1000, ""),
+    "per_host": (1, 1000, ""),
+    "retries": (0, 100, ""),
+    "max_redirects": (0, 100, ""),
+    "failure_threshold": (1, 10000, " runs"),
+    "reminder_days": (0, 3650, " days"),
+    "guard_ratio": (0.000001, 1, ""),
+    "alert_retry_minutes": (0, 1440, " minutes"),
+}
 
 _SETTINGS = {
     "database": "a string",
@@ -229,7 +266,7 @@ def load_config(path: str | Path) -> Config:
     try:
         raw = p.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(str(p), None, "config file not found") from None
+        raise ConfigError(str(p.absolute()), None, "config file not found") from None
     except OSError as e:
         raise ConfigError(str(p), None, f"cannot read config file: {e.strerror}") from None
     try:
@@ -258,21 +295,18 @@ def _settings(r: _Reader, data: Mapping[str, Any], path: Path) -> Settings:
     db = Path(r.expand(s.pop("database", "data/policy_watch.db"), "settings.database")).expanduser()
     if not db.is_absolute():
         db = path.resolve().parent / db
-    for key in ("objection_days", "timeout", "max_bytes", "concurrency", "per_host", "failure_threshold"):
-        if key in s:
-            r.positive(s[key], f"settings.{key}")
     if "processes" in s:
         del s["processes"]
         log.warning("%s: settings.processes is no longer used (pages are fetched by threads); remove it", path)
-    for key in ("retries", "max_redirects", "alert_retry_minutes"):
-        if key in s and s[key] < 0:
-            raise r.fail(f"settings.{key}", f"must be 0 or more, got {s[key]}")
+    for key in _RANGES:
+        if key in s and key != "reminder_days":
+            r.in_range(s[key], f"settings.{key}")
+    for day in s.get("reminder_days", []):
+        r.in_range(day, "settings.reminder_days")
     if "run_at" in s and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", s["run_at"]):
         raise r.fail("settings.run_at", f"expected a time HH:MM, got {s['run_at']!r}")
     if "timezone" in s:
         _check_timezone(r, s["timezone"])
-    if "guard_ratio" in s and not 0 < s["guard_ratio"] <= 1:
-        raise r.fail("settings.guard_ratio", f"must be in (0, 1], got {s['guard_ratio']}")
     if "window_kinds" in s:
         bad = [k for k in s["window_kinds"] if k not in WINDOW_KINDS]
         if bad:
@@ -314,7 +348,7 @@ def _vendors(r: _Reader, items: list[Any], settings: Settings) -> tuple[Vendor, 
         expanded, secrets = r.expand_secrets(v["url"].strip(), f"{where}.url")
         url = _vendor_url(r, expanded, f"{where}.url")
         days = v.get("objection_days", settings.objection_days)
-        r.positive(days, f"{where}.objection_days")
+        r.in_range(days, f"{where}.objection_days")
         rules = None
         if "parse" in v or "date_format" in v:
             p = r.table(v.get("parse", {}), f"{where}.parse", _PARSE)
@@ -355,7 +389,9 @@ def _notify(r: _Reader, items: list[Any], vendor_names: set[str]) -> tuple[Notif
         n = r.table(item, where, _NOTIFY)
         if not n.get("url", "").strip():
             raise r.fail(f"{where}.url", "is required")
-        url = r.expand(n["url"].strip(), f"{where}.url")
+        template = n["url"].strip()
+        unset = r.missing(template)
+        url = template if unset else r.expand(template, f"{where}.url")  # unset: kept as written, secret-free
         for vname in n.get("vendors", []):
             if vname not in vendor_names:
                 raise r.fail(f"{where}.vendors", f"no vendor named {vname!r}")
@@ -372,6 +408,8 @@ def _notify(r: _Reader, items: list[Any], vendor_names: set[str]) -> tuple[Notif
                 digest=n.get("digest", False),
                 operator=n.get("operator", False),
                 name=n.get("name", f"notify[{i + 1}]"),
+                unset=unset,
+                key=f"{where}.url",
             )
         )
     return tuple(out)

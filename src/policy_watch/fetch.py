@@ -228,7 +228,7 @@ class Fetcher:
             raise _Retry(FetchError(url, _describe(e)), None) from None
         except httpx.HTTPError as e:
             raise FetchError(url, _describe(e)) from None
-        except ValueError as e:  # a malformed Location ("http://[bad/") or header value
+        except (ValueError, httpx.InvalidURL) as e:  # a malformed Location or header value
             raise FetchError(url, f"invalid request: {e}") from None
         finally:
             if response is not None:

@@ -11,6 +11,7 @@ alert can reach a target twice.
 from __future__ import annotations
 
 import logging
+import shlex
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -27,7 +28,14 @@ RETRY_MAX = timedelta(hours=6)
 
 def _message(row: dict[str, Any]) -> render.Message:
     return render.Message(str(row["title"]), str(row["body_markdown"] or ""), str(row["body_html"] or ""),
-                          str(row["body_text"] or ""))  # fmt: skip
+                          str(row["body_text"] or ""), str(row.get("level") or render.INFO))  # fmt: skip
+
+
+def _more(vendor: str) -> str:
+    """Where a message cut to fit its target points for the rest."""
+    if not vendor or vendor == "*":
+        return "run `policy-watch changes`"
+    return f"run `policy-watch changes --vendor {shlex.quote(vendor)}`"
 
 
 def merge_digests(config: Config, store: Store, now: datetime, run_id: str) -> None:
@@ -36,12 +44,12 @@ def merge_digests(config: Config, store: Store, now: datetime, run_id: str) -> N
     for row in store.outbox(("held",)):
         by_target[str(row["target"])].append(row)
     for target, rows in by_target.items():
-        d = render.digest_message([_message(r) for r in rows])
+        d = render.digest_message([_message(r) for r in rows], [str(r["vendor"]) for r in rows])
         ids = ",".join(str(int(r["id"])) for r in rows)
         vendors = sorted({str(r["vendor"]) for r in rows})
         vendor = vendors[0] if len(vendors) == 1 else "*"
-        store.enqueue([Alert(target, vendor, "digest", f"digest:{ids}", d.title, d.markdown, d.html, d.text)],
-                      run_id, now)  # fmt: skip
+        store.enqueue([Alert(target, vendor, "digest", f"digest:{ids}", d.title, d.markdown, d.html, d.text,
+                             level=d.level)], run_id, now)  # fmt: skip
         store.execute(f"update outbox set status = 'merged' where id in ({ids})")
 
 
@@ -83,7 +91,7 @@ def deliver(
             notify,  # apprise costs ~0.3 s to import: only when there is something to send
         )
 
-        result = notify.send(target, msg.title, msg.markdown, msg.html, msg.text)
+        result = notify.send(target, msg, _more(str(row["vendor"] or "")))
         attempts = int(row["attempts"] or 0) + 1
         if result.ok:
             store.execute("update outbox set status = 'sent', sent_at = ?, attempts = ?, last_error = null where id = ?",

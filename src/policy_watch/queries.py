@@ -132,9 +132,12 @@ def outbox(store: Store, all_: bool = False) -> list[dict[str, Any]]:
 
 
 def who_uses(store: Store, entity: str) -> list[dict[str, Any]]:
+    """Current entries whose entity contains ``entity`` (case-insensitive); ``%`` and ``_`` are literal."""
+    pattern = entity.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return store.query(
-        "select entity, vendor, section, purpose, country from current_entries where entity like ? order by vendor",
-        [f"%{entity}%"],
+        "select entity, vendor, section, purpose, country from current_entries where entity like ? escape '\\'"
+        " order by vendor",
+        [f"%{pattern}%"],
     )
 
 

@@ -4,7 +4,14 @@ Page text is untrusted. In markdown (sent to Slack, which apprise converts to Sl
 it cannot form mentions (``<!channel>``, ``<!here>``, ``<@U123>``), links (``<url|text>``,
 ``[text](url)``) or emphasis; in HTML every value is escaped; in plain text angle brackets
 become look-alikes, so a webhook receiver that forwards the text cannot be made to mention or
-inject markup either. Control, zero-width and bidi characters are dropped everywhere.
+inject markup either, and ``@`` cannot start a mention (``@here``, ``@channel``, ``@everyone``) in
+any of them. Control, zero-width and bidi characters are dropped everywhere.
+
+A message longer than a target accepts is cut at a change boundary (``fit``) and says how many
+changes it leaves out and where to read them: every change stays in the database.
+
+``for_terminal`` is the one place that makes text safe for a terminal (and for a spreadsheet
+cell): control characters and bidi overrides become visible escapes such as ``\\x1b``.
 """
 
 from __future__ import annotations
@@ -23,8 +30,15 @@ from policy_watch.models import Change, ChangeKind, ObjectionWindow, WindowRule
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 MAX_VALUE = 500
 REPEAT_MARK = "[possible repeat]"
+BULLET_MD, BULLET_TEXT = "• ", "- "  # one change (or notice item) per line
 _REPEAT_NOTE = "This alert may be a repeat: policy-watch stopped while sending it earlier, so it may have arrived already."
 _KIND_ORDER = ["added", "removed", "changed", "renamed", "column_added", "column_removed"]
+# Terminal-unsafe characters: C0 controls but newline and tab, DEL, C1 controls, bidi marks,
+# embeddings, overrides and isolates (which reorder what a reader sees).
+_TERMINAL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+# The level of a message, as apprise's NotifyType names it: a webhook receiver sees it as "type".
+INFO, SUCCESS, WARNING, FAILURE = "info", "success", "warning", "failure"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +47,32 @@ class Message:
     markdown: str
     html: str
     text: str
+    level: str = INFO  # info, success, warning (a deadline passed), failure (an operator alarm)
+
+
+def for_terminal(value: str) -> str:
+    """Text fit for a terminal: control characters (but newline and tab), DEL, C1 controls and
+    bidi controls become visible escapes (``\\x1b``, ``\\u202e``), so page text can neither
+    drive the terminal (clear it, retitle it, write the clipboard) nor reorder what is shown."""
+
+    def visible(m: re.Match[str]) -> str:
+        ch = m.group()
+        return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+    return _TERMINAL.sub(visible, value)
+
+
+def json_for_terminal(text: str) -> str:
+    """JSON text whose values stay exact but whose DEL, C1 and bidi controls are ``\\u`` escapes
+    (``json.dumps`` escapes the C0 controls itself)."""
+    return _TERMINAL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def csv_cell(value: str) -> str:
+    """A spreadsheet cell that is inert: a value that could start a formula (``=``, ``+``, ``-``,
+    ``@``, tab, carriage return) gets a leading ``'`` (OWASP, CSV injection); controls are escaped."""
+    prefix = "'" if value.startswith(_CSV_FORMULA) else ""
+    return prefix + for_terminal(value)
 
 
 def clean(value: str | None, limit: int = MAX_VALUE) -> str:
@@ -41,10 +81,18 @@ def clean(value: str | None, limit: int = MAX_VALUE) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _no_mention(text: str) -> str:
+    """A zero-width joiner after every ``@`` that precedes a name: ``@here``, ``@channel``,
+    ``@everyone`` and ``@user`` stay readable but no chat service (Mattermost, Discord, Teams)
+    reads them as a mention, and apprise's Discord plugin finds no ping to enable."""
+    return re.sub(r"@(?=\w)", "@\u200d", text)
+
+
 def text_safe(value: str | None, limit: int = MAX_VALUE) -> str:
     """Page text for plain-text targets: cleaned, and no ``<`` or ``>`` left to form a mention or a tag
-    in whatever the receiver forwards it to (a webhook that posts to chat, a page that shows it)."""
-    return clean(value, limit).replace("<", "‹").replace(">", "›")
+    in whatever the receiver forwards it to (a webhook that posts to chat, a page that shows it), and
+    no ``@name`` left to mention anyone."""
+    return _no_mention(clean(value, limit).replace("<", "‹").replace(">", "›"))
 
 
 def slack_safe(value: str | None, limit: int = MAX_VALUE) -> str:
@@ -53,14 +101,20 @@ def slack_safe(value: str | None, limit: int = MAX_VALUE) -> str:
     Angle brackets become look-alike characters, so no ``<!channel>``, ``<@U…>`` or ``<url|text>``
     can exist, even after apprise's legacy conversion turns ``!channel>`` back into ``<!channel>``.
     A zero-width space after ``@`` and ``!`` breaks ``@here`` and ``!channel``. Markdown link and
-    emphasis characters are backslash-escaped (apprise turns ``\\[`` into a plain ``[``). ``&`` is
-    left alone: apprise escapes it for Slack itself.
+    emphasis characters are backslash-escaped (apprise turns ``\\[`` into a plain ``[``). Slack has
+    no escape for ``_``, ``~`` and backticks (apprise passes them through, and Slack would format
+    ``_x_``, ``~x~`` and code), so they become look-alikes. ``&`` is left alone: apprise escapes it
+    for Slack itself.
     """
     text = clean(value, limit)
     text = re.sub(r"([\\*\[\]])", r"\\\1", text)
+    text = text.translate(_SLACK_LOOKALIKES)
     text = text.replace("<", "‹").replace(">", "›")
     text = text.replace("@", "@\u200b").replace("!", "!\u200b")
     return "\\" + text if text.startswith("#") else text
+
+
+_SLACK_LOOKALIKES = str.maketrans({"_": "ˍ", "~": "∼", "`": "ˋ"})
 
 
 def _h(value: str | None, limit: int = MAX_VALUE) -> str:
@@ -134,7 +188,8 @@ def describe(c: Change, esc: type[_Plain] = _Plain) -> str:
     if c.kind is ChangeKind.COLUMN_REMOVED:
         return f"{esc.b('Column removed')}: {esc.v(c.field)}{where}"
     if not c.entity:
-        return f"{esc.b('Section renamed')}: {esc.v(c.old)} → {esc.v(c.new)}"
+        old_name, new_name = esc.v(c.old) or "(no heading)", esc.v(c.new) or "(no heading)"
+        return f"{esc.b('Section renamed')}: {old_name} → {new_name}"
     old, new = esc.v(c.old) or "(empty)", esc.v(c.new) or "(empty)"
     return f"{esc.b('Changed')} {esc.v(c.field)} of {e}{where}: {old} → {new}"
 
@@ -145,8 +200,13 @@ def rule_text(rule: WindowRule) -> str:
     return "the date policy-watch detected the change"
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 vendor``, ``2 vendors``; ``1 entry``, ``2 entries`` (given the plural)."""
+    return f"{n} {noun if n in (1, -1) else plural or noun + 's'}"
+
+
 def days_text(n: int) -> str:
-    return f"{n} day{'' if n in (1, -1) else 's'}"
+    return counted(n, "day")
 
 
 def window_line(window: ObjectionWindow, today: date, declared: date | None = None) -> str:
@@ -161,15 +221,36 @@ def window_line(window: ObjectionWindow, today: date, declared: date | None = No
     return f"Object by {window.deadline} ({days_text(left)} left). The window opened {why}; detected {today}."
 
 
-def _change_window(
-    c: Change, window: ObjectionWindow | None, kinds: Iterable[str], today: date, m: TransferMeaning | None = None
-) -> str:
-    where = _where(m)
-    if window is None or not clock.opens_window(c, kinds, m is not None and m.carries_risk):
-        return "opens no objection window" + where
+def _window_heading(window: ObjectionWindow, today: date) -> str:
     left = window.days_left(today)
     tail = f"{days_text(left)} left" if left >= 0 else f"deadline passed {days_text(-left)} ago"
-    return f"opens {window.opens} · deadline {window.deadline} · {tail}" + where
+    return f"Changes that open the objection window (deadline {window.deadline} · {tail})"
+
+
+_OPENING_ORDER = {ChangeKind.ADDED: 0, ChangeKind.RENAMED: 1}
+
+
+_Meant = tuple[Change, "TransferMeaning | None"]
+
+
+def _groups(
+    per: Sequence[_Meant], window: ObjectionWindow | None, kinds: Iterable[str], today: date
+) -> list[tuple[str | None, list[_Meant]]]:
+    """The changes under headings: those that open the window first, then the others (removals last)."""
+    if window is None:
+        return [(None, list(per))]
+
+    def opens(cm: _Meant) -> bool:
+        return clock.opens_window(cm[0], kinds, cm[1] is not None and cm[1].carries_risk)
+
+    opening = [cm for cm in per if opens(cm)]
+    opening.sort(key=lambda cm: _OPENING_ORDER.get(cm[0].kind, len(_OPENING_ORDER)))  # stable
+    rest = [cm for cm in per if not opens(cm)]
+    rest.sort(key=lambda cm: cm[0].kind is ChangeKind.REMOVED)  # stable: the diff's order otherwise
+    groups: list[tuple[str | None, list[_Meant]]] = [(_window_heading(window, today), opening)]
+    if rest:
+        groups.append(("Other changes (they open no objection window)", rest))
+    return groups
 
 
 def _where(m: TransferMeaning | None) -> str:
@@ -205,8 +286,10 @@ def change_message(
 ) -> Message:
     """The alert for one vendor's changes; ``today`` is the detection date.
 
-    ``meanings`` (parallel to ``changes``) say where each change sends data: the alert says that
-    first, in words, and a change carrying a transfer risk opens a window under the kind "transfer".
+    What opens the objection window comes first, under one heading that gives the deadline; the
+    other changes (removals last) follow under their own heading. ``meanings`` (parallel to
+    ``changes``) say where each change sends data: the alert says that first, in words, and a
+    change carrying a transfer risk opens a window under the kind "transfer".
     """
     kinds = tuple(window_kinds)
     meant = [*meanings, *[None] * (len(changes) - len(meanings))]
@@ -219,26 +302,19 @@ def change_message(
     deadline = window_line(window, today, declared) if window else "These changes open no objection window."
     decide = (f"Record a decision: policy-watch ack|object|accept {window_id} (see policy-watch deadlines)."
               if window_id is not None else "See open windows with: policy-watch deadlines")  # fmt: skip
-    per = [(c, _change_window(c, window, kinds, today, m)) for c, m in zip(changes, meant, strict=True)]
+    groups = _groups(list(zip(changes, meant, strict=True)), window, kinds, today)
 
     md = [f"**{slack_safe(vendor)}** changed its subprocessor list: {counts}.", f"Page: {url}",
-          f"**{deadline}**" if window else deadline, ""]  # fmt: skip
+          f"**{deadline}**" if window else deadline]  # fmt: skip
     if said:
-        md[:0] = ["**Transfers:**", *[f"• {slack_safe(line)}" for line in said], ""]
+        md[:0] = ["**Transfers:**", *[f"{BULLET_MD}{slack_safe(line)}" for line in said], ""]
     if late:
         md.insert(0, "🚨 **DEADLINE ALREADY PASSED** 🚨")
-    md += [f"• {describe(c, _Md)}\n    _{slack_safe(w)}_" for c, w in per]
-    md += ["", decide]
-
-    txt = [f"{text_safe(vendor)} changed its subprocessor list: {counts}.", f"Page: {url}", deadline, ""]
+    txt = [f"{text_safe(vendor)} changed its subprocessor list: {counts}.", f"Page: {url}", deadline]
     if said:
-        txt[:0] = ["Transfers:", *[f"- {text_safe(line)}" for line in said], ""]
+        txt[:0] = ["Transfers:", *[f"{BULLET_TEXT}{text_safe(line)}" for line in said], ""]
     if late:
         txt.insert(0, "!!! DEADLINE ALREADY PASSED !!!")
-    txt += [f"- {describe(c)}\n    {text_safe(w)}" for c, w in per]
-    txt += ["", decide]
-
-    items = "".join(f"<li>{describe(c, _Html)}<br><small>{_h(w)}</small></li>" for c, w in per)
     style = "color:#b00020;font-weight:bold;font-size:1.2em" if late else "font-weight:bold"
     body = (
         (f'<p style="{style}">DEADLINE ALREADY PASSED</p>' if late else "")
@@ -246,27 +322,52 @@ def change_message(
         + f"<p><b>{_h(vendor)}</b> changed its subprocessor list: {html.escape(counts)}.</p>"
         + f'<p>Page: <a href="{html.escape(url, quote=True)}">{_h(url)}</a></p>'
         + f'<p style="{style}">{html.escape(deadline)}</p>'
-        + f"<ul>{items}</ul><p>{html.escape(decide)}</p>"
     )
-    return Message(title=title, markdown="\n".join(md), html=body, text="\n".join(txt))
+    for heading, group in groups:
+        md += ["", f"**{heading}:**"] if heading else [""]
+        md += [f"{BULLET_MD}{describe(c, _Md)}{slack_safe(_where(m))}" for c, m in group]
+        txt += ["", f"{heading}:"] if heading else [""]
+        txt += [f"{BULLET_TEXT}{describe(c)}{text_safe(_where(m))}" for c, m in group]
+        body += f"<p><b>{html.escape(heading)}:</b></p>" if heading else ""
+        body += "<ul>" + "".join(f"<li>{describe(c, _Html)}{_h(_where(m))}</li>" for c, m in group) + "</ul>"
+    md += ["", decide]
+    txt += ["", decide]
+    body += f"<p>{html.escape(decide)}</p>"
+    return Message(title=title, markdown="\n".join(md), html=body, text="\n".join(txt),
+                   level=WARNING if late else INFO)  # fmt: skip
 
 
-def notice_message(title: str, lines: Sequence[str]) -> Message:
-    """Operator notices (failures, recoveries, structure alarms, reminders); every line is treated as untrusted."""
-    md = "\n".join(slack_safe(line) if line else "" for line in lines)
-    txt = "\n".join(text_safe(line) for line in lines)
-    body = "".join(f"<p>{_h(line)}</p>" for line in lines if line)
-    return Message(title=clean(title, 200), markdown=md, html=body, text=txt)
+def notice_message(title: str, lines: Sequence[str], level: str = INFO) -> Message:
+    """Operator notices (failures, recoveries, structure alarms, reminders); every line is treated as
+    untrusted. A line starting with ``BULLET_TEXT`` is one item of a list (``fit`` counts them)."""
+    md = "\n".join(_md_notice_line(line) for line in lines)
+    txt = "\n".join(text_safe(line) if not line.startswith(BULLET_TEXT) else BULLET_TEXT + text_safe(line[2:])
+                    for line in lines)  # fmt: skip
+    body = "".join(f"<li>{_h(line[2:])}</li>" if line.startswith(BULLET_TEXT) else f"<p>{_h(line)}</p>"
+                   for line in lines if line)  # fmt: skip
+    body = re.sub(r"((?:<li>.*?</li>)+)", r"<ul>\1</ul>", body)
+    return Message(title=clean(title, 200), markdown=md, html=body, text=txt, level=level)
 
 
-def digest_message(messages: Sequence[Message]) -> Message:
-    """Several alerts for one target as one message."""
+def _md_notice_line(line: str) -> str:
+    if line.startswith(BULLET_TEXT):
+        return BULLET_MD + slack_safe(line[2:])
+    return slack_safe(line) if line else ""
+
+
+def digest_message(messages: Sequence[Message], vendors: Sequence[str] = ()) -> Message:
+    """Several alerts for one target as one message. Its title stays short: the count and the first
+    vendors' names; each alert's own title heads its part of the body."""
     if len(messages) == 1:
         return messages[0]
-    title = f"policy-watch: {len(messages)} alerts — " + "; ".join(clean(m.title, 200) for m in messages)
+    names = [clean(v, 30) for v in dict.fromkeys(vendors) if v and v != "*"]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    title = f"policy-watch: {len(messages)} alerts" + (f" — {shown}" if shown else "")
     sep = "\n\n———\n\n"
+    rank = [INFO, SUCCESS, WARNING, FAILURE]
     return Message(
-        title=clean(title, 250),
+        title=clean(title, 160),
+        level=max((m.level for m in messages), key=lambda lv: rank.index(lv) if lv in rank else 0),
         markdown=sep.join(f"**{slack_safe(m.title)}**\n{m.markdown}" for m in messages),
         html="<hr>".join(f"<h3>{_h(m.title)}</h3>{m.html}" for m in messages),
         text=sep.join(f"{m.title}\n{m.text}" for m in messages),
@@ -282,4 +383,37 @@ def possible_repeat(msg: Message) -> Message:
         markdown=f"_{_REPEAT_NOTE}_\n\n{msg.markdown}",
         html=f"<p><i>{html.escape(_REPEAT_NOTE)}</i></p>{msg.html}",
         text=f"{REPEAT_MARK} {_REPEAT_NOTE}\n\n{msg.text}",
+        level=msg.level,
     )
+
+
+def fit(body: str, limit: int, more: str, *, is_html: bool = False) -> str:
+    """``body`` cut to at most ``limit`` characters at the end of a change (a list item), followed by
+    how many changes were left out and ``more``, the place to read them all. A body that fits is
+    returned as it is."""
+    if len(body) <= limit:
+        return body
+    reserve = len(html.escape(_left_out(body.count("\n") + body.count("<li>"), more))) + 16  # the note
+    if is_html:
+        note = "<p>{}</p>"
+        cut = body.rfind("</li>", 0, max(0, limit - reserve))
+        end = cut + len("</li>") if cut >= 0 else 0
+        kept = body[:end] + "</ul>" if end else ""
+        return kept + note.format(html.escape(_left_out(body.count("<li>", end), more)))
+    lines = body.split("\n")
+    kept_lines: list[str] = []
+    size = 0
+    budget = max(0, limit - reserve)
+    for line in lines:
+        if size + len(line) + 1 > budget:
+            break
+        kept_lines.append(line)
+        size += len(line) + 1
+    rest = lines[len(kept_lines) :]
+    left_out = sum(line.startswith((BULLET_MD, BULLET_TEXT)) for line in rest)
+    return "\n".join([*kept_lines, "", _left_out(left_out, more)])
+
+
+def _left_out(n: int, more: str) -> str:
+    what = f"{n:,} more change{'' if n == 1 else 's'}" if n else "The rest of this message"
+    return f"… {what} not shown here: this message is too long for the target. Every change is on record: {more}"

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import schedule
 
-from policy_watch import pipeline
+from policy_watch import pipeline, render
 from policy_watch.config import Config
 from policy_watch.errors import LockedError, PolicyWatchError
 from policy_watch.outbox import deliver
@@ -51,7 +51,7 @@ def run_once(config: Config, stop: threading.Event, echo: Callable[[str], None])
     try:
         with _locked(config) as store:
             report = pipeline.run_check(config, store, stop=stop)
-        echo(f"{datetime.now(UTC).isoformat(timespec='seconds')} checked {len(report.results)} vendors: "
+        echo(f"{datetime.now(UTC).isoformat(timespec='seconds')} checked {render.counted(len(report.results), 'vendor')}: "
              f"{len(report.changed)} changed, {len(report.failed)} failed; alerts sent {report.delivered}, "
              f"pending {report.pending}")  # fmt: skip
         for r in report.failed:
@@ -105,7 +105,7 @@ def run_daemon(
         first = force_first or missed_run(config, store, datetime.now(UTC))
     finally:
         store.close()
-    echo(f"policy-watch daemon: {len(config.vendors)} vendors, daily at {s.run_at} {s.timezone}")
+    echo(f"policy-watch daemon: {render.counted(len(config.vendors), 'vendor')}, daily at {s.run_at} {s.timezone}")
     if first and not stop.is_set():
         run_once(config, stop, echo)
     while not stop.is_set():

@@ -502,15 +502,17 @@ class Store:
         return out
 
     def window_entities(self, window_ids: Sequence[int]) -> dict[int, list[str]]:
-        """The entities each window covers (the changes that opened it), in the order recorded."""
+        """The entities (or, for a section's change, its name) each window covers, in the order recorded."""
         out: dict[int, list[str]] = {w: [] for w in window_ids}
         ids = list(window_ids)
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for r in self.query(f"select window_id, entity from changes where window_id in ({marks}) order by id", chunk):
-                if r["entity"] not in out[r["window_id"]]:
-                    out[r["window_id"]].append(r["entity"])
+            for r in self.query(f"select window_id, coalesce(nullif(entity, ''), new) as name from changes"
+                                f" where window_id in ({marks}) order by id", chunk):  # fmt: skip
+                names = out[int(r["window_id"])]
+                if r["name"] and r["name"] not in names:
+                    names.append(r["name"])
         return out
 
     def expire_windows(self, today: date) -> int:
@@ -539,7 +541,8 @@ class Store:
         self.db.table("outbox").insert_all(
             ({"created_at": now.isoformat(), "run_id": run_id, "target": a.target, "vendor": a.vendor,
               "kind": a.kind, "dedupe_key": a.dedupe_key, "title": a.title, "body_markdown": a.body_markdown,
-              "body_html": a.body_html, "body_text": a.body_text, "status": "held" if a.held else "pending",
+              "body_html": a.body_html, "body_text": a.body_text, "level": a.level,
+              "status": "held" if a.held else "pending",
               "attempts": 0, "next_attempt_at": now.isoformat()} for a in alerts),
             ignore=True,
         )  # fmt: skip

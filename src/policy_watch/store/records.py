@@ -103,6 +103,7 @@ class Alert:
     body_html: str
     body_text: str
     held: bool = False  # digest targets: merged into one message at the end of the run
+    level: str = "info"  # apprise's notify type: info, success, warning, failure
 
 
 def iso_date(d: date | None) -> str | None:

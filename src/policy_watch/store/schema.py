@@ -164,6 +164,12 @@ def m006_entity_names(db: Database) -> None:
                " company_key text not null, rules text not null)")  # fmt: skip
 
 
+@migrations()
+def m007_alert_level(db: Database) -> None:
+    """Each alert's level (info, success, warning, failure), sent to targets as apprise's notify type."""
+    db.table("outbox").add_column("level", str, not_null_default="info")
+
+
 ROW_KEY_BYTES = 16
 
 
