@@ -386,26 +386,40 @@ def _best_pairs(
     return pairs
 
 
-def _cells_key(e: Entry) -> tuple[tuple[str, object], ...]:
-    """Rows with equal keys have the same cells (``same_value`` on every field)."""
+_MAX_UNSCORED_PASSES = 8  # fields left out one at a time when pairing without scores
+
+
+def _cells_key(e: Entry, without: str | None = None) -> tuple[tuple[str, object], ...]:
+    """Rows with equal keys have the same cells (``same_value`` on every field but ``without``)."""
     return tuple(
-        sorted((k, _countries(v) if k == "country" else _cell(v)) for k, v in _fields(e).items() if v.strip())
+        sorted(
+            (k, _countries(v) if k == "country" else _cell(v))
+            for k, v in _fields(e).items()
+            if v.strip() and k != without
+        )
     )
 
 
 def _unscored_pairs(olds: list[_Row], news: list[_Row], accept: Callable[[_Row, _Row], bool] | None) -> Pairs:
-    waiting: dict[tuple[tuple[str, object], ...], list[_Row]] = defaultdict(list)
-    for b in reversed(news):
-        waiting[_cells_key(b.entry)].append(b)
+    """Rows with equal cells, then rows equal but for one field; then, when any two may pair
+    (one name), the rest in page order."""
+    fields = sorted({k for r in [*olds, *news] for k in _fields(r.entry)})
+    passes: list[str | None] = [None, *fields[:_MAX_UNSCORED_PASSES]]
     pairs: Pairs = []
-    for a in olds:
-        same = waiting.get(_cells_key(a.entry))
-        if same and (accept is None or accept(a, same[-1])):
-            pairs.append((a, same.pop()))
+    for without in passes if accept is None else [None]:
+        waiting: dict[tuple[tuple[str, object], ...], list[_Row]] = defaultdict(list)
+        for b in reversed(news):
+            waiting[_cells_key(b.entry, without)].append(b)
+        found: Pairs = []
+        for a in olds:
+            same = waiting.get(_cells_key(a.entry, without))
+            if same and (accept is None or accept(a, same[-1])):
+                found.append((a, same.pop()))
+        pairs += found
+        _, olds, news = _rest(found, olds, news)
     if accept is not None:
         return pairs
-    rest, olds_left, news_left = _rest(pairs, olds, news)
-    return rest + list(zip(olds_left, news_left, strict=False))
+    return pairs + list(zip(olds, news, strict=False))
 
 
 def _pair_renames(

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from policy_watch.parse.budget import NO_DEADLINE, Deadline
 from policy_watch.parse.html import GLUED as _GLUED
 from policy_watch.parse.html import MARK, collapse, glued_text, node_text
 
@@ -114,13 +115,14 @@ class _Expander:
         return row
 
 
-def _plain_rows(table: LexborNode) -> list[Row]:
+def _plain_rows(table: LexborNode, deadline: Deadline) -> list[Row]:
     """The rows of a table without spans; the common case, kept lean (``node_text`` inlined:
     most cells are one text node, or inline markup next to spaces, where the marks change nothing)."""
     rows: list[Row] = []
     cell_ids = _CELL_TAG_IDS
     mark, glued = MARK, _GLUED
     for tr, in_thead in direct_rows(table):
+        deadline.check()
         nodes = [cell for cell in tr.iter() if cell.tag_id in cell_ids]
         texts: list[str] = []
         for cell in nodes:
@@ -142,13 +144,16 @@ def _plain_rows(table: LexborNode) -> list[Row]:
     return rows
 
 
-def table_grid(table: LexborNode) -> list[Row]:
+def table_grid(table: LexborNode, deadline: Deadline = NO_DEADLINE) -> list[Row]:
     """Every row of ``table`` padded to the same width; a spanning note row is flagged."""
     if table.css_first("[colspan], [rowspan]") is None:
-        rows = _plain_rows(table)
+        rows = _plain_rows(table, deadline)
     else:
         expander = _Expander()
-        rows = [expander.row(tr, in_thead) for tr, in_thead in direct_rows(table)]
+        rows = []
+        for tr, in_thead in direct_rows(table):
+            deadline.check()
+            rows.append(expander.row(tr, in_thead))
     width = max([len(r.cells) for r in rows], default=0)
     for row in rows:
         if len(row.cells) < width:

@@ -177,19 +177,26 @@ def glued_text(node: LexborNode, raw: str) -> str:
 
 
 def _walk(node: LexborNode, parts: list[str]) -> None:
-    for child in node.iter(include_text=True):
-        if child.is_text_node:
-            parts.append(child.text())
+    """The text under ``node`` in document order, a space around each block and for each break.
+
+    Iterative: markup nested thousands deep (tables in tables) must not exhaust the call stack."""
+    todo: list[LexborNode | str] = [node]  # a node to open, or text to emit; the next one last
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            parts.append(item)
             continue
-        tag = child.tag
-        if tag == "br":
-            parts.append(" ")
-        elif tag in BLOCK_TAGS:
-            parts.append(" ")
-            _walk(child, parts)
-            parts.append(" ")
-        elif tag and not tag.startswith("-"):
-            _walk(child, parts)
+        for child in reversed(list(item.iter(include_text=True))):
+            if child.is_text_node:
+                todo.append(child.text())
+                continue
+            tag = child.tag
+            if tag == "br":
+                todo.append(" ")
+            elif tag in BLOCK_TAGS:
+                todo += [" ", child, " "]
+            elif tag and not tag.startswith("-"):
+                todo.append(child)
 
 
 def heading_text(node: LexborNode) -> str:

@@ -76,6 +76,7 @@ def read_vendor_headings(page: Page, rules: ParseRules) -> LayoutResult:
         return LayoutResult()
     entries: list[Entry] = []
     for group in _heading_groups(page.tree):
+        page.deadline.check()
         found = [(h, s, heading_text(h)) for h, s in group]
         described = [(s, name, p) for h, s, name in found if (p := _describes(h, name)) is not None]
         if len(described) >= 2 and len(described) >= _GOOD_SHARE * len(found):
@@ -90,6 +91,7 @@ def read_bold_names(page: Page, rules: ParseRules) -> LayoutResult:
     entries: list[Entry] = []
     seen: set[tuple[str, str]] = set()
     for bold, section in with_sections(page.tree, _BOLD_CSS):
+        page.deadline.check()
         name = collapse(bold.text()).strip(" ,.;")
         parent = bold.parent
         if parent is None or not _looks_like_name(name) or collapse(parent.text()) == name:
