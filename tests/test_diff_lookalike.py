@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from pathlib import Path
 
 import pytest
+from pwtest import PageServer, cli, write_config
 
 from policy_watch import render
 from policy_watch.diff import diff_entries
@@ -52,3 +55,18 @@ def test_visible_form_and_skeleton() -> None:
     assert visible("\uff27oogle") == "Google"  # fullwidth G, by NFKC
     assert skeleton("\u0410mazon, Inc.") == skeleton("Amazon Inc") == "amazon inc"
     assert skeleton("Amazon") != skeleton("Amazons")
+
+
+def test_who_finds_an_entry_under_its_visible_name(tmp_path: Path, pages: PageServer) -> None:
+    rows = "".join(f"<tr><td>{name}</td><td>Hosting</td><td>US</td></tr>"
+                   for name in ("Goo\u200bgle LLC", "Mail\ufeffgun Inc.", "Okta, Inc."))  # fmt: skip
+    pages.serve("/sub", "<html><head><title>Subprocessors</title></head><body><h2>Subprocessors</h2><table>"
+                f"<tr><th>Entity Name</th><th>Purpose</th><th>Country</th></tr>{rows}</table></body></html>")  # fmt: skip
+    config = write_config(tmp_path, [("Acme", pages.url("/sub"))])
+    assert cli(config, "run").returncode == 0
+    found = json.loads(cli(config, "who", "Google", "--json").stdout)
+    assert [(r["vendor"], r["entity"]) for r in found] == [("Acme", "Goo\u200bgle LLC")]
+    found = json.loads(cli(config, "who", "Mailgun", "--json").stdout)
+    assert [r["entity"] for r in found] == ["Mail\ufeffgun Inc."]
+    # What a user pasted with an invisible character in it finds the plain name too.
+    assert [r["entity"] for r in json.loads(cli(config, "who", "Ok\u200bta", "--json").stdout)] == ["Okta, Inc."]

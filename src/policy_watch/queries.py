@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from policy_watch.errors import PolicyWatchError
+from policy_watch.lookalike import visible
 from policy_watch.store import Store
 
 
@@ -117,6 +118,7 @@ def outbox(store: Store, all_: bool = False) -> list[dict[str, Any]]:
 
 def who_uses(store: Store, entity: str) -> list[dict[str, Any]]:
     return store.query(
-        "select entity, vendor, section, purpose, country from current_entries where entity like ? order by vendor",
-        [f"%{entity}%"],
+        "select entity, vendor, section, purpose, country from current_entries where visible(entity) like ? "
+        "order by vendor",
+        [f"%{visible(entity)}%"],
     )

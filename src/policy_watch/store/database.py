@@ -14,9 +14,14 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from policy_watch.errors import LockedError, StoreError
+from policy_watch.lookalike import visible
 from policy_watch.store.schema import create_views, migrations
 
 log = logging.getLogger(__name__)
+
+
+def _visible(value: str | None) -> str | None:
+    return visible(value) if isinstance(value, str) else value
 
 
 def open_database(path: Path, *, create: bool = True) -> Database:
@@ -33,6 +38,8 @@ def open_database(path: Path, *, create: bool = True) -> Database:
     try:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         db = Database(conn)
+        # A name as a reader sees it (no zero-width characters, NFKC), for `who` to search by.
+        conn.create_function("visible", 1, _visible, deterministic=True)
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA busy_timeout = 30000")
         mode = db.execute("PRAGMA journal_mode").fetchone()[0]
