@@ -15,6 +15,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from policy_watch.lookalike import lookalike_notes
 from policy_watch.models import Change, ChangeKind, Entry, ParsedPage
@@ -46,6 +47,10 @@ def norm(text: str) -> str:
     """Comparison key: NFKC, case-folded, punctuation and whitespace collapsed."""
     text = unicodedata.normalize("NFKC", text).casefold()
     return " ".join(_PUNCT.sub(" ", text).split())
+
+
+# Sections are few and repeat on every row.
+_section_key = lru_cache(maxsize=1024)(norm)
 
 
 def _shown(name: str) -> str:
@@ -172,8 +177,10 @@ def diff_entries(
     the page wrote it: a column added or removed is reported by that text, else by its name.
     Time and memory grow with the number of rows (pairing is bounded by ``MAX_PAGE_PAIRS``).
     """
+    old_keys = [(_section_key(e.section), norm(e.entity)) for e in old]
+    new_keys = [(_section_key(e.section), norm(e.entity)) for e in new]
     old_text, new_text = _section_texts(old), _section_texts(new)
-    headings = _section_renames(old, new)
+    headings = _section_renames(old_keys, new_keys)
     changes = [_heading_change(old_text.get(s, s), new_text.get(t, t)) for s, t in headings.items()]
     skip, column_changes = _column_changes(old, new, old_columns, new_columns, headings, new_text)
     if old_headers or new_headers:
@@ -183,8 +190,8 @@ def diff_entries(
         column_changes = [_by_header_text(c, old_texts, new_texts, old_section) for c in column_changes]
     changes += column_changes
     fields = _Fields(skip, _section_fields(old, old_columns, headings), _section_fields(new, new_columns, {}))
-    olds = [_Row(e, headings.get(norm(e.section), norm(e.section)), norm(e.entity)) for e in old]
-    news = [_Row(e, norm(e.section), norm(e.entity)) for e in new]
+    olds = [_Row(e, headings.get(s, s), n) for e, (s, n) in zip(old, old_keys, strict=True)]
+    news = [_Row(e, s, n) for e, (s, n) in zip(new, new_keys, strict=True)]
     budget = _Budget(MAX_PAGE_PAIRS)
     pairs, olds, news = _pair(olds, news, lambda r: (r.section, r.name), budget)
     moved, olds, news = _pair(olds, news, lambda r: r.name, budget)
@@ -196,7 +203,7 @@ def diff_entries(
                 for a in olds]  # fmt: skip
     changes += [Change(ChangeKind.ADDED, b.entry.section, b.entry.entity, note=notes.added.get(b.entry.entity))
                 for b in news]  # fmt: skip
-    return _ordered(changes, [norm(e.section) for e in new] + [norm(e.section) for e in old])
+    return _ordered(changes, [_section_key(e.section) for e in new] + [_section_key(e.section) for e in old])
 
 
 def _heading_change(old: str, new: str) -> Change:
@@ -207,7 +214,7 @@ def _section_texts(entries: Sequence[Entry]) -> dict[str, str]:
     """Section key -> the heading as the page first wrote it."""
     out: dict[str, str] = {}
     for e in entries:
-        out.setdefault(norm(e.section), e.section)
+        out.setdefault(_section_key(e.section), e.section)
     return out
 
 
@@ -219,7 +226,7 @@ def _section_fields(entries: Sequence[Entry], columns: Columns, headings: dict[s
         key = norm(section)
         out[headings.get(key, key)].update(c for c in names if c != "entity")
     for e in entries:
-        key = norm(e.section)
+        key = _section_key(e.section)
         have = out[headings.get(key, key)]
         if e.purpose.strip():
             have.add("purpose")
@@ -229,14 +236,14 @@ def _section_fields(entries: Sequence[Entry], columns: Columns, headings: dict[s
     return out
 
 
-def _names_by_section(entries: Iterable[Entry]) -> dict[str, set[str]]:
+def _names_by_section(keys: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
-    for e in entries:
-        out.setdefault(norm(e.section), set()).add(norm(e.entity))
+    for section, name in keys:
+        out.setdefault(section, set()).add(name)
     return out
 
 
-def _section_renames(old: Sequence[Entry], new: Sequence[Entry]) -> dict[str, str]:
+def _section_renames(old: Sequence[tuple[str, str]], new: Sequence[tuple[str, str]]) -> dict[str, str]:
     """Reworded headings, old key -> new key: most of the section's surviving rows sit under it now."""
     before, after = _names_by_section(old), _names_by_section(new)
     fresh = {t: i for i, t in enumerate(t for t in after if t not in before)}
@@ -272,7 +279,7 @@ def _columns_by_section(columns: Columns) -> dict[str, set[str]]:
 def _extras_by_section(entries: Iterable[Entry]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = defaultdict(set)
     for e in entries:
-        out[norm(e.section)].update(k for k, _ in e.extra)
+        out[_section_key(e.section)].update(k for k, _ in e.extra)
     return out
 
 
@@ -440,6 +447,8 @@ def _pair_renames(
 
 def _row_changes(a: _Row, b: _Row, fields: _Fields) -> list[Change]:
     ea, eb = a.entry, b.entry
+    if ea == eb and a.section == b.section:
+        return []  # most rows of a page, and the cheapest to tell
     out: list[Change] = []
     if _shown(ea.entity) != _shown(eb.entity):
         out.append(Change(ChangeKind.RENAMED, eb.section, eb.entity, "entity", ea.entity, eb.entity))
