@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from faultkit import World, respond
@@ -112,3 +113,21 @@ def test_a_page_that_changed_too_much_to_pair_is_plain_removed_and_added() -> No
     changes = diff_entries(old, new)
     assert sum(c.kind is ChangeKind.REMOVED for c in changes) == 300
     assert sum(c.kind is ChangeKind.ADDED for c in changes) == 300
+
+
+@pytest.mark.parametrize(
+    ("unit", "depth"),
+    [("<div><p>Purpose: hosting</p><p>Location: US</p>", 12_000), ("<table><tr><td>Acme {i}<b>x</b>y", 12_000),
+     ("<div><h3>Vendor {i}</h3><p>Vendor {i} does things</p>", 30_000)],
+    ids=["cards", "tables", "headings"],
+)  # fmt: skip
+def test_markup_nested_thousands_deep_ends_at_the_time_budget(unit: str, depth: int) -> None:
+    body = "<html><head><title>Subprocessors</title></head><body><h1>Subprocessors</h1>" + "".join(
+        unit.format(i=i) for i in range(depth)
+    )
+    start = time.monotonic()
+    with pytest.raises(ParseError, match=r"vendor-x: parsing took longer than 0.5 s; page refused"):
+        parse_page(body, source="vendor-x", seconds=0.5)
+    # Generous: the budget is checked often enough to end soon after it passes, however loaded
+    # the machine is; a loop without a check ran on for 40 s on this page.
+    assert time.monotonic() - start < 30

@@ -73,6 +73,7 @@ def _card_of(line: LexborNode) -> LexborNode | None:
 def _group(tree: LexborHTMLParser, deadline: Deadline) -> list[_Card]:
     cards: dict[int, _Card] = {}
     for node, label, value in _label_lines(tree, deadline):
+        deadline.check()
         card_node = _card_of(node)
         if card_node is None or inside(node, _CHROME):
             continue

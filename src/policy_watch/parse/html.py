@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from policy_watch.parse.budget import NO_DEADLINE, Deadline
+
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 HEADINGS_CSS = "h1, h2, h3, h4, h5, h6, p > strong:only-child, p > b:only-child"
 # Elements a browser lays out as their own block: their text never runs into a neighbour's.
@@ -215,7 +217,10 @@ def is_heading(node: LexborNode) -> bool:
 
 
 def with_sections(
-    tree: LexborHTMLParser, target_css: str, target_tags: frozenset[str] | None = None
+    tree: LexborHTMLParser,
+    target_css: str,
+    target_tags: frozenset[str] | None = None,
+    deadline: Deadline = NO_DEADLINE,
 ) -> Iterator[tuple[LexborNode, str]]:
     """Each node matching ``target_css``, in document order, with the nearest heading before it.
 
@@ -226,6 +231,7 @@ def with_sections(
     if target_tags is None:
         targets = {node.mem_id for node in tree.css(target_css)}
     for node in tree.css(f"{HEADINGS_CSS}, {target_css}"):
+        deadline.check()
         if node.tag in target_tags if target_tags is not None else node.mem_id in targets:
             yield node, section
         elif is_heading(node):
