@@ -62,7 +62,8 @@ def _odd_characters(name: str) -> list[str]:
 
 def difference(name: str, other: str) -> str:
     """``name differs from 'Google LLC' by an invisible character (U+200B)``."""
-    odd = _odd_characters(name) + [w for w in _odd_characters(other) if w not in _odd_characters(name)]
+    mine = _odd_characters(name)
+    odd = mine + [w for w in _odd_characters(other) if w not in mine]
     if not odd:
         odd = ["characters that look alike"]
     shown = odd[:_MAX_NAMED] + ([f"{len(odd) - _MAX_NAMED} more"] if len(odd) > _MAX_NAMED else [])
