@@ -23,12 +23,13 @@ PARSE_SECONDS = 60.0
 MAX_ATTRIBUTE_WORK = 400_000_000
 _FEW_ATTRIBUTES = 64  # elements with no more attributes than this cost nothing worth counting
 
-# A start tag as the HTML tokenizer reads it: a name, then attributes whose quoted values may hold
-# anything, up to ``>``. Possessive quantifiers keep the scan linear.
+# A start tag as the HTML tokenizer reads it: a name, then attributes (a name may begin with
+# "=") whose quoted values may hold anything, up to ``>``. Possessive quantifiers keep the scan
+# linear.
 _START_TAG = re.compile(
-    rb"<[A-Za-z][^\s/>]*+((?:[\s/]++(?:[^\s/>=][^\s/>=]*+(?:\s*+=\s*+(?:\"[^\"]*+\"|'[^']*+'|[^\s>]*+))?+)?+)*+)"
+    rb"<[A-Za-z][^\s/>]*+((?:[\s/]++(?:[^\s/>][^\s/>=]*+(?:\s*+=\s*+(?:\"[^\"]*+\"|'[^']*+'|[^\s>]*+))?+)?+)*+)"
 )
-_ATTRIBUTE = re.compile(rb"[^\s/>=][^\s/>=]*+(?:\s*+=\s*+(?:\"[^\"]*+\"|'[^']*+'|[^\s>]*+))?+")
+_ATTRIBUTE = re.compile(rb"[^\s/>][^\s/>=]*+(?:\s*+=\s*+(?:\"[^\"]*+\"|'[^']*+'|[^\s>]*+))?+")
 
 
 @dataclass(frozen=True, slots=True)
