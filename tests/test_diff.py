@@ -424,3 +424,49 @@ def test_apply_with_three_spellings_of_one_name_in_two_sections() -> None:
     b += [Entry("Service Subprocessors", "Acme, Inc.", "Hosting", "US", data)] * 2
     got = sorted((e.section, e.entity) for e in apply_changes(a, diff_entries(a, b)))
     assert got == sorted((e.section, e.entity) for e in b)
+
+
+# --- a row moved between tables with other columns ------------------------------------------------
+
+
+def _zendesk_with_cloudflare_moved() -> tuple[bytes, bytes]:
+    """v4, and v4 with "Cloudflare, Inc." moved from the Service table (entity, purpose, country)
+    to the Infrastructure table (entity, Entity Type, country), its country unchanged."""
+    before = (ZENDESK / "v4.html").read_text(encoding="utf-8")
+    lines = before.splitlines(keepends=True)
+    row = next(line for line in lines if line.startswith("<tr><td>Cloudflare, Inc.</td>"))
+    anchor = "<tr><td>Google Inc.&nbsp;</td><td>Cloud Service Provider</td><td>United States</td></tr>\n"
+    assert anchor in lines
+    after = before.replace(row, "").replace(
+        anchor, anchor + "<tr><td>Cloudflare, Inc.</td><td>Cloud Service Provider</td><td>United States, Germany</td></tr>\n"
+    )
+    return before.encode(), after.encode()
+
+
+def test_row_moved_to_a_table_with_other_columns_is_one_move_and_opens_no_window() -> None:
+    from policy_watch.clock import opens_window
+    from policy_watch.config import DEFAULT_WINDOW_KINDS
+    from policy_watch.diff import diff_pages
+    from policy_watch.parse import parse_page
+
+    before, after = (parse_page(body) for body in _zendesk_with_cloudflare_moved())
+    infra = after.columns[0][0]
+    assert "Entity Type" in after.columns[0][1] and "purpose" not in after.columns[0][1]
+    changes = diff_pages(before, after)
+    assert changes == [Change(ChangeKind.CHANGED, infra, "Cloudflare, Inc.", "section", SEC, infra)]
+    assert not any(opens_window(c, DEFAULT_WINDOW_KINDS) for c in changes)
+    # The other way round: the move back reports the same one record, reversed.
+    assert diff_pages(after, before) == [Change(ChangeKind.CHANGED, SEC, "Cloudflare, Inc.", "section", infra, SEC)]
+
+
+def test_moved_row_reports_a_field_both_tables_have() -> None:
+    old = [E("Acme, Inc.", "Germany", purpose="Hosting", section="A"), E("Beta", purpose="", section="B", **{"Type": "Cloud"})]
+    new = [Entry("B", "Acme, Inc.", "", "France", (("Type", "Cloud"),)), Entry("B", "Beta", "", "United States", (("Type", "Cloud"),))]
+    # B has no purpose column, A has no Type column: only the country, which both have, changed.
+    assert kinds(diff_entries(old, new, (("A", ("entity", "purpose", "country")), ("B", ("entity", "country", "Type"))),
+                              (("B", ("entity", "country", "Type")),))) == [
+        ("changed", "Acme, Inc.", "section"),
+        ("changed", "Acme, Inc.", "country"),
+    ]
+    # Without column lists, a section's fields are those its rows fill in.
+    assert kinds(diff_entries(old, new)) == [("changed", "Acme, Inc.", "section"), ("changed", "Acme, Inc.", "country")]

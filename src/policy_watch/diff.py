@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
+from policy_watch.lookalike import lookalike_notes
 from policy_watch.models import Change, ChangeKind, Entry, ParsedPage
 
 Columns = tuple[tuple[str, tuple[str, ...]], ...]
@@ -32,6 +34,10 @@ _COUNTRY_SPLIT = re.compile(r"\s*(?:[,;/|&+]|\band\b|\n)\s*", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"^\s*(?:\[[^\]]*\]|<[^>]*>|\{[^}]*\}|tbd|tba|n/?a|-+|—)\s*$", re.IGNORECASE)
 _BASE_FIELDS = ("purpose", "country")
 _FILLER = {"and", "the"}
+# Pairing rows that share a name (or a name core) scores every pair in their group: at most
+# this many pairs per group, and per page (about a second of work); past it rows pair unscored.
+MAX_GROUP_PAIRS = 10_000
+MAX_PAGE_PAIRS = 200_000
 _KIND_RANK = {
     k: i for i, k in enumerate(("removed", "renamed", "changed", "added", "column_added", "column_removed"))
 }
@@ -41,6 +47,10 @@ def norm(text: str) -> str:
     """Comparison key: NFKC, case-folded, punctuation and whitespace collapsed."""
     text = unicodedata.normalize("NFKC", text).casefold()
     return " ".join(_PUNCT.sub(" ", text).split())
+
+
+# Sections are few and repeat on every row.
+_section_key = lru_cache(maxsize=1024)(norm)
 
 
 def _shown(name: str) -> str:
@@ -109,6 +119,43 @@ class _Row:
     name: str  # normalised entity name
 
 
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """Which fields rows may report: a column added or removed within a section is one change of
+    its own, and a row moved between tables compares only the columns both tables have."""
+
+    skip: dict[str, set[str]]  # per section key: columns added or removed there
+    old: dict[str, set[str]]  # per section key (after heading renames): the fields its table has
+    new: dict[str, set[str]]
+
+    def compared(self, a: _Row, b: _Row, keys: Iterable[str]) -> list[str]:
+        if a.section == b.section:
+            ignore = self.skip.get(b.section, set())
+            return [k for k in keys if k not in ignore]
+        shared = self.old.get(a.section, set()) & self.new.get(b.section, set())
+        return [k for k in keys if k in shared]
+
+    def same_cells(self, a: _Row, b: _Row) -> bool:
+        fa, fb = _fields(a.entry), _fields(b.entry)
+        return all(same_value(k, fa.get(k, ""), fb.get(k, "")) for k in self.compared(a, b, fa.keys() | fb.keys()))
+
+
+class _Budget:
+    """How many row pairs may still be scored on this page. Rows that share a name (or a name
+    core) are few on a real page; a page where thousands do, or that changed too much, pairs
+    them without scoring (equal cells first, then in page order) or not at all."""
+
+    def __init__(self, pairs: int) -> None:
+        self.left = pairs
+
+    def take(self, olds: int, news: int) -> bool:
+        cost = olds * news
+        if cost > MAX_GROUP_PAIRS or cost > self.left:
+            return False
+        self.left -= cost
+        return True
+
+
 def diff_pages(old: ParsedPage, new: ParsedPage) -> list[Change]:
     """``diff_entries`` of two pages' entries, with their columns and headers."""
     return diff_entries(old.entries, new.entries, old.columns, new.columns,
@@ -128,61 +175,100 @@ def diff_entries(
 
     ``old_headers``/``new_headers`` run parallel to the column lists with each column's header as
     the page wrote it: a column added or removed is reported by that text, else by its name.
+    Time and memory grow with the number of rows (pairing is bounded by ``MAX_PAGE_PAIRS``).
     """
-    headings = _section_renames(old, new)
-    changes = [_heading_change(_section_text(old, s), _section_text(new, t)) for s, t in headings.items()]
-    skip, column_changes = _column_changes(old, new, old_columns, new_columns, headings)
+    old_keys = [(_section_key(e.section), norm(e.entity)) for e in old]
+    new_keys = [(_section_key(e.section), norm(e.entity)) for e in new]
+    old_text, new_text = _section_texts(old), _section_texts(new)
+    headings = _section_renames(old_keys, new_keys)
+    changes = [_heading_change(old_text.get(s, s), new_text.get(t, t)) for s, t in headings.items()]
+    skip, column_changes = _column_changes(old, new, old_columns, new_columns, headings, new_text)
     if old_headers or new_headers:
         old_texts = _header_texts(old_columns, old_headers)
         new_texts = _header_texts(new_columns, new_headers)
         old_section = {t: s for s, t in headings.items()}
         column_changes = [_by_header_text(c, old_texts, new_texts, old_section) for c in column_changes]
     changes += column_changes
-    olds = [_Row(e, headings.get(norm(e.section), norm(e.section)), norm(e.entity)) for e in old]
-    news = [_Row(e, norm(e.section), norm(e.entity)) for e in new]
-    pairs, olds, news = _pair(olds, news, lambda r: (r.section, r.name))
-    moved, olds, news = _pair(olds, news, lambda r: r.name)
-    renamed, olds, news = _pair_renames(olds, news)
+    fields = _Fields(skip, _section_fields(old, old_columns, headings), _section_fields(new, new_columns, {}))
+    olds = [_Row(e, headings.get(s, s), n) for e, (s, n) in zip(old, old_keys, strict=True)]
+    news = [_Row(e, s, n) for e, (s, n) in zip(new, new_keys, strict=True)]
+    budget = _Budget(MAX_PAGE_PAIRS)
+    pairs, olds, news = _pair(olds, news, lambda r: (r.section, r.name), budget)
+    moved, olds, news = _pair(olds, news, lambda r: r.name, budget)
+    renamed, olds, news = _pair_renames(olds, news, fields, budget)
     for a, b in [*pairs, *moved, *renamed]:
-        changes += _row_changes(a, b, skip)
-    changes += [Change(ChangeKind.REMOVED, a.entry.section, a.entry.entity) for a in olds]
-    changes += [Change(ChangeKind.ADDED, b.entry.section, b.entry.entity) for b in news]
-    return _ordered(changes, [norm(e.section) for e in new] + [norm(e.section) for e in old])
+        changes += _row_changes(a, b, fields)
+    notes = lookalike_notes([a.entry.entity for a in olds], [b.entry.entity for b in news])
+    changes += [Change(ChangeKind.REMOVED, a.entry.section, a.entry.entity, note=notes.removed.get(a.entry.entity))
+                for a in olds]  # fmt: skip
+    changes += [Change(ChangeKind.ADDED, b.entry.section, b.entry.entity, note=notes.added.get(b.entry.entity))
+                for b in news]  # fmt: skip
+    return _ordered(changes, [_section_key(e.section) for e in new] + [_section_key(e.section) for e in old])
 
 
 def _heading_change(old: str, new: str) -> Change:
     return Change(ChangeKind.CHANGED, new, "", "section", old, new)
 
 
-def _section_text(entries: Sequence[Entry], key: str) -> str:
-    return next((e.section for e in entries if norm(e.section) == key), key)
-
-
-def _names_by_section(entries: Iterable[Entry]) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
+def _section_texts(entries: Sequence[Entry]) -> dict[str, str]:
+    """Section key -> the heading as the page first wrote it."""
+    out: dict[str, str] = {}
     for e in entries:
-        out.setdefault(norm(e.section), set()).add(norm(e.entity))
+        out.setdefault(_section_key(e.section), e.section)
     return out
 
 
-def _section_renames(old: Sequence[Entry], new: Sequence[Entry]) -> dict[str, str]:
+def _section_fields(entries: Sequence[Entry], columns: Columns, headings: dict[str, str]) -> dict[str, set[str]]:
+    """Per section key: the fields its table has, by the parser's column list and by the cells
+    its rows fill in (a list without column lists, or two tables under one heading)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for section, names in columns:
+        key = norm(section)
+        out[headings.get(key, key)].update(c for c in names if c != "entity")
+    for e in entries:
+        key = _section_key(e.section)
+        have = out[headings.get(key, key)]
+        if e.purpose.strip():
+            have.add("purpose")
+        if e.country.strip():
+            have.add("country")
+        have.update(k for k, _ in e.extra)
+    return out
+
+
+def _names_by_section(keys: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for section, name in keys:
+        out.setdefault(section, set()).add(name)
+    return out
+
+
+def _section_renames(old: Sequence[tuple[str, str]], new: Sequence[tuple[str, str]]) -> dict[str, str]:
     """Reworded headings, old key -> new key: most of the section's surviving rows sit under it now."""
     before, after = _names_by_section(old), _names_by_section(new)
-    all_after = set().union(*after.values()) if after else set()
-    fresh = [t for t in after if t not in before]
+    fresh = {t: i for i, t in enumerate(t for t in after if t not in before)}
+    sections_of: dict[str, list[str]] = defaultdict(list)  # name -> the sections it stands in now
+    for t, names in after.items():
+        for name in names:
+            sections_of[name].append(t)
     out: dict[str, str] = {}
+    taken: set[str] = set()
     for s in (s for s in before if s not in after):
-        survivors = before[s] & all_after
+        survivors = [n for n in before[s] if n in sections_of]
         if not survivors or not fresh:
             continue
-        t = max(fresh, key=lambda t: (len(before[s] & after[t]), -fresh.index(t)))
-        overlap = len(before[s] & after[t])
+        overlaps = Counter(t for n in survivors for t in sections_of[n] if t in fresh)
+        if not overlaps:
+            continue
+        t = max(overlaps, key=lambda t: (overlaps[t], -fresh[t]))
+        overlap = overlaps[t]
         if (
-            t not in out.values()
+            t not in taken
             and 2 * overlap > len(survivors)
             and 2 * overlap >= min(len(before[s]), len(after[t]))
         ):
             out[s] = t
+            taken.add(t)
     return out
 
 
@@ -193,7 +279,7 @@ def _columns_by_section(columns: Columns) -> dict[str, set[str]]:
 def _extras_by_section(entries: Iterable[Entry]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = defaultdict(set)
     for e in entries:
-        out[norm(e.section)].update(k for k, _ in e.extra)
+        out[_section_key(e.section)].update(k for k, _ in e.extra)
     return out
 
 
@@ -203,6 +289,7 @@ def _column_changes(
     old_columns: Columns,
     new_columns: Columns,
     headings: dict[str, str],
+    new_text: dict[str, str],
 ) -> tuple[dict[str, set[str]], list[Change]]:
     """Columns added or removed per section (one change each), and the fields rows must not report."""
     if old_columns and new_columns:
@@ -215,7 +302,7 @@ def _column_changes(
         t = headings.get(s, s)
         if t not in nc:
             continue
-        section = _section_text(new, t)
+        section = new_text.get(t, t)
         for col in sorted(nc[t] - cols):
             changes.append(Change(ChangeKind.COLUMN_ADDED, section, "", col))
         for col in sorted(cols - nc[t]):
@@ -254,9 +341,14 @@ Pairs = list[tuple[_Row, _Row]]
 
 
 def _pair(
-    olds: list[_Row], news: list[_Row], key: Callable[[_Row], Hashable]
+    olds: list[_Row],
+    news: list[_Row],
+    key: Callable[[_Row], Hashable],
+    budget: _Budget,
+    accept: Callable[[_Row, _Row], bool] | None = None,
 ) -> tuple[Pairs, list[_Row], list[_Row]]:
-    """Pair rows with equal keys; within a key, the most alike rows first."""
+    """Pair rows with equal keys; within a key, the most alike rows first. Only rows in the same
+    group are ever compared, so the work grows with the rows, not with their product."""
     groups_new: dict[Hashable, list[_Row]] = defaultdict(list)
     for b in news:
         groups_new[key(b)].append(b)
@@ -265,7 +357,8 @@ def _pair(
         groups_old[key(a)].append(a)
     pairs: Pairs = []
     for k, group in groups_old.items():
-        pairs += _best_pairs(group, groups_new.get(k, []))
+        if (candidates := groups_new.get(k)) is not None:
+            pairs += _best_pairs(group, candidates, budget, accept)
     return _rest(pairs, olds, news)
 
 
@@ -276,11 +369,14 @@ def _rest(pairs: Pairs, olds: list[_Row], news: list[_Row]) -> tuple[Pairs, list
 
 
 def _best_pairs(
-    olds: list[_Row], news: list[_Row], accept: Callable[[_Row, _Row], bool] | None = None
+    olds: list[_Row], news: list[_Row], budget: _Budget, accept: Callable[[_Row, _Row], bool] | None = None
 ) -> Pairs:
-    """Greedy best-first pairing by likeness (groups are tiny); ties keep page order."""
+    """Greedy best-first pairing by likeness; ties keep page order. A group too big for the
+    budget pairs rows with equal cells, then (when any two may pair) the rest in page order."""
     if len(olds) == 1 and len(news) == 1 and accept is None:
         return [(olds[0], news[0])]
+    if not budget.take(len(olds), len(news)):
+        return _unscored_pairs(olds, news, accept)
     ranked = sorted(
         ((_score(a.entry, b.entry), -i, -j, i, j) for i, a in enumerate(olds) for j, b in enumerate(news)
          if accept is None or accept(a, b)),
@@ -297,40 +393,72 @@ def _best_pairs(
     return pairs
 
 
-def _is_rename(a: _Row, b: _Row) -> bool:
-    """Close names: equal up to case, punctuation, legal suffixes and word order.
+_MAX_UNSCORED_PASSES = 8  # fields left out one at a time when pairing without scores
 
-    In the same section that is enough; across sections the row must also be otherwise unchanged.
+
+def _cells_key(e: Entry, without: str | None = None) -> tuple[tuple[str, object], ...]:
+    """Rows with equal keys have the same cells (``same_value`` on every field but ``without``)."""
+    return tuple(
+        sorted(
+            (k, _countries(v) if k == "country" else _cell(v))
+            for k, v in _fields(e).items()
+            if v.strip() and k != without
+        )
+    )
+
+
+def _unscored_pairs(olds: list[_Row], news: list[_Row], accept: Callable[[_Row, _Row], bool] | None) -> Pairs:
+    """Rows with equal cells, then rows equal but for one field; then, when any two may pair
+    (one name), the rest in page order."""
+    fields = sorted({k for r in [*olds, *news] for k in _fields(r.entry)})
+    passes: list[str | None] = [None, *fields[:_MAX_UNSCORED_PASSES]]
+    pairs: Pairs = []
+    for without in passes if accept is None else [None]:
+        waiting: dict[tuple[tuple[str, object], ...], list[_Row]] = defaultdict(list)
+        for b in reversed(news):
+            waiting[_cells_key(b.entry, without)].append(b)
+        found: Pairs = []
+        for a in olds:
+            same = waiting.get(_cells_key(a.entry, without))
+            if same and (accept is None or accept(a, same[-1])):
+                found.append((a, same.pop()))
+        pairs += found
+        _, olds, news = _rest(found, olds, news)
+    if accept is not None:
+        return pairs
+    return pairs + list(zip(olds, news, strict=False))
+
+
+def _pair_renames(
+    olds: list[_Row], news: list[_Row], fields: _Fields, budget: _Budget
+) -> tuple[Pairs, list[_Row], list[_Row]]:
+    """Renames: close names (equal up to case, punctuation, legal suffixes and word order).
+
+    In the same section that is enough; across sections the row must also be otherwise unchanged
+    in the columns both tables have. Candidates are indexed by their name's core words.
     """
-    core = _name_core(a.entry.entity)
-    if not core or core != _name_core(b.entry.entity):
-        return False
-    if a.section == b.section:
-        return True
-    fa, fb = _fields(a.entry), _fields(b.entry)
-    return all(same_value(k, fa.get(k, ""), fb.get(k, "")) for k in fa.keys() | fb.keys())
+    cores = {id(r): _name_core(r.entry.entity) for r in [*olds, *news]}
+    named_old = [a for a in olds if cores[id(a)]]
+    named_new = [b for b in news if cores[id(b)]]
+    same, named_old, named_new = _pair(named_old, named_new, lambda r: (r.section, cores[id(r)]), budget)
+    across, _, _ = _pair(named_old, named_new, lambda r: cores[id(r)], budget, accept=fields.same_cells)
+    return _rest(same + across, olds, news)
 
 
-def _pair_renames(olds: list[_Row], news: list[_Row]) -> tuple[Pairs, list[_Row], list[_Row]]:
-    same = _best_pairs(olds, news, accept=lambda a, b: a.section == b.section and _is_rename(a, b))
-    pairs, olds, news = _rest(same, olds, news)
-    across = _best_pairs(olds, news, accept=_is_rename)
-    more, olds, news = _rest(across, olds, news)
-    return pairs + more, olds, news
-
-
-def _row_changes(a: _Row, b: _Row, skip: dict[str, set[str]]) -> list[Change]:
+def _row_changes(a: _Row, b: _Row, fields: _Fields) -> list[Change]:
     ea, eb = a.entry, b.entry
+    if ea == eb and a.section == b.section:
+        return []  # most rows of a page, and the cheapest to tell
     out: list[Change] = []
     if _shown(ea.entity) != _shown(eb.entity):
         out.append(Change(ChangeKind.RENAMED, eb.section, eb.entity, "entity", ea.entity, eb.entity))
     if a.section != b.section:
         out.append(Change(ChangeKind.CHANGED, eb.section, eb.entity, "section", ea.section, eb.section))
     fa, fb = _fields(ea), _fields(eb)
-    ignore = skip.get(b.section, set()) if a.section == b.section else set()
-    for key in [*_BASE_FIELDS, *sorted((fa.keys() | fb.keys()) - set(_BASE_FIELDS))]:
+    keys = [*_BASE_FIELDS, *sorted((fa.keys() | fb.keys()) - set(_BASE_FIELDS))]
+    for key in fields.compared(a, b, keys):
         va, vb = fa.get(key, ""), fb.get(key, "")
-        if key not in ignore and not same_value(key, va, vb):
+        if not same_value(key, va, vb):
             out.append(Change(ChangeKind.CHANGED, eb.section, eb.entity, key, _clean(va), _clean(vb)))
     return out
 

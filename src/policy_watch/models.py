@@ -106,9 +106,11 @@ class Change:
     field: str | None = None
     old: str | None = None
     new: str | None = None
+    # What a reader cannot see: "name differs from 'Google LLC' by an invisible character".
+    note: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "kind": self.kind.value,
             "section": self.section,
             "entity": self.entity,
@@ -116,6 +118,9 @@ class Change:
             "old": self.old,
             "new": self.new,
         }
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 class WindowRule(enum.StrEnum):

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from policy_watch.errors import PolicyWatchError
+from policy_watch.lookalike import visible
 from policy_watch.meaning.entities import Listing
 from policy_watch.meaning.transfers import TransferRules, meaning_of
 from policy_watch.store import Store
@@ -133,9 +134,9 @@ def outbox(store: Store, all_: bool = False) -> list[dict[str, Any]]:
 
 def who_uses(store: Store, entity: str) -> list[dict[str, Any]]:
     """Current entries whose entity contains ``entity`` (case-insensitive); ``%`` and ``_`` are literal."""
-    pattern = entity.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = visible(entity).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return store.query(
-        "select entity, vendor, section, purpose, country from current_entries where entity like ? escape '\\'"
+        "select entity, vendor, section, purpose, country from current_entries where visible(entity) like ? escape '\\'"
         " order by vendor",
         [f"%{pattern}%"],
     )

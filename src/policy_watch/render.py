@@ -177,10 +177,11 @@ def describe(c: Change, esc: type[_Plain] = _Plain) -> str:
     """One change: what, which entity, which section, old → new."""
     e = esc.v(c.entity)
     where = f" ({esc.em('section')} {esc.v(c.section)})" if c.section else ""
+    note = f" — {esc.em(esc.v(c.note))}" if c.note else ""  # what differs between look-alike names
     if c.kind is ChangeKind.ADDED:
-        return f"{esc.b('Added')}: {e}{where}"
+        return f"{esc.b('Added')}: {e}{where}{note}"
     if c.kind is ChangeKind.REMOVED:
-        return f"{esc.b('Removed')}: {e}{where}"
+        return f"{esc.b('Removed')}: {e}{where}{note}"
     if c.kind is ChangeKind.RENAMED:
         return f"{esc.b('Renamed')}: {esc.v(c.old)} → {esc.v(c.new)}{where}"
     if c.kind is ChangeKind.COLUMN_ADDED:

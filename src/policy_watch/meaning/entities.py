@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
+from policy_watch.lookalike import visible
 from policy_watch.meaning.countries import Gazetteer
 
 # Legal forms dropped at the end of a name ("GitHub Germany GmbH" is GitHub Germany).
@@ -147,23 +148,31 @@ class Match:
 
 def who(query: str, listings: Iterable[Listing], table: AliasTable, places: Gazetteer | None = None) -> list[Match]:
     """Every listing that names the company ``query`` names, under any of its names; also any whose
-    name has ``query`` at the start of a word ("Google" in "Google Analytics"), marked "text"."""
+    name has ``query`` at the start of a word ("Google" in "Google Analytics"), marked "text".
+    Names are compared as a reader sees them (``lookalike.visible``: no invisible characters).
+    A query of symbols alone ("%", "&") matches names that contain it as written."""
+    query = visible(query)
     if not name_key(query):
-        return []  # nothing to look for: "" or punctuation alone would match every unnamed row
+        literal = " ".join(query.split()).casefold()
+        if not literal:
+            return []  # nothing to look for: "" would match every row
+        return [Match(item, identify(item.entity, table, places).company, "text")
+                for item in listings if literal in visible(item.entity).casefold()]  # fmt: skip
     q = identify(query, table, places)
     q_main = name_key(spellings(query)[0]) if spellings(query) else q.key
     word = re.compile(r"(?<!\w)" + re.escape(" ".join(query.split())), re.IGNORECASE) if query.strip() else None
     out = []
     for item in listings:
-        it = identify(item.entity, table, places)
-        written = spellings(item.entity)
+        shown = visible(item.entity)
+        it = identify(shown, table, places)
+        written = spellings(shown)
         if written and name_key(written[0]) == q_main:
             how = "same name"
         elif q.key == it.key:
             how = f"alias of {it.company}"
         elif q.names & it.names:
             how = "one of the names it gives"
-        elif word is not None and word.search(item.entity):
+        elif word is not None and word.search(shown):
             how = "text"
         else:
             continue

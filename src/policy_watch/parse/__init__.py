@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from policy_watch.errors import ParseError
 from policy_watch.models import ParsedPage, ParseRules
+from policy_watch.parse.budget import MAX_PAGE_BYTES, PARSE_SECONDS, Deadline, check_markup, check_size
 from policy_watch.parse.dates import declared_date
 from policy_watch.parse.document import load_page
 from policy_watch.parse.html import decode_body
@@ -26,10 +27,16 @@ def parse_page(
     content_type: str | None = None,
     rules: ParseRules | None = None,
     source: str | None = None,
+    seconds: float = PARSE_SECONDS,
+    max_bytes: int = MAX_PAGE_BYTES,
 ) -> ParsedPage:
-    """Read the entries and declared date of one page; ParseError when no entry can be read."""
+    """Read the entries and declared date of one page; ParseError when no entry can be read, or
+    when the page is larger than ``max_bytes``, too costly to build a tree of, or takes longer
+    than ``seconds`` to read."""
     rules = rules or _NO_RULES
-    page = load_page(body, content_type)
+    check_size(body, source, max_bytes)
+    check_markup(body, source)
+    page = load_page(body, content_type, Deadline.after(seconds, source))
     result = read_entries(page, rules, source)
     return ParsedPage(
         entries=result.entries,

@@ -9,6 +9,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from policy_watch.models import Entry, ParseRules
 from policy_watch.parse.base import LayoutResult, dedupe, make_entry
+from policy_watch.parse.budget import Deadline
 from policy_watch.parse.document import Page
 from policy_watch.parse.headers import COUNTRY, ENTITY, PURPOSE, map_label
 from policy_watch.parse.html import (
@@ -37,10 +38,11 @@ class _Card:
     line_ids: set[int] = field(default_factory=set)
 
 
-def _label_lines(tree: LexborHTMLParser) -> list[tuple[LexborNode, str, str]]:
+def _label_lines(tree: LexborHTMLParser, deadline: Deadline) -> list[tuple[LexborNode, str, str]]:
     """Innermost elements reading ``Label: value`` (or a ``<dt>Label</dt><dd>value</dd>`` pair)."""
     lines: list[tuple[LexborNode, str, str]] = []
     for node in tree.css(_LINE_CSS):
+        deadline.check()
         text = collapse(node.text())
         if len(text) > _MAX_LINE_CHARS:
             continue
@@ -55,7 +57,7 @@ def _label_lines(tree: LexborHTMLParser) -> list[tuple[LexborNode, str, str]]:
     ancestors: set[int] = set()
     for node, _, _ in lines:
         parent = node.parent
-        while parent is not None:
+        while parent is not None and parent.mem_id not in ancestors:  # the rest are in already
             ancestors.add(parent.mem_id)
             parent = parent.parent
     return [line for line in lines if line[0].mem_id not in ancestors]
@@ -68,9 +70,10 @@ def _card_of(line: LexborNode) -> LexborNode | None:
     return card
 
 
-def _group(tree: LexborHTMLParser) -> list[_Card]:
+def _group(tree: LexborHTMLParser, deadline: Deadline) -> list[_Card]:
     cards: dict[int, _Card] = {}
-    for node, label, value in _label_lines(tree):
+    for node, label, value in _label_lines(tree, deadline):
+        deadline.check()
         card_node = _card_of(node)
         if card_node is None or inside(node, _CHROME):
             continue
@@ -120,16 +123,11 @@ def read_cards(page: Page, rules: ParseRules) -> LayoutResult:
     """Layout "cards": blocks holding a vendor name and ``Purpose:`` / ``Location:`` lines."""
     if _GATE.search(page.text()) is None:
         return LayoutResult()
-    cards = [(card, name) for card in _group(page.tree) if (name := _name(card))]
+    cards = [(card, name) for card in _group(page.tree, page.deadline) if (name := _name(card))]
     names = {name for _, name in cards}
-    entries: list[Entry] = [
-        make_entry(
-            _section(card.node, names),
-            name,
-            card.fields.get(PURPOSE, ""),
-            card.fields.get(COUNTRY, ""),
-            card.extra,
-        )
-        for card, name in cards
-    ]
+    entries: list[Entry] = []
+    for card, name in cards:
+        page.deadline.check()
+        section = _section(card.node, names)
+        entries.append(make_entry(section, name, card.fields.get(PURPOSE, ""), card.fields.get(COUNTRY, ""), card.extra))
     return LayoutResult(dedupe(entries))

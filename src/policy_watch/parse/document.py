@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from policy_watch.parse.budget import NO_DEADLINE, Deadline
 from policy_watch.parse.html import build_tree, collapse, heading_before
 
 # Containers first: nothing is removed twice. <template> needs no removal: its content is a
@@ -18,6 +19,7 @@ class Page:
     tree: LexborHTMLParser
     tables: tuple[tuple[LexborNode, str], ...]  # each table with the nearest heading before it
     title: str
+    deadline: Deadline = NO_DEADLINE  # readers check it in their loops over tables, rows and items
 
     def text(self) -> str:
         """The visible text of the page body, words separated."""
@@ -25,7 +27,7 @@ class Page:
         return root.text(separator=" ") if root is not None else ""
 
 
-def load_page(body: bytes | str, content_type: str | None) -> Page:
+def load_page(body: bytes | str, content_type: str | None, deadline: Deadline = NO_DEADLINE) -> Page:
     """Parse the page, drop invisible elements, and find its tables with their headings."""
     tree = build_tree(body, content_type)
     head = tree.head
@@ -37,5 +39,8 @@ def load_page(body: bytes | str, content_type: str | None) -> Page:
     for tag in _INVISIBLE:
         for node in tree.tags(tag):
             node.decompose()
-    tables = tuple((table, heading_before(table)) for table in tree.tags("table"))
-    return Page(tree, tables, title)
+    tables: list[tuple[LexborNode, str]] = []
+    for table in tree.tags("table"):
+        deadline.check()
+        tables.append((table, heading_before(table)))
+    return Page(tree, tuple(tables), title, deadline)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from policy_watch.parse.budget import NO_DEADLINE, Deadline
 from policy_watch.parse.html import GLUED as _GLUED
 from policy_watch.parse.html import MARK, collapse, glued_text, node_text
 
@@ -17,12 +18,18 @@ _SPACE_MARK, _MARK_SPACE = " " + MARK, MARK + " "
 _CELL_TAG_IDS = frozenset(
     node.tag_id for node in LexborHTMLParser("<table><tr><td></td><th></th></tr></table>").css("td, th")
 )
+_TH_TAG_ID = next(node.tag_id for node in LexborHTMLParser("<table><tr><th></th></tr></table>").css("th"))
+HEAD_ROWS = 8  # rows whose cell nodes are kept for the header checks
 
 
 class Row:
-    """One table row after span expansion; ``nodes`` are its own cells, for the header checks."""
+    """One table row after span expansion.
 
-    __slots__ = ("cells", "in_thead", "nodes", "note", "starts")
+    ``nodes`` are its own cells, kept for the header checks of the first ``HEAD_ROWS`` rows only:
+    a node object per cell of a 200,000-row table would cost more memory than the cell texts.
+    """
+
+    __slots__ = ("all_th", "cells", "in_thead", "node_count", "nodes", "note", "row_header_col")
 
     def __init__(
         self, cells: list[str], in_thead: bool, nodes: list[LexborNode], starts: list[int] | None = None
@@ -31,23 +38,16 @@ class Row:
         self.in_thead = in_thead
         self.nodes = nodes
         self.note = False  # a single cell spanning the whole table
-        self.starts = starts  # grid column of each node, when spans moved them
+        th = [index for index, node in enumerate(nodes) if node.tag_id == _TH_TAG_ID]
+        self.all_th = bool(nodes) and len(th) == len(nodes)
+        # Grid column of the row's <th scope="row">, if it has one.
+        self.row_header_col: int | None = next(
+            ((starts[i] if starts is not None else i) for i in th if nodes[i].attrs.get("scope") == "row"), None
+        )
 
     @property
     def empty(self) -> bool:
         return not any(self.cells)
-
-    @property
-    def all_th(self) -> bool:
-        return bool(self.nodes) and all(node.tag == "th" for node in self.nodes)
-
-    @property
-    def row_header_col(self) -> int | None:
-        """Grid column of the row's ``<th scope="row">``, if it has one."""
-        for index, node in enumerate(self.nodes):
-            if node.tag == "th" and node.attrs.get("scope") == "row":
-                return self.starts[index] if self.starts is not None else index
-        return None
 
 
 def direct_rows(table: LexborNode) -> Iterator[tuple[LexborNode, bool]]:
@@ -114,13 +114,14 @@ class _Expander:
         return row
 
 
-def _plain_rows(table: LexborNode) -> list[Row]:
+def _plain_rows(table: LexborNode, deadline: Deadline) -> list[Row]:
     """The rows of a table without spans; the common case, kept lean (``node_text`` inlined:
     most cells are one text node, or inline markup next to spaces, where the marks change nothing)."""
     rows: list[Row] = []
     cell_ids = _CELL_TAG_IDS
     mark, glued = MARK, _GLUED
     for tr, in_thead in direct_rows(table):
+        deadline.check()
         nodes = [cell for cell in tr.iter() if cell.tag_id in cell_ids]
         texts: list[str] = []
         for cell in nodes:
@@ -138,17 +139,26 @@ def _plain_rows(table: LexborNode) -> list[Row]:
                 texts.append(raw)
             else:
                 texts.append(" ".join(raw.split()))
-        rows.append(Row(texts, in_thead, nodes))
+        row = Row(texts, in_thead, nodes)
+        if len(rows) >= HEAD_ROWS:
+            row.nodes = []
+        rows.append(row)
     return rows
 
 
-def table_grid(table: LexborNode) -> list[Row]:
+def table_grid(table: LexborNode, deadline: Deadline = NO_DEADLINE) -> list[Row]:
     """Every row of ``table`` padded to the same width; a spanning note row is flagged."""
     if table.css_first("[colspan], [rowspan]") is None:
-        rows = _plain_rows(table)
+        rows = _plain_rows(table, deadline)
     else:
         expander = _Expander()
-        rows = [expander.row(tr, in_thead) for tr, in_thead in direct_rows(table)]
+        rows = []
+        for tr, in_thead in direct_rows(table):
+            deadline.check()
+            row = expander.row(tr, in_thead)
+            if len(rows) >= HEAD_ROWS:
+                row.nodes = []
+            rows.append(row)
     width = max([len(r.cells) for r in rows], default=0)
     for row in rows:
         if len(row.cells) < width:

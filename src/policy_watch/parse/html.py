@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from policy_watch.parse.budget import NO_DEADLINE, Deadline
+
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 HEADINGS_CSS = "h1, h2, h3, h4, h5, h6, p > strong:only-child, p > b:only-child"
 # Elements a browser lays out as their own block: their text never runs into a neighbour's.
@@ -177,19 +179,26 @@ def glued_text(node: LexborNode, raw: str) -> str:
 
 
 def _walk(node: LexborNode, parts: list[str]) -> None:
-    for child in node.iter(include_text=True):
-        if child.is_text_node:
-            parts.append(child.text())
+    """The text under ``node`` in document order, a space around each block and for each break.
+
+    Iterative: markup nested thousands deep (tables in tables) must not exhaust the call stack."""
+    todo: list[LexborNode | str] = [node]  # a node to open, or text to emit; the next one last
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            parts.append(item)
             continue
-        tag = child.tag
-        if tag == "br":
-            parts.append(" ")
-        elif tag in BLOCK_TAGS:
-            parts.append(" ")
-            _walk(child, parts)
-            parts.append(" ")
-        elif tag and not tag.startswith("-"):
-            _walk(child, parts)
+        for child in reversed(list(item.iter(include_text=True))):
+            if child.is_text_node:
+                todo.append(child.text())
+                continue
+            tag = child.tag
+            if tag == "br":
+                todo.append(" ")
+            elif tag in BLOCK_TAGS:
+                todo += [" ", child, " "]
+            elif tag and not tag.startswith("-"):
+                todo.append(child)
 
 
 def heading_text(node: LexborNode) -> str:
@@ -208,7 +217,10 @@ def is_heading(node: LexborNode) -> bool:
 
 
 def with_sections(
-    tree: LexborHTMLParser, target_css: str, target_tags: frozenset[str] | None = None
+    tree: LexborHTMLParser,
+    target_css: str,
+    target_tags: frozenset[str] | None = None,
+    deadline: Deadline = NO_DEADLINE,
 ) -> Iterator[tuple[LexborNode, str]]:
     """Each node matching ``target_css``, in document order, with the nearest heading before it.
 
@@ -219,6 +231,7 @@ def with_sections(
     if target_tags is None:
         targets = {node.mem_id for node in tree.css(target_css)}
     for node in tree.css(f"{HEADINGS_CSS}, {target_css}"):
+        deadline.check()
         if node.tag in target_tags if target_tags is not None else node.mem_id in targets:
             yield node, section
         elif is_heading(node):

@@ -122,7 +122,8 @@ def read_lists(page: Page, rules: ParseRules) -> LayoutResult:
     entries: list[Entry] = []
     count = 0
     not_names: list[str] = []
-    for list_node, section in with_sections(page.tree, "ul, ol", _LIST_TAGS):
+    for list_node, section in with_sections(page.tree, "ul, ol", _LIST_TAGS, page.deadline):
+        page.deadline.check()
         if inside(list_node, _NOT_CONTENT):
             continue
         count += 1

@@ -9,6 +9,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from policy_watch.models import Entry, ParseRules
 from policy_watch.parse.base import LayoutResult, dedupe, make_entry
+from policy_watch.parse.budget import Deadline
 from policy_watch.parse.context import page_is_about_subprocessors
 from policy_watch.parse.document import Page
 from policy_watch.parse.html import (
@@ -53,11 +54,12 @@ def _describes(heading: LexborNode, name: str) -> LexborNode | None:
     return paragraph if name in collapse(paragraph.text()) else None
 
 
-def _heading_groups(tree: LexborHTMLParser) -> list[list[tuple[LexborNode, str]]]:
+def _heading_groups(tree: LexborHTMLParser, deadline: Deadline) -> list[list[tuple[LexborNode, str]]]:
     """Sibling headings of one level, each with the nearest higher-level heading above it."""
     groups: dict[tuple[int, str], list[tuple[LexborNode, str]]] = defaultdict(list)
     above: dict[int, str] = {}
     for heading in tree.css("h1, h2, h3, h4, h5, h6"):
+        deadline.check()
         level = _level(heading)
         parent = heading.parent
         if parent is None or inside(heading, _CHROME):
@@ -75,7 +77,8 @@ def read_vendor_headings(page: Page, rules: ParseRules) -> LayoutResult:
     if not page_is_about_subprocessors(page.tree):
         return LayoutResult()
     entries: list[Entry] = []
-    for group in _heading_groups(page.tree):
+    for group in _heading_groups(page.tree, page.deadline):
+        page.deadline.check()
         found = [(h, s, heading_text(h)) for h, s in group]
         described = [(s, name, p) for h, s, name in found if (p := _describes(h, name)) is not None]
         if len(described) >= 2 and len(described) >= _GOOD_SHARE * len(found):
@@ -89,7 +92,8 @@ def read_bold_names(page: Page, rules: ParseRules) -> LayoutResult:
         return LayoutResult()
     entries: list[Entry] = []
     seen: set[tuple[str, str]] = set()
-    for bold, section in with_sections(page.tree, _BOLD_CSS):
+    for bold, section in with_sections(page.tree, _BOLD_CSS, deadline=page.deadline):
+        page.deadline.check()
         name = collapse(bold.text()).strip(" ,.;")
         parent = bold.parent
         if parent is None or not _looks_like_name(name) or collapse(parent.text()) == name:

@@ -52,6 +52,7 @@ def read_rules(page: Page, rules: ParseRules) -> LayoutResult:
     entries: list[Entry] = []
     rows = _rows(tree, rules)
     for row, section in rows:
+        page.deadline.check()
         entity = _field(row, rules.entity) if rules.entity else node_text(row)
         if entity:
             entries.append(

@@ -10,6 +10,7 @@ from selectolax.lexbor import LexborNode
 
 from policy_watch.models import Entry, ParseRules
 from policy_watch.parse.base import LayoutResult
+from policy_watch.parse.budget import NO_DEADLINE, Deadline
 from policy_watch.parse.context import mentions_subprocessors
 from policy_watch.parse.document import Page
 from policy_watch.parse.grid import Row, is_bold_row, table_grid
@@ -132,8 +133,8 @@ def _entries(rows: list[Row], column_map: ColumnMap, section: str, header: list[
     return entries
 
 
-def read_table(table: LexborNode, section: str, title: str = "") -> TableRead:
-    rows = table_grid(table)
+def read_table(table: LexborNode, section: str, title: str = "", deadline: Deadline = NO_DEADLINE) -> TableRead:
+    rows = table_grid(table, deadline)
     first = next((r for r in rows if not r.empty and not r.note), None)
     seen = tuple(first.cells) if first else ()
     found = find_header(rows)
@@ -181,11 +182,12 @@ def read_tables(page: Page, rules: ParseRules) -> LayoutResult:
     headers: list[str] = []
     count = 0
     for table, heading in page.tables:
+        page.deadline.check()
         count += 1
         if _in_archive(table):
             continue
         section = _caption(table) or heading
-        read = read_table(table, section, page.title)
+        read = read_table(table, section, page.title, page.deadline)
         if read.entries:
             entries.extend(read.entries)
             if section not in columns:
