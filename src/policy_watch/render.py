@@ -254,14 +254,6 @@ def _groups(
     return groups
 
 
-def _where(m: TransferMeaning | None) -> str:
-    """`` · countries US, IN · transfer risk US: ...; IN: no adequacy decision`` (page text: escape it)."""
-    if m is None:
-        return ""
-    risk = "; ".join(r.text() for r in m.risks) or "none"
-    return f" · countries {', '.join(m.countries) or 'none read'} · transfer risk {risk}"
-
-
 def transfer_lines(
     changes: Sequence[Change], meanings: Sequence[TransferMeaning | None], rules: TransferRules | None
 ) -> list[str]:
@@ -326,11 +318,11 @@ def change_message(
     )
     for heading, group in groups:
         md += ["", f"**{heading}:**"] if heading else [""]
-        md += [f"{BULLET_MD}{describe(c, _Md)}{slack_safe(_where(m))}" for c, m in group]
+        md += [f"{BULLET_MD}{describe(c, _Md)}" for c, _ in group]
         txt += ["", f"{heading}:"] if heading else [""]
-        txt += [f"{BULLET_TEXT}{describe(c)}{text_safe(_where(m))}" for c, m in group]
+        txt += [f"{BULLET_TEXT}{describe(c)}" for c, _ in group]
         body += f"<p><b>{html.escape(heading)}:</b></p>" if heading else ""
-        body += "<ul>" + "".join(f"<li>{describe(c, _Html)}{_h(_where(m))}</li>" for c, m in group) + "</ul>"
+        body += "<ul>" + "".join(f"<li>{describe(c, _Html)}</li>" for c, _ in group) + "</ul>"
     md += ["", decide]
     txt += ["", decide]
     body += f"<p>{html.escape(decide)}</p>"

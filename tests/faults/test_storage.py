@@ -275,7 +275,7 @@ def test_a_locked_run_names_the_pid_of_the_check_holding_it(world: World) -> Non
         r = world.cli("run")
     finally:
         first.communicate(timeout=60)
-    assert r.code == 1 and f"pid {first.pid}" in r.err and "another policy-watch check is running" in r.err, r.err
+    assert r.code == 3 and f"pid {first.pid}" in r.err and "another policy-watch check is running" in r.err, r.err
     _assert_kept(world, before)
 
 

@@ -154,8 +154,8 @@ def who(query: str, listings: Iterable[Listing], table: AliasTable, places: Gaze
     query = visible(query)
     if not name_key(query):
         literal = " ".join(query.split()).casefold()
-        if not literal:
-            return []  # nothing to look for: "" would match every row
+        if not literal.strip(" ,.;:-"):
+            return []  # nothing to look for: "" or list punctuation would match nearly every row
         return [Match(item, identify(item.entity, table, places).company, "text")
                 for item in listings if literal in visible(item.entity).casefold()]  # fmt: skip
     q = identify(query, table, places)
