@@ -158,13 +158,14 @@ def parse(obj: _Ctx, source: str, as_json: bool, vendor: str | None) -> None:
             result = f.fetch(source if "://" in source else str(Path(source).resolve()))
         page = parse_page(result.body, content_type=result.content_type, rules=rules, source=source)
     if as_json:
-        _json(page.to_json())
+        _json({**page.to_json(), "reader": page.reader})
         return
     rows = [e.to_json() for e in page.entries]
     for r in rows:
         r["extra"] = "; ".join(f"{k}: {v}" for k, v in r["extra"].items())  # type: ignore[attr-defined]
     _table(rows, ["section", "entity", "purpose", "country", "extra"],
-           title=f"{len(rows)} entries; declared date: {page.last_modified or 'none found'}")  # fmt: skip
+           title=f"{len(rows)} entries; declared date: {page.last_modified or 'none found'}; "
+                 f"read by: {page.reader}")  # fmt: skip
 
 
 def _print_result(r: VendorResult) -> None:

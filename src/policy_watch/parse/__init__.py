@@ -2,6 +2,8 @@
 
 Pure: no I/O. Tables are read wherever they have an entity column; pages without tables are
 read by the list, card, heading and prose layouts in ``LAYOUTS``, or by per-vendor CSS rules.
+A page whose markup holds no list is read from the data its scripts carry (``embedded``); a
+PDF is read by ``pdf``. Each result says which reader read it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from policy_watch.parse.document import load_page
 from policy_watch.parse.html import decode_body
 from policy_watch.parse.layouts import LAYOUTS, read_entries
 
-__all__ = ["LAYOUTS", "PARSER_VERSION", "ParseError", "decode_body", "parse_page"]
+__all__ = ["LAYOUTS", "PARSER_VERSION", "READERS", "ParseError", "decode_body", "parse_page"]
 
 PARSER_VERSION = "1"
+READERS = ("html", "embedded data")
 
 _NO_RULES = ParseRules()
 
@@ -29,6 +32,18 @@ def parse_page(
 ) -> ParsedPage:
     """Read the entries and declared date of one page; ParseError when no entry can be read."""
     rules = rules or _NO_RULES
+    try:
+        return _parse_html(body, content_type, rules, source)
+    except ParseError as error:
+        if rules.row:  # the vendor's own selectors found nothing: that is the answer
+            raise
+        embedded = _parse_embedded(body, content_type, rules)
+        if embedded is None:
+            raise error from None
+        return embedded
+
+
+def _parse_html(body: bytes | str, content_type: str | None, rules: ParseRules, source: str | None) -> ParsedPage:
     page = load_page(body, content_type)
     result = read_entries(page, rules, source)
     return ParsedPage(
@@ -37,4 +52,21 @@ def parse_page(
         title=page.title,
         columns=result.columns,
         headers=result.headers,
+    )
+
+
+def _parse_embedded(body: bytes | str, content_type: str | None, rules: ParseRules) -> ParsedPage | None:
+    from policy_watch.parse.embedded import read_embedded
+
+    text = body if isinstance(body, str) else decode_body(body, content_type)
+    found = read_embedded(text)
+    if not found.entries:
+        return None
+    page = load_page(text, None)
+    return ParsedPage(
+        entries=found.entries,
+        last_modified=found.declared or declared_date(page.text(), rules.date_format),
+        title=page.title,
+        columns=found.columns,
+        reader="embedded data",
     )
