@@ -32,6 +32,7 @@ from policy_watch.config import Vendor
 from policy_watch.errors import FetchError, ParseError, PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions, host_key, load_tls_for
 from policy_watch.models import FetchResult, ParsedPage
+from policy_watch.sources import Renderer, fetch_source
 from policy_watch.store.records import VendorState, body_hash, pack_body
 
 log = logging.getLogger(__name__)
@@ -94,9 +95,9 @@ def parse_page(body: bytes, **options: Any) -> ParsedPage:
     return parse(body, **options)
 
 
-def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> Fetched:
+def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState, renderer: Renderer | None = None) -> Fetched:
     try:
-        result = fetcher.fetch(vendor.url, etag=state.etag, last_modified=state.last_modified_header)
+        result = fetch_source(fetcher, vendor, state, renderer)
     except FetchError as e:
         e.vendor = vendor.name
         return Fetched(vendor, state, error=e)

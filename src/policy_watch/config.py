@@ -21,6 +21,8 @@ from policy_watch.models import ChangeKind, ParseRules
 # Change kinds that open an objection window: a kind ("added", "renamed", ...) or, for "changed",
 # the field that changed ("country", "purpose", ...). "changed" alone means any field.
 DEFAULT_WINDOW_KINDS = ("added", "renamed", "country", "purpose")
+DEFAULT_BROWSER = "/usr/bin/chromium"  # Debian's chromium package
+RENDER_MODES = ("browser",)
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -43,6 +45,8 @@ class Settings:
     guard_ratio: float = 0.5
     alert_retry_minutes: int = 5  # first retry delay of a failed alert; doubles per attempt, 6 h at most
     processes: int | None = None  # worker processes that fetch and parse; None: chosen per run
+    browser: str = DEFAULT_BROWSER  # the Chromium that renders script-built pages
+    browser_pages: int = 4  # pages the browser renders at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,8 @@ class Vendor:
     url: str
     objection_days: int
     rules: ParseRules | None = None
+    render: str | None = None  # "browser": always read the page as a browser renders it
+    follow: str | None = None  # read the document behind the link whose text or address holds this
 
     @property
     def is_file(self) -> bool:
@@ -156,6 +162,8 @@ _SETTINGS = {
     "guard_ratio": "a number",
     "alert_retry_minutes": "an integer",
     "processes": "an integer",
+    "browser": "a string",
+    "browser_pages": "an integer",
 }
 _VENDOR = {
     "name": "a string",
@@ -163,6 +171,8 @@ _VENDOR = {
     "objection_days": "an integer",
     "parse": "a table",
     "date_format": "a string",
+    "render": "a string",
+    "follow": "a string",
 }
 _PARSE = {
     "row": "a string",
@@ -215,7 +225,8 @@ def _settings(r: _Reader, data: Mapping[str, Any], path: Path) -> Settings:
     db = Path(r.expand(s.pop("database", "data/policy_watch.db"), "settings.database")).expanduser()
     if not db.is_absolute():
         db = path.resolve().parent / db
-    for key in ("objection_days", "timeout", "max_bytes", "concurrency", "per_host", "failure_threshold"):
+    for key in ("objection_days", "timeout", "max_bytes", "concurrency", "per_host", "failure_threshold",
+                "browser_pages"):
         if key in s:
             r.positive(s[key], f"settings.{key}")
     for key in ("retries", "max_redirects", "alert_retry_minutes", "processes"):
@@ -236,6 +247,10 @@ def _settings(r: _Reader, data: Mapping[str, Any], path: Path) -> Settings:
         s["reminder_days"] = tuple(sorted(set(s["reminder_days"]), reverse=True))
     if "timeout" in s:
         s["timeout"] = float(s["timeout"])
+    if "browser" in s:
+        if not s["browser"].strip():
+            raise r.fail("settings.browser", "must name the Chromium program (default /usr/bin/chromium)")
+        s["browser"] = str(Path(r.expand(s["browser"].strip(), "settings.browser")).expanduser())
     return Settings(database=db, **s)
 
 
@@ -276,7 +291,17 @@ def _vendors(r: _Reader, items: list[Any], settings: Settings) -> tuple[Vendor, 
             if p and "entity" not in p:
                 raise r.fail(f"{where}.parse.entity", "is required when [parse] selectors are given")
             rules = ParseRules(date_format=v.get("date_format"), **p)
-        out.append(Vendor(name=name, url=url, objection_days=days, rules=rules))
+        render, follow = v.get("render"), v.get("follow")
+        if render is not None and render not in RENDER_MODES:
+            raise r.fail(f"{where}.render", f'expected "browser", got {render!r}')
+        if follow is not None and not follow.strip():
+            raise r.fail(f"{where}.follow", "must be the text or part of the address of a link")
+        if render is not None and follow is not None:
+            raise r.fail(f"{where}.follow", 'cannot be used with render = "browser"')
+        if follow is not None and urlsplit(url).scheme not in ("http", "https"):
+            raise r.fail(f"{where}.follow", "needs an http(s) URL")
+        out.append(Vendor(name=name, url=url, objection_days=days, rules=rules, render=render,
+                          follow=follow.strip() if follow else None))  # fmt: skip
     return tuple(out)
 
 

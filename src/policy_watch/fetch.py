@@ -30,6 +30,7 @@ from policy_watch.errors import BlockedError, FetchError
 from policy_watch.models import FetchResult
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/xml", "text/xml")
+PAGE_TYPES = (*HTML_TYPES, "application/pdf")  # what the parser reads
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 _BLOCK_MARKERS = (
     b"just a moment...",
@@ -256,8 +257,8 @@ class Fetcher:
             if not body.strip():
                 raise FetchError(url, f"HTTP {r.status_code} with an empty body", status=r.status_code)
             mime = (ctype or "").split(";")[0].strip().lower()
-            if mime and mime not in HTML_TYPES:
-                raise FetchError(url, f"not an HTML page: Content-Type {mime}", status=r.status_code)
+            if mime and mime not in PAGE_TYPES:
+                raise FetchError(url, f"not an HTML page or PDF: Content-Type {mime}", status=r.status_code)
             if len(body) < 40000 and _looks_blocked(body):  # a challenge page is small
                 raise BlockedError(url, "blocked: the server sent a bot challenge page", status=r.status_code)
         return FetchResult(

@@ -15,12 +15,20 @@ from policy_watch.parse.document import load_page
 from policy_watch.parse.html import decode_body
 from policy_watch.parse.layouts import LAYOUTS, read_entries
 
-__all__ = ["LAYOUTS", "PARSER_VERSION", "READERS", "ParseError", "decode_body", "parse_page"]
+__all__ = ["LAYOUTS", "PARSER_VERSION", "READERS", "ParseError", "decode_body", "is_pdf", "parse_page"]
 
 PARSER_VERSION = "1"
-READERS = ("html", "embedded data")
+READERS = ("html", "embedded data", "pdf")
 
 _NO_RULES = ParseRules()
+
+
+def is_pdf(body: bytes | str, content_type: str | None) -> bool:
+    """A PDF by its Content-Type, or by its first bytes (a local file has no Content-Type)."""
+    mime = (content_type or "").split(";")[0].strip().lower()
+    if mime == "application/pdf":
+        return True
+    return isinstance(body, bytes) and body[:1024].lstrip().startswith(b"%PDF-")
 
 
 def parse_page(
@@ -32,6 +40,12 @@ def parse_page(
 ) -> ParsedPage:
     """Read the entries and declared date of one page; ParseError when no entry can be read."""
     rules = rules or _NO_RULES
+    if is_pdf(body, content_type):
+        from policy_watch.parse.pdf import pdf_to_html  # pdfplumber: loaded only for PDFs
+
+        assert isinstance(body, bytes)
+        parsed = _parse_html(pdf_to_html(body, source), "text/html; charset=utf-8", rules, source)
+        return _as(parsed, "pdf")
     try:
         return _parse_html(body, content_type, rules, source)
     except ParseError as error:
@@ -70,3 +84,9 @@ def _parse_embedded(body: bytes | str, content_type: str | None, rules: ParseRul
         columns=found.columns,
         reader="embedded data",
     )
+
+
+def _as(page: ParsedPage, reader: str) -> ParsedPage:
+    from dataclasses import replace
+
+    return replace(page, reader=reader)
