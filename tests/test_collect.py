@@ -305,12 +305,12 @@ from policy_watch.config import Vendor
 from policy_watch.fetch import FetchOptions
 from policy_watch.store.records import VendorState
 real = collect.fetch_and_parse
-def faulty(fetcher, vendor, state):
+def faulty(fetcher, vendor, state, renderer=None):
     if vendor.name == "V3":
         raise ZeroDivisionError("a bug")
     if vendor.name == "V5" and sys.argv[2] == "exit":
         raise SystemExit(3)
-    return real(fetcher, vendor, state)
+    return real(fetcher, vendor, state, renderer)
 collect.fetch_and_parse = faulty  # the forked workers inherit it
 vendors = [Vendor(f"V{i}", sys.argv[1], 30) for i in range(10)]
 states = [VendorState(i, v.name, None, None, None, 0, False) for i, v in enumerate(vendors)]

@@ -28,6 +28,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_ready
 from typing import Any, Protocol
 
+from policy_watch.browser import Browser, BrowserOptions
 from policy_watch.config import Vendor
 from policy_watch.errors import FetchError, ParseError, PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions, host_key, load_tls_for
@@ -101,6 +102,21 @@ def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState, render
     except FetchError as e:
         e.vendor = vendor.name
         return Fetched(vendor, state, error=e)
+    got = _read(vendor, state, result)
+    if got.parse_error is None or renderer is None or vendor.render or vendor.follow or vendor.is_file:
+        return got
+    if not looks_like_shell(result):
+        return got
+    try:  # a script-built page: the list appears once a browser has run its scripts
+        rendered = renderer.render(vendor.url)
+    except FetchError as e:
+        why = f"the page looks built by scripts and could not be rendered: {e.cause}"
+        return Fetched(vendor, state, error=FetchError(vendor.url, why, vendor=vendor.name, status=e.status))
+    return _read(vendor, state, rendered)
+
+
+def _read(vendor: Vendor, state: VendorState, result: FetchResult) -> Fetched:
+    """Hash a fetched body and parse it, unless it is the body on record."""
     bhash = None if result.not_modified else body_hash(result.body)
     if bhash is None or bhash == state.body_hash:
         return Fetched(vendor, state, result=result, same_body=True)
@@ -114,12 +130,20 @@ def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState, render
     return Fetched(vendor, state, result=result, page=page, packed=packed, body_hash=bhash)
 
 
+def looks_like_shell(result: FetchResult) -> bool:
+    """Whether a page is an empty shell that scripts fill in (parse stage, imported on first use)."""
+    from policy_watch.parse.links import looks_like_shell as shell
+
+    return shell(result.body, result.content_type)
+
+
 def in_threads(
     fetcher: Fetcher,
     vendors: Sequence[Vendor],
     states: Sequence[VendorState],
     workers: int,
     stop: Flag | None = None,
+    renderer: Renderer | None = None,
 ) -> Outcomes:
     """Fetch and parse in a thread pool; yield (position, outcome) as each completes.
 
@@ -133,7 +157,7 @@ def in_threads(
         def submit_next() -> None:
             i = next(todo, None)
             if i is not None and not (stop is not None and stop.is_set()):
-                inflight[pool.submit(fetch_and_parse, fetcher, vendors[i], states[i])] = i
+                inflight[pool.submit(fetch_and_parse, fetcher, vendors[i], states[i], renderer)] = i
 
         try:
             for _ in range(2 * max(1, workers)):
@@ -210,8 +234,10 @@ def in_processes(
     states: Sequence[VendorState],
     count: int,
     stop: Flag | None = None,
+    browser: BrowserOptions | None = None,
 ) -> Outcomes:
     """Fetch and parse in ``count`` worker processes; yield (position, outcome) as each arrives.
+    A worker that meets a page to render starts its own browser with ``browser``.
 
     A worker that dies leaves its remaining vendors as errors (checked again next run), never
     as pages without entities. The workers stop taking new vendors once ``stop`` is set.
@@ -229,7 +255,7 @@ def in_processes(
         for shard in shards:
             reader, writer = ctx.Pipe(duplex=False)
             _widen(writer)
-            args = (writer, share, [vendors[i] for i in shard], [states[i] for i in shard], shard, halt)
+            args = (writer, share, [vendors[i] for i in shard], [states[i] for i in shard], shard, halt, browser)
             proc = ctx.Process(target=_worker, args=args, name="pw-worker", daemon=True)
             with _sigint_held():
                 proc.start()
@@ -314,6 +340,7 @@ def _worker(
     states: list[VendorState],
     positions: list[int],
     halt: Flag,
+    browser: BrowserOptions | None = None,
 ) -> None:
     """A worker process: fetch and parse its vendors, send each outcome to the parent."""
     # Ctrl-C and a service manager's SIGTERM reach the whole process group: the parent decides.
@@ -323,8 +350,9 @@ def _worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, terminated.handle)  # not the daemon's handler a fork inherits
     try:
-        with Fetcher(options) as fetcher:
+        with Fetcher(options) as fetcher, Browser(browser or BrowserOptions()) as renderer:
             sender = _Sender(conn, fetcher, vendors, states, positions, terminated, options.concurrency)
+            sender.renderer = renderer
             sender.run()
         # Without the end mark, the parent reports what this worker did not send as lost.
         if not (sender.parent_gone or sender.thread_died) and (halt.is_set() or not terminated.signalled):
@@ -353,6 +381,7 @@ class _Sender:
     alternating runs each)."""
 
     TICK = 0.1
+    renderer: Renderer | None = None
     _SMOOTHING = 0.3  # weight of the newest vendor in the running averages
     _WARM_UP = 2  # vendors seen before the averages count
 
@@ -455,7 +484,7 @@ class _Sender:
             start, cpu = time.monotonic(), time.thread_time()
             try:
                 got: tuple[Any, ...] | Exception = fetch_and_parse(
-                    self.fetcher, self.vendors[k], self.states[k]
+                    self.fetcher, self.vendors[k], self.states[k], self.renderer
                 ).for_transfer()
             except Exception as e:  # a bug in one vendor's handling stays that vendor's error
                 got = e

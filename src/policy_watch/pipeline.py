@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from policy_watch import alerting, clock, render
+from policy_watch.browser import Browser, BrowserOptions
 from policy_watch.collect import Fetched, in_processes, in_threads, worker_count
 from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_pages, is_suspect
@@ -59,6 +60,12 @@ class RunReport:
         return [r for r in self.results if r.status == "changed"]
 
 
+def browser_options(config: Config) -> BrowserOptions:
+    s = config.settings
+    return BrowserOptions(executable=s.browser, pages=s.browser_pages, timeout=s.timeout, max_bytes=s.max_bytes,
+                          user_agent=s.user_agent, launch_timeout=max(10.0, s.timeout))  # fmt: skip
+
+
 def fetch_options(config: Config) -> FetchOptions:
     s = config.settings
     return FetchOptions(user_agent=s.user_agent, timeout=s.timeout, max_bytes=s.max_bytes, retries=s.retries,
@@ -94,12 +101,13 @@ def run_check(
     states = [by_name[v.name] for v in todo]
     with ExitStack() as stack:
         if processes >= 2:
-            outcomes = in_processes(fetch_options(config), todo, states, processes, stop)
+            outcomes = in_processes(fetch_options(config), todo, states, processes, stop, browser_options(config))
         else:
             if fetcher is None:
                 fetcher = stack.enter_context(Fetcher(fetch_options(config)))
+            browser = stack.enter_context(Browser(browser_options(config)))  # started by the first page to render
             workers = max(1, min(config.settings.concurrency, len(todo)))
-            outcomes = in_threads(fetcher, todo, states, workers, stop)
+            outcomes = in_threads(fetcher, todo, states, workers, stop, browser)
         stack.callback(outcomes.close)  # an error while recording stops the fetching too
         with store.batch() as tick:
             uncommitted: list[int] = []  # results whose writes the batch has not committed yet

@@ -29,6 +29,8 @@ def find_link(body: bytes | str, content_type: str | None, text: str, base_url: 
 def looks_like_shell(body: bytes | str, content_type: str | None) -> bool:
     """A page a script builds in the browser: little visible text, and an application root
     element or script bundles."""
+    if isinstance(body, bytes) and body.lstrip()[:5] == b"%PDF-":
+        return False
     tree = build_tree(body, content_type)
     scripts = tree.css("script[src]")
     root = any(tree.css_first(selector) is not None for selector in _APP_ROOTS)
