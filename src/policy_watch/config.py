@@ -46,7 +46,7 @@ class Settings:
     alert_retry_minutes: int = 5  # first retry delay of a failed alert; doubles per attempt, 6 h at most
     processes: int | None = None  # worker processes that fetch and parse; None: chosen per run
     browser: str = DEFAULT_BROWSER  # the Chromium that renders script-built pages
-    browser_pages: int = 4  # pages the browser renders at once
+    browser_pages: int = 3  # pages the browser renders at once
 
 
 @dataclass(frozen=True, slots=True)
