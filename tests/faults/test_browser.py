@@ -110,7 +110,7 @@ def test_browser_crashes_while_rendering(case: Case, tmp_path: Path) -> None:
         case.write()
         case.pages.serve("/app", slow)  # type: ignore[attr-defined]
 
-    case.check(inject, heal, cause="browser")
+    case.check(inject, heal, cause="the browser crashed while rendering the page")
 
 
 def test_browser_hangs_at_start(case: Case, tmp_path: Path) -> None:
