@@ -47,6 +47,14 @@ CASES = [
     ("bad kind", GOOD + 'kinds = ["exploded"]\n', "notify[1].kinds"),
     ("bad time", GOOD.replace("objection_days = 30", 'run_at = "25:00"'), "settings.run_at"),
     ("bad zone", GOOD.replace("objection_days = 30", 'timezone = "Mars/Base"'), "settings.timezone"),
+    ("render mode", GOOD.replace('name = "Acme"', 'name = "Acme"\nrender = "chrome"'), 'vendors[1].render: expected "browser"'),
+    ("empty follow", GOOD.replace('name = "Acme"', 'name = "Acme"\nfollow = " "'), "vendors[1].follow: must be"),
+    ("follow and render", GOOD.replace('name = "Acme"', 'name = "Acme"\nfollow = "PDF"\nrender = "browser"'),
+     "vendors[1].follow: cannot be used with"),
+    ("follow a file", GOOD.replace('https://acme.example/subprocessors', 'page.html').replace('name = "Acme"', 'name = "Acme"\nfollow = "PDF"'),
+     "vendors[1].follow: needs an http(s) URL"),
+    ("browser pages", GOOD.replace("objection_days = 30", "browser_pages = 0"), "settings.browser_pages: must be between 1 and 64"),
+    ("browser empty", GOOD.replace("objection_days = 30", 'browser = ""'), "settings.browser: must name"),
 ]
 
 
@@ -134,6 +142,15 @@ def test_vendor_override_and_local_file(tmp_path: Path) -> None:
     v = cfg.vendors[0]
     assert v.objection_days == 14 and v.is_file and v.url == str(tmp_path.resolve() / "pages" / "acme.html")
     assert v.rules is not None and v.rules.row == "li" and v.rules.entity == "b"
+
+
+def test_source_keys(tmp_path: Path) -> None:
+    text = GOOD.replace('name = "Acme"', 'name = "Acme"\nrender = "browser"').replace(
+        "objection_days = 30", 'browser = "~/chromium/chrome"\nbrowser_pages = 2'
+    ) + '\n[[vendors]]\nname = "B"\nurl = "https://b.example/trust"\nfollow = " Sub-processors "\n'
+    cfg = load_config(_write(tmp_path, text))
+    assert cfg.vendors[0].render == "browser" and cfg.vendors[1].follow == "Sub-processors"
+    assert cfg.settings.browser == str(Path.home() / "chromium" / "chrome") and cfg.settings.browser_pages == 2
 
 
 def test_shipped_config_loads() -> None:

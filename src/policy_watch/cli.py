@@ -24,9 +24,10 @@ import click
 
 from policy_watch import __version__, pipeline, queries, render
 from policy_watch import history as history_ops
+from policy_watch.browser import BrowserOptions
 from policy_watch.config import Config, load_config
 from policy_watch.errors import ConfigError, FetchError, LockedError, ParseError, PolicyWatchError, StoreError
-from policy_watch.fetch import Fetcher
+from policy_watch.fetch import FetchOptions
 from policy_watch.models import VendorResult
 from policy_watch.outbox import deliver
 from policy_watch.store import Store, run_lock
@@ -183,21 +184,27 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 @click.pass_obj
 def parse(obj: _Ctx, source: str, as_json: bool, vendor: str | None) -> None:
     """Show what the parser reads from one page (URL or file); stores nothing."""
-    from policy_watch.parse import parse_page
+    from policy_watch.sources import read_once
 
     with _errors():
-        rules = obj.config.vendor(vendor).rules if vendor else None
-        with Fetcher() as f:
-            result = f.fetch(source if "://" in source else str(Path(source).resolve()))
-        page = parse_page(result.body, content_type=result.content_type, rules=rules, source=source)
+        if vendor:
+            cfg = obj.config
+            reading = read_once(source, cfg.vendor(vendor), pipeline.fetch_options(cfg), pipeline.browser_options(cfg))
+        else:
+            where = source if "://" in source else str(Path(source).resolve())
+            reading = read_once(where, None, FetchOptions(), BrowserOptions())
+    page = reading.page
     if as_json:
-        _json(page.to_json())
+        _json({**page.to_json(), "reader": page.reader, "rendered": reading.rendered, "hint": reading.hint})
         return
     rows = [e.to_json() for e in page.entries]
     for r in rows:
         r["extra"] = "; ".join(f"{k}: {v}" for k, v in r["extra"].items())  # type: ignore[attr-defined]
     _table(rows, ["section", "entity", "purpose", "country", "extra"],
-           title=f"{render.counted(len(rows), 'entry', 'entries')}; declared date: {page.last_modified or 'none found'}")  # fmt: skip
+           title=f"{render.counted(len(rows), 'entry', 'entries')}; declared date: {page.last_modified or 'none found'}; "
+                 f"read by: {reading.how}")  # fmt: skip
+    if reading.hint:
+        _console(stderr=True).print(f"hint: {reading.hint}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _print_result(r: VendorResult) -> None:

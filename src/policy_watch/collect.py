@@ -18,6 +18,7 @@ from policy_watch.config import Vendor
 from policy_watch.errors import BlockedError, FetchError, ParseError
 from policy_watch.fetch import Fetcher, looks_like_challenge
 from policy_watch.models import FetchResult, ParsedPage
+from policy_watch.sources import Renderer, fetch_source
 from policy_watch.store.records import VendorState, body_hash, pack_body
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,29 @@ def parse_page(body: bytes, **options: Any) -> ParsedPage:
     return parse(body, **options)
 
 
-def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> Fetched:
-    """One vendor's page fetched and parsed. What it hands on names the vendor's URL as it may be
-    shown (``Vendor.shown_url``): a secret from the environment in the URL goes no further."""
+def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState, renderer: Renderer | None = None) -> Fetched:
+    """One vendor's page fetched (or rendered) and parsed. What it hands on names the vendor's URL
+    as it may be shown (``Vendor.shown_url``): a secret from the environment in the URL goes no further."""
     try:
-        result = fetcher.fetch(vendor.url, etag=state.etag, last_modified=state.last_modified_header)
+        result = fetch_source(fetcher, vendor, state, renderer)
     except FetchError as e:
         e.vendor, e.url, e.cause = vendor.name, vendor.shown_url, vendor.hide(e.cause)
         return Fetched(vendor, state, error=e)
+    got = _read(vendor, state, result)
+    if got.parse_error is None or renderer is None or vendor.render or vendor.follow or vendor.is_file:
+        return got
+    if not looks_like_shell(result):
+        return got
+    try:  # a script-built page: the list appears once a browser has run its scripts
+        rendered = renderer.render(vendor.url)
+    except FetchError as e:
+        why = f"the page looks built by scripts and could not be rendered: {vendor.hide(e.cause)}"
+        return Fetched(vendor, state, error=FetchError(vendor.shown_url, why, vendor=vendor.name, status=e.status))
+    return _read(vendor, state, rendered)
+
+
+def _read(vendor: Vendor, state: VendorState, result: FetchResult) -> Fetched:
+    """Hash a fetched body and parse it, unless it is the body on record."""
     if vendor.secrets:
         result = replace(result, url=vendor.shown_url, final_url=vendor.hide(result.final_url))
     bhash = None if result.not_modified else body_hash(result.body)
@@ -84,6 +100,13 @@ def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> Fet
     return Fetched(vendor, state, result=result, page=page, packed=packed, body_hash=bhash)
 
 
+def looks_like_shell(result: FetchResult) -> bool:
+    """Whether a page is an empty shell that scripts fill in (parse stage, imported on first use)."""
+    from policy_watch.parse.links import looks_like_shell as shell
+
+    return shell(result.body, result.content_type)
+
+
 def in_threads(
     fetcher: Fetcher,
     vendors: Sequence[Vendor],
@@ -91,6 +114,7 @@ def in_threads(
     workers: int,
     stop: threading.Event | None = None,
     idle: float | None = None,
+    renderer: Renderer | None = None,
 ) -> Outcomes:
     """Fetch and parse in a thread pool; yield (position, outcome) as each completes, and
     (-1, None) after each ``idle`` seconds in which none did (the caller may act meanwhile).
@@ -105,7 +129,7 @@ def in_threads(
         def submit_next() -> None:
             i = next(todo, None)
             if i is not None and not (stop is not None and stop.is_set()):
-                inflight[pool.submit(fetch_and_parse, fetcher, vendors[i], states[i])] = i
+                inflight[pool.submit(fetch_and_parse, fetcher, vendors[i], states[i], renderer)] = i
 
         try:
             for _ in range(2 * max(1, workers)):

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 # Change kinds that open an objection window: a kind ("added", "renamed", ...) or, for "changed",
 # the field that changed ("country", "purpose", ...). "changed" alone means any field.
 DEFAULT_WINDOW_KINDS = ("added", "renamed", "country", "purpose")
+DEFAULT_BROWSER = "/usr/bin/chromium"  # Debian's chromium package
+RENDER_MODES = ("browser",)
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -51,6 +53,8 @@ class Settings:
     window_kinds: tuple[str, ...] = DEFAULT_WINDOW_KINDS
     guard_ratio: float = 0.5
     alert_retry_minutes: int = 5  # first retry delay of a failed alert; doubles per attempt, 6 h at most
+    browser: str = DEFAULT_BROWSER  # the Chromium that renders script-built pages
+    browser_pages: int = 3  # pages the browser renders at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,8 @@ class Vendor:
     rules: ParseRules | None = None
     blocked: str = "auto"  # "auto": a page without a list that looks like a bot challenge is blocked; "never"
     secrets: tuple[tuple[str, str], ...] = ()  # (value, "${NAME}") of each variable in the URL: never shown
+    render: str | None = None  # "browser": always read the page as a browser renders it
+    follow: str | None = None  # read the document behind the link whose text or address holds this
 
     @property
     def is_file(self) -> bool:
@@ -210,6 +216,7 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "reminder_days": (0, 3650, " days"),
     "guard_ratio": (0.000001, 1, ""),
     "alert_retry_minutes": (0, 1440, " minutes"),
+    "browser_pages": (1, 64, " pages"),
 }
 
 _SETTINGS = {
@@ -230,6 +237,8 @@ _SETTINGS = {
     "guard_ratio": "a number",
     "alert_retry_minutes": "an integer",
     "processes": "an integer",  # no longer used: accepted, with a warning, so older configs still load
+    "browser": "a string",
+    "browser_pages": "an integer",
 }
 _VENDOR = {
     "name": "a string",
@@ -238,6 +247,8 @@ _VENDOR = {
     "parse": "a table",
     "date_format": "a string",
     "blocked": "a string",
+    "render": "a string",
+    "follow": "a string",
 }
 BLOCKED_GUESSES = ("auto", "never")
 _PARSE = {
@@ -316,6 +327,10 @@ def _settings(r: _Reader, data: Mapping[str, Any], path: Path) -> Settings:
         s["reminder_days"] = tuple(sorted(set(s["reminder_days"]), reverse=True))
     if "timeout" in s:
         s["timeout"] = float(s["timeout"])
+    if "browser" in s:
+        if not s["browser"].strip():
+            raise r.fail("settings.browser", "must name the Chromium program (default /usr/bin/chromium)")
+        s["browser"] = str(Path(r.expand(s["browser"].strip(), "settings.browser")).expanduser())
     return Settings(database=db, **s)
 
 
@@ -357,10 +372,21 @@ def _vendors(r: _Reader, items: list[Any], settings: Settings) -> tuple[Vendor, 
             if p and "entity" not in p:
                 raise r.fail(f"{where}.parse.entity", "is required when [parse] selectors are given")
             rules = ParseRules(date_format=v.get("date_format"), **p)
+        render, follow = v.get("render"), v.get("follow")
+        if render is not None and render not in RENDER_MODES:
+            raise r.fail(f"{where}.render", f'expected "browser", got {render!r}')
+        if follow is not None and not follow.strip():
+            raise r.fail(f"{where}.follow", "must be the text or part of the address of a link")
+        if render is not None and follow is not None:
+            raise r.fail(f"{where}.follow", 'cannot be used with render = "browser"')
+        if follow is not None and urlsplit(url).scheme not in ("http", "https"):
+            raise r.fail(f"{where}.follow", "needs an http(s) URL")
+
         blocked = v.get("blocked", "auto")
         if blocked not in BLOCKED_GUESSES:
             raise r.fail(f"{where}.blocked", f"expected one of {', '.join(map(repr, BLOCKED_GUESSES))}, got {blocked!r}")
-        out.append(Vendor(name=name, url=url, objection_days=days, rules=rules, blocked=blocked, secrets=secrets))
+        out.append(Vendor(name=name, url=url, objection_days=days, rules=rules, blocked=blocked, secrets=secrets,
+                          render=render, follow=follow.strip() if follow else None))  # fmt: skip
     return tuple(out)
 
 

@@ -41,6 +41,7 @@ from policy_watch.errors import BlockedError, FetchError
 from policy_watch.models import FetchResult
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/xml", "text/xml")
+PAGE_TYPES = (*HTML_TYPES, "application/pdf")  # what the parser reads
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 # Markup only bot-challenge and block pages carry (Cloudflare, Akamai, Imperva, DataDome,
 # PerimeterX, AWS WAF). Not "captcha" alone: a list may name a captcha vendor as a
@@ -310,8 +311,8 @@ class Fetcher:
             if not body.strip():
                 raise FetchError(url, f"HTTP {r.status_code} with an empty body", status=r.status_code)
             mime = (ctype or "").split(";")[0].strip().lower()
-            if mime and mime not in HTML_TYPES:
-                raise FetchError(url, f"not an HTML page: Content-Type {mime}", status=r.status_code)
+            if mime and mime not in PAGE_TYPES:
+                raise FetchError(url, f"not an HTML page or PDF: Content-Type {mime}", status=r.status_code)
         return FetchResult(
             url=url,
             final_url=current,

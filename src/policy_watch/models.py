@@ -55,6 +55,7 @@ class ParsedPage:
     # Parallel to ``columns`` (same sections, same order): each column's header as the page wrote
     # it, "" for a table without a header row.
     headers: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    reader: str = "html"  # which reader read it: "html", "embedded data", "pdf" (see parse.READERS)
 
     def to_json(self) -> dict[str, object]:
         return {

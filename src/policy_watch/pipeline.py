@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from policy_watch import alerting, clock, render
+from policy_watch.browser import Browser, BrowserOptions
 from policy_watch.collect import Fetched, Outcomes, in_threads, parse_page
 from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_pages, is_suspect
@@ -80,6 +81,12 @@ class RunReport:
         return [r for r in self.results if r.status == "changed"]
 
 
+def browser_options(config: Config) -> BrowserOptions:
+    s = config.settings
+    return BrowserOptions(executable=s.browser, pages=s.browser_pages, timeout=s.timeout, max_bytes=s.max_bytes,
+                          user_agent=s.user_agent, launch_timeout=max(10.0, s.timeout))  # fmt: skip
+
+
 def fetch_options(config: Config) -> FetchOptions:
     s = config.settings
     return FetchOptions(user_agent=s.user_agent, timeout=s.timeout, max_bytes=s.max_bytes, retries=s.retries,
@@ -110,8 +117,9 @@ def run_check(
         idle = ALERT_IDLE if deliver_alerts else None
         if fetcher is None:
             fetcher = stack.enter_context(Fetcher(fetch_options(config)))
+        browser = stack.enter_context(Browser(browser_options(config)))  # started by the first page to render
         workers = max(1, min(config.settings.concurrency, len(todo)))
-        outcomes = in_threads(fetcher, todo, states, workers, stop, idle)
+        outcomes = in_threads(fetcher, todo, states, workers, stop, idle, browser)
         stack.callback(outcomes.close)  # an error while recording stops the fetching too
         early = _EarlyDelivery(config, store, now, report) if deliver_alerts else None
         while _record_outcomes(config, store, todo, outcomes, report, now, on_result, early):

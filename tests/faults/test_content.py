@@ -8,11 +8,14 @@ import socket
 import sqlite3
 import time
 import zlib
+from collections.abc import Callable
 
+import pdfmake
 import pytest
 from faultkit import FAULTY, V1, V2, V3, World, by_vendor, chunks, db_state, head, respond
 
 from policy_watch.parse import parse_page
+from policy_watch.parse.pdf import MAX_PAGES
 
 MB = 1024 * 1024
 CAP = 2 * MB
@@ -113,17 +116,31 @@ def test_broken_gzip(world: World) -> None:
 # --- type and charset ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("body", "ctype"),
-    [(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n", "application/pdf"),
-     (json.dumps({"subprocessors": [{"name": "Acme"}]}).encode(), "application/json")],
-    ids=["pdf", "json"],
-)  # fmt: skip
-def test_not_html(world: World, body: bytes, ctype: str) -> None:
+def test_json_instead_of_html(world: World) -> None:
+    body = json.dumps({"subprocessors": [{"name": "Acme"}]}).encode()
     world.fault(
-        lambda: world.serve_faulty(respond(body, ctype=ctype)),
+        lambda: world.serve_faulty(respond(body, ctype="application/json")),
         world.heal,
-        cause=rf"not an HTML page.*{ctype}",
+        cause=r"not an HTML page or PDF.*application/json",
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "cause"),
+    [(lambda: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n", r"not a readable PDF"),
+     (pdfmake.scanned, r"no text layer"),
+     (lambda: pdfmake.many_pages(MAX_PAGES + 1), r"pages \(limit"),
+     (pdfmake.stream_bomb, r"unpacks to over")],
+    ids=["broken-pdf", "scanned-pdf", "pdf-bomb-pages", "pdf-bomb-stream"],
+)  # fmt: skip
+def test_unreadable_pdf_instead_of_the_page(world: World, make: Callable[[], bytes], cause: str) -> None:
+    """A PDF that cannot be read where the list was: a structure alarm naming why, no removals."""
+    body = make()
+    world.fault(
+        lambda: world.serve_faulty(respond(body, ctype="application/pdf")),
+        world.heal,
+        cause=cause,
+        status="suspect",
     )
 
 

@@ -1,0 +1,308 @@
+"""Render pages that scripts build, with a headless Chromium: the only module that imports Playwright.
+
+One browser per run (per worker process), started on the first page that needs it and reused:
+a vendor that needs no browser never starts one. Playwright drives it from one thread of its own
+with an event loop; any thread may call ``render``, which waits for its page. At most
+``pages`` pages render at once, each in a fresh context (no cookies, storage or cache carried
+from one vendor to the next), with:
+
+- the fetch policy on every request the page makes: only http(s), and no loopback, private,
+  link-local or metadata address unless it is the vendor page's own host and port;
+  WebSockets, downloads, service workers and permission prompts refused;
+- a time limit per page and caps on its requests and on the size of the DOM;
+- a wait for the content to settle: no request in flight and no DOM change for ``quiet``
+  seconds, or, for a page that keeps polling, no DOM change for ``STABLE`` seconds whenever
+  no request is in flight. A page whose DOM never stops changing is an error, not a half-built
+  list.
+
+Chromium is Debian's (``apt-get install chromium``) or ``settings.browser``; nothing is downloaded.
+A browser that crashed is started again for the next page; one that hangs costs its pages
+their time limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from policy_watch.errors import BlockedError, FetchError
+from policy_watch.fetch import is_private_host
+from policy_watch.models import FetchResult
+
+log = logging.getLogger(__name__)
+
+CHROMIUM_PACKAGE = "chromium"
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",  # as root (containers, CI) Chromium's sandbox cannot start
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--disable-extensions",
+    "--mute-audio",
+    # Fewer processes, for memory: GPU compositing and the network service inside the browser
+    # process, no spare renderer kept waiting, renderers capped (see benchmarks/README.md).
+    "--in-process-gpu",
+    "--enable-features=NetworkServiceInProcess2",
+    "--disable-features=SpareRendererForSitePerProcess,Translate,MediaRouter,OptimizationHints",
+    "--renderer-process-limit=4",
+)
+STABLE = 2.0  # seconds without a DOM change that settle a page whose requests never stop
+MAX_REQUESTS = 400  # per page
+_POLL = 0.1
+_COUNT_MUTATIONS = """
+window.__pwMutations = 0;
+new MutationObserver(() => { window.__pwMutations++; })
+  .observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserOptions:
+    executable: str = "/usr/bin/chromium"
+    pages: int = 3  # rendered at once
+    timeout: float = 20.0  # seconds per page, from navigation to the settled DOM
+    max_bytes: int = 10 * 1024 * 1024  # the rendered DOM
+    user_agent: str | None = None
+    quiet: float = 0.4  # seconds with no request in flight and no DOM change
+    launch_timeout: float = 30.0
+
+
+@dataclass
+class _Traffic:
+    """One page's requests: how many are in flight, how many were made, which were refused."""
+
+    inflight: int = 0
+    made: int = 0
+    refused: list[str] = field(default_factory=list)
+    last: float = field(default_factory=time.monotonic)  # when the count last changed
+
+    def change(self, step: int) -> None:
+        self.inflight = max(0, self.inflight + step)
+        self.last = time.monotonic()
+
+
+class Browser:
+    """A headless Chromium shared by the threads of a run. Use as a context manager."""
+
+    def __init__(self, options: BrowserOptions | None = None) -> None:
+        self.options = options or BrowserOptions()
+        self.started = 0  # browsers launched (a crash makes it more than one)
+        self.refused: list[str] = []  # requests refused by the fetch policy, over the run
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._playwright: Any = None
+        self._browser: Any = None
+        self._launching: asyncio.Lock | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- any thread -------------------------------------------------------------------------------
+
+    def render(self, url: str) -> FetchResult:
+        """The page's DOM once its scripts have built it; FetchError (or BlockedError) otherwise."""
+        self._check_executable(url)
+        loop = self._event_loop()
+        future = asyncio.run_coroutine_threadsafe(self._render(url), loop)
+        # The page's own limit runs inside; this one catches a loop that stopped answering.
+        wait = self.options.timeout + self.options.launch_timeout + 15
+        try:
+            return future.result(timeout=wait)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise FetchError(url, f"the browser did not answer within {wait:g} s") from None
+
+    def close(self) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=15)
+        except Exception as e:  # a browser that will not close is killed with its driver below
+            log.warning("the browser did not close cleanly: %r", e)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=15)
+
+    def _check_executable(self, url: str) -> None:
+        exe = self.options.executable
+        if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+            raise FetchError(
+                url,
+                f"this page needs a browser, and Chromium was not found at {exe}: install Debian's "
+                f"{CHROMIUM_PACKAGE!r} package (apt-get install {CHROMIUM_PACKAGE}) or point "
+                "settings.browser at a Chromium",
+            )
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="pw-browser", daemon=True)
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    # --- the browser's thread ---------------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        browser, playwright = self._browser, self._playwright
+        self._browser = self._playwright = None
+        if browser is not None:
+            try:
+                await asyncio.wait_for(browser.close(), 10)
+            except Exception as e:
+                log.debug("closing the browser: %r", e)
+        if playwright is not None:
+            await asyncio.wait_for(playwright.stop(), 10)
+
+    async def _launched(self, url: str) -> Any:
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import async_playwright
+
+        if self._launching is None:
+            self._launching = asyncio.Lock()
+        async with self._launching:
+            if self._browser is not None and self._browser.is_connected():
+                return self._browser
+            if self._browser is not None:  # it crashed: start another for this page and the next
+                log.warning("the browser was lost; starting it again")
+                self._browser = None
+            if self._playwright is None:
+                self._playwright = await async_playwright().start()
+            o = self.options
+            try:
+                self._browser = await asyncio.wait_for(
+                    self._playwright.chromium.launch(
+                        executable_path=o.executable, args=list(CHROMIUM_ARGS), headless=True,
+                        timeout=o.launch_timeout * 1000, handle_sigint=False, handle_sigterm=False,
+                        handle_sighup=False,
+                    ),
+                    o.launch_timeout + 5,
+                )  # fmt: skip
+            except (PlaywrightError, TimeoutError) as e:
+                why = _first_line(e) or f"no answer within {o.launch_timeout:g} s"
+                raise FetchError(url, f"the browser {o.executable} did not start: {why}") from None
+            self.started += 1
+            return self._browser
+
+    async def _render(self, url: str) -> FetchResult:
+        from playwright.async_api import Error as PlaywrightError
+
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.options.pages)
+        async with self._slots:
+            browser = await self._launched(url)
+            start = time.monotonic()
+            try:
+                result = await asyncio.wait_for(self._visit(browser, url), self.options.timeout)
+            except TimeoutError:
+                raise FetchError(
+                    url, f"the page did not finish loading or settle within {self.options.timeout:g} s"
+                ) from None
+            except PlaywrightError as e:
+                if not browser.is_connected():
+                    raise FetchError(url, f"the browser crashed while rendering the page ({_first_line(e)})") from None
+                raise FetchError(url, f"browser: {_first_line(e)}") from None
+            return FetchResult(**{**result, "duration_ms": int((time.monotonic() - start) * 1000)})
+
+    async def _visit(self, browser: Any, url: str) -> dict[str, Any]:
+        o = self.options
+        traffic = _Traffic()
+        context = await browser.new_context(
+            accept_downloads=False, service_workers="block", permissions=[], user_agent=o.user_agent
+        )
+        try:
+            await context.route("**/*", lambda route: self._guard(route, url, traffic))
+            await context.route_web_socket("**/*", _refuse_socket)
+            await context.add_init_script(_COUNT_MUTATIONS)
+            page = await context.new_page()
+            page.on("request", lambda _: traffic.change(+1))
+            page.on("requestfinished", lambda _: traffic.change(-1))
+            page.on("requestfailed", lambda _: traffic.change(-1))
+            page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.dismiss()))
+            response = await page.goto(url, wait_until="domcontentloaded", timeout=o.timeout * 1000)
+            if response is None:
+                raise FetchError(url, "the browser got no response for the page")
+            status = response.status
+            if status >= 400:
+                if status in (401, 403):
+                    raise BlockedError(url, f"blocked: HTTP {status} (bot challenge or access denied)", status=status)
+                raise FetchError(url, f"HTTP {status} {response.status_text}".strip(), status=status)
+            await _settle(page, traffic, o.quiet)
+            html = await page.content()
+            final = page.url
+        finally:
+            try:
+                await asyncio.wait_for(context.close(), 5)
+            except Exception as e:
+                log.debug("closing a page's context: %r", e)
+        body = html.encode("utf-8")
+        if len(body) > o.max_bytes:
+            raise FetchError(url, f"rendered page too large: {len(body)} bytes (limit {o.max_bytes})")
+        self.refused.extend(traffic.refused)
+        return {"url": url, "final_url": final, "status": status, "body": body,
+                "content_type": "text/html; charset=utf-8"}  # fmt: skip
+
+    async def _guard(self, route: Any, page_url: str, traffic: _Traffic) -> None:
+        """Let a request of the page through only where the fetch policy allows it."""
+        target = route.request.url
+        parts = urlsplit(target)
+        if parts.scheme in ("data", "blob"):
+            await route.continue_()
+            return
+        refused = parts.scheme not in ("http", "https") or traffic.made >= MAX_REQUESTS
+        if not refused and parts.netloc.lower() != urlsplit(page_url).netloc.lower():
+            loop = asyncio.get_running_loop()
+            refused = await loop.run_in_executor(None, is_private_host, parts.hostname or "")
+        if refused:
+            traffic.refused.append(target)
+            log.info("refused a request of %s to %s", page_url, target)
+            await route.abort("blockedbyclient")
+            return
+        traffic.made += 1
+        await route.continue_()
+
+
+async def _refuse_socket(socket: Any) -> None:
+    await socket.close()
+
+
+async def _settle(page: Any, traffic: _Traffic, quiet: float) -> None:
+    """Wait until nothing loads and nothing changes for ``quiet`` seconds (or nothing changes
+    for ``STABLE`` seconds, between the requests of a page that polls); the caller's time limit
+    ends a page that never settles."""
+    count = -1
+    changed = time.monotonic()
+    while True:
+        now = time.monotonic()
+        seen = await page.evaluate("window.__pwMutations || 0")
+        if seen != count:
+            count, changed = seen, now
+        calm = now - changed
+        if traffic.inflight == 0 and calm >= quiet and (now - traffic.last >= quiet or calm >= STABLE):
+            return
+        await asyncio.sleep(_POLL)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

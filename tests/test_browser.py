@@ -1,0 +1,139 @@
+"""Pages a browser renders, through the real command line against a local server, with Debian's
+Chromium: two versions each, the exact changes, and the browser's requests under the fetch policy."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from pwtest import PageServer, cli, write_config
+from test_sources import changes, run_ok
+
+TABLE_APP = """<!doctype html><html><head><title>Trust Center</title></head><body><div id="root"></div>
+<script>
+const rows = %s;
+const t = document.createElement('table');
+t.innerHTML = '<tr><th>Subprocessor</th><th>Purpose</th><th>Location</th></tr>' +
+  rows.map(r => `<tr><td>${r[0]}</td><td>${r[1]}</td><td>${r[2]}</td></tr>`).join('');
+setTimeout(() => document.getElementById('root').appendChild(t), 150);
+</script></body></html>"""
+
+# A shell that never changes: its data comes from /api/subprocessors, as on hosted trust portals.
+CARDS_APP = """<!doctype html><html><head><title>Security portal</title>
+<script src="/static/app.js" defer></script></head><body><div id="app"></div></body></html>"""
+CARDS_JS = """
+fetch('/api/subprocessors').then(r => r.json()).then(data => {
+  const root = document.getElementById('app');
+  const h = document.createElement('h2'); h.textContent = data.title; root.appendChild(h);
+  const list = document.createElement('div');
+  for (const s of data.items) {
+    const card = document.createElement('div'); card.className = 'card';
+    card.innerHTML = `<h3>${s.name}</h3><p>Purpose: ${s.purpose}</p><p>Location: ${s.location}</p>`;
+    list.appendChild(card);
+  }
+  root.appendChild(list);
+});
+"""
+
+
+def _api(items: list[tuple[str, str, str]]) -> str:
+    return json.dumps({"title": "Subprocessors", "items": [{"name": n, "purpose": p, "location": c} for n, p, c in items]})
+
+
+def test_rendered_table_from_inline_data_two_versions(tmp_path: Path, pages: PageServer) -> None:
+    v1 = [["Amazon Web Services", "Hosting", "United States"], ["Mailgun", "Email delivery", "United States"]]
+    pages.serve("/trust", TABLE_APP % json.dumps(v1))
+    config = write_config(tmp_path, [("App", pages.url("/trust"))], extra='render = "browser"\n')
+    run_ok(config, "1 baseline")
+    v2 = [["Amazon Web Services", "Hosting", "United States, Germany"], ["Postmark", "Email delivery", "United States"]]
+    pages.serve("/trust", TABLE_APP % json.dumps(v2))
+    run_ok(config, "1 changed")
+    assert changes(config) == sorted([
+        ("added", "", "Postmark", None, None, None),
+        ("removed", "", "Mailgun", None, None, None),
+        ("changed", "", "Amazon Web Services", "country", "United States", "United States, Germany"),
+    ])  # fmt: skip
+    with sqlite3.connect(tmp_path / "pw.db") as db:  # the evidence is the rendered DOM
+        rows = db.execute("select count(*) from bodies").fetchone()[0]
+    assert rows == 2
+
+
+def test_shell_never_changes_while_its_json_does(tmp_path: Path, pages: PageServer) -> None:
+    """Not configured for a browser: the plain page is a script shell, so it is rendered by itself,
+    and on every run, though the shell answers 304 to a conditional request."""
+    pages.serve("/portal", CARDS_APP, ETag='"shell-1"')
+    pages.serve("/static/app.js", CARDS_JS, Content_Type="text/javascript", ETag='"js-1"')
+    v1 = [("Snowflake Inc.", "Data warehouse", "United States"), ("Zendesk, Inc.", "Support", "United States")]
+    pages.serve("/api/subprocessors", _api(v1), Content_Type="application/json")
+    config = write_config(tmp_path, [("Portal", pages.url("/portal"))])
+
+    shown = cli(config, "parse", pages.url("/portal"))
+    assert shown.returncode == 0, shown.stderr
+    assert "read by: html, from the page as a browser rendered it" in " ".join(shown.stdout.split())
+    assert 'render = "browser" in its [[vendors]] table' in shown.stderr
+
+    run_ok(config, "1 baseline")
+    run_ok(config, "1 unchanged")
+    v2 = [("Snowflake Inc.", "Data warehouse", "United States, Ireland"), ("Intercom, Inc.", "Support chat", "United States")]
+    pages.serve("/api/subprocessors", _api(v2), Content_Type="application/json")
+    run_ok(config, "1 changed")
+    assert changes(config) == sorted([
+        ("added", "Subprocessors", "Intercom, Inc.", None, None, None),
+        ("removed", "Subprocessors", "Zendesk, Inc.", None, None, None),
+        ("changed", "Subprocessors", "Snowflake Inc.", "country", "United States", "United States, Ireland"),
+    ])  # fmt: skip
+    api_calls = [p for m, p, _ in pages.requests if p == "/api/subprocessors"]
+    assert len(api_calls) == 4  # parse, and three runs: every run rendered the page
+
+
+def test_render_setting_with_a_304_shell(tmp_path: Path, pages: PageServer) -> None:
+    pages.serve("/portal", CARDS_APP, ETag='"shell-1"')
+    pages.serve("/static/app.js", CARDS_JS, Content_Type="text/javascript")
+    pages.serve("/api/subprocessors", _api([("Okta, Inc.", "SSO", "United States")]), Content_Type="application/json")
+    config = write_config(tmp_path, [("Portal", pages.url("/portal"))], extra='render = "browser"\n')
+    run_ok(config, "1 baseline")
+    pages.serve("/api/subprocessors", _api([("Okta, Inc.", "SSO", "United States"), ("Auth0", "Login", "EU")]),
+                Content_Type="application/json")  # fmt: skip
+    run_ok(config, "1 changed")
+    assert changes(config) == [("added", "Subprocessors", "Auth0", None, None, None)]
+
+
+def test_page_script_cannot_reach_loopback_or_link_local(tmp_path: Path, pages: PageServer) -> None:
+    intranet = PageServer()  # another local service: the page's script must not reach it
+    try:
+        intranet.serve("/admin", "secret")
+        probe = f"""<script>
+        for (const u of ['{intranet.url("/admin")}', 'http://169.254.169.254/latest/meta-data/',
+                         'http://localhost:{intranet.port}/admin']) {{
+          fetch(u).then(() => {{ document.getElementById('leak').textContent += 'reached ' + u; }})
+                  .catch(() => {{ document.getElementById('blocked').textContent += 'x'; }});
+        }}
+        const img = new Image(); img.src = '{intranet.url("/pixel.gif")}';
+        </script><p id="leak"></p><p id="blocked"></p>"""
+        pages.serve("/trust", (TABLE_APP % json.dumps([["Stripe", "Payments", "US"]])).replace("</body>", probe + "</body>"))
+        config = write_config(tmp_path, [("App", pages.url("/trust"))], extra='render = "browser"\n')
+        run_ok(config, "1 baseline")
+        assert intranet.requests == [], intranet.requests
+        with sqlite3.connect(tmp_path / "pw.db") as db:
+            (entries,) = db.execute("select count(*) from entries").fetchone()
+        assert entries == 1
+    finally:
+        intranet.close()
+
+
+def test_missing_chromium_is_one_clear_error(tmp_path: Path, pages: PageServer) -> None:
+    pages.serve("/trust", TABLE_APP % "[]")
+    pages.serve("/plain", "<table><tr><th>Subprocessor</th><th>Purpose</th></tr><tr><td>Okta</td><td>SSO</td></tr></table>")
+    config = write_config(tmp_path, [("App", pages.url("/trust")), ("Plain", pages.url("/plain"))],
+                          settings=f'browser = "{tmp_path}/no-chromium"', extra='render = "browser"\n')  # fmt: skip
+    # render = "browser" went to the last vendor; move it to App
+    text = config.read_text().replace('render = "browser"\n', "")
+    text = text.replace('name = "App"\n', 'name = "App"\nrender = "browser"\n')
+    config.write_text(text)
+    out = cli(config, "run")
+    assert out.returncode == 1
+    assert "1 baseline" in out.stdout
+    err = out.stderr
+    assert "App" in err and "Chromium was not found" in err and "apt-get install chromium" in err
+    assert err.count("Chromium was not found") == 1
