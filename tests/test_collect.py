@@ -91,10 +91,10 @@ def test_a_bug_in_one_vendor_is_that_vendors_outcome(pages: PageServer, monkeypa
     pages.serve("/page", (ZENDESK / "v1.html").read_bytes())
     real = collect.fetch_and_parse
 
-    def faulty(fetcher: Fetcher, vendor: Vendor, state: VendorState) -> collect.Fetched:
+    def faulty(fetcher: Fetcher, vendor: Vendor, state: VendorState, renderer: object = None) -> collect.Fetched:
         if vendor.name == "V3":
             raise ZeroDivisionError("a bug")
-        return real(fetcher, vendor, state)
+        return real(fetcher, vendor, state, renderer)  # type: ignore[arg-type]
 
     monkeypatch.setattr(collect, "fetch_and_parse", faulty)
     vendors = [Vendor(f"V{i}", pages.url("/page"), 30) for i in range(10)]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from policy_watch.config import Vendor
-from policy_watch.errors import BlockedError, FetchError, ParseError
+from policy_watch.errors import BlockedError, BudgetError, FetchError, ParseError
 from policy_watch.fetch import Fetcher, looks_like_challenge
 from policy_watch.models import FetchResult, ParsedPage
 from policy_watch.sources import Renderer, fetch_source
@@ -68,6 +68,8 @@ def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState, render
     got = _read(vendor, state, result)
     if got.parse_error is None or renderer is None or vendor.render or vendor.follow or vendor.is_file:
         return got
+    if isinstance(got.parse_error, BudgetError):
+        return got  # too costly to read: not worth building a tree to look for a script shell
     if not looks_like_shell(result):
         return got
     try:  # a script-built page: the list appears once a browser has run its scripts

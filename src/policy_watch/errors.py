@@ -7,6 +7,7 @@ Every error carries the context a user needs to act on it::
     ├── FetchError       vendor, url, cause
     │   └── BlockedError     a bot challenge or login wall instead of the page
     ├── ParseError       what was found on the page instead of a subprocessor list
+    │   └── BudgetError      the page is too large or too costly to read: refused, not read further
     ├── StoreError       the database file and what went wrong
     │   └── LockedError      another check already runs against the database
     └── NotFoundError    a window (or other record) named by the user does not exist
@@ -50,6 +51,10 @@ class ParseError(PolicyWatchError):
         self.message = message
         self.source = source
         super().__init__(f"{source}: {message}" if source else message)
+
+
+class BudgetError(ParseError):
+    """The page is over the parse budget (size, markup cost, time); no other reader tries it."""
 
 
 class StoreError(PolicyWatchError):

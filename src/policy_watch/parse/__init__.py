@@ -8,7 +8,7 @@ PDF is read by ``pdf``. Each result says which reader read it.
 
 from __future__ import annotations
 
-from policy_watch.errors import ParseError
+from policy_watch.errors import BudgetError, ParseError
 from policy_watch.models import ParsedPage, ParseRules
 from policy_watch.parse.budget import MAX_PAGE_BYTES, PARSE_SECONDS, Deadline, check_markup, check_size
 from policy_watch.parse.dates import declared_date
@@ -56,6 +56,8 @@ def parse_page(
     check_markup(body, source)
     try:
         return _parse_html(body, content_type, rules, source, deadline)
+    except BudgetError:
+        raise  # too costly: no other reader gets to try
     except ParseError as error:
         if rules.row:  # the vendor's own selectors found nothing: that is the answer
             raise

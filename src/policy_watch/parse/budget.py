@@ -15,7 +15,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from policy_watch.errors import ParseError
+from policy_watch.errors import BudgetError
 
 MAX_PAGE_BYTES = 32 * 1024 * 1024
 PARSE_SECONDS = 60.0
@@ -46,7 +46,7 @@ class Deadline:
 
     def check(self) -> None:
         if time.monotonic() >= self.ends:
-            raise ParseError(f"parsing took longer than {self.seconds:g} s; page refused", source=self.source)
+            raise BudgetError(f"parsing took longer than {self.seconds:g} s; page refused", source=self.source)
 
 
 NO_DEADLINE = Deadline(float("inf"), float("inf"))
@@ -55,7 +55,7 @@ NO_DEADLINE = Deadline(float("inf"), float("inf"))
 def check_size(body: bytes | str, source: str | None, limit: int = MAX_PAGE_BYTES) -> None:
     size = len(body)
     if size > limit:
-        raise ParseError(f"page too large to parse: {size} bytes (limit {limit})", source=source)
+        raise BudgetError(f"page too large to parse: {size} bytes (limit {limit})", source=source)
 
 
 def check_markup(body: bytes | str, source: str | None, limit: int = MAX_ATTRIBUTE_WORK) -> None:
@@ -72,6 +72,6 @@ def check_markup(body: bytes | str, source: str | None, limit: int = MAX_ATTRIBU
             work += count * count
             worst = max(worst, count)
             if work > limit:
-                raise ParseError(
+                raise BudgetError(
                     f"markup too costly to parse: an element with {worst} attributes; page refused", source=source
                 )
