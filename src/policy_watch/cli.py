@@ -469,6 +469,19 @@ def daemon(obj: _Ctx, once_now: bool) -> None:
         scheduler.run_daemon(obj.config, force_first=once_now, echo=click.echo)
 
 
+@cli.command(short_help="The review web page: deadlines, decisions, evidence.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but loopback needs credentials from the environment.")  # fmt: skip
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
+@click.pass_obj
+def serve(obj: _Ctx, host: str, port: int) -> None:
+    """Serve the review web page (deadlines, decisions, evidence) from the database."""
+    from policy_watch import web
+
+    with _errors():
+        web.serve(obj.config, host, port, echo=click.echo)
+
+
 @cli.command(short_help="Offline demo on two bundled pages.")
 @click.option("--dir", "workdir", default="demo", show_default=True, type=click.Path(file_okay=False),
               help="Folder for the demo config and database.")  # fmt: skip

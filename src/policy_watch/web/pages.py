@@ -1,0 +1,184 @@
+"""The review page's routes: each reads through a read-only connection and renders a template.
+
+Only the window form writes: one short transaction through the same call the CLI's decision
+commands use, then a redirect back to the window (so a reload never records it twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from policy_watch import queries
+from policy_watch.config import Config
+from policy_watch.diff import diff_pages
+from policy_watch.errors import PolicyWatchError
+from policy_watch.store import Store
+from policy_watch.store import reading as rd
+from policy_watch.web import decisions, evidence
+from policy_watch.web.security import Access
+from policy_watch.web.templating import environment
+
+PAGE_SIZE = 100
+NOTE_LIMIT = 4000
+KINDS = ("added", "removed", "changed", "renamed", "country", "purpose", "section", "column_added", "column_removed")
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+class Pages:
+    def __init__(self, config: Config, access: Access) -> None:
+        self.config = config
+        self.access = access
+        self.env = environment()
+
+    @contextmanager
+    def reading(self) -> Iterator[Store]:
+        store = rd.open_readonly(self.config.settings.database)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = self.env.get_template(template).render(
+            user=request.state.user, csrf_token=request.state.csrf_token, today=_today(),
+            path=request.url.path, **context,
+        )  # fmt: skip
+        return HTMLResponse(html, status_code=status)
+
+    # --- pages ----------------------------------------------------------------------------------------
+
+    def dashboard(self, request: Request) -> Response:
+        today = _today()
+        with self.reading() as store:
+            windows = queries.windows(store, today)
+            entities = rd.window_entity_names(store, [w["id"] for w in windows])
+            troubled = [v for v in rd.vendor_summaries(store, today) if v.stale]
+            latest = rd.changes(store, rd.ChangeFilter(), 20)
+        return self.render(request, "dashboard.html", windows=windows, entities=entities, troubled=troubled,
+                           latest=latest)  # fmt: skip
+
+    def vendors(self, request: Request) -> Response:
+        with self.reading() as store:
+            rows = rd.vendor_summaries(store, _today())
+        return self.render(request, "vendors.html", vendors=rows)
+
+    def vendor(self, request: Request) -> Response:
+        vendor_id = request.path_params["vendor_id"]
+        at = _date_param(request, "at")
+        with self.reading() as store:
+            summary = self._vendor(store, vendor_id)
+            meta, entries = queries.entries_at(store, summary.name, at)
+            snapshots = queries.history(store, summary.name)
+        extra_keys = list(dict.fromkeys(k for e in entries for k in e["extra"]))
+        return self.render(request, "vendor.html", vendor=summary, meta=meta, entries=entries, at=at,
+                           extra_keys=extra_keys, snapshots=list(reversed(snapshots)))  # fmt: skip
+
+    def diff(self, request: Request) -> Response:
+        vendor_id = request.path_params["vendor_id"]
+        with self.reading() as store:
+            summary = self._vendor(store, vendor_id)
+            ids = [_int_param(request, k) for k in ("a", "b")]
+            if any(i is None or rd.snapshot_vendor(store, i) != vendor_id for i in ids):
+                raise HTTPException(400, "choose two snapshots of this vendor")
+            old, new = (store.snapshot(int(i or 0)) for i in sorted(i or 0 for i in ids))
+        changes = diff_pages(old.page(), new.page())
+        return self.render(request, "diff.html", vendor=summary, old=old, new=new, changes=changes)
+
+    def raw(self, request: Request) -> Response:
+        with self.reading() as store:
+            found = rd.evidence(store, request.path_params["snapshot_id"])
+            if found is None:
+                raise HTTPException(404, "no raw page is stored for this snapshot")
+            body, _ = store.load_body(found.body_hash)
+        return evidence.response(found, body)
+
+    def changes(self, request: Request) -> Response:
+        kind = request.query_params.get("kind") or None
+        if kind is not None and kind not in KINDS:
+            raise HTTPException(400, f"unknown kind (one of: {', '.join(KINDS)})")
+        filters = rd.ChangeFilter(vendor=request.query_params.get("vendor") or None, kind=kind,
+                                  since=_date_param(request, "since"), until=_date_param(request, "until"))  # fmt: skip
+        page = max(1, _int_param(request, "page") or 1)
+        with self.reading() as store:
+            rows = rd.changes(store, filters, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+            names = [r["name"] for r in store.query("select name from vendors order by name collate nocase")]
+        return self.render(request, "changes.html", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE,
+                           page=page, filters=filters, kinds=KINDS, vendor_names=names)  # fmt: skip
+
+    def window(self, request: Request) -> Response:
+        window_id = request.path_params["window_id"]
+        with self.reading() as store:
+            w = store.window(window_id)
+            if w is None:
+                raise HTTPException(404, f"no objection window with id {window_id}")
+            covered = rd.window_changes(store, window_id)
+            history = decisions.history(store, window_id)
+        return self.render(request, "window.html", window=w, changes=covered, history=history,
+                           actions=decisions.ACTIONS)  # fmt: skip
+
+    async def decide(self, request: Request) -> Response:
+        form = await request.form()
+        token = form.get("csrf")
+        if not self.access.check_csrf(request.state.csrf_cookie, token if isinstance(token, str) else None):
+            return HTMLResponse("Refused: the form's security token is missing or stale. Reload the page and "
+                                "try again.", status_code=403)  # fmt: skip
+        action, note = form.get("action"), form.get("note")
+        if not isinstance(action, str) or action not in decisions.ACTIONS:
+            raise HTTPException(400, "choose acknowledge, object or accept")
+        note_text = note.strip() if isinstance(note, str) and note.strip() else None
+        if note_text is not None and len(note_text) > NOTE_LIMIT:
+            raise HTTPException(400, f"the note is longer than {NOTE_LIMIT} characters")
+        window_id = request.path_params["window_id"]
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            await run_in_threadpool(decisions.record, self.config, window_id, action, request.state.user,
+                                    note_text, datetime.now(UTC))  # fmt: skip
+        except PolicyWatchError as e:
+            raise HTTPException(404 if "no objection window" in str(e) else 503, str(e)) from None
+        return RedirectResponse(f"/windows/{window_id}#history", status_code=303)
+
+    def entity(self, request: Request) -> Response:
+        name = (request.query_params.get("name") or "").strip()
+        with self.reading() as store:
+            names = [name] if name else []
+            found = rd.listings(store, names)
+        return self.render(request, "entity.html", name=name, listings=found, names=names)
+
+    # --- helpers --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _vendor(store: Store, vendor_id: int) -> rd.VendorSummary:
+        found = rd.vendor_summaries(store, _today(), vendor_id)
+        if not found:
+            raise HTTPException(404, f"no vendor with id {vendor_id}")
+        return found[0]
+
+
+def _date_param(request: Request, key: str) -> date | None:
+    value = request.query_params.get(key)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(400, f"{key}: expected a date YYYY-MM-DD") from None
+
+
+def _int_param(request: Request, key: str) -> int | None:
+    value = request.query_params.get(key)
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 12:
+        raise HTTPException(400, f"{key}: expected a number")
+    return int(value)
