@@ -280,11 +280,15 @@ def _emit(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def deadlines(obj: _Ctx, all_: bool, as_json: bool) -> None:
-    """Open objection windows, soonest first, with days left."""
+    """Open objection windows, soonest first, with days left, the entities each covers and its decisions."""
     with _errors():
         rows = queries.windows(obj.store(), _now().date(), all_=all_)
-    _emit(rows, ["id", "vendor", "detected_at", "opens", "deadline", "days_left", "rule", "late", "status",
-                 "changes", "by", "note"], as_json, False)  # fmt: skip
+    cols = ["id", "vendor", "detected_at", "opens", "deadline", "days_left", "rule", "late", "status",
+            "changes", "entities", "by", "note"]  # fmt: skip
+    if as_json:
+        _json([{c: r.get(c) for c in [*cols, "decisions"]} for r in rows])
+        return
+    _table([{**r, "entities": "; ".join(r["entities"])} for r in rows], cols)
 
 
 def _window_command(action: str) -> Callable[..., None]:
@@ -306,6 +310,10 @@ cli.command("ack", help="Acknowledge an objection window: seen, decision pending
 cli.command("object", help="Record that you objected within the window.")(_window_command("object"))
 
 
+def _is_vendor(config: Config, name: str) -> bool:
+    return any(v.name.casefold() == name.casefold() for v in config.vendors)
+
+
 @cli.command(short_help="Accept a window's changes or a suspect page.")
 @click.argument("target")
 @click.option("--note", help="A note recorded with the decision.")
@@ -321,7 +329,7 @@ def accept(obj: _Ctx, target: str, note: str | None, by: str | None) -> None:
     """
     with _errors():
         store = obj.store()
-        if target.isdigit() and store.window(int(target)) is not None:
+        if target.isdigit() and (store.window(int(target)) is not None or not _is_vendor(obj.config, target)):
             w = queries.set_window(store, int(target), "accept", by or _user(), note, _now())
             click.echo(
                 f"window {w['id']} ({w['vendor']}, deadline {w['deadline']}): accepted by {w['status_by']}"
@@ -344,18 +352,25 @@ def accept(obj: _Ctx, target: str, note: str | None, by: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def show(obj: _Ctx, vendor: str, at: date | None, as_json: bool) -> None:
-    """The vendor's entries, now or as they stood on a date."""
+    """The vendor's entries, now or as they stood on a date, and its open objection windows."""
     with _errors():
-        meta, rows = queries.entries_at(obj.store(), vendor, at)
+        store = obj.store()
+        meta, rows = queries.entries_at(store, vendor, at)
+        open_windows = queries.windows(store, _now().date(), vendor=vendor)
     if meta is None:
         _fail(f"{vendor}: no snapshot {'on or before ' + str(at) if at else 'yet'}", 1)
+    windows = [{k: w[k] for k in ("id", "opens", "deadline", "days_left", "status", "entities", "decisions")}
+               for w in open_windows]  # fmt: skip
     if as_json:
-        _json({"vendor": vendor, **(meta or {}), "entries": rows})
+        _json({"vendor": vendor, **(meta or {}), "entries": rows, "windows": windows})
         return
     for r in rows:
         r["extra"] = "; ".join(f"{k}: {v}" for k, v in r["extra"].items())
     _table(rows, ["section", "entity", "purpose", "country", "extra"],
            title=f"{vendor}: snapshot {meta and meta['snapshot_id']} first seen {meta and meta['first_seen'][:10]}")  # fmt: skip
+    for w in windows:
+        click.echo(_cell(f"objection window {w['id']}: deadline {w['deadline']} ({w['days_left']} days left), "
+                         f"{w['status']}; covers {', '.join(w['entities'])}", limit=None))  # fmt: skip
 
 
 @cli.command()

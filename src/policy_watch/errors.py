@@ -8,7 +8,8 @@ Every error carries the context a user needs to act on it::
     │   └── BlockedError     a bot challenge or login wall instead of the page
     ├── ParseError       what was found on the page instead of a subprocessor list
     ├── StoreError       the database file and what went wrong
-    └── LockedError      another check already runs against the database
+    │   └── LockedError      another check already runs against the database
+    └── NotFoundError    a window (or other record) named by the user does not exist
 """
 
 from __future__ import annotations
@@ -59,3 +60,7 @@ class StoreError(PolicyWatchError):
 
 class LockedError(StoreError):
     """Another policy-watch check holds the run lock of this database."""
+
+
+class NotFoundError(PolicyWatchError):
+    """A record the user named (an objection window by its id) does not exist."""

@@ -137,6 +137,22 @@ class ObjectionWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class Decision:
+    """One decision recorded on an objection window. Decisions are only ever added: the window's
+    status is its latest one."""
+
+    id: int
+    window_id: int
+    action: str  # "acknowledged" | "objected" | "accepted"
+    by: str
+    note: str | None
+    at: datetime
+
+    def to_json(self) -> dict[str, object]:
+        return {"action": self.action, "by": self.by, "note": self.note, "at": self.at.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
 class VendorResult:
     """The outcome of checking one vendor in one run."""
 

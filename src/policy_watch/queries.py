@@ -55,17 +55,25 @@ def history(store: Store, vendor: str) -> list[dict[str, Any]]:
         " from snapshots s where s.vendor_id = ? order by s.id", [vid])  # fmt: skip
 
 
-def windows(store: Store, today: date, *, all_: bool = False) -> list[dict[str, Any]]:
-    rows = store.windows(all_=all_)
+def windows(store: Store, today: date, *, all_: bool = False, vendor: str | None = None) -> list[dict[str, Any]]:
+    """Objection windows, soonest deadline first, each with the entities it covers and its
+    decisions (oldest first; the last one is its status)."""
+    rows = [w for w in store.windows(all_=all_) if vendor is None or w["vendor"].casefold() == vendor.casefold()]
+    ids = [int(w["id"]) for w in rows]
+    decided = store.decisions_of(ids)
+    entities = store.window_entities(ids)
     out = []
     for w in rows:
         left = (date.fromisoformat(w["deadline"]) - today).days
         if not all_ and left < 0:
             continue
+        history = decided[w["id"]]
+        last = history[-1] if history else None
         out.append({"id": w["id"], "vendor": w["vendor"], "opens": w["opens"], "deadline": w["deadline"],
                     "days_left": left, "rule": w["rule"], "late": bool(w["late"]), "status": w["status"],
-                    "changes": w["change_count"], "detected_at": w["detected_at"], "by": w["status_by"],
-                    "note": w["note"]})  # fmt: skip
+                    "changes": w["change_count"], "entities": entities[w["id"]], "detected_at": w["detected_at"],
+                    "by": last.by if last else None, "note": last.note if last else None,
+                    "decisions": [d.to_json() for d in history]})  # fmt: skip
     return out
 
 
@@ -75,11 +83,8 @@ WINDOW_STATUSES = {"ack": "acknowledged", "object": "objected", "accept": "accep
 def set_window(
     store: Store, window_id: int, action: str, by: str, note: str | None, now: datetime
 ) -> dict[str, Any]:
-    w = store.window(window_id)
-    if w is None:
-        raise PolicyWatchError(f"no objection window with id {window_id}")
-    with store.transaction():
-        store.set_window_status(window_id, WINDOW_STATUSES[action], by, note, now)
+    """Add a decision to a window (earlier decisions stay on record); the window as it now stands."""
+    store.add_decision(window_id, WINDOW_STATUSES[action], by, note, now)
     updated = store.window(window_id)
     assert updated is not None
     return updated

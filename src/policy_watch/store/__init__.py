@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from policy_watch.errors import StoreError
-from policy_watch.models import Change, ObjectionWindow, ParsedPage
+from policy_watch.errors import NotFoundError, StoreError
+from policy_watch.models import Change, Decision, ObjectionWindow, ParsedPage
 from policy_watch.store.database import Checkpointer, open_database, run_lock
 from policy_watch.store.records import (
     MAX_DELTA_DEPTH,
@@ -76,6 +76,14 @@ def _insert_rows(conn: sqlite3.Connection, snapshot_id: int, rows: PageRows) -> 
     else:
         conn.execute(_ROWS_SQL, args)
     conn.execute(_LINKS_SQL, args)
+
+
+DECISION_ACTIONS = ("acknowledged", "objected", "accepted")
+
+
+def _decision(r: dict[str, Any]) -> Decision:
+    return Decision(id=r["id"], window_id=r["window_id"], action=r["action"], by=r["by"], note=r["note"],
+                    at=datetime.fromisoformat(r["at"]))  # fmt: skip
 
 
 _CHECKPOINT_PAGES = 1000  # SQLite's default: the log is copied into the database every 4 MB
@@ -436,11 +444,49 @@ class Store:
         return self._one("select w.*, v.name as vendor from windows w join vendors v on v.id = w.vendor_id"
                          " where w.id = ?", [window_id])  # fmt: skip
 
-    def set_window_status(
-        self, window_id: int, status: str, by: str, note: str | None, now: datetime
-    ) -> None:
-        self.db.execute("update windows set status = ?, status_by = ?, status_at = ?, note = ? where id = ?",
-                        [status, by, now.isoformat(), note, window_id])  # fmt: skip
+    def add_decision(self, window_id: int, action: str, by: str, note: str | None, at: datetime) -> Decision:
+        """Record one more decision on a window (earlier ones stay as they are); it becomes the
+        window's status. Raises NotFoundError for a window that does not exist."""
+        if action not in DECISION_ACTIONS:
+            raise StoreError(str(self.path), f"unknown decision {action!r} (one of {', '.join(DECISION_ACTIONS)})")
+        with self.transaction():
+            if self._one("select id from windows where id = ?", [window_id]) is None:
+                raise NotFoundError(f"no objection window with id {window_id}")
+            cur = self.db.conn.execute("insert into decisions (window_id, action, by, note, at) values (?, ?, ?, ?, ?)",
+                                       [window_id, action, by, note, at.isoformat()])  # fmt: skip
+            # the window row keeps the latest decision, for queries and the views
+            self.db.conn.execute("update windows set status = ?, status_by = ?, status_at = ?, note = ? where id = ?",
+                                 [action, by, at.isoformat(), note, window_id])  # fmt: skip
+        return Decision(int(cur.lastrowid or 0), window_id, action, by, note, at)
+
+    def decisions(self, window_id: int) -> list[Decision]:
+        """Every decision on a window, oldest first. Raises NotFoundError for a window that does not exist."""
+        if self._one("select id from windows where id = ?", [window_id]) is None:
+            raise NotFoundError(f"no objection window with id {window_id}")
+        return [_decision(r) for r in self.query("select * from decisions where window_id = ? order by id", [window_id])]
+
+    def decisions_of(self, window_ids: Sequence[int]) -> dict[int, list[Decision]]:
+        """Decisions of many windows at once, each list oldest first."""
+        out: dict[int, list[Decision]] = {w: [] for w in window_ids}
+        ids = list(window_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.query(f"select * from decisions where window_id in ({marks}) order by id", chunk):
+                out[r["window_id"]].append(_decision(r))
+        return out
+
+    def window_entities(self, window_ids: Sequence[int]) -> dict[int, list[str]]:
+        """The entities each window covers (the changes that opened it), in the order recorded."""
+        out: dict[int, list[str]] = {w: [] for w in window_ids}
+        ids = list(window_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.query(f"select window_id, entity from changes where window_id in ({marks}) order by id", chunk):
+                if r["entity"] not in out[r["window_id"]]:
+                    out[r["window_id"]].append(r["entity"])
+        return out
 
     def expire_windows(self, today: date) -> int:
         cur = self.db.execute("update windows set status = 'expired' where status in ('open', 'acknowledged')"

@@ -2,7 +2,8 @@
 
 Tables, for readers without our code: vendors, fetches (every attempt; ``fetch_log`` reads it),
 snapshots (one per distinct parsed content), rows + snapshot_rows (``entries`` reads them),
-changes, windows, outbox, bodies (raw pages, zstd, mostly as deltas), runs.
+changes, windows, decisions (every decision on a window, never updated), outbox, bodies (raw
+pages, zstd, mostly as deltas), runs.
 """
 
 from __future__ import annotations
@@ -121,6 +122,24 @@ def m003_compact_history(db: Database) -> None:
     db.execute("drop table fetches")
     db.execute("alter table fetches_compact rename to fetches")
     db.execute("create index if not exists idx_changes_window_id on changes(window_id)")
+
+
+@migrations()
+def m004_decisions(db: Database) -> None:
+    """Decisions on objection windows become an append-only history: one row per decision (who,
+    when, note), never updated. A window's existing decision becomes its first row; the window's
+    ``status`` (and ``status_by``, ``status_at``, ``note``) keep the latest decision for queries."""
+    db.execute(
+        "create table decisions (id integer primary key, window_id integer not null references windows(id),"
+        " action text not null, by text not null, note text, at text not null)"
+    )
+    db.execute("create index idx_decisions_window_id on decisions(window_id, id)")
+    db.execute(
+        "insert into decisions (window_id, action, by, note, at)"
+        " select id, status, coalesce(status_by, ''), note, coalesce(status_at, detected_at) from windows"
+        " where status in ('acknowledged', 'objected', 'accepted') or status_by is not null"
+        " order by coalesce(status_at, detected_at), id"
+    )
 
 
 ROW_KEY_BYTES = 16
