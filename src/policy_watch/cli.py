@@ -481,7 +481,16 @@ def daemon(obj: _Ctx, once_now: bool) -> None:
     from policy_watch import scheduler
 
     with _errors():
-        scheduler.run_daemon(obj.config, force_first=once_now, echo=click.echo)
+        web = None
+        if obj.config.settings.web:  # the review page in a thread beside the daily loop
+            from policy_watch.web import WebThread
+
+            web = WebThread(obj.config, obj.config.settings.web, echo=click.echo)
+        try:
+            scheduler.run_daemon(obj.config, force_first=once_now, echo=click.echo)
+        finally:
+            if web is not None:
+                web.stop()
 
 
 @cli.command(short_help="The review web page: deadlines, decisions, evidence.")

@@ -43,6 +43,7 @@ class Settings:
     guard_ratio: float = 0.5
     alert_retry_minutes: int = 5  # first retry delay of a failed alert; doubles per attempt, 6 h at most
     processes: int | None = None  # worker processes that fetch and parse; None: chosen per run
+    web: str | None = None  # "HOST:PORT": the daemon also serves the review page there
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,7 @@ _SETTINGS = {
     "guard_ratio": "a number",
     "alert_retry_minutes": "an integer",
     "processes": "an integer",
+    "web": "a string",
 }
 _VENDOR = {
     "name": "a string",
@@ -225,6 +227,8 @@ def _settings(r: _Reader, data: Mapping[str, Any], path: Path) -> Settings:
         raise r.fail("settings.run_at", f"expected a time HH:MM, got {s['run_at']!r}")
     if "timezone" in s:
         _check_timezone(r, s["timezone"])
+    if "web" in s and not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}", s["web"]):
+        raise r.fail("settings.web", f"expected HOST:PORT such as 127.0.0.1:8080, got {s['web']!r}")
     if "guard_ratio" in s and not 0 < s["guard_ratio"] <= 1:
         raise r.fail("settings.guard_ratio", f"must be in (0, 1], got {s['guard_ratio']}")
     if "window_kinds" in s:

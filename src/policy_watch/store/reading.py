@@ -284,15 +284,3 @@ def listings(store: Store, names: Sequence[str]) -> list[Listing]:
     return [Listing(r["vendor"], r["entity"], r["section"] or "", r["purpose"] or "", r["country"] or "")
             for r in rows]  # fmt: skip
 
-
-def window_entity_names(store: Store, window_ids: Sequence[int]) -> dict[int, list[str]]:
-    """The entities each window's changes name, without repeats, in order."""
-    out: dict[int, list[str]] = {i: [] for i in window_ids}
-    if not window_ids:
-        return out
-    marks = ",".join("?" * len(window_ids))
-    for r in store.query(f"select window_id, entity from changes where window_id in ({marks}) order by id",
-                         list(window_ids)):  # fmt: skip
-        if r["entity"] not in out[r["window_id"]]:
-            out[r["window_id"]].append(r["entity"])
-    return out

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from policy_watch.config import Config
 from policy_watch.errors import ConfigError, PolicyWatchError
+from policy_watch.store import Store
 from policy_watch.web.feeds import atom
 from policy_watch.web.login import login_form, login_submit
 from policy_watch.web.pages import Pages
@@ -106,6 +107,8 @@ def _server(config: Config, host: str, port: int) -> tuple[Any, socket.socket, s
     import uvicorn
 
     access = Access.from_env(host)
+    # Bring the schema up to date once (what every CLI command does on opening); pages only read.
+    Store.open(config.settings.database, create=False).close()
     sock = _bind(host, port)
     actual = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host

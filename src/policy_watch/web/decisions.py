@@ -1,39 +1,28 @@
-"""Decisions on objection windows, as the web form records and shows them."""
+"""Decisions on objection windows, as the web form records and shows them: the same append-only
+history (``Store.add_decision``, ``Store.decisions``) the CLI's ack/object/accept commands use."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from policy_watch import queries
 from policy_watch.config import Config
+from policy_watch.models import Decision
+from policy_watch.queries import WINDOW_STATUSES
 from policy_watch.store import Store
 
-# The form's actions, as the CLI names its commands, with what each records.
+# The form's choices, named as the CLI's commands, with their labels.
 ACTIONS = {"ack": "Acknowledge", "object": "Object", "accept": "Accept"}
 
 
-@dataclass(frozen=True, slots=True)
-class DecisionView:
-    action: str
-    by: str
-    note: str | None
-    at: str
-
-
-def record(config: Config, window_id: int, action: str, by: str, note: str | None, now: datetime) -> None:
-    """One short write transaction, through the call the CLI's ack/object/accept commands make."""
+def record(config: Config, window_id: int, action: str, by: str, note: str | None, now: datetime) -> Decision:
+    """One short write transaction on a connection of its own (raises NotFoundError for no such window)."""
     store = Store.open(config.settings.database, create=False)
     try:
-        queries.set_window(store, window_id, action, by, note, now)
+        return store.add_decision(window_id, WINDOW_STATUSES[action], by, note, now)
     finally:
         store.close()
 
 
-def history(store: Store, window_id: int) -> list[DecisionView]:
+def history(store: Store, window_id: int) -> list[Decision]:
     """The window's decisions, oldest first."""
-    w = store.window(window_id)
-    if w is None or not w.get("status_by"):
-        return []
-    return [DecisionView(action=w["status"], by=w["status_by"], note=w["note"], at=w["status_at"])]
-
+    return store.decisions(window_id)

@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from policy_watch import queries
 from policy_watch.config import Config
 from policy_watch.diff import diff_pages
-from policy_watch.errors import PolicyWatchError
+from policy_watch.errors import NotFoundError, PolicyWatchError
 from policy_watch.store import Store
 from policy_watch.store import reading as rd
 from policy_watch.web import decisions, evidence
@@ -61,11 +61,9 @@ class Pages:
         today = _today()
         with self.reading() as store:
             windows = queries.windows(store, today)
-            entities = rd.window_entity_names(store, [w["id"] for w in windows])
             troubled = [v for v in rd.vendor_summaries(store, today) if v.stale]
             latest = rd.changes(store, rd.ChangeFilter(), 20)
-        return self.render(request, "dashboard.html", windows=windows, entities=entities, troubled=troubled,
-                           latest=latest)  # fmt: skip
+        return self.render(request, "dashboard.html", windows=windows, troubled=troubled, latest=latest)
 
     def vendors(self, request: Request) -> Response:
         with self.reading() as store:
@@ -144,8 +142,10 @@ class Pages:
         try:
             await run_in_threadpool(decisions.record, self.config, window_id, action, request.state.user,
                                     note_text, datetime.now(UTC))  # fmt: skip
+        except NotFoundError as e:
+            raise HTTPException(404, str(e)) from None
         except PolicyWatchError as e:
-            raise HTTPException(404 if "no objection window" in str(e) else 503, str(e)) from None
+            raise HTTPException(503, f"the decision was not recorded: {e}") from None
         return RedirectResponse(f"/windows/{window_id}#history", status_code=303)
 
     def entity(self, request: Request) -> Response:
