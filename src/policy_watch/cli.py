@@ -253,8 +253,20 @@ def changes(obj: _Ctx, vendor: str | None, since: date | None, as_json: bool, as
         if vendor:
             queries.require_vendor(store, vendor)
         rows = queries.changes(store, vendor, since)
-    _emit(rows, ["id", "vendor", "kind", "section", "entity", "field", "old", "new", "detected_at",
-                 "window_opens", "deadline"], as_json, as_csv)  # fmt: skip
+        queries.with_transfers(store, rows, _transfer_rules(obj), text=not as_json)
+    _emit(rows, [*_CHANGE_COLUMNS, *_TRANSFER_COLUMNS], as_json, as_csv)
+
+
+_CHANGE_COLUMNS = ["id", "vendor", "kind", "section", "entity", "field", "old", "new", "detected_at",
+                   "window_opens", "deadline"]  # fmt: skip
+# What a change that adds or changes a location means: read at output time from the stored values.
+_TRANSFER_COLUMNS = ["countries", "transfer_risk", "location_unrecognised"]
+
+
+def _transfer_rules(obj: _Ctx) -> Any:
+    from policy_watch.meaning import transfers
+
+    return transfers.rules(obj.config.transfers)
 
 
 def _emit(
@@ -394,10 +406,44 @@ def history(obj: _Ctx, vendor: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def who(obj: _Ctx, entity: str, as_json: bool) -> None:
-    """Which vendors currently list an entity (substring match)."""
+    """Which vendors currently list a company, under any of its names, and how each spells it.
+
+    Matches the same name without legal suffixes or punctuation, names in brackets or after
+    dba/aka, the alias table (AWS = Amazon Web Services; extend it with [aliases] in config.toml),
+    and names that contain ENTITY as words (matched: text).
+    """
+    from policy_watch.meaning import entities
+
     with _errors():
-        rows = queries.who_uses(obj.store(), entity)
-    _emit(rows, ["entity", "vendor", "section", "country", "purpose"], as_json, False)
+        rules = _transfer_rules(obj)
+        found = entities.who(entity, queries.listings(obj.store()), entities.alias_table(obj.config.aliases),
+                             rules.gazetteer)  # fmt: skip
+    rows = [{"entity": m.listing.entity, "vendor": m.listing.vendor, "section": m.listing.section,
+             "country": m.listing.country, "purpose": m.listing.purpose, "company": m.company, "matched": m.how}
+            for m in found]  # fmt: skip
+    _emit(rows, ["entity", "vendor", "section", "country", "purpose", "company", "matched"], as_json, False)
+
+
+@cli.command(short_help="Third parties listed by the most vendors, with their countries.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--min-vendors", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Only companies listed by at least this many vendors.")  # fmt: skip
+@click.pass_obj
+def entities(obj: _Ctx, as_json: bool, as_csv: bool, min_vendors: int) -> None:
+    """The concentration report: each company across all vendors' current lists, most vendors first,
+    under one name whatever each vendor calls it, with the countries they give for it."""
+    from policy_watch.meaning import entities as meaning
+
+    with _errors():
+        rules = _transfer_rules(obj)
+        companies = meaning.concentration(queries.listings(obj.store()), meaning.alias_table(obj.config.aliases),
+                                          rules.gazetteer)  # fmt: skip
+    rows = [c.to_json() for c in companies if len(c.vendors) >= min_vendors]
+    if not as_json:
+        rows = [{k: "; ".join(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows]
+    _emit(rows, ["company", "vendor_count", "vendors", "countries", "spellings", "location_unrecognised"],
+          as_json, as_csv, title=None if as_json or as_csv else f"{len(rows)} companies")  # fmt: skip
 
 
 @cli.command()
@@ -422,8 +468,8 @@ def export(obj: _Ctx, fmt: str, what: str) -> None:
             ]
         else:
             rows = queries.changes(store)
-            cols = ["id", "vendor", "kind", "section", "entity", "field", "old", "new", "detected_at",
-                    "window_opens", "deadline"]  # fmt: skip
+            queries.with_transfers(store, rows, _transfer_rules(obj), text=fmt != "json")
+            cols = [*_CHANGE_COLUMNS, *_TRANSFER_COLUMNS]
     _emit(rows, cols, fmt == "json", fmt == "csv")
 
 

@@ -27,13 +27,16 @@ def open_window(
     return ObjectionWindow(opens=opens, deadline=opens + timedelta(days=objection_days), rule=rule)
 
 
-def opens_window(change: Change, kinds: Iterable[str]) -> bool:
+def opens_window(change: Change, kinds: Iterable[str], transfer_risk: bool = False) -> bool:
     """Whether a change opens an objection window under the configured kinds.
 
     A kind is a change kind ("added", "renamed", ...) or, for a changed field, the field name
-    ("country", "purpose"); "changed" alone covers every field.
+    ("country", "purpose"); "changed" alone covers every field. "transfer" covers a change that
+    sends data to a new place outside the EEA without full adequacy (``transfer_risk``).
     """
     wanted = set(kinds)
+    if transfer_risk and "transfer" in wanted:
+        return True
     if change.kind is ChangeKind.CHANGED:
         return "changed" in wanted or (change.field or "") in wanted
     return change.kind.value in wanted

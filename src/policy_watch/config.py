@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from policy_watch.errors import ConfigError
+from policy_watch.meaning.transfers import TransferOverrides
 from policy_watch.models import ChangeKind, ParseRules
 
 # Change kinds that open an objection window: a kind ("added", "renamed", ...) or, for "changed",
@@ -74,6 +75,8 @@ class Config:
     settings: Settings
     vendors: tuple[Vendor, ...]
     notify: tuple[NotifyTarget, ...] = field(default_factory=tuple)
+    transfers: TransferOverrides = field(default_factory=TransferOverrides)  # [transfers]: the user's own adequacy lists and places
+    aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()  # [aliases]: company -> the names it is listed under
 
     def vendor(self, name: str) -> Vendor:
         for v in self.vendors:
@@ -181,7 +184,8 @@ _NOTIFY = {
     "digest": "true or false",
     "operator": "true or false",
 }
-WINDOW_KINDS = {k.value for k in ChangeKind} | {"country", "purpose", "section"}
+# "transfer": a change that sends data to a new place outside the EEA without full adequacy.
+WINDOW_KINDS = {k.value for k in ChangeKind} | {"country", "purpose", "section", "transfer"}
 _KINDS = WINDOW_KINDS | {"structure", "failure", "reminder"}
 
 
@@ -205,11 +209,14 @@ def load_config(path: str | Path) -> Config:
 
 def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     r = _Reader(path)
-    top = r.table(data, "", {"settings": "a table", "vendors": "a list", "notify": "a list"})
+    top = r.table(data, "", {"settings": "a table", "vendors": "a list", "notify": "a list",
+                             "transfers": "a table", "aliases": "a table"})  # fmt: skip
     settings = _settings(r, top.get("settings", {}), path)
     vendors = _vendors(r, data.get("vendors", []), settings)
     notify = _notify(r, data.get("notify", []), {v.name for v in vendors})
-    return Config(path=path, settings=settings, vendors=vendors, notify=notify)
+    transfers = _transfers(r, top.get("transfers", {}))
+    aliases = _aliases(r, top.get("aliases", {}))
+    return Config(path=path, settings=settings, vendors=vendors, notify=notify, transfers=transfers, aliases=aliases)
 
 
 def _settings(r: _Reader, data: Mapping[str, Any], path: Path) -> Settings:
@@ -328,4 +335,46 @@ def _notify(r: _Reader, items: list[Any], vendor_names: set[str]) -> tuple[Notif
                 name=n.get("name", f"notify[{i + 1}]"),
             )
         )
+    return tuple(out)
+
+
+_TRANSFERS = {"adequate": "a list of strings", "none": "a list of strings", "partial": "a table", "places": "a table"}
+
+
+def _transfers(r: _Reader, data: Mapping[str, Any]) -> TransferOverrides:
+    """``[transfers]``: country codes (ISO 3166-1 alpha-2) to treat as adequate, partial or not adequate,
+    and place names to read as a country."""
+    from policy_watch.meaning.countries import is_code
+
+    t = r.table(data, "transfers", _TRANSFERS)
+
+    def code(value: Any, key: str) -> str:
+        if not isinstance(value, str) or not is_code(value):
+            raise r.fail(key, f"expected an ISO 3166-1 alpha-2 country code such as 'US', got {value!r}")
+        return value
+
+    adequate = tuple(code(c, "transfers.adequate") for c in t.get("adequate", []))
+    none = tuple(code(c, "transfers.none") for c in t.get("none", []))
+    both = set(adequate) & set(none)
+    if both:
+        raise r.fail("transfers.none", f"{sorted(both)[0]!r} is also listed in transfers.adequate")
+    partial = []
+    for c, condition in t.get("partial", {}).items():
+        code(c, f"transfers.partial.{c}")
+        if not isinstance(condition, str) or not condition.strip():
+            raise r.fail(f"transfers.partial.{c}", f"expected the condition as a string, got {condition!r}")
+        partial.append((c, " ".join(condition.split())))
+    places = tuple((name, code(c, f"transfers.places.{name}")) for name, c in t.get("places", {}).items())
+    return TransferOverrides(adequate, none, tuple(partial), places)
+
+
+def _aliases(r: _Reader, data: Mapping[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``[aliases]``: ``"Company" = ["short name", ...]``."""
+    out = []
+    for company, names in data.items():
+        if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+            raise r.fail(f"aliases.{company}", f"expected a list of names, got {names!r}")
+        if not company.strip():
+            raise r.fail("aliases", "a company name is empty")
+        out.append((company.strip(), tuple(n.strip() for n in names)))
     return tuple(out)

@@ -24,6 +24,7 @@ from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_pages, is_suspect
 from policy_watch.errors import FetchError, PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions
+from policy_watch.meaning import transfers
 from policy_watch.models import Change, ObjectionWindow, ParsedPage, VendorResult
 from policy_watch.outbox import deliver, merge_digests
 from policy_watch.store import PageRows, Store, StoredSnapshot, content_hash, page_rows
@@ -264,16 +265,22 @@ def record_changes(
     if not changes:
         return None
     kinds = config.settings.window_kinds
+    rules = transfers.rules(config.transfers)
+    meanings = transfers.for_changes(changes, page.entries, rules)
+    opens = [clock.opens_window(c, kinds, m is not None and m.carries_risk) for c, m in zip(changes, meanings, strict=True)]
     window: ObjectionWindow | None = None
     wid: int | None = None
-    if any(clock.opens_window(c, kinds) for c in changes):
+    if any(opens):
         window = clock.open_window(at.date(), v.objection_days, page.last_modified, base.declared_date)
         wid = store.insert_window(base.vendor_id, sid, window, at)
-    wids = [wid if clock.opens_window(c, kinds) else None for c in changes]
+    wids = [wid if o else None for o in opens]
     store.insert_changes(base.vendor_id, sid, base.id, changes, wids, at)
     msg = render.change_message(v.name, v.url, changes, window, at.date(), window_kinds=kinds,
-                                declared=page.last_modified, window_id=wid)  # fmt: skip
+                                declared=page.last_modified, window_id=wid, meanings=meanings,
+                                transfer_rules=rules)  # fmt: skip
     kinds_seen = {c.kind.value for c in changes} | {c.field or "" for c in changes}
+    if any(m is not None and m.carries_risk for m in meanings):
+        kinds_seen.add("transfer")
     store.enqueue(
         alerting.target_alerts(config.notify, v.name, "changes", f"changes:{sid}", msg, kinds_seen),
         run_id,

@@ -7,6 +7,8 @@ from datetime import date, datetime
 from typing import Any
 
 from policy_watch.errors import PolicyWatchError
+from policy_watch.meaning.entities import Listing
+from policy_watch.meaning.transfers import TransferRules, meaning_of
 from policy_watch.store import Store
 
 
@@ -125,3 +127,31 @@ def who_uses(store: Store, entity: str) -> list[dict[str, Any]]:
         "select entity, vendor, section, purpose, country from current_entries where entity like ? order by vendor",
         [f"%{entity}%"],
     )
+
+
+def added_locations(store: Store) -> dict[int, str]:
+    """Change id -> the location cell(s) of the entry an ``added`` change added, as recorded in its snapshot."""
+    rows = store.query(
+        "select c.id, group_concat(e.country, char(10)) as location from changes c join entries e"
+        " on e.snapshot_id = c.snapshot_id and e.section = c.section and e.entity = c.entity"
+        " where c.kind = 'added' group by c.id"
+    )
+    return {r["id"]: r["location"] or "" for r in rows}
+
+
+def with_transfers(store: Store, rows: list[dict[str, Any]], rules: TransferRules, *, text: bool = False) -> None:
+    """Add ``countries``, ``transfer_risk`` and ``location_unrecognised`` to change rows that add or
+    change a location, read now from the stored values (the recorded history is not rewritten)."""
+    located = added_locations(store) if any(r["kind"] == "added" for r in rows) else {}
+    for r in rows:
+        m = meaning_of(r["kind"], r["field"], r["old"], r["new"], located.get(r["id"], ""), rules)
+        fields: dict[str, object] = {}
+        if m is not None:
+            fields.update(m.to_text() if text else m.to_json())
+        r.update({"countries": None, "transfer_risk": None, "location_unrecognised": None, **fields})
+
+
+def listings(store: Store) -> list[Listing]:
+    """Every vendor's current entries, as the cross-vendor views read them."""
+    return [Listing(r["vendor"], r["entity"], r["section"] or "", r["purpose"] or "", r["country"] or "")
+            for r in store.query("select vendor, entity, section, purpose, country from current_entries")]  # fmt: skip

@@ -17,6 +17,7 @@ from datetime import date
 
 from policy_watch import clock
 from policy_watch.config import DEFAULT_WINDOW_KINDS
+from policy_watch.meaning.transfers import TransferMeaning, TransferRules, sentence
 from policy_watch.models import Change, ChangeKind, ObjectionWindow, WindowRule
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
@@ -160,12 +161,33 @@ def window_line(window: ObjectionWindow, today: date, declared: date | None = No
     return f"Object by {window.deadline} ({days_text(left)} left). The window opened {why}; detected {today}."
 
 
-def _change_window(c: Change, window: ObjectionWindow | None, kinds: Iterable[str], today: date) -> str:
-    if window is None or not clock.opens_window(c, kinds):
-        return "opens no objection window"
+def _change_window(
+    c: Change, window: ObjectionWindow | None, kinds: Iterable[str], today: date, m: TransferMeaning | None = None
+) -> str:
+    where = _where(m)
+    if window is None or not clock.opens_window(c, kinds, m is not None and m.carries_risk):
+        return "opens no objection window" + where
     left = window.days_left(today)
     tail = f"{days_text(left)} left" if left >= 0 else f"deadline passed {days_text(-left)} ago"
-    return f"opens {window.opens} · deadline {window.deadline} · {tail}"
+    return f"opens {window.opens} · deadline {window.deadline} · {tail}" + where
+
+
+def _where(m: TransferMeaning | None) -> str:
+    """`` · countries US, IN · transfer risk US: ...; IN: no adequacy decision`` (page text: escape it)."""
+    if m is None:
+        return ""
+    risk = "; ".join(r.text() for r in m.risks) or "none"
+    return f" · countries {', '.join(m.countries) or 'none read'} · transfer risk {risk}"
+
+
+def transfer_lines(
+    changes: Sequence[Change], meanings: Sequence[TransferMeaning | None], rules: TransferRules | None
+) -> list[str]:
+    """What each change means for transfers, in words, risks first (page text inside: escape it)."""
+    if rules is None:
+        return []
+    said = [(m.carries_risk, sentence(c.entity, m, rules)) for c, m in zip(changes, meanings, strict=False) if m]
+    return [text for _, text in sorted(said, key=lambda pair: not pair[0])]
 
 
 def change_message(
@@ -178,9 +200,17 @@ def change_message(
     window_kinds: Iterable[str] = DEFAULT_WINDOW_KINDS,
     declared: date | None = None,
     window_id: int | None = None,
+    meanings: Sequence[TransferMeaning | None] = (),
+    transfer_rules: TransferRules | None = None,
 ) -> Message:
-    """The alert for one vendor's changes; ``today`` is the detection date."""
+    """The alert for one vendor's changes; ``today`` is the detection date.
+
+    ``meanings`` (parallel to ``changes``) say where each change sends data: the alert says that
+    first, in words, and a change carrying a transfer risk opens a window under the kind "transfer".
+    """
     kinds = tuple(window_kinds)
+    meant = [*meanings, *[None] * (len(changes) - len(meanings))]
+    said = transfer_lines(changes, meant, transfer_rules)
     late = window is not None and window.days_left(today) < 0
     counts = summary(changes)
     title = f"{clean(vendor, 100)}: {counts}"
@@ -189,25 +219,30 @@ def change_message(
     deadline = window_line(window, today, declared) if window else "These changes open no objection window."
     decide = (f"Record a decision: policy-watch ack|object|accept {window_id} (see policy-watch deadlines)."
               if window_id is not None else "See open windows with: policy-watch deadlines")  # fmt: skip
-    per = [(c, _change_window(c, window, kinds, today)) for c in changes]
+    per = [(c, _change_window(c, window, kinds, today, m)) for c, m in zip(changes, meant, strict=True)]
 
     md = [f"**{slack_safe(vendor)}** changed its subprocessor list: {counts}.", f"Page: {url}",
           f"**{deadline}**" if window else deadline, ""]  # fmt: skip
+    if said:
+        md[:0] = ["**Transfers:**", *[f"• {slack_safe(line)}" for line in said], ""]
     if late:
         md.insert(0, "🚨 **DEADLINE ALREADY PASSED** 🚨")
-    md += [f"• {describe(c, _Md)}\n    _{w}_" for c, w in per]
+    md += [f"• {describe(c, _Md)}\n    _{slack_safe(w)}_" for c, w in per]
     md += ["", decide]
 
     txt = [f"{text_safe(vendor)} changed its subprocessor list: {counts}.", f"Page: {url}", deadline, ""]
+    if said:
+        txt[:0] = ["Transfers:", *[f"- {text_safe(line)}" for line in said], ""]
     if late:
         txt.insert(0, "!!! DEADLINE ALREADY PASSED !!!")
-    txt += [f"- {describe(c)}\n    {w}" for c, w in per]
+    txt += [f"- {describe(c)}\n    {text_safe(w)}" for c, w in per]
     txt += ["", decide]
 
-    items = "".join(f"<li>{describe(c, _Html)}<br><small>{html.escape(w)}</small></li>" for c, w in per)
+    items = "".join(f"<li>{describe(c, _Html)}<br><small>{_h(w)}</small></li>" for c, w in per)
     style = "color:#b00020;font-weight:bold;font-size:1.2em" if late else "font-weight:bold"
     body = (
         (f'<p style="{style}">DEADLINE ALREADY PASSED</p>' if late else "")
+        + ("<p><b>Transfers:</b></p><ul>" + "".join(f"<li>{_h(line)}</li>" for line in said) + "</ul>" if said else "")
         + f"<p><b>{_h(vendor)}</b> changed its subprocessor list: {html.escape(counts)}.</p>"
         + f'<p>Page: <a href="{html.escape(url, quote=True)}">{_h(url)}</a></p>'
         + f'<p style="{style}">{html.escape(deadline)}</p>'

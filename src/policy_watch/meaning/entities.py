@@ -1,0 +1,195 @@
+"""One name per company across vendors and spellings.
+
+A listing's names: its main name and every name set off in it ("Amazon.com, Inc. (Amazon Web
+Services)", "NexMo (aka Vonage)", "AlphaAI Technologies Inc. dba Tavily"), each compared without
+case, accents, punctuation and legal suffixes ("Inc.", ", LLC", "GmbH"). The alias table
+(``data/aliases.toml`` plus config.toml's ``[aliases]``) joins the well-known short names ("AWS",
+"GCP", "Azure") to their company.
+
+This is for reading across vendors only (``who``, ``entities``): the differ keeps its own rules, so
+an alias never turns a real change within a vendor into "no change".
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+from policy_watch.meaning.countries import Gazetteer
+
+# Legal forms dropped at the end of a name ("GitHub Germany GmbH" is GitHub Germany).
+LEGAL_SUFFIXES = frozenset({
+    "inc", "incorporated", "llc", "ltd", "limited", "gmbh", "corp", "corporation", "co", "company",
+    "sa", "sas", "sarl", "bv", "nv", "plc", "pty", "pte", "ag", "ab", "as", "oy", "srl", "spa", "lp",
+    "llp", "kk", "gk", "kabushiki", "kaisha", "ulc", "pbc", "se", "sro", "holding", "holdings",
+})  # fmt: skip
+_ALSO = re.compile(r"\s+(?:d/b/a|dba|aka|a/k/a|t/a|trading as|doing business as|formerly)\.?\s+", re.IGNORECASE)
+_LEAD = re.compile(r"^(?:d/b/a|dba|aka|a/k/a|t/a|trading as|doing business as|formerly|now)\.?\s+", re.IGNORECASE)
+_PAREN = re.compile(r"\(([^()]*)\)")
+_TLD = re.compile(r"\.(?:com|io|ai|net|co|org|app|dev)$", re.IGNORECASE)
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def name_key(name: str) -> str:
+    """Comparison key: "Amazon Web Services, Inc." and "amazon web services" give "amazonwebservices"."""
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).strip()
+    text = _TLD.sub("", text).replace("&", " and ")
+    text = re.sub(r"(?<=\b\w)\.(?=\w\b)", "", text)  # "L.L.C." -> "LLC."
+    words = _NON_WORD.sub(" ", text.casefold().replace(".", "")).split()
+    while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
+        words.pop()
+    if len(words) > 1 and words[0] == "the":
+        words.pop(0)
+    return "".join(words)
+
+
+def spellings(name: str) -> tuple[str, ...]:
+    """The names one listing gives, as written: main name first, then those in brackets or after dba/aka."""
+    inner = [m.strip() for m in _PAREN.findall(name)]
+    main = " ".join(_PAREN.sub(" ", name).split())
+    out: list[str] = []
+    for text in [main, *inner]:
+        out += [_LEAD.sub("", p).strip(" ,;") for p in _ALSO.split(text)]
+    return tuple(dict.fromkeys(p for p in out if p))
+
+
+@dataclass(frozen=True, slots=True)
+class AliasTable:
+    canonical: Mapping[str, str]  # name key -> company name as shown
+
+    def company(self, key: str) -> str | None:
+        return self.canonical.get(key)
+
+
+@functools.cache
+def _shipped() -> dict[str, list[str]]:
+    text = resources.files("policy_watch.meaning").joinpath("data/aliases.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+@functools.cache
+def alias_table(extra: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> AliasTable:
+    """The shipped aliases plus config.toml's (``company -> names``); a user's entry wins."""
+    canonical: dict[str, str] = {}
+    for company, names in [*_shipped().items(), *extra]:
+        for n in (company, *names):
+            canonical[name_key(n)] = company
+    return AliasTable(canonical)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a listing names: one company, under the names the listing gives."""
+
+    company: str  # display name: the alias table's, else the listing's main name
+    key: str  # company key: listings with the same key are the same company
+    names: frozenset[str]  # name keys the listing answers to (its own and its company's)
+
+
+def identify(entity: str, table: AliasTable, places: Gazetteer | None = None) -> Identity:
+    """The company a listing names. A name in brackets that is a place ("Google (EU)") is not a name."""
+    written = spellings(entity) or (entity,)
+    keys = []
+    for i, text in enumerate(written):
+        if i and places is not None and _is_place(text, places):
+            continue
+        if k := name_key(text):
+            keys.append(k)
+    for k in keys:
+        if (company := table.company(k)) is not None:
+            ck = name_key(company)
+            return Identity(company, ck, frozenset([*keys, ck]))
+    main = keys[0] if keys else name_key(entity)
+    return Identity(" ".join(written[0].split()), main, frozenset(keys or [main]))
+
+
+def _is_place(text: str, places: Gazetteer) -> bool:
+    loc = places.read(text)
+    return bool(loc.places) and not loc.unread
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One current entry of one vendor, as ``who`` and ``entities`` read it."""
+
+    vendor: str
+    entity: str
+    section: str = ""
+    purpose: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    listing: Listing
+    company: str
+    how: str  # "same name", "alias of COMPANY", "one of the names it gives", "text" (words in the name)
+
+
+def who(query: str, listings: Iterable[Listing], table: AliasTable, places: Gazetteer | None = None) -> list[Match]:
+    """Every listing that names the company ``query`` names, under any of its names; also any whose
+    name has ``query`` at the start of a word ("Google" in "Google Analytics"), marked "text"."""
+    q = identify(query, table, places)
+    q_main = name_key(spellings(query)[0]) if spellings(query) else q.key
+    word = re.compile(r"(?<!\w)" + re.escape(" ".join(query.split())), re.IGNORECASE) if query.strip() else None
+    out = []
+    for item in listings:
+        it = identify(item.entity, table, places)
+        written = spellings(item.entity)
+        if written and name_key(written[0]) == q_main:
+            how = "same name"
+        elif q.key == it.key:
+            how = f"alias of {it.company}"
+        elif q.names & it.names:
+            how = "one of the names it gives"
+        elif word is not None and word.search(item.entity):
+            how = "text"
+        else:
+            continue
+        out.append(Match(item, it.company, how))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    """One third party across vendors: the concentration report's row."""
+
+    name: str
+    vendors: tuple[str, ...]
+    spellings: tuple[str, ...]
+    countries: tuple[str, ...]
+    unrecognised: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"company": self.name, "vendor_count": len(self.vendors), "vendors": list(self.vendors),
+                "spellings": list(self.spellings), "countries": list(self.countries),
+                "location_unrecognised": list(self.unrecognised)}  # fmt: skip
+
+
+def concentration(listings: Sequence[Listing], table: AliasTable, places: Gazetteer) -> list[Company]:
+    """Third parties by the number of vendors that list them, most first, with their countries."""
+    groups: dict[str, list[tuple[Listing, Identity]]] = {}
+    for item in listings:
+        ident = identify(item.entity, table, places)
+        groups.setdefault(ident.key, []).append((item, ident))
+    out = []
+    for members in groups.values():
+        shown = [ident.company for _, ident in members]
+        name = max(set(shown), key=lambda s: (shown.count(s), -len(s), s))
+        codes: dict[str, None] = {}
+        unread: dict[str, None] = {}
+        for item, _ in members:
+            loc = places.read(item.country)
+            codes.update(dict.fromkeys(loc.places))
+            unread.update(dict.fromkeys(loc.unread))
+        vendors = tuple(sorted({m.vendor for m, _ in members}, key=str.casefold))
+        spelled = tuple(sorted({" ".join(m.entity.split()) for m, _ in members}, key=str.casefold))
+        out.append(Company(name, vendors, spelled, tuple(codes), tuple(unread)))
+    out.sort(key=lambda c: (-len(c.vendors), c.name.casefold()))
+    return out
