@@ -19,7 +19,9 @@ ZENDESK_NAME = "Zendesk Connect"
 EVIL = "Evil <b>Vendor</b>"
 FLAKY = "Flaky Vendor"
 
-SAFE_ROWS = [("Safe One Inc.", "Hosting", "US"), ("Safe Two Ltd", "Email delivery", "IE")]
+SAFE_ROWS = [("Safe One Inc.", "Hosting", "US"), ("Safe Two Ltd", "Email delivery", "IE"),
+             ("Amazon Web Services, Inc.", "Cloud hosting", "Ireland")]
+FLAKY_ROWS = [("Safe One Inc.", "Hosting", "US"), ("AWS", "Cloud hosting", "Germany")]
 SCRIPT = "<script>alert('entity')</script>Evil Corp"
 MENTION = "Mention Co <!here> <@U0ABCDEF>"
 BIDI = "Payments \u202eevil\u202c done"
@@ -56,7 +58,7 @@ def build_history(tmp: Path) -> History:
     pages = PageServer()
     pages.serve("/zendesk", (ZENDESK / "v1.html").read_bytes())
     pages.serve("/evil", table_page(SAFE_ROWS))
-    pages.serve("/flaky", table_page(SAFE_ROWS))
+    pages.serve("/flaky", table_page(FLAKY_ROWS))
     config = write_config(tmp, [(ZENDESK_NAME, pages.url("/zendesk")), (EVIL, pages.url("/evil")),
                                 (FLAKY, pages.url("/flaky"))])  # fmt: skip
     first = cli(config, "run")

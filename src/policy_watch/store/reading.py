@@ -271,16 +271,63 @@ class Listing:
     country: str
 
 
-def listings(store: Store, names: Sequence[str]) -> list[Listing]:
-    """Current entries whose entity is one of ``names`` (case-insensitive), by vendor."""
-    if not names:
-        return []
-    marks = ",".join("?" * len(names))
-    rows = store.query(
-        "select vendor, entity, section, purpose, country from current_entries"
-        f" where entity collate nocase in ({marks}) order by vendor collate nocase, entity",
-        list(names),
-    )
-    return [Listing(r["vendor"], r["entity"], r["section"] or "", r["purpose"] or "", r["country"] or "")
-            for r in rows]  # fmt: skip
+def listings(store: Store, names: Sequence[str], *, exact: bool = False) -> list[Listing]:
+    """Current entries whose entity is one of ``names`` (ignoring ASCII case unless ``exact``), by vendor."""
+    out: list[Listing] = []
+    found = list(dict.fromkeys(names))
+    collate = "" if exact else " collate nocase"
+    for start in range(0, len(found), 500):
+        chunk = found[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        out += [Listing(r["vendor"], r["entity"], r["section"] or "", r["purpose"] or "", r["country"] or "")
+                for r in store.query("select vendor, entity, section, purpose, country from current_entries"
+                                     f" where entity{collate} in ({marks})", chunk)]  # fmt: skip
+    return sorted(out, key=lambda x: (x.vendor.casefold(), x.entity))
 
+
+def current_entity_names(store: Store) -> list[str]:
+    """Every entity name in any vendor's current list, once."""
+    rows = store.db.conn.execute(
+        "select distinct r.entity from vendors v join snapshots s on s.id = (select id from snapshots"
+        " where vendor_id = v.id and status in ('good', 'accepted') order by id desc limit 1)"
+        " join snapshot_rows sr on sr.snapshot_id = s.id join rows r on r.id = sr.row_id"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def added_locations(store: Store, change_ids: Sequence[int]) -> dict[int, str]:
+    """Change id -> the location cell(s) of the entry an ``added`` change added, in its snapshot."""
+    out: dict[int, str] = {}
+    ids = list(change_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for r in store.query(
+            "select c.id, group_concat(e.country, char(10)) as location from changes c join entries e"
+            " on e.snapshot_id = c.snapshot_id and e.section = c.section and e.entity = c.entity"
+            f" where c.id in ({marks}) and c.kind = 'added' group by c.id", chunk):  # fmt: skip
+            out[r["id"]] = r["location"] or ""
+    return out
+
+
+def located_changes(store: Store, filters: ChangeFilter, limit: int, offset: int) -> list[ChangeRow]:
+    """Like ``changes``, only those that add an entry or change its location (the ones a transfer
+    risk can come from)."""
+    where, params = filters.where()
+    where = (where + " and" if where else " where") + " (c.kind = 'added' or (c.kind = 'changed' and c.field = 'country'))"
+    rows = store.query(f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS}{where}"
+                       " order by c.detected_at desc, c.id desc limit ? offset ?", [*params, limit, offset])  # fmt: skip
+    return [_change(r) for r in rows]
+
+
+def changes_of_windows(store: Store, window_ids: Sequence[int]) -> dict[int, list[ChangeRow]]:
+    """Each window's changes, in the order recorded."""
+    out: dict[int, list[ChangeRow]] = {i: [] for i in window_ids}
+    ids = list(window_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for r in store.query(f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.window_id in ({marks}) order by c.id",
+                             chunk):  # fmt: skip
+            out[r["window_id"]].append(_change(r))
+    return out

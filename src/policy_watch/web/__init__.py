@@ -7,6 +7,7 @@ foreground (``policy-watch serve``); ``WebThread`` runs it beside the daemon's l
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from policy_watch.web.pages import Pages
 from policy_watch.web.security import Access, Guard
 
 __all__ = ["WebThread", "create_app", "parse_address", "serve"]
+log = logging.getLogger(__name__)
 
 FEED_SETS = 50  # entries in a feed
 
@@ -78,7 +80,9 @@ def create_app(config: Config, access: Access) -> Starlette:
         Mount("/static", StaticFiles(directory=str(static)), name="static"),
     ]
     handlers: dict[Any, Any] = {HTTPException: error, PolicyWatchError: error, Exception: error}
-    return Starlette(routes=routes, middleware=[Middleware(Guard, access=access)], exception_handlers=handlers)
+    app = Starlette(routes=routes, middleware=[Middleware(Guard, access=access)], exception_handlers=handlers)
+    app.state.pages = pages
+    return app
 
 
 def parse_address(value: str, key: str = "settings.web") -> tuple[str, int]:
@@ -112,10 +116,18 @@ def _server(config: Config, host: str, port: int) -> tuple[Any, socket.socket, s
     sock = _bind(host, port)
     actual = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    uv = uvicorn.Config(create_app(config, access), log_level="warning", server_header=False,
-                        proxy_headers=False, lifespan="off")  # fmt: skip
+    app = create_app(config, access)
+    threading.Thread(target=_warm, args=(app.state.pages,), name="pw-web-warm", daemon=True).start()
+    uv = uvicorn.Config(app, log_level="warning", server_header=False, proxy_headers=False, lifespan="off")
     who = f"decisions recorded as {access.os_user}" if access.open else "sign-in required"
     return uvicorn.Server(uv), sock, f"http://{shown}:{actual}/ ({who})"
+
+
+def _warm(pages: Pages) -> None:
+    try:
+        pages.warm()
+    except Exception:  # only a head start: the first requests do the work themselves
+        log.warning("could not prepare the company names in advance", exc_info=True)
 
 
 def serve(config: Config, host: str, port: int, echo: Callable[[str], None] = print) -> None:

@@ -22,6 +22,7 @@ from policy_watch.errors import NotFoundError, PolicyWatchError
 from policy_watch.store import Store
 from policy_watch.store import reading as rd
 from policy_watch.web import decisions, evidence
+from policy_watch.web.meaning import Meanings
 from policy_watch.web.security import Access
 from policy_watch.web.templating import environment
 
@@ -39,6 +40,12 @@ class Pages:
         self.config = config
         self.access = access
         self.env = environment()
+        self.meanings = Meanings(config)
+
+    def warm(self) -> None:
+        """Work the first requests would otherwise do (run in a background thread at start-up)."""
+        with self.reading() as store:
+            self.meanings.warm(store)
 
     @contextmanager
     def reading(self) -> Iterator[Store]:
@@ -61,9 +68,14 @@ class Pages:
         today = _today()
         with self.reading() as store:
             windows = queries.windows(store, today)
+            covered = rd.changes_of_windows(store, [w["id"] for w in windows])
+            meanings = self.meanings.of_changes(store, [c for cs in covered.values() for c in cs])
             troubled = [v for v in rd.vendor_summaries(store, today) if v.stale]
             latest = rd.changes(store, rd.ChangeFilter(), 20)
-        return self.render(request, "dashboard.html", windows=windows, troubled=troubled, latest=latest)
+            meanings.update(self.meanings.of_changes(store, latest))
+        risks = {wid: Meanings.risks(meanings[c.id] for c in cs if c.id in meanings) for wid, cs in covered.items()}
+        return self.render(request, "dashboard.html", windows=windows, troubled=troubled, latest=latest,
+                           risks=risks, meanings=meanings)  # fmt: skip
 
     def vendors(self, request: Request) -> Response:
         with self.reading() as store:
@@ -106,12 +118,22 @@ class Pages:
             raise HTTPException(400, f"unknown kind (one of: {', '.join(KINDS)})")
         filters = rd.ChangeFilter(vendor=request.query_params.get("vendor") or None, kind=kind,
                                   since=_date_param(request, "since"), until=_date_param(request, "until"))  # fmt: skip
+        risk = request.query_params.get("risk") or ""
+        to = (request.query_params.get("to") or "").strip().upper()
+        if risk not in ("", "any") or len(to) > 40:
+            raise HTTPException(400, "risk: leave it empty, or 'any' for changes that bring a transfer risk")
         page = max(1, _int_param(request, "page") or 1)
+        offset = (page - 1) * PAGE_SIZE
         with self.reading() as store:
-            rows = rd.changes(store, filters, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+            if risk or to:
+                rows, meanings = self.meanings.risky_changes(store, filters, to or None, PAGE_SIZE + 1, offset)
+            else:
+                rows = rd.changes(store, filters, PAGE_SIZE + 1, offset)
+                meanings = self.meanings.of_changes(store, rows)
             names = [r["name"] for r in store.query("select name from vendors order by name collate nocase")]
         return self.render(request, "changes.html", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE,
-                           page=page, filters=filters, kinds=KINDS, vendor_names=names)  # fmt: skip
+                           page=page, filters=filters, kinds=KINDS, vendor_names=names, meanings=meanings,
+                           risk="any" if to else risk, to=to)  # fmt: skip
 
     def window(self, request: Request) -> Response:
         window_id = request.path_params["window_id"]
@@ -120,9 +142,11 @@ class Pages:
             if w is None:
                 raise HTTPException(404, f"no objection window with id {window_id}")
             covered = rd.window_changes(store, window_id)
+            meanings = self.meanings.of_changes(store, covered)
             history = decisions.history(store, window_id)
         return self.render(request, "window.html", window=w, changes=covered, history=history,
-                           actions=decisions.ACTIONS)  # fmt: skip
+                           actions=decisions.ACTIONS, meanings=meanings,
+                           risks=Meanings.risks(meanings.values()))  # fmt: skip
 
     async def decide(self, request: Request) -> Response:
         form = await request.form()
@@ -150,10 +174,11 @@ class Pages:
 
     def entity(self, request: Request) -> Response:
         name = (request.query_params.get("name") or "").strip()
+        if len(name) > 200:
+            raise HTTPException(400, "name: at most 200 characters")
         with self.reading() as store:
-            names = [name] if name else []
-            found = rd.listings(store, names)
-        return self.render(request, "entity.html", name=name, listings=found, names=names)
+            found = self.meanings.who(store, name) if name else []
+        return self.render(request, "entity.html", name=name, matches=found)
 
     # --- helpers --------------------------------------------------------------------------------------
 
