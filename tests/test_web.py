@@ -94,7 +94,7 @@ def test_every_page_answers_with_security_headers_and_the_feed_link(site: str, h
         csp = r.headers["content-security-policy"]
         assert "script-src 'none'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
         assert r.headers["x-content-type-options"] == "nosniff"
-        assert r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["referrer-policy"] == "same-origin"
         assert ALTERNATE in r.text, path
         for nav in ('href="/vendors"', 'href="/changes"', 'href="/entity"'):
             assert nav in r.text, (path, nav)
