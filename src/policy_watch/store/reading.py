@@ -310,14 +310,31 @@ def added_locations(store: Store, change_ids: Sequence[int]) -> dict[int, str]:
     return out
 
 
-def located_changes(store: Store, filters: ChangeFilter, limit: int, offset: int) -> list[ChangeRow]:
-    """Like ``changes``, only those that add an entry or change its location (the ones a transfer
-    risk can come from)."""
+ChangeKey = tuple[int, int, str, "str | None", str]  # id, snapshot, kind, field, entity: a stored change's identity
+
+
+def change_key(c: ChangeRow) -> ChangeKey:
+    return (c.id, c.snapshot_id, c.kind, c.field, c.entity)
+
+
+def located_change_keys(store: Store, filters: ChangeFilter) -> list[ChangeKey]:
+    """The keys of every change (newest first) that adds an entry or changes its location: the ones
+    a transfer risk can come from. Keys only: a year of them is read in a few milliseconds."""
     where, params = filters.where()
     where = (where + " and" if where else " where") + " (c.kind = 'added' or (c.kind = 'changed' and c.field = 'country'))"
-    rows = store.query(f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS}{where}"
-                       " order by c.detected_at desc, c.id desc limit ? offset ?", [*params, limit, offset])  # fmt: skip
-    return [_change(r) for r in rows]
+    rows = store.db.conn.execute(f"select c.id, c.snapshot_id, c.kind, c.field, c.entity{_CHANGE_JOINS}{where}"
+                                 " order by c.detected_at desc, c.id desc", params).fetchall()  # fmt: skip
+    return [tuple(r) for r in rows]
+
+
+def changes_by_id(store: Store, ids: Sequence[int]) -> list[ChangeRow]:
+    """Changes in the order of ``ids``."""
+    found: dict[int, ChangeRow] = {}
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        found.update((r["id"], _change(r)) for r in store.query(f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.id in ({marks})", chunk))
+    return [found[i] for i in ids if i in found]
 
 
 def changes_of_windows(store: Store, window_ids: Sequence[int]) -> dict[int, list[ChangeRow]]:
@@ -331,3 +348,16 @@ def changes_of_windows(store: Store, window_ids: Sequence[int]) -> dict[int, lis
                              chunk):  # fmt: skip
             out[r["window_id"]].append(_change(r))
     return out
+
+
+def entity_names_after(store: Store, row_id: int) -> tuple[int, list[str]]:
+    """Entity names of the rows stored after ``row_id`` (rows are only ever added), and the last row id."""
+    rows = store.db.conn.execute("select id, entity from rows where id > ? order by id", [row_id]).fetchall()
+    return (rows[-1][0] if rows else row_id), [r[1] for r in rows]
+
+
+def entity_names_containing(store: Store, text: str) -> list[str]:
+    """Entity names of any row (current or not) that contain ``text``, ignoring ASCII case."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = store.db.conn.execute("select distinct entity from rows where entity like ? escape '\\'", [pattern])
+    return [r[0] for r in rows.fetchall()]

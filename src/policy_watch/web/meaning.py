@@ -3,7 +3,7 @@ company under its many names (``meaning.entities``), read at display time from w
 
 from __future__ import annotations
 
-import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -13,8 +13,7 @@ from policy_watch.meaning.transfers import TransferMeaning
 from policy_watch.store import Store
 from policy_watch.store import reading as rd
 
-SCAN_CHUNK = 400  # changes read at a time while looking for those with a given risk
-IDENTITY_CACHE = 500_000  # names whose identity is kept (cleared beyond that)
+MEANING_CACHE = 200_000  # change meanings kept (cleared beyond that)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +26,25 @@ class Meanings:
     def __init__(self, config: Config) -> None:
         self.rules = transfers.rules(config.transfers)
         self.aliases = entities.alias_table(config.aliases)
-        self._identities: dict[str, entities.Identity] = {}
+        self._lock = threading.Lock()
+        self._last_row = 0  # the index below covers the rows table up to this id
+        self._by_key: dict[str, set[str]] = {}  # name key -> every stored entity name that answers to it
+        self._meanings: dict[rd.ChangeKey, TransferMeaning | None] = {}
 
     # --- transfers ---------------------------------------------------------------------------------
 
     def of_changes(self, store: Store, rows: Sequence[rd.ChangeRow]) -> dict[int, TransferMeaning]:
-        """Change id -> its transfer meaning, for the changes that add or change a location."""
-        located = rd.added_locations(store, [c.id for c in rows if c.kind == "added"])
-        out = {}
-        for c in rows:
-            m = transfers.meaning_of(c.kind, c.field, c.old, c.new, located.get(c.id, ""), self.rules)
-            if m is not None:
-                out[c.id] = m
-        return out
+        """Change id -> its transfer meaning, for the changes that add or change a location. A stored
+        change never changes, so its meaning is worked out once per process."""
+        todo = [c for c in rows if rd.change_key(c) not in self._meanings]
+        if todo:
+            if len(self._meanings) > MEANING_CACHE:
+                self._meanings.clear()
+            located = rd.added_locations(store, [c.id for c in todo if c.kind == "added"])
+            for c in todo:
+                self._meanings[rd.change_key(c)] = transfers.meaning_of(
+                    c.kind, c.field, c.old, c.new, located.get(c.id, ""), self.rules)  # fmt: skip
+        return {c.id: m for c in rows if (m := self._meanings.get(rd.change_key(c))) is not None}
 
     @staticmethod
     def risks(meanings: Iterable[TransferMeaning]) -> list[Risk]:
@@ -53,45 +58,49 @@ class Meanings:
     def risky_changes(self, store: Store, filters: rd.ChangeFilter, place: str | None, limit: int,
                       offset: int) -> tuple[list[rd.ChangeRow], dict[int, TransferMeaning]]:  # fmt: skip
         """Changes (newest first) that bring a transfer risk (to ``place``, when given)."""
-        found: list[rd.ChangeRow] = []
-        meanings: dict[int, TransferMeaning] = {}
-        start = 0
-        while len(found) < offset + limit:
-            batch = rd.located_changes(store, filters, SCAN_CHUNK, start)
-            start += len(batch)
-            for c, m in self.of_changes(store, batch).items():
-                if any(place is None or r.place == place for r in m.new):
-                    meanings[c] = m
-            found += [c for c in batch if c.id in meanings]
-            if len(batch) < SCAN_CHUNK:
-                break
-        page = found[offset : offset + limit]
-        return page, {c.id: meanings[c.id] for c in page}
+        keys = rd.located_change_keys(store, filters)
+        missing = [k[0] for k in keys if k not in self._meanings]
+        if missing:  # changes stored since start-up: read them once
+            self.of_changes(store, rd.changes_by_id(store, missing))
+        found = []
+        for k in keys:
+            m = self._meanings.get(k)
+            if m is not None and any(place is None or r.place == place for r in m.new):
+                found.append(k[0])
+        page = rd.changes_by_id(store, found[offset : offset + limit])
+        return page, self.of_changes(store, page)
 
     # --- names -------------------------------------------------------------------------------------
 
-    def identity(self, name: str) -> entities.Identity:
-        known = self._identities.get(name)
-        if known is None:
-            if len(self._identities) > IDENTITY_CACHE:
-                self._identities.clear()
-            known = self._identities[name] = entities.identify(name, self.aliases, self.rules.gazetteer)
-        return known
+    def _index_names(self, store: Store) -> None:
+        """Bring the name-key index up to the rows stored since it was last read: rows are only
+        ever added, so each name is identified once per process."""
+        with self._lock:
+            self._last_row, names = rd.entity_names_after(store, self._last_row)
+            for name in names:
+                for k in entities.identify(name, self.aliases, self.rules.gazetteer).names:
+                    self._by_key.setdefault(k, set()).add(name)
 
     def warm(self, store: Store) -> None:
-        """Identify every current name once (the first entity search then costs no more than later ones)."""
-        for name in rd.current_entity_names(store):
-            self.identity(name)
+        """Identify every stored name, and read every stored change's meaning, once: the first
+        searches then cost no more than later ones."""
+        self._index_names(store)
+        self.of_changes(store, rd.changes_by_id(store, [k[0] for k in rd.located_change_keys(store, rd.ChangeFilter())]))
 
     def who(self, store: Store, query: str) -> list[entities.Match]:
-        """``meaning.entities.who`` over the current lists. Names that cannot match (no name key in
-        common with the query's company, and not the query's words) are left out first, through
-        identities kept between requests: identifying every current name takes seconds."""
+        """``meaning.entities.who`` over the current lists, given only the names that can match: those
+        with a name key in common with the query's company (from the index), and those that contain
+        the query's text (``who`` then keeps the ones where it starts a word)."""
+        self._index_names(store)
         q = entities.identify(query, self.aliases, self.rules.gazetteer)
         written = entities.spellings(query)
         wanted = q.names | {q.key} | ({entities.name_key(written[0])} if written else set())
-        word = re.compile(r"(?<!\w)" + re.escape(" ".join(query.split())), re.IGNORECASE)
-        names = [n for n in rd.current_entity_names(store) if self.identity(n).names & wanted or word.search(n)]
+        names: set[str] = set()
+        for k in wanted:
+            names |= self._by_key.get(k, set())
+        text = " ".join(query.split())
+        if text:
+            names.update(rd.entity_names_containing(store, text))
         listings = [entities.Listing(x.vendor, x.entity, x.section, x.purpose, x.country)
-                    for x in rd.listings(store, names, exact=True)]  # fmt: skip
+                    for x in rd.listings(store, sorted(names), exact=True)]  # fmt: skip
         return entities.who(query, listings, self.aliases, self.rules.gazetteer)
