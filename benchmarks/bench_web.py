@@ -69,24 +69,25 @@ def pick(db: Path) -> dict[str, Any]:
         name = one("select name from vendors where id = ?", [vendor["id"]])[0]["name"]
         window = one("select window_id as id from changes where window_id is not null group by window_id"
                      " order by count(*) desc, window_id desc limit 1")[0]["id"]  # fmt: skip
-        open_window = one("select id from windows where status in ('open', 'acknowledged') order by deadline limit 1")
+        open_window = one("select id from windows where status in ('open', 'acknowledged') order by deadline desc limit 1")
         deep = one("select s.id from snapshots s join bodies b on b.hash = s.body_hash order by b.depth desc, s.id desc limit 1")
         entity = one("select entity, count(*) as n from current_entries group by entity order by n desc limit 1")[0]
         counts = {t: one(f"select count(*) as n from {t}")[0]["n"] for t in ("vendors", "snapshots", "changes",
                                                                               "windows", "fetches", "bodies")}  # fmt: skip
         mid = snaps[len(snaps) // 2]["first_seen"][:10]
-        first_day = one("select min(detected_at) as d from changes")[0]["d"][:10]
+        last_day = one("select max(last_seen) as d from snapshots")[0]["d"][:10]
     finally:
         store.close()
     return {"vendor": vendor["id"], "name": name, "snaps": [s["id"] for s in snaps], "window": window,
             "open_window": open_window[0]["id"] if open_window else window, "deep": deep[0]["id"],
-            "entity": entity["entity"], "counts": counts, "mid": mid, "first_day": first_day}  # fmt: skip
+            "entity": entity["entity"], "counts": counts, "mid": mid, "last_day": last_day}  # fmt: skip
 
 
 def pages(t: dict[str, Any]) -> list[tuple[str, str]]:
     v, s = t["vendor"], t["snaps"]
     return [
         ("dashboard", "/"),
+        ("open windows, first 100", "/windows"),
         ("vendors (all 1,000)", "/vendors"),
         ("vendor page", f"/vendors/{v}"),
         ("vendor page, list as of a date", f"/vendors/{v}?at={t['mid']}"),
@@ -124,13 +125,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(config: Any, targets: dict[str, Any], repeats: int) -> None:
-    app = create_app(config, Access(loopback=True, os_user="bench"))
+    # Deadlines count from the simulated year's last day, when the last month's windows are open.
+    last_day = date.fromisoformat(targets["last_day"])
+    app = create_app(config, Access(loopback=True, os_user="bench"), today=lambda: last_day)
     t = time.perf_counter()
     app.state.pages.warm()  # what serve starts in a background thread
     warm_s = time.perf_counter() - t
     timed = Timed(app)
     print(f"date {date.today()} | {platform.node()} | {os.cpu_count()} cores | Python {platform.python_version()}")
-    print(f"database: {targets['counts']}")
+    print(f"database: {targets['counts']}; deadlines counted from {last_day} (the last simulated day)")
     print(f"start-up work in the background (company names, change meanings): {warm_s:.2f} s")
     print(f"repeats per page: {repeats} (after one untimed request); server time in ms\n")
     print(f"{'page':52s} {'first':>7s} {'median':>7s} {'p95':>7s} {'max':>7s}  target")

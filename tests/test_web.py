@@ -72,7 +72,7 @@ def _pages(site: str, history: History) -> list[str]:
     with sqlite3.connect(history.db) as conn:
         snaps = [r[0] for r in conn.execute("select id from snapshots order by id")]
     today = datetime.now(UTC).date().isoformat()
-    paths = ["", "vendors", "changes", f"changes?vendor={EVIL}", "changes?kind=added", f"changes?since={today}",
+    paths = ["", "windows", "vendors", "changes", f"changes?vendor={EVIL}", "changes?kind=added", f"changes?since={today}",
              "entity", f"entity?name={SCRIPT}", "entity?name=Snowflake Inc."]  # fmt: skip
     for vid in ids.values():
         paths += [f"vendors/{vid}", f"vendors/{vid}?at={today}"]

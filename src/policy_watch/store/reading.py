@@ -80,7 +80,9 @@ class VendorSummary:
         return kind.split(";")[0] or "—"
 
 
-def vendor_summaries(store: Store, today: date, vendor_id: int | None = None) -> list[VendorSummary]:
+def vendor_summaries(
+    store: Store, today: date, vendor_id: int | None = None, *, troubled: bool = False
+) -> list[VendorSummary]:
     """Every vendor (or one) with its state, in name order.
 
     Each successful check touches a snapshot (``last_seen``), so the snapshots, read through their
@@ -90,6 +92,10 @@ def vendor_summaries(store: Store, today: date, vendor_id: int | None = None) ->
     than a page may.
     """
     where, params = ("where v.id = ?", [vendor_id]) if vendor_id is not None else ("", [])
+    if troubled:  # only those whose latest check failed, held a suspect page, or never read a list
+        where = ("where v.consecutive_failures > 0 or v.failing or not exists (select 1 from snapshots"
+                 " where vendor_id = v.id) or (select status from snapshots where vendor_id = v.id"
+                 " order by id desc limit 1) = 'suspect'")  # fmt: skip
     rows = store.query(
         "select v.id, v.name, v.url, v.failing, v.consecutive_failures, v.last_error, b.content_type,"
         " (select entry_count from snapshots where vendor_id = v.id and status in ('good', 'accepted')"

@@ -11,6 +11,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
+from datetime import date
 from importlib import resources
 from typing import Any
 
@@ -36,8 +37,9 @@ log = logging.getLogger(__name__)
 FEED_SETS = 50  # entries in a feed
 
 
-def create_app(config: Config, access: Access) -> Starlette:
-    pages = Pages(config, access)
+def create_app(config: Config, access: Access, today: Callable[[], date] | None = None) -> Starlette:
+    """The application; ``today`` is the date deadlines count from (default: today in UTC)."""
+    pages = Pages(config, access) if today is None else Pages(config, access, today)
 
     def feed(request: Request) -> Response:
         vendor_id = request.path_params.get("vendor_id")
@@ -48,7 +50,7 @@ def create_app(config: Config, access: Access) -> Starlette:
             if vendor_id is None:
                 title, page_url = "policy-watch: subprocessor changes", f"{base}changes"
             else:
-                vendor = Pages._vendor(store, vendor_id)
+                vendor = pages._vendor(store, vendor_id)
                 title, page_url = f"policy-watch: {vendor.name}", f"{base}vendors/{vendor_id}"
             sets = rd.change_sets(store, vendor_id, FEED_SETS)
         feed_id = "urn:policy-watch:changes" + (f":vendor:{vendor_id}" if vendor_id is not None else "") + ":feed"
@@ -71,6 +73,7 @@ def create_app(config: Config, access: Access) -> Starlette:
         Route("/vendors/{vendor_id:int}/feed.atom", feed),
         Route("/snapshots/{snapshot_id:int}/raw", pages.raw),
         Route("/changes", pages.changes),
+        Route("/windows", pages.windows),
         Route("/windows/{window_id:int}", pages.window, methods=["GET"]),
         Route("/windows/{window_id:int}", pages.decide, methods=["POST"]),
         Route("/entity", pages.entity),

@@ -6,7 +6,7 @@ commands use, then a redirect back to the window (so a reload never records it t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
@@ -27,18 +27,20 @@ from policy_watch.web.security import Access
 from policy_watch.web.templating import environment
 
 PAGE_SIZE = 100
+DASHBOARD_WINDOWS = 50  # the soonest open windows on the dashboard; /windows lists them all
 NOTE_LIMIT = 4000
 KINDS = ("added", "removed", "changed", "renamed", "country", "purpose", "section", "column_added", "column_removed")
 
 
-def _today() -> date:
+def _utc_today() -> date:
     return datetime.now(UTC).date()
 
 
 class Pages:
-    def __init__(self, config: Config, access: Access) -> None:
+    def __init__(self, config: Config, access: Access, today: Callable[[], date] = _utc_today) -> None:
         self.config = config
         self.access = access
+        self.today = today  # the date deadlines count from (the CLI's: today in UTC)
         self.env = environment()
         self.meanings = Meanings(config)
 
@@ -57,7 +59,7 @@ class Pages:
 
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(
-            user=request.state.user, csrf_token=request.state.csrf_token, today=_today(),
+            user=request.state.user, csrf_token=request.state.csrf_token, today=self.today(),
             path=request.url.path, **context,
         )  # fmt: skip
         return HTMLResponse(html, status_code=status)
@@ -65,21 +67,33 @@ class Pages:
     # --- pages ----------------------------------------------------------------------------------------
 
     def dashboard(self, request: Request) -> Response:
-        today = _today()
+        return self._windows_page(request, "dashboard.html", 1)
+
+    def windows(self, request: Request) -> Response:
+        return self._windows_page(request, "windows.html", max(1, _int_param(request, "page") or 1))
+
+    def _windows_page(self, request: Request, template: str, page: int) -> Response:
+        """Open windows, soonest first, a page at a time (the dashboard shows the first page)."""
+        today = self.today()
+        size = DASHBOARD_WINDOWS if template == "dashboard.html" else PAGE_SIZE
         with self.reading() as store:
-            windows = queries.windows(store, today)
+            every = queries.windows(store, today)
+            windows = every[(page - 1) * size : page * size]
             covered = rd.changes_of_windows(store, [w["id"] for w in windows])
             meanings = self.meanings.of_changes(store, [c for cs in covered.values() for c in cs])
-            troubled = [v for v in rd.vendor_summaries(store, today) if v.stale]
-            latest = rd.changes(store, rd.ChangeFilter(), 20)
-            meanings.update(self.meanings.of_changes(store, latest))
+            troubled, latest = [], []
+            if template == "dashboard.html":
+                troubled = [v for v in rd.vendor_summaries(store, today, troubled=True) if v.stale]
+                latest = rd.changes(store, rd.ChangeFilter(), 20)
+                meanings.update(self.meanings.of_changes(store, latest))
         risks = {wid: Meanings.risks(meanings[c.id] for c in cs if c.id in meanings) for wid, cs in covered.items()}
-        return self.render(request, "dashboard.html", windows=windows, troubled=troubled, latest=latest,
-                           risks=risks, meanings=meanings)  # fmt: skip
+        return self.render(request, template, windows=windows, total=len(every), page=page,
+                           more=len(every) > page * size, troubled=troubled, latest=latest, risks=risks,
+                           meanings=meanings)  # fmt: skip
 
     def vendors(self, request: Request) -> Response:
         with self.reading() as store:
-            rows = rd.vendor_summaries(store, _today())
+            rows = rd.vendor_summaries(store, self.today())
         return self.render(request, "vendors.html", vendors=rows)
 
     def vendor(self, request: Request) -> Response:
@@ -182,9 +196,8 @@ class Pages:
 
     # --- helpers --------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _vendor(store: Store, vendor_id: int) -> rd.VendorSummary:
-        found = rd.vendor_summaries(store, _today(), vendor_id)
+    def _vendor(self, store: Store, vendor_id: int) -> rd.VendorSummary:
+        found = rd.vendor_summaries(store, self.today(), vendor_id)
         if not found:
             raise HTTPException(404, f"no vendor with id {vendor_id}")
         return found[0]
