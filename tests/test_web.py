@@ -96,7 +96,7 @@ def test_every_page_answers_with_security_headers_and_the_feed_link(site: str, h
         assert r.headers["x-content-type-options"] == "nosniff"
         assert r.headers["referrer-policy"] == "same-origin"
         assert ALTERNATE in r.text, path
-        for nav in ('href="/vendors"', 'href="/changes"', 'href="/entity"'):
+        for nav in ('href="/windows"', 'href="/vendors"', 'href="/changes"', 'href="/entity"'):
             assert nav in r.text, (path, nav)
 
 

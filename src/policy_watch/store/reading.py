@@ -93,19 +93,19 @@ def vendor_summaries(
     """
     where, params = ("where v.id = ?", [vendor_id]) if vendor_id is not None else ("", [])
     if troubled:  # only those whose latest check failed, held a suspect page, or never read a list
-        where = ("where v.consecutive_failures > 0 or v.failing or not exists (select 1 from snapshots"
-                 " where vendor_id = v.id) or (select status from snapshots where vendor_id = v.id"
-                 " order by id desc limit 1) = 'suspect'")  # fmt: skip
+        where = "where v.consecutive_failures > 0 or v.failing or l.id is null or l.status = 'suspect'"
+    # one pass over the snapshots (a handful per vendor), not four look-ups per vendor
     rows = store.query(
-        "select v.id, v.name, v.url, v.failing, v.consecutive_failures, v.last_error, b.content_type,"
-        " (select entry_count from snapshots where vendor_id = v.id and status in ('good', 'accepted')"
-        "  order by id desc limit 1) as entries,"
-        " (select max(last_seen) from snapshots where vendor_id = v.id and status in ('good', 'accepted'))"
-        "  as last_success,"
-        " (select max(last_seen) from snapshots where vendor_id = v.id) as last_read,"
-        " (select status from snapshots where vendor_id = v.id order by id desc limit 1) as latest_status"
-        f" from vendors v left join bodies b on b.hash = v.body_hash {where} order by v.name collate nocase",
-        params,
+        "with per_vendor as (select vendor_id, max(id) as latest_id, max(last_seen) as last_read,"
+        " max(case when status in ('good', 'accepted') then id end) as good_id,"
+        " max(case when status in ('good', 'accepted') then last_seen end) as last_success"
+        f" from snapshots {'where vendor_id = ?' if vendor_id is not None else ''} group by vendor_id)"
+        " select v.id, v.name, v.url, v.failing, v.consecutive_failures, v.last_error, b.content_type,"
+        " g.entry_count as entries, p.last_success, p.last_read, l.status as latest_status"
+        " from vendors v left join per_vendor p on p.vendor_id = v.id left join snapshots g on g.id = p.good_id"
+        f" left join snapshots l on l.id = p.latest_id left join bodies b on b.hash = v.body_hash {where}"
+        " order by v.name collate nocase",
+        params * 2,  # the vendor, in the snapshots read and in the vendors shown
     )  # fmt: skip
     windows = dict(
         (r["vendor_id"], r["n"])
