@@ -58,7 +58,7 @@ def test_objection_recorded_in_the_browser(history: History, tmp_path: Path) -> 
             page.on("console", lambda m: console.append(m.text))
             page.goto(server.url)
             assert page.title() == "Dashboard · policy-watch"
-            assert page.locator("h1").first.inner_text() == "Open objection windows"
+            assert page.locator("h1").first.inner_text() == "Open objection windows (2)"
             assert page.locator("text=Evil <b>Vendor</b>").count() >= 1, "the vendor's name is shown as text"
             _shoot(page, "dashboard", shots)
 

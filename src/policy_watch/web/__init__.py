@@ -26,7 +26,6 @@ from starlette.staticfiles import StaticFiles
 from policy_watch.config import Config
 from policy_watch.errors import ConfigError, PolicyWatchError
 from policy_watch.store import Store
-from policy_watch.web.feeds import atom
 from policy_watch.web.login import login_form, login_submit
 from policy_watch.web.pages import Pages
 from policy_watch.web.security import Access, Guard
@@ -34,28 +33,9 @@ from policy_watch.web.security import Access, Guard
 __all__ = ["WebThread", "create_app", "parse_address", "serve"]
 log = logging.getLogger(__name__)
 
-FEED_SETS = 50  # entries in a feed
-
-
 def create_app(config: Config, access: Access, today: Callable[[], date] | None = None) -> Starlette:
     """The application; ``today`` is the date deadlines count from (default: today in UTC)."""
     pages = Pages(config, access) if today is None else Pages(config, access, today)
-
-    def feed(request: Request) -> Response:
-        vendor_id = request.path_params.get("vendor_id")
-        base = str(request.base_url)
-        from policy_watch.store import reading as rd
-
-        with pages.reading() as store:
-            if vendor_id is None:
-                title, page_url = "policy-watch: subprocessor changes", f"{base}changes"
-            else:
-                vendor = pages._vendor(store, vendor_id)
-                title, page_url = f"policy-watch: {vendor.name}", f"{base}vendors/{vendor_id}"
-            sets = rd.change_sets(store, vendor_id, FEED_SETS)
-        feed_id = "urn:policy-watch:changes" + (f":vendor:{vendor_id}" if vendor_id is not None else "") + ":feed"
-        body = atom(title, feed_id, str(request.url), page_url, base, sets)
-        return Response(body, media_type="application/atom+xml; charset=utf-8")
 
     async def error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -70,14 +50,14 @@ def create_app(config: Config, access: Access, today: Callable[[], date] | None 
         Route("/vendors", pages.vendors),
         Route("/vendors/{vendor_id:int}", pages.vendor),
         Route("/vendors/{vendor_id:int}/diff", pages.diff),
-        Route("/vendors/{vendor_id:int}/feed.atom", feed),
+        Route("/vendors/{vendor_id:int}/feed.atom", pages.feed),
         Route("/snapshots/{snapshot_id:int}/raw", pages.raw),
         Route("/changes", pages.changes),
         Route("/windows", pages.windows),
         Route("/windows/{window_id:int}", pages.window, methods=["GET"]),
         Route("/windows/{window_id:int}", pages.decide, methods=["POST"]),
         Route("/entity", pages.entity),
-        Route("/feed.atom", feed),
+        Route("/feed.atom", pages.feed),
         Route("/login", login_form(pages), methods=["GET"]),
         Route("/login", login_submit(pages), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(static)), name="static"),

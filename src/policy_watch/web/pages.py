@@ -22,11 +22,13 @@ from policy_watch.errors import NotFoundError, PolicyWatchError
 from policy_watch.store import Store
 from policy_watch.store import reading as rd
 from policy_watch.web import decisions, evidence
+from policy_watch.web.feeds import atom
 from policy_watch.web.meaning import Meanings
 from policy_watch.web.security import Access
 from policy_watch.web.templating import environment
 
 PAGE_SIZE = 100
+FEED_SETS = 50  # entries in a feed: the latest sets of changes
 DASHBOARD_WINDOWS = 50  # the soonest open windows on the dashboard; /windows lists them all
 NOTE_LIMIT = 4000
 KINDS = ("added", "removed", "changed", "renamed", "country", "purpose", "section", "column_added", "column_removed")
@@ -58,8 +60,9 @@ class Pages:
             store.close()
 
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        state = request.state
         html = self.env.get_template(template).render(
-            user=request.state.user, csrf_token=request.state.csrf_token, today=self.today(),
+            user=getattr(state, "user", None), csrf_token=getattr(state, "csrf_token", ""), today=self.today(),
             path=request.url.path, **context,
         )  # fmt: skip
         return HTMLResponse(html, status_code=status)
@@ -125,6 +128,21 @@ class Pages:
                 raise HTTPException(404, "no raw page is stored for this snapshot")
             body, _ = store.load_body(found.body_hash)
         return evidence.response(found, body)
+
+    def feed(self, request: Request) -> Response:
+        """An Atom feed of changes: all vendors (``/feed.atom``) or one."""
+        vendor_id = request.path_params.get("vendor_id")
+        base = str(request.base_url)
+        with self.reading() as store:
+            if vendor_id is None:
+                title, page_url = "policy-watch: subprocessor changes", f"{base}changes"
+            else:
+                vendor = self._vendor(store, vendor_id)
+                title, page_url = f"policy-watch: {vendor.name}", f"{base}vendors/{vendor_id}"
+            sets = rd.change_sets(store, vendor_id, FEED_SETS)
+        feed_id = "urn:policy-watch:changes" + (f":vendor:{vendor_id}" if vendor_id is not None else "") + ":feed"
+        body = atom(title, feed_id, str(request.url), page_url, base, sets)
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
 
     def changes(self, request: Request) -> Response:
         kind = request.query_params.get("kind") or None
