@@ -460,3 +460,28 @@ def test_web_setting_is_validated(tmp_path: Path) -> None:
     path.write_text('[settings]\nweb = "8080"\n')
     with pytest.raises(ConfigError, match=r"settings\.web: expected HOST:PORT"):
         load_config(path)
+
+
+def test_reader_comes_from_the_stored_page_type() -> None:
+    from policy_watch.store.reading import VendorSummary
+
+    base = {"id": 1, "name": "x", "url": "https://x.example/", "failing": False, "consecutive_failures": 0,
+            "last_error": None, "last_check": "2026-12-01T07:00:00+00:00", "last_success": None, "entries": 3,
+            "suspect": False, "open_windows": 0}  # fmt: skip
+    assert VendorSummary(**base, content_type="application/pdf").reader == "PDF"  # type: ignore[arg-type]
+    assert VendorSummary(**base, content_type="text/html; charset=utf-8").reader == "HTML"  # type: ignore[arg-type]
+    assert VendorSummary(**base, content_type=None).reader == "—"  # type: ignore[arg-type]
+
+
+def test_a_stored_pdf_is_offered_as_a_download_never_opened() -> None:
+    from policy_watch.store.reading import Evidence
+    from policy_watch.web.evidence import response
+
+    found = Evidence(snapshot_id=7, vendor_id=1, body_hash="h", content_type="application/pdf", size=9,
+                     first_seen="2026-12-01T07:00:00+00:00")  # fmt: skip
+    r = response(found, b"%PDF-1.7 <script>")
+    assert r.media_type == "application/octet-stream"
+    assert r.headers["content-disposition"] == 'attachment; filename="snapshot-7.pdf"'
+    assert "sandbox" in r.headers["content-security-policy"]
+    latin = Evidence(7, 1, "h", "text/html; charset=iso-8859-1", 9, "2026-12-01T07:00:00+00:00")
+    assert response(latin, "<p>Café</p>".encode("latin-1")).body.decode() == "<p>Café</p>"

@@ -45,6 +45,9 @@ class Pages:
         self.today = today  # the date deadlines count from (the CLI's: today in UTC)
         self.env = environment()
         self.meanings = Meanings(config)
+        # Vendors read through a browser (``render = "browser"`` in their config, where supported):
+        # what is stored of them is the DOM the browser built, so its type alone cannot tell.
+        self.rendered = {v.name for v in config.vendors if getattr(v, "render", None) == "browser"}
 
     def warm(self) -> None:
         """Work the first requests would otherwise do (run in a background thread at start-up)."""
@@ -63,6 +66,7 @@ class Pages:
         state = request.state
         html = self.env.get_template(template).render(
             user=getattr(state, "user", None), csrf_token=getattr(state, "csrf_token", ""), today=self.today(),
+            rendered=self.rendered,
             path=request.url.path, **context,
         )  # fmt: skip
         return HTMLResponse(html, status_code=status)
