@@ -31,9 +31,9 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     h.pages.close()
 
 
-def _shoot(page: object, name: str, folder: Path) -> Path:
+def _shoot(page: object, name: str, folder: Path, full_page: bool = False) -> Path:
     path = folder / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False)  # type: ignore[attr-defined]
+    page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
     extra = os.environ.get("POLICY_WATCH_SCREENSHOTS")
     if extra:
         Path(extra).mkdir(parents=True, exist_ok=True)
@@ -73,9 +73,10 @@ def test_objection_recorded_in_the_browser(history: History, tmp_path: Path) -> 
             page.wait_for_load_state()
             history_text = page.locator("ol.history").inner_text()
             assert "objected" in history_text and note in history_text
-            _shoot(page, "window", shots)
-
             window_id = int(page.url.split("/windows/")[1].split("#")[0])
+            page.goto(f"{server.url}windows/{window_id}")
+            _shoot(page, "window", shots, full_page=True)
+
             page.goto(server.url + "vendors")
             _shoot(page, "vendors", shots)
             page.get_by_role("link", name=ZENDESK_NAME).click()
