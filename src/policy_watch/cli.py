@@ -597,7 +597,29 @@ def daemon(obj: _Ctx, once_now: bool) -> None:
 
     with _errors():
         obj.config.require_notify()
-        scheduler.run_daemon(obj.config, force_first=once_now, echo=_echo)
+        web = None
+        if obj.config.settings.web:  # the review page in a thread beside the daily loop
+            from policy_watch.web import WebThread
+
+            web = WebThread(obj.config, obj.config.settings.web, echo=_echo)
+        try:
+            scheduler.run_daemon(obj.config, force_first=once_now, echo=_echo)
+        finally:
+            if web is not None:
+                web.stop()
+
+
+@cli.command(short_help="The review web page: deadlines, decisions, evidence.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but loopback needs credentials from the environment.")  # fmt: skip
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
+@click.pass_obj
+def serve(obj: _Ctx, host: str, port: int) -> None:
+    """Serve the review web page (deadlines, decisions, evidence) from the database."""
+    from policy_watch import web
+
+    with _errors():
+        web.serve(obj.config, host, port, echo=_echo)
 
 
 @cli.command(short_help="Offline demo on two bundled pages.")

@@ -55,6 +55,7 @@ class Settings:
     alert_retry_minutes: int = 5  # first retry delay of a failed alert; doubles per attempt, 6 h at most
     browser: str = DEFAULT_BROWSER  # the Chromium that renders script-built pages
     browser_pages: int = 3  # pages the browser renders at once
+    web: str | None = None  # "HOST:PORT": the daemon also serves the review page there
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +240,7 @@ _SETTINGS = {
     "processes": "an integer",  # no longer used: accepted, with a warning, so older configs still load
     "browser": "a string",
     "browser_pages": "an integer",
+    "web": "a string",
 }
 _VENDOR = {
     "name": "a string",
@@ -318,6 +320,10 @@ def _settings(r: _Reader, data: Mapping[str, Any], path: Path) -> Settings:
         raise r.fail("settings.run_at", f"expected a time HH:MM, got {s['run_at']!r}")
     if "timezone" in s:
         _check_timezone(r, s["timezone"])
+    if "web" in s and not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}", s["web"]):
+        raise r.fail("settings.web", f"expected HOST:PORT such as 127.0.0.1:8080, got {s['web']!r}")
+    if "guard_ratio" in s and not 0 < s["guard_ratio"] <= 1:
+        raise r.fail("settings.guard_ratio", f"must be in (0, 1], got {s['guard_ratio']}")
     if "window_kinds" in s:
         bad = [k for k in s["window_kinds"] if k not in WINDOW_KINDS]
         if bad:
