@@ -20,7 +20,11 @@ def test_a_failed_check_marks_the_last_good_list_stale(tmp_path: Path, pages: Pa
     read_at = datetime.fromisoformat(fresh["last_success"])
 
     pages.serve("/connect", b"server exploded", status=500)
-    assert cli(config, "run").returncode == 1
+    failed = cli(config, "run")
+    assert failed.returncode == 1
+    assert f"{VENDOR}: stale: its list as last read on {read_at.date().isoformat()} stays the baseline" in failed.stdout
+    as_json = json.loads(cli(config, "run", "--json").stdout)["vendors"][0]
+    assert as_json["stale"] is True and datetime.fromisoformat(as_json["last_success"]) == read_at
     shown = json.loads(cli(config, "show", VENDOR, "--json").stdout)
     assert shown["stale"] is True and datetime.fromisoformat(shown["last_success"]) == read_at
     assert "500" in shown["stale_reason"] and len(shown["entries"]) == 18

@@ -231,6 +231,7 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
             store = obj.store(create=True)
             try:
                 report = _run_with_progress(cfg, store, vendors, quiet=as_json)
+                fresh = queries.freshness(store)
             finally:
                 store.close()
     if as_json:
@@ -239,6 +240,8 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
                "alerts_pending": report.pending, "errors": report.errors,
                "vendors": [{"vendor": r.vendor, "status": r.status, "entries": r.entries, "error": r.error,
                             "notice": r.notice,
+                            "stale": r.status in ("error", "suspect"),
+                            "last_success": fresh.get(r.vendor, {}).get("last_success"),
                             "changes": [c.to_json() for c in r.changes],
                             "deadline": r.window.deadline.isoformat() if r.window else None}
                            for r in report.results]})  # fmt: skip
@@ -258,6 +261,11 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
         for r in report.changed if sys.stdout.isatty() else ():
             deadline = f" (object by {r.window.deadline})" if r.window else ""
             _echo(f"  {r.vendor}: {render.counted(len(r.changes), 'change')}{deadline}")
+        for r in report.failed:
+            read = fresh.get(r.vendor, {}).get("last_success")
+            if read:
+                _echo(f"  {r.vendor}: stale: its list as last read on {str(read)[:10]} stays the baseline "
+                      f"(policy-watch show {json.dumps(r.vendor)})")  # fmt: skip
     sys.exit(0 if report.ok else 1)
 
 

@@ -350,10 +350,11 @@ def _md_notice_line(line: str) -> str:
 
 def digest_message(messages: Sequence[Message], vendors: Sequence[str] = ()) -> Message:
     """Several alerts for one target as one message. Its title stays short: the count and the first
-    vendors' names; each alert's own title heads its part of the body."""
+    vendors' names in alphabetical order (alerts arrive in the order vendors finish); each alert's
+    own title heads its part of the body."""
     if len(messages) == 1:
         return messages[0]
-    names = [clean(v, 30) for v in dict.fromkeys(vendors) if v and v != "*"]
+    names = sorted((clean(v, 30) for v in dict.fromkeys(vendors) if v and v != "*"), key=str.casefold)
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     title = f"policy-watch: {len(messages)} alerts" + (f" — {shown}" if shown else "")
     sep = "\n\n———\n\n"
