@@ -1,6 +1,6 @@
 """Render pages that scripts build, with a headless Chromium: the only module that imports Playwright.
 
-One browser per run (per worker process), started on the first page that needs it and reused:
+One browser per run, started on the first page that needs it and reused:
 a vendor that needs no browser never starts one. Playwright drives it from one thread of its own
 with an event loop; any thread may call ``render``, which waits for its page. At most
 ``pages`` pages render at once, each in a fresh context (no cookies, storage or cache carried

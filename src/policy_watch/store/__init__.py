@@ -150,15 +150,14 @@ class Store:
         starts a new transaction.
 
         Meanwhile this connection leaves the write-ahead log alone up to about 40 MB (instead of
-        copying it into the database every 4 MB, with an fsync each time, between two vendors):
-        recording 1,000 first snapshots took 0.50-0.58 s instead of 0.63-0.89 s. From the first
-        commit on, a ``Checkpointer`` thread copies each commit's pages in the background, so
-        that little is left to copy when the batch ends.
+        copying it into the database every 4 MB, with an fsync each time, between two vendors;
+        benchmarks/README.md has the figures). From the first commit on, a ``Checkpointer``
+        thread copies each commit's pages in the background, so that little is left to copy
+        when the batch ends.
         """
         conn = self.db.conn
         count, since = 0, time.monotonic()
-        # Started at the first commit, not here: worker processes are forked before it, and only
-        # a process without other threads forks (collect._start_method).
+        # Started at the first commit: a batch that never commits needs none.
         checkpointer: Checkpointer | None = None
 
         def tick() -> bool:

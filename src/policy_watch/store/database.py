@@ -243,22 +243,6 @@ class Checkpointer:
             conn.close()
 
 
-_HELD_LOCKS: set[int] = set()  # descriptors of run locks this process holds
-
-
-def _drop_locks_in_child() -> None:
-    """A forked worker must not keep the run lock alive after its parent is gone (the lock lives
-    as long as any process has the file open); the parent's own descriptor still holds it."""
-    for fd in _HELD_LOCKS:
-        with suppress(OSError):
-            os.close(fd)
-    _HELD_LOCKS.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_drop_locks_in_child)
-
-
 @contextmanager
 def run_lock(path: Path) -> Iterator[None]:
     """Only one check at a time against a database: a lock file next to it, released on exit or
@@ -277,10 +261,8 @@ def run_lock(path: Path) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        _HELD_LOCKS.add(fd)
         yield
     finally:
-        _HELD_LOCKS.discard(fd)
         os.close(fd)
 
 
