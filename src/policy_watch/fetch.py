@@ -3,8 +3,8 @@
 The only module that imports httpx. Shared sync ``httpx.HTTPTransport`` connection pools (one
 for HTTP, one for HTTPS) serve a thread pool (measured faster than AsyncClient for our load);
 per-host semaphores keep us polite. Requests go to the transport directly: we follow redirects
-ourselves, and ``httpx.Client``'s request building and cookie jar cost about 0.4 ms a request (a
-fifth of a first run's CPU time per page). Cookies a server sets while redirecting are still sent
+ourselves (each hop is checked against the private-address rule), and ``httpx.Client``'s
+request building and shared cookie jar added CPU time per request (benchmarks/README.md). Cookies a server sets while redirecting are still sent
 on along that chain of redirects, and on the retries of that page; no cookie passes from one
 page to another. HTTPS certificates are checked against certifi's bundle, or the file or folder
 that ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` name (a company's own authority, say).
@@ -337,8 +337,8 @@ _TLS_LOCK = threading.Lock()
 
 def tls_context() -> ssl.SSLContext:
     """The certificate store that HTTPS requests are verified against, loaded once per process
-    on first use (about 40 ms of CPU: httpx's choice, certifi's bundle, or ``SSL_CERT_FILE`` /
-    ``SSL_CERT_DIR``); an HTTP-only run never loads it."""
+    on first use (loading it takes noticeable CPU time: httpx's choice, certifi's bundle, or
+    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``); an HTTP-only run never loads it."""
     with _TLS_LOCK:
         if not _TLS:
             _TLS.append(httpx.create_ssl_context())

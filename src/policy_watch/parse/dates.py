@@ -146,8 +146,8 @@ def _first_date(text: str, date_format: str | None) -> date | None:
 
 def _lower_ascii(text: str) -> str:
     """``text`` with A-Z lowercased and every other character as it was. Every keyword, month
-    name and digit matched here is ASCII or caseless (CJK); str.lower() converts every letter
-    and takes 86 µs on 15 KB of text with any non-ASCII character, this about 20 µs."""
+    name and digit matched here is ASCII or caseless (CJK); str.lower() converts every letter,
+    several times slower on text with any non-ASCII character (benchmarks/README.md)."""
     if text.isascii():
         return text.lower()
     return text.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")

@@ -201,8 +201,7 @@ def _check_permissions(path: Path) -> None:
 class Checkpointer:
     """Copies committed pages from the write-ahead log into the database file in a thread of its
     own, each time ``poke`` is called, while the writer goes on. Without it a long batch leaves
-    the whole log (about 20 MB for a first run of 1,000 vendors) to be copied when it ends: 60 ms
-    that nothing else overlaps. Best effort: a checkpoint that cannot run now is simply skipped
+    the whole log to be copied when it ends, a wait that nothing else overlaps. Best effort: a checkpoint that cannot run now is simply skipped
     (the next commit's, or the next run's, copies those pages)."""
 
     def __init__(self, path: Path) -> None:
