@@ -492,27 +492,26 @@ class Store:
     def decisions_of(self, window_ids: Sequence[int]) -> dict[int, list[Decision]]:
         """Decisions of many windows at once, each list oldest first."""
         out: dict[int, list[Decision]] = {w: [] for w in window_ids}
-        ids = list(window_ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self.query(f"select * from decisions where window_id in ({marks}) order by id", chunk):
-                out[r["window_id"]].append(_decision(r))
+        for r in self._of_windows("select * from decisions where window_id in ({}) order by id", window_ids):
+            out[r["window_id"]].append(_decision(r))
         return out
 
     def window_entities(self, window_ids: Sequence[int]) -> dict[int, list[str]]:
         """The entities (or, for a section's change, its name) each window covers, in the order recorded."""
         out: dict[int, list[str]] = {w: [] for w in window_ids}
+        sql = "select window_id, coalesce(nullif(entity, ''), new) as name from changes where window_id in ({}) order by id"
+        for r in self._of_windows(sql, window_ids):
+            names = out[int(r["window_id"])]
+            if r["name"] and r["name"] not in names:
+                names.append(r["name"])
+        return out
+
+    def _of_windows(self, sql: str, window_ids: Sequence[int]) -> Iterator[dict[str, Any]]:
+        """Rows of ``sql`` (whose ``{}`` takes the placeholders) for many window ids, 500 at a time."""
         ids = list(window_ids)
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self.query(f"select window_id, coalesce(nullif(entity, ''), new) as name from changes"
-                                f" where window_id in ({marks}) order by id", chunk):  # fmt: skip
-                names = out[int(r["window_id"])]
-                if r["name"] and r["name"] not in names:
-                    names.append(r["name"])
-        return out
+            yield from self.query(sql.format(",".join("?" * len(chunk))), chunk)
 
     def expire_windows(self, today: date) -> int:
         cur = self.db.execute("update windows set status = 'expired' where status in ('open', 'acknowledged')"
