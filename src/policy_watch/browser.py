@@ -283,6 +283,12 @@ class Browser:
                 if not browser.is_connected():
                     raise FetchError(url, f"the browser crashed while rendering the page ({_first_line(e)})") from None
                 raise FetchError(url, f"browser: {_first_line(e)}") from None
+            except FetchError:  # the page answered (an HTTP error, too large): the tab is sound
+                raise
+            except BaseException:  # cancelled, or anything unforeseen: the tab is not trusted again
+                if tab is not None:
+                    tab.broken = True
+                raise
             return FetchResult(**{**result, "duration_ms": int((time.monotonic() - start) * 1000)})
         finally:
             if tab is None:
@@ -327,8 +333,9 @@ class Browser:
         return tab
 
     async def _recycle(self, tab: _Tab) -> None:
-        """Clear a tab for the next vendor: away from the page, then the cookies, permissions and
-        storage of every origin the page reached. A tab that cannot be cleared is closed."""
+        """Clear a tab for the next vendor: away from the page, then the cookies, permissions,
+        storage of every origin the page reached and window name, and a garbage collection. A tab
+        that cannot be cleared, or whose browser was replaced, is closed."""
         assert self._slots is not None
         try:
             if not tab.broken:
