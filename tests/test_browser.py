@@ -4,11 +4,16 @@ Chromium: two versions each, the exact changes, and the browser's requests under
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import time
 from pathlib import Path
 
 from pwtest import PageServer, cli, write_config
 from test_sources import changes, run_ok
+
+from policy_watch.browser import Browser, BrowserOptions
 
 TABLE_APP = """<!doctype html><html><head><title>Trust Center</title></head><body><div id="root"></div>
 <script>
@@ -137,3 +142,89 @@ def test_missing_chromium_is_one_clear_error(tmp_path: Path, pages: PageServer) 
     err = out.stderr
     assert "App" in err and "Chromium was not found" in err and "apt-get install chromium" in err
     assert err.count("Chromium was not found") == 1
+
+
+# Reads what an earlier page of the same origin could have left in its tab, lists it as rows, then
+# leaves all of it behind for the next vendor's page.
+LEFTOVERS_APP = """<!doctype html><html><head><title>Portal</title></head><body><div id="root"></div>
+<script>
+const seen = [];
+if (localStorage.getItem('left')) seen.push('local storage');
+if (sessionStorage.getItem('left')) seen.push('session storage');
+if (document.cookie.includes('left=')) seen.push('cookie');
+if (window.name) seen.push('window name');
+const open = indexedDB.open('left');
+open.onupgradeneeded = () => open.result.createObjectStore('s');
+open.onsuccess = () => {
+  const db = open.result;
+  const get = db.transaction('s').objectStore('s').get('left');
+  get.onsuccess = () => {
+    if (get.result) seen.push('indexeddb');
+    db.transaction('s', 'readwrite').objectStore('s').put('1', 'left');
+    localStorage.setItem('left', '1'); sessionStorage.setItem('left', '1');
+    document.cookie = 'left=1; max-age=3600'; window.name = 'left';
+    const rows = [['Amazon Web Services', 'Hosting', 'US'], ...seen.map(s => ['Leftover ' + s, 'Found', 'US'])];
+    const t = document.createElement('table');
+    t.innerHTML = '<tr><th>Subprocessor</th><th>Purpose</th><th>Location</th></tr>' +
+      rows.map(r => `<tr><td>${r[0]}</td><td>${r[1]}</td><td>${r[2]}</td></tr>`).join('');
+    document.getElementById('root').appendChild(t);
+  };
+};
+</script></body></html>"""
+
+
+def test_one_tab_serves_vendors_one_after_another_and_nothing_is_left_between_them(
+    tmp_path: Path, pages: PageServer
+) -> None:
+    """One tab (browser_pages = 1), one vendor at a time, all on one origin: each page finds no
+    cookie, storage or IndexedDB entry, nor the window name, that the page before it left."""
+    names = [f"Portal {i}" for i in range(4)]
+    for i in range(4):
+        pages.serve(f"/portal/{i}", LEFTOVERS_APP)
+    config = write_config(tmp_path, [(n, pages.url(f"/portal/{i}")) for i, n in enumerate(names)],
+                          settings="browser_pages = 1\nconcurrency = 1")  # fmt: skip
+    config.write_text(config.read_text().replace('url = "', 'render = "browser"\nurl = "'))
+    run_ok(config, "4 baseline")
+    with sqlite3.connect(tmp_path / "pw.db") as db:
+        names_read = sorted(name for (name,) in db.execute("select entity from entries"))
+    assert names_read == ["Amazon Web Services"] * 4, names_read
+
+
+def _renderers_of(pid: int) -> list[int]:
+    """The Chromium renderer processes among pid's descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            if b"--type=renderer" in (Path(f"/proc/{p}/cmdline")).read_bytes():
+                found.append(p)
+        except OSError:
+            pass
+    return found
+
+
+def test_a_tab_whose_renderer_died_is_replaced_not_reused(pages: PageServer) -> None:
+    """The renderer of the one tab is killed while the tab waits between two pages: the next page
+    gets a new tab in the same browser, and renders."""
+    pages.serve("/trust", TABLE_APP % json.dumps([["Stripe", "Payments", "US"]]))
+    with Browser(BrowserOptions(pages=1, timeout=15)) as browser:
+        assert b"Stripe" in browser.render(pages.url("/trust")).body
+        waited = time.monotonic()
+        while browser.idle_tabs < 1 and time.monotonic() - waited < 30:  # the tab is being cleared
+            time.sleep(0.05)
+        assert browser.idle_tabs == 1
+        killed = _renderers_of(os.getpid())
+        assert killed
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        assert b"Stripe" in browser.render(pages.url("/trust")).body
+        assert (browser.started, browser.tabs) == (1, 2)
