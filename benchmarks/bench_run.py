@@ -94,8 +94,13 @@ def _tree(pid: int) -> list[int]:
 
 def _tree_pss_kib(pid: int) -> int:
     """Proportional set size of a process tree: pages shared after a fork count once in all."""
+    return pss_kib(_tree(pid))
+
+
+def pss_kib(pids: list[int]) -> int:
+    """The summed proportional set size of these processes (Linux /proc), in KiB."""
     total = 0
-    for p in _tree(pid):
+    for p in pids:
         try:
             for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):

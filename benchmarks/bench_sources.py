@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests"))
+import bench_run  # noqa: E402  (after the path is set)
 
 
 def _tree(pid: int) -> list[int]:
@@ -53,18 +54,6 @@ def _tree(pid: int) -> list[int]:
         todo += parents.get(p, [])
     return out
 
-
-def _pss_kib(pids: list[int]) -> int:
-    total = 0
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-                    break
-        except (OSError, ValueError):
-            pass
-    return total
 
 APP = """<!doctype html><html><head><title>Trust portal {n}</title></head><body><div id="app"></div>
 <script>
@@ -136,7 +125,7 @@ def _run(config: Path) -> tuple[float, float, set[str], str, float]:
     def sample() -> None:
         while not done.wait(0.1):
             pids = _tree(proc.pid)
-            peak[0] = max(peak[0], _pss_kib(pids))
+            peak[0] = max(peak[0], bench_run.pss_kib(pids))
             for pid in pids:
                 with contextlib.suppress(OSError):
                     names.add(Path(f"/proc/{pid}/comm").read_text().strip())
