@@ -160,6 +160,9 @@ def test_datasette_concentration_query_groups_by_the_same_rules(tmp_path: Path, 
             rows = conn.execute(sql).fetchall()
         return rows[0][0], rows[0][1], rows[0][3]
 
+    with sqlite3.connect(tmp_path / "pw.db") as conn:
+        names = {r[0]: r[1] for r in conn.execute("select entity, company from entity_names")}
+    assert names["Infosys Limited"] == "Infosys Limited", names  # a spelling new in the second run is added
     company, vendors, spellings = top()
     assert (company, vendors) == ("Amazon Web Services", 3)
     assert set(spellings.split("; ")) == {"AWS", "Amazon Web Services, Inc.", "Amazon.com, Inc. (Amazon Web Services)"}

@@ -242,15 +242,17 @@ def after_run(config: Config, store: Store, now: datetime, run_id: str) -> None:
 
 
 def _refresh_entity_names(config: Config, store: Store) -> None:
-    """Keep the table SQL readers group companies by in step with the lists (only when stale: a cheap check)."""
+    """Keep the table SQL readers group companies by in step with the lists: the spellings it lacks
+    are read and added; all of them again only when the alias rules changed."""
     from policy_watch.meaning import entities
 
     fingerprint = entities.fingerprint(config.aliases, config.transfers.places)
-    if not store.entity_names_stale(fingerprint):
+    rebuild, todo = store.entity_names_todo(fingerprint)
+    if not todo and not rebuild:
         return
     table, places = entities.alias_table(config.aliases), transfers.rules(config.transfers).gazetteer
-    idents = [(name, entities.identify(name, table, places)) for name in store.current_spellings()]
-    store.replace_entity_names([(name, i.company, i.key) for name, i in idents], fingerprint)
+    idents = [(name, entities.identify(name, table, places)) for name in todo]
+    store.add_entity_names([(name, i.company, i.key) for name, i in idents], fingerprint, rebuild=rebuild)
 
 
 def _fetch_row(got: Fetched, at: datetime, outcome: str, error: str | None) -> dict[str, Any]:
@@ -271,7 +273,7 @@ def _record(config: Config, store: Store, got: Fetched, at: datetime, run_id: st
             return VendorResult(v.name, "error", error=str(got.error), detected_at=at)
         fingerprint = reading_config(v)
         notice = None
-        if state.reading_config != fingerprint:  # read differently now: the baseline's page first
+        if state.reading_config != fingerprint and state.latest_id is not None:  # read differently now
             notice = reread_baseline(config, store, v, state.id, fingerprint, at, state.body_hash)
         if got.same_body and state.reading_config != fingerprint and state.body_hash is not None:
             result = _new_body(config, store, _read_stored(store, got), at, run_id, fingerprint)

@@ -549,20 +549,22 @@ class Store:
         marks = ",".join("?" for _ in statuses)
         return list(self.query(f"select * from outbox where status in ({marks}) order by id", list(statuses)))
 
-    def entity_names_stale(self, rules: str) -> bool:
-        """Whether ``entity_names`` lacks a current spelling or was built by other rules."""
-        row = self._one(
-            "select exists(select 1 from entity_names where rules != ?) or exists(select 1 from current_entries c"
-            " where not exists(select 1 from entity_names n where n.entity = c.entity)) as stale", [rules])  # fmt: skip
-        return bool(row and row["stale"])
+    def entity_names_todo(self, rules: str) -> tuple[bool, list[str]]:
+        """What ``entity_names`` needs: (rebuild, spellings to read). Built by other rules: rebuild
+        from every current spelling; else only the current spellings it lacks (often none)."""
+        if self._one("select 1 as x from entity_names where rules != ? limit 1", [rules]) is not None:
+            return True, [r["entity"] for r in self.query("select distinct entity from current_entries")]
+        missing = self.query("select distinct c.entity from current_entries c"
+                             " where not exists(select 1 from entity_names n where n.entity = c.entity)")  # fmt: skip
+        return False, [r["entity"] for r in missing]
 
-    def current_spellings(self) -> list[str]:
-        return [r["entity"] for r in self.query("select distinct entity from current_entries")]
-
-    def replace_entity_names(self, names: Sequence[tuple[str, str, str]], rules: str) -> None:
-        """(spelling, company, company key) for every current spelling; derived data, rebuilt whole."""
-        self.db.execute("delete from entity_names")
-        self.db.conn.executemany("insert into entity_names values (?, ?, ?, ?)", [(*n, rules) for n in names])
+    def add_entity_names(self, names: Sequence[tuple[str, str, str]], rules: str, *, rebuild: bool) -> None:
+        """(spelling, company, company key) per spelling; derived data: rebuilt whole when the rules
+        changed, else only added to."""
+        if rebuild:
+            self.db.execute("delete from entity_names")
+        self.db.conn.executemany("insert or replace into entity_names values (?, ?, ?, ?)",
+                                 [(*n, rules) for n in names])  # fmt: skip
 
     def _one(self, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
         rows = self.query(sql, params)
