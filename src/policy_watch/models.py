@@ -44,6 +44,17 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Listing:
+    """One vendor's current entry, as the views across vendors (``who``, ``entities``) read it."""
+
+    vendor: str
+    entity: str
+    section: str = ""
+    purpose: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedPage:
     """What the parser read from one page."""
 

@@ -7,10 +7,10 @@ from datetime import date, datetime
 from typing import Any
 
 from policy_watch.errors import PolicyWatchError
-from policy_watch.lookalike import visible
-from policy_watch.meaning.entities import Listing
 from policy_watch.meaning.transfers import TransferRules, meaning_of
+from policy_watch.models import Listing
 from policy_watch.store import Store
+from policy_watch.store.reading import added_locations
 
 
 def changes(store: Store, vendor: str | None = None, since: date | None = None) -> list[dict[str, Any]]:
@@ -132,30 +132,10 @@ def outbox(store: Store, all_: bool = False) -> list[dict[str, Any]]:
     ]
 
 
-def who_uses(store: Store, entity: str) -> list[dict[str, Any]]:
-    """Current entries whose entity contains ``entity`` (case-insensitive); ``%`` and ``_`` are literal."""
-    pattern = visible(entity).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return store.query(
-        "select entity, vendor, section, purpose, country from current_entries where visible(entity) like ? escape '\\'"
-        " order by vendor",
-        [f"%{pattern}%"],
-    )
-
-
-def added_locations(store: Store) -> dict[int, str]:
-    """Change id -> the location cell(s) of the entry an ``added`` change added, as recorded in its snapshot."""
-    rows = store.query(
-        "select c.id, group_concat(e.country, char(10)) as location from changes c join entries e"
-        " on e.snapshot_id = c.snapshot_id and e.section = c.section and e.entity = c.entity"
-        " where c.kind = 'added' group by c.id"
-    )
-    return {r["id"]: r["location"] or "" for r in rows}
-
-
 def with_transfers(store: Store, rows: list[dict[str, Any]], rules: TransferRules, *, text: bool = False) -> None:
     """Add ``countries``, ``transfer_risk`` and ``location_unrecognised`` to change rows that add or
     change a location, read now from the stored values (the recorded history is not rewritten)."""
-    located = added_locations(store) if any(r["kind"] == "added" for r in rows) else {}
+    located = added_locations(store, [r["id"] for r in rows if r["kind"] == "added"])
     for r in rows:
         m = meaning_of(r["kind"], r["field"], r["old"], r["new"], located.get(r["id"], ""), rules)
         fields: dict[str, object] = {}

@@ -22,6 +22,7 @@ from importlib import resources
 
 from policy_watch.lookalike import visible
 from policy_watch.meaning.countries import Gazetteer
+from policy_watch.models import Listing
 
 # Legal forms dropped at the end of a name ("GitHub Germany GmbH" is GitHub Germany).
 LEGAL_SUFFIXES = frozenset({
@@ -126,17 +127,6 @@ def identify(entity: str, table: AliasTable, places: Gazetteer | None = None) ->
 def _is_place(text: str, places: Gazetteer) -> bool:
     loc = places.read(text)
     return bool(loc.places) and not loc.unread
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """One current entry of one vendor, as ``who`` and ``entities`` read it."""
-
-    vendor: str
-    entity: str
-    section: str = ""
-    purpose: str = ""
-    country: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,14 +19,9 @@ from sqlite_utils import Database
 
 from policy_watch import __version__
 from policy_watch.errors import LockedError, StoreError
-from policy_watch.lookalike import visible
 from policy_watch.store.schema import create_views, migrations, views_current
 
 log = logging.getLogger(__name__)
-
-
-def _visible(value: str | None) -> str | None:
-    return visible(value) if isinstance(value, str) else value
 
 
 def open_database(path: Path, *, create: bool = True, read_only: bool = False) -> Database:
@@ -62,6 +57,14 @@ def open_database(path: Path, *, create: bool = True, read_only: bool = False) -
     return _connect(path, read_only=False)
 
 
+def connect_read_only(path: Path) -> Database:
+    """A read-only connection with no upgrade step (for many short reads, as the review page makes:
+    whoever serves it brings the schema up to date once at start)."""
+    if not path.is_file():
+        raise StoreError(str(path), "database does not exist yet (run `policy-watch run` first)")
+    return _connect(path, read_only=True)
+
+
 def _connect(path: Path, *, read_only: bool) -> Database:
     try:
         if read_only:
@@ -73,8 +76,6 @@ def _connect(path: Path, *, read_only: bool) -> Database:
         raise StoreError(str(path), f"cannot open database: {e} (the file was left untouched)") from None
     try:
         db = Database(conn)
-        # A name as a reader sees it (no zero-width characters, NFKC), for `who` to search by.
-        conn.create_function("visible", 1, _visible, deterministic=True)
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA busy_timeout = 30000")
         # Each vendor is recorded in a savepoint, whose undo log (the statement journal) outgrows

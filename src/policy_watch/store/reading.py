@@ -7,36 +7,20 @@ transaction. Every function here returns frozen values, not rows.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
-from policy_watch.errors import StoreError
+from policy_watch.models import Listing
 from policy_watch.store import Store
+from policy_watch.store.database import connect_read_only
 
 
 def open_readonly(path: Path) -> Store:
     """The database for reading only: no migration, no write, never a writer's lock."""
-    if not path.is_file():
-        raise StoreError(str(path), "database does not exist yet (run `policy-watch run` first)")
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30,
-                               isolation_level=None, check_same_thread=False)  # fmt: skip
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA query_only = ON")
-        conn.execute("select count(*) from sqlite_master").fetchone()
-    except sqlite3.DatabaseError as e:
-        raise StoreError(str(path), f"cannot open database for reading: {e}") from None
-    return Store(Database(conn, recursive_triggers=False), path)
-
-
-def has_table(store: Store, name: str) -> bool:
-    return bool(store.query("select 1 from sqlite_master where type = 'table' and name = ?", [name]))
+    return Store(connect_read_only(path), path)
 
 
 # --- vendors ---------------------------------------------------------------------------------------
@@ -266,17 +250,6 @@ def snapshot_vendor(store: Store, snapshot_id: int) -> int | None:
 # --- entities ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """One vendor's current entry for a company, under the name that vendor used."""
-
-    vendor: str
-    entity: str
-    section: str
-    purpose: str
-    country: str
-
-
 def listings(store: Store, names: Sequence[str], *, exact: bool = False) -> list[Listing]:
     """Current entries whose entity is one of ``names`` (ignoring ASCII case unless ``exact``), by vendor."""
     out: list[Listing] = []
@@ -289,16 +262,6 @@ def listings(store: Store, names: Sequence[str], *, exact: bool = False) -> list
                 for r in store.query("select vendor, entity, section, purpose, country from current_entries"
                                      f" where entity{collate} in ({marks})", chunk)]  # fmt: skip
     return sorted(out, key=lambda x: (x.vendor.casefold(), x.entity))
-
-
-def current_entity_names(store: Store) -> list[str]:
-    """Every entity name in any vendor's current list, once."""
-    rows = store.db.conn.execute(
-        "select distinct r.entity from vendors v join snapshots s on s.id = (select id from snapshots"
-        " where vendor_id = v.id and status in ('good', 'accepted') order by id desc limit 1)"
-        " join snapshot_rows sr on sr.snapshot_id = s.id join rows r on r.id = sr.row_id"
-    ).fetchall()
-    return [r[0] for r in rows]
 
 
 def added_locations(store: Store, change_ids: Sequence[int]) -> dict[int, str]:

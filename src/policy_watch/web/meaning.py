@@ -101,6 +101,5 @@ class Meanings:
         text = " ".join(query.split())
         if text:
             names.update(rd.entity_names_containing(store, text))
-        listings = [entities.Listing(x.vendor, x.entity, x.section, x.purpose, x.country)
-                    for x in rd.listings(store, sorted(names), exact=True)]  # fmt: skip
+        listings = rd.listings(store, sorted(names), exact=True)
         return entities.who(query, listings, self.aliases, self.rules.gazetteer)
