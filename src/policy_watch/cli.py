@@ -346,7 +346,7 @@ def _csv_value(value: object) -> object:
     return render.csv_cell(value) if isinstance(value, str) else value
 
 
-@cli.command()
+@cli.command(short_help="Open objection windows, soonest first, with their entities.")
 @click.option("--all", "all_", is_flag=True, help="Include closed, decided and expired windows.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
@@ -417,7 +417,7 @@ def accept(obj: _Ctx, target: str, note: str | None, by: str | None) -> None:
         )
 
 
-@cli.command()
+@cli.command(short_help="A vendor's entries, now or on a date, and its open windows.")
 @click.argument("vendor")
 @click.option("--at", "at", callback=_date, help="As the list stood on this date (YYYY-MM-DD).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -465,7 +465,7 @@ def history(obj: _Ctx, vendor: str, as_json: bool) -> None:
     )
 
 
-@cli.command()
+@cli.command(short_help="Which vendors list a company, under any of its names.")
 @click.argument("entity")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
