@@ -14,30 +14,130 @@ from datetime import date, timedelta
 from pathlib import Path
 
 COUNTRIES = (
-    "United States", "Ireland", "Germany", "Netherlands", "France", "United Kingdom", "Canada",
-    "Japan", "Singapore", "Australia", "India", "Brazil", "Sweden", "Poland", "Switzerland",
-    "Belgium", "Spain", "Italy", "Israel", "South Korea",
-)  # fmt: skip
+    "United States",
+    "Ireland",
+    "Germany",
+    "Netherlands",
+    "France",
+    "United Kingdom",
+    "Canada",
+    "Japan",
+    "Singapore",
+    "Australia",
+    "India",
+    "Brazil",
+    "Sweden",
+    "Poland",
+    "Switzerland",
+    "Belgium",
+    "Spain",
+    "Italy",
+    "Israel",
+    "South Korea",
+)
 PURPOSES = (
-    "Cloud hosting and infrastructure", "Content delivery network", "Customer support ticketing",
-    "Email delivery", "Payment processing", "Product analytics", "Error monitoring",
-    "Data warehousing", "Identity verification", "SMS and voice messaging", "Backup storage",
-    "Fraud prevention", "Translation services", "Security monitoring", "Customer communications",
-    "Search infrastructure", "Billing and invoicing", "Log management", "Video conferencing",
+    "Cloud hosting and infrastructure",
+    "Content delivery network",
+    "Customer support ticketing",
+    "Email delivery",
+    "Payment processing",
+    "Product analytics",
+    "Error monitoring",
+    "Data warehousing",
+    "Identity verification",
+    "SMS and voice messaging",
+    "Backup storage",
+    "Fraud prevention",
+    "Translation services",
+    "Security monitoring",
+    "Customer communications",
+    "Search infrastructure",
+    "Billing and invoicing",
+    "Log management",
+    "Video conferencing",
     "Machine learning inference",
-)  # fmt: skip
-_SYLLABLES = ("ak", "ar", "bel", "cor", "da", "el", "fin", "gra", "hel", "io", "ka", "lum", "mar", "nex",
-              "or", "pla", "quo", "ra", "sol", "tor", "ul", "ver", "wex", "zen", "tri", "vo", "sta", "lin")  # fmt: skip
+)
+_SYLLABLES = (
+    "ak",
+    "ar",
+    "bel",
+    "cor",
+    "da",
+    "el",
+    "fin",
+    "gra",
+    "hel",
+    "io",
+    "ka",
+    "lum",
+    "mar",
+    "nex",
+    "or",
+    "pla",
+    "quo",
+    "ra",
+    "sol",
+    "tor",
+    "ul",
+    "ver",
+    "wex",
+    "zen",
+    "tri",
+    "vo",
+    "sta",
+    "lin",
+)
 _SUFFIXES = ("Inc.", "LLC", "Ltd.", "GmbH", "B.V.", "S.A.S.", "Corp.", "Limited", "AB", "Pty Ltd")
 SECTION_TITLES = (
-    "Infrastructure subprocessors", "Service-specific subprocessors", "Customer support subprocessors",
-    "Affiliates", "Payment subprocessors", "Analytics subprocessors",
-)  # fmt: skip
-_WORDS = ("data", "privacy", "security", "platform", "customers", "trust", "service", "product", "team",
-          "compliance", "solutions", "enterprise", "pricing", "partners", "developers", "resources", "api",
-          "integrations", "careers", "press", "events", "blog", "docs", "status", "community", "webinars")  # fmt: skip
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")  # fmt: skip
+    "Infrastructure subprocessors",
+    "Service-specific subprocessors",
+    "Customer support subprocessors",
+    "Affiliates",
+    "Payment subprocessors",
+    "Analytics subprocessors",
+)
+_WORDS = (
+    "data",
+    "privacy",
+    "security",
+    "platform",
+    "customers",
+    "trust",
+    "service",
+    "product",
+    "team",
+    "compliance",
+    "solutions",
+    "enterprise",
+    "pricing",
+    "partners",
+    "developers",
+    "resources",
+    "api",
+    "integrations",
+    "careers",
+    "press",
+    "events",
+    "blog",
+    "docs",
+    "status",
+    "community",
+    "webinars",
+)
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +181,15 @@ def make_vendor(i: int) -> VendorPage:
     taken: set[str] = set()
     titles = rng.sample(SECTION_TITLES, rng.randint(2, 4))
     sections = tuple(
-        (t, tuple(Row(_entity(rng, taken), rng.choice(PURPOSES), rng.choice(COUNTRIES))
-                  for _ in range(rng.randint(8, 25))))
+        (
+            t,
+            tuple(
+                Row(_entity(rng, taken), rng.choice(PURPOSES), rng.choice(COUNTRIES))
+                for _ in range(rng.randint(8, 25))
+            ),
+        )
         for t in titles
-    )  # fmt: skip
+    )
     updated = date(2024, 1, 1) + timedelta(days=rng.randint(0, 500))
     return VendorPage(index=i, name=vendor_name(i), sections=sections, updated=updated)
 
@@ -95,8 +200,10 @@ def mutate(page: VendorPage, rng: random.Random, today: date | None = None) -> V
     s = rng.randrange(len(sections))
     if rng.random() < 0.6:
         taken = {r.entity for rows in sections for r in rows}
-        sections[s].insert(rng.randint(0, len(sections[s])), Row(_entity(rng, taken), rng.choice(PURPOSES),
-                                                                   rng.choice(COUNTRIES)))  # fmt: skip
+        sections[s].insert(
+            rng.randint(0, len(sections[s])),
+            Row(_entity(rng, taken), rng.choice(PURPOSES), rng.choice(COUNTRIES)),
+        )
     else:
         k = rng.randrange(len(sections[s]))
         row = sections[s][k]
@@ -106,8 +213,12 @@ def mutate(page: VendorPage, rng: random.Random, today: date | None = None) -> V
             row = replace(row, purpose=rng.choice([p for p in PURPOSES if p != row.purpose]))
         sections[s][k] = row
     updated = max(page.updated + timedelta(days=1), today or page.updated)
-    return replace(page, sections=tuple((t, tuple(r)) for (t, _), r in zip(page.sections, sections, strict=True)),
-                   updated=updated, revision=page.revision + 1)  # fmt: skip
+    return replace(
+        page,
+        sections=tuple((t, tuple(r)) for (t, _), r in zip(page.sections, sections, strict=True)),
+        updated=updated,
+        revision=page.revision + 1,
+    )
 
 
 def _human_date(d: date) -> str:
@@ -116,21 +227,31 @@ def _human_date(d: date) -> str:
 
 def _head(page: VendorPage, rng: random.Random) -> list[str]:
     slug = page.name.lower().replace(" ", "-")
-    out = ['<!DOCTYPE html>', '<html lang="en-US">', "<head>", '  <meta charset="utf-8">',
-           '  <meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"  <title>Subprocessors | {page.name}</title>",
-           f'  <meta name="description" content="The third parties {page.name} uses to process customer data.">',
-           f'  <link rel="canonical" href="https://www.{slug}.example/legal/subprocessors">']  # fmt: skip
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en-US">',
+        "<head>",
+        '  <meta charset="utf-8">',
+        '  <meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"  <title>Subprocessors | {page.name}</title>",
+        f'  <meta name="description" content="The third parties {page.name} uses to process customer data.">',
+        f'  <link rel="canonical" href="https://www.{slug}.example/legal/subprocessors">',
+    ]
     for n in range(12):
         out.append(
             f'  <link rel="preload" as="font" crossorigin href="https://cdn.{slug}.example/fonts/f{n}.woff2">'
         )
     # A large inline bootstrap blob, as server-rendered apps ship.
-    state = ",".join(f'"{rng.choice(_WORDS)}_{n}":{{"id":{rng.randint(1, 99999)},"label":"{rng.choice(_WORDS)} '
-                     f'{rng.choice(_WORDS)}","enabled":{str(rng.random() < 0.5).lower()}}}' for n in range(215))  # fmt: skip
+    state = ",".join(
+        f'"{rng.choice(_WORDS)}_{n}":{{"id":{rng.randint(1, 99999)},"label":"{rng.choice(_WORDS)} '
+        f'{rng.choice(_WORDS)}","enabled":{str(rng.random() < 0.5).lower()}}}'
+        for n in range(215)
+    )
     out.append(f"  <script>window.__INITIAL_STATE__={{{state}}};</script>")
-    js = ";".join(f"function _{rng.choice(_WORDS)}{n}(a,b){{return a&&a.{rng.choice(_WORDS)}?b({n}):null}}"
-                  for n in range(180))  # fmt: skip
+    js = ";".join(
+        f"function _{rng.choice(_WORDS)}{n}(a,b){{return a&&a.{rng.choice(_WORDS)}?b({n}):null}}"
+        for n in range(180)
+    )
     out.append(f"  <script>(function(w,d){{{js}}})(window,document);</script>")
     out.append(
         f'  <script defer src="https://cdn.{slug}.example/js/app.{rng.getrandbits(32):08x}.js"></script>'
@@ -152,18 +273,23 @@ def _nav(page: VendorPage, rng: random.Random) -> list[str]:
         out.append('        <ul class="menu__panel">')
         for n in range(16):
             a, b = rng.choice(_WORDS), rng.choice(_WORDS)
-            out.append(f'          <li><a class="menu__link" href="/{a}/{b}-{group}-{n}">{a.title()} {b}</a>'
-                       f'<span class="menu__hint">{b.title()} for {a}</span></li>')  # fmt: skip
+            out.append(
+                f'          <li><a class="menu__link" href="/{a}/{b}-{group}-{n}">{a.title()} {b}</a>'
+                f'<span class="menu__hint">{b.title()} for {a}</span></li>'
+            )
         out.append("        </ul></li>")
     out += ["    </ul>", "  </nav>", "</header>"]
     return out
 
 
 def _tables(page: VendorPage) -> list[str]:
-    out = ['<main id="main-content" class="legal">', f"  <h1>{page.name} subprocessors</h1>",
-           f'  <p class="updated">Last updated: {_human_date(page.updated)}</p>',
-           f"  <p>{page.name} uses the third parties below to provide its services. We give notice of new "
-           "subprocessors before they start processing customer data.</p>"]  # fmt: skip
+    out = [
+        '<main id="main-content" class="legal">',
+        f"  <h1>{page.name} subprocessors</h1>",
+        f'  <p class="updated">Last updated: {_human_date(page.updated)}</p>',
+        f"  <p>{page.name} uses the third parties below to provide its services. We give notice of new "
+        "subprocessors before they start processing customer data.</p>",
+    ]
     for title, rows in page.sections:
         out.append(f"  <h2>{title}</h2>")
         out.append('  <table class="subprocessors">')
@@ -187,8 +313,10 @@ def _footer(page: VendorPage, rng: random.Random) -> list[str]:
         out.append("  </ul></div>")
     legal = " ".join(rng.choice(_WORDS) for _ in range(260))
     out.append(f'  <p class="footer__legal">© {page.updated.year} {page.name}. {legal}.</p>')
-    out.append('  <div id="consent-banner" hidden><p>We use cookies to improve your experience.</p>'
-               "<button>Accept</button><button>Settings</button></div>")  # fmt: skip
+    out.append(
+        '  <div id="consent-banner" hidden><p>We use cookies to improve your experience.</p>'
+        "<button>Accept</button><button>Settings</button></div>"
+    )
     out += ["</footer>", "</body>", "</html>"]
     return out
 

@@ -59,7 +59,9 @@ def serve(www: str, port: int, hosts: int, delay: float) -> None:
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
                 path = lines[0].split(" ")[1]
-                headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+                headers = {
+                    k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
+                }
                 await asyncio.sleep(delay)
                 got = page(path)
                 if got is None:
@@ -79,7 +81,9 @@ def serve(www: str, port: int, hosts: int, delay: float) -> None:
             writer.close()
 
     async def main() -> None:
-        servers = [await asyncio.start_server(handle, f"127.0.0.{2 + h}", port, backlog=1024) for h in range(hosts)]
+        servers = [
+            await asyncio.start_server(handle, f"127.0.0.{2 + h}", port, backlog=1024) for h in range(hosts)
+        ]
         print("ready", flush=True)
         await asyncio.gather(*(s.serve_forever() for s in servers))
 
@@ -109,8 +113,12 @@ def floor(work: Path, urls: list[str], repeats: int) -> float:
     url_file.write_text("\n".join(urls))
     walls = []
     for k in range(repeats):
-        m, out = bench_run.run_child("floor", [sys.executable, bench_run.__file__, "--floor-worker", str(url_file)],
-                                     work / f"floor{k}.log", len(urls))  # fmt: skip
+        m, out = bench_run.run_child(
+            "floor",
+            [sys.executable, bench_run.__file__, "--floor-worker", str(url_file)],
+            work / f"floor{k}.log",
+            len(urls),
+        )
         got = json.loads(out.strip().splitlines()[-1])
         if m.rc != 0 or got["pages"] != len(urls):
             raise SystemExit(f"floor fetch failed:\n{out[-2000:]}")
@@ -139,8 +147,11 @@ def pw(work: Path, label: str, urls: list[str], extra: str, repeats: int) -> tup
     best = {k: min(v, key=lambda m: m.wall) for k, v in results.items()}
     for kind, runs in results.items():
         b = best[kind]
-        print(f"  {label} {kind}: {b.wall:.2f} s, CPU {b.cpu:.2f} s, {b.peak_mb:.0f} MB "
-              f"(runs {', '.join(f'{m.wall:.2f}' for m in runs)})", flush=True)  # fmt: skip
+        print(
+            f"  {label} {kind}: {b.wall:.2f} s, CPU {b.cpu:.2f} s, {b.peak_mb:.0f} MB "
+            f"(runs {', '.join(f'{m.wall:.2f}' for m in runs)})",
+            flush=True,
+        )
     peak = max(m.peak_mb for v in results.values() for m in v)
     return best["cold"].wall, best["unchanged"].wall, peak
 
@@ -151,16 +162,24 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--hosts", type=int, default=20)
     ap.add_argument("--delay", type=float, default=0.1, help="seconds each response is held back")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--also", action="append", default=[], metavar="LABEL=SETTINGS",
-                    help='another configuration, e.g. "threads=processes = 0"')  # fmt: skip
+    ap.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="LABEL=SETTINGS",
+        help='another configuration, e.g. "threads=processes = 0"',
+    )
     ap.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve:
         serve(args.serve[0], int(args.serve[1]), int(args.serve[2]), float(args.serve[3]))
         return
     n = args.vendors
-    print(f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}; {n} pages over "
-          f"{args.hosts} hosts, {args.delay * 1000:.0f} ms per response", flush=True)  # fmt: skip
+    print(
+        f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}; {n} pages over "
+        f"{args.hosts} hosts, {args.delay * 1000:.0f} ms per response",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="pw-latency-") as tmp:
         work = Path(tmp)
         www = work / "www"
@@ -180,8 +199,10 @@ def main(argv: list[str] | None = None) -> None:
             server.wait()
     print(f"\nfloor {fl:.2f} s (16 threads, plain httpx); targets: cold <= 1.10x, unchanged <= 1.05x")
     for label, cold, warm, peak in rows:
-        print(f"{label:>10}: cold {cold:.2f} s = {cold / fl:.2f}x floor, unchanged {warm:.2f} s = "
-              f"{warm / fl:.2f}x floor, peak {peak:.0f} MB")  # fmt: skip
+        print(
+            f"{label:>10}: cold {cold:.2f} s = {cold / fl:.2f}x floor, unchanged {warm:.2f} s = "
+            f"{warm / fl:.2f}x floor, peak {peak:.0f} MB"
+        )
     print(f"(total {time.perf_counter() - t0:.0f} s)")
 
 

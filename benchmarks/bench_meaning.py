@@ -76,10 +76,19 @@ def main() -> None:
         args.corpus = Path("/work/shared/corpus/rendered")
     files = sorted(args.corpus.rglob("*.html"))
     bodies = [f.read_bytes() for f in files]
-    cold = subprocess.run([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]);"
-                           "from policy_watch.meaning.countries import gazetteer; t = time.perf_counter();"
-                           " gazetteer(); print(time.perf_counter() - t)", str(here / "src")],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    cold = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; sys.path.insert(0, sys.argv[1]);"
+            "from policy_watch.meaning.countries import gazetteer; t = time.perf_counter();"
+            " gazetteer(); print(time.perf_counter() - t)",
+            str(here / "src"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     pages = _parse_all(bodies)
     entries = _read_all(pages)  # warm the tables
     parse_s = _best(lambda: _parse_all(bodies), args.repeats)
@@ -88,8 +97,10 @@ def main() -> None:
     print(f"corpus: {len(files)} pages, {len(pages)} with a list, {entries} entries")
     print(f"parse:                     {parse_s * 1000:8.1f} ms (best of {args.repeats})")
     for label, took in (("countries + company names", read_s), ("  the same, no memo      ", fresh_s)):
-        print(f"{label}: {took * 1000:8.1f} ms (best of {args.repeats}) = {took / parse_s:.1%} of parse time,"
-              f" {took / max(entries, 1) * 1e6:.1f} µs per entry")  # fmt: skip
+        print(
+            f"{label}: {took * 1000:8.1f} ms (best of {args.repeats}) = {took / parse_s:.1%} of parse time,"
+            f" {took / max(entries, 1) * 1e6:.1f} µs per entry"
+        )
     print(f"one-time table build (fresh process): {float(cold.stdout) * 1000:.0f} ms")
 
 

@@ -111,8 +111,15 @@ def pss_kib(pids: list[int]) -> int:
     return total
 
 
-def run_child(label: str, cmd: list[str], log: Path, pages: int, *, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> tuple[Measured, str]:  # fmt: skip
+def run_child(
+    label: str,
+    cmd: list[str],
+    log: Path,
+    pages: int,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> tuple[Measured, str]:
     """Run cmd to completion; wall time around it, CPU from its rusage (worker processes included,
     once reaped), peak memory as the larger of its own peak RSS and the peak PSS of its whole
     process tree sampled every 20 ms (a run with worker processes uses several at once)."""
@@ -190,8 +197,9 @@ http {{
 
 
 def start_nginx(tmp: Path, www: Path) -> Server | None:
-    exe = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()),
-                                        None)  # fmt: skip
+    exe = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+    )
     if exe is None:
         return None
     port = free_port()
@@ -201,8 +209,11 @@ def start_nginx(tmp: Path, www: Path) -> Server | None:
     for d in (tmp, www):
         d.chmod(0o755)
     with open(tmp / "nginx-stderr.log", "wb") as errors:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen([exe, "-p", str(tmp), "-e", str(tmp / "nginx-error.log"), "-c", str(conf)],
-                                stdout=subprocess.DEVNULL, stderr=errors)  # fmt: skip
+        proc = subprocess.Popen(
+            [exe, "-p", str(tmp), "-e", str(tmp / "nginx-error.log"), "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
     if not wait_listening(port, proc):
         proc.kill()
         proc.wait()
@@ -220,8 +231,11 @@ def start_python_server(www: Path) -> Server:
     port = free_port()
     # http.server's CLI serves with ThreadingHTTPServer; it sends Last-Modified (no ETag) and
     # answers If-Modified-Since with 304.
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(www),
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(www), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     if not wait_listening(port, proc):
         proc.kill()
         raise SystemExit("could not start python -m http.server either")
@@ -235,10 +249,12 @@ def start_server(kind: str, tmp: Path, www: Path) -> Server:
             return server
         if kind == "nginx":
             raise SystemExit("nginx requested but it could not be started")
-        print("nginx not found. Install it for the reference figures:\n"
-              "    sudo apt-get update && sudo apt-get install -y nginx      (Debian/Ubuntu)\n"
-              "    brew install nginx                                         (macOS)\n"
-              "Falling back to Python's ThreadingHTTPServer: figures are NOT comparable with nginx ones.")  # fmt: skip
+        print(
+            "nginx not found. Install it for the reference figures:\n"
+            "    sudo apt-get update && sudo apt-get install -y nginx      (Debian/Ubuntu)\n"
+            "    brew install nginx                                         (macOS)\n"
+            "Falling back to Python's ThreadingHTTPServer: figures are NOT comparable with nginx ones."
+        )
     return start_python_server(www)
 
 
@@ -263,8 +279,13 @@ def changed_pages(base: list[_pages.VendorPage], share: float) -> list[_pages.Ve
 
 
 def pw_config(path: Path, db: Path, server: Server, n: int) -> None:
-    lines = ["[settings]", f'database = "{db}"', f"concurrency = {WORKERS}",
-             f"per_host = {WORKERS}   # every page is on one host here; real vendors are on different hosts", ""]  # fmt: skip
+    lines = [
+        "[settings]",
+        f'database = "{db}"',
+        f"concurrency = {WORKERS}",
+        f"per_host = {WORKERS}   # every page is on one host here; real vendors are on different hosts",
+        "",
+    ]
     for i in range(n):
         lines += ["[[vendors]]", f'name = "{_pages.vendor_name(i)}"', f'url = "{server.url(i)}"', ""]
     path.write_text("\n".join(lines))
@@ -285,8 +306,11 @@ def pw_run(label: str, work: Path, n: int) -> tuple[Measured, dict[str, int]]:
     if m.rc not in (0, 1) or not found:
         raise SystemExit(f"policy-watch {label} failed (exit {m.rc}):\n{out[-3000:]}")
     with sqlite3.connect(work / "pw.db") as db:  # one fetch row per vendor per run: the last n rows
-        statuses = db.execute("select status, count(*) from fetches where id > (select max(id) from fetches) - ?"
-                              " group by status order by status", [n]).fetchall()  # fmt: skip
+        statuses = db.execute(
+            "select status, count(*) from fetches where id > (select max(id) from fetches) - ?"
+            " group by status order by status",
+            [n],
+        ).fetchall()
     m.note = (
         ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         + " | HTTP "
@@ -307,8 +331,10 @@ def urlwatch_venv() -> Path:
     print(f"creating {venv} (pip install urlwatch=={URLWATCH_VERSION}) ...", flush=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"urlwatch=={URLWATCH_VERSION}"],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"urlwatch=={URLWATCH_VERSION}"],
+        check=True,
+    )
     return exe
 
 
@@ -353,8 +379,12 @@ def uw_run(label: str, exe: Path, work: Path, n: int) -> Measured:
         "--cache",
         "cache.db",
     ]
-    env = {**os.environ, "HOME": str(work / "home"), "XDG_CONFIG_HOME": str(work / "home" / ".config"),
-           "XDG_CACHE_HOME": str(work / "home" / ".cache")}  # fmt: skip
+    env = {
+        **os.environ,
+        "HOME": str(work / "home"),
+        "XDG_CONFIG_HOME": str(work / "home" / ".config"),
+        "XDG_CACHE_HOME": str(work / "home" / ".cache"),
+    }
     m, out = run_child(label, cmd, work / f"{label.replace(' ', '_')}.log", n, env=env, cwd=work)
     if m.rc != 0:
         raise SystemExit(f"urlwatch {label} failed (exit {m.rc}):\n{out[-3000:]}")
@@ -394,8 +424,14 @@ def best_of(repeats: int, once: Callable[[], Measured]) -> Measured:
     return best
 
 
-def three_runs(tool: str, run: Callable[[str], Measured], db: Path, www: Path, changed: list[_pages.VendorPage],
-               repeats: int) -> list[Measured]:  # fmt: skip
+def three_runs(
+    tool: str,
+    run: Callable[[str], Measured],
+    db: Path,
+    www: Path,
+    changed: list[_pages.VendorPage],
+    repeats: int,
+) -> list[Measured]:
     """A tool's cold, warm and 10%-changed runs, each the best of ``repeats`` (the floor is too).
     Every cold run starts without a database; every changed run from a copy of the database the
     warm runs left, so each repetition does the same work."""
@@ -444,8 +480,9 @@ def floor_run(work: Path, server: Server, n: int, repeats: int) -> tuple[Measure
     best: Measured | None = None
     best_inner = float("inf")
     for k in range(repeats):
-        m, out = run_child("floor", [sys.executable, __file__, "--floor-worker", str(url_file)],
-                           work / f"floor{k}.log", n)  # fmt: skip
+        m, out = run_child(
+            "floor", [sys.executable, __file__, "--floor-worker", str(url_file)], work / f"floor{k}.log", n
+        )
         if m.rc != 0:
             raise SystemExit(f"floor fetch failed:\n{out[-3000:]}")
         got = json.loads(out.strip().splitlines()[-1])
@@ -468,8 +505,10 @@ def ratio_line(name: str, a: float, b: float, target: str, ok: bool) -> str:
 
 def report(rows: list[Measured], server: Server, n: int, page_bytes: int, floor_inner: float) -> None:
     print()
-    print(f"date {date.today()} | {platform.node()} | {os.cpu_count()} cores | Python {platform.python_version()}"
-          f" | server: {server.kind} on 127.0.0.1:{server.port}")  # fmt: skip
+    print(
+        f"date {date.today()} | {platform.node()} | {os.cpu_count()} cores | Python {platform.python_version()}"
+        f" | server: {server.kind} on 127.0.0.1:{server.port}"
+    )
     print(f"{n} pages, {page_bytes / n / 1024:.1f} KiB mean; wall includes interpreter start-up and imports")
     print()
     print(f"{'run':<24} {'wall s':>8} {'pages/s':>9} {'peak MB':>8} {'CPU s':>7}  notes")
@@ -488,8 +527,15 @@ def report(rows: list[Measured], server: Server, n: int, page_bytes: int, floor_
         for run, target in (("cold", 2.0), ("warm", 1.0)):
             pw = by.get(f"policy-watch {run}")
             if pw:
-                print(ratio_line(f"policy-watch {run}/floor", pw.wall, floor.wall, f"<= {target:g}",
-                                 pw.wall / floor.wall <= target))  # fmt: skip
+                print(
+                    ratio_line(
+                        f"policy-watch {run}/floor",
+                        pw.wall,
+                        floor.wall,
+                        f"<= {target:g}",
+                        pw.wall / floor.wall <= target,
+                    )
+                )
     peak = max((m.peak_mb for m in rows if m.label.startswith("policy-watch")), default=0.0)
     print(
         f"  {'policy-watch peak memory':<34} {peak:6.1f} MB target < 150 MB {'ok' if peak < 150 else 'MISSED'}"
@@ -506,7 +552,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--changed", type=float, default=0.10, help="share of pages changed in the third run")
     ap.add_argument("--server", choices=("auto", "nginx", "python"), default="auto")
     ap.add_argument("--floor-repeats", type=int, default=3)
-    ap.add_argument("--repeats", type=int, default=3, help="runs of each policy-watch and urlwatch scenario; the best counts")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs of each policy-watch and urlwatch scenario; the best counts",
+    )
     ap.add_argument("--skip-urlwatch", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (pages, configs, databases, logs)")
     ap.add_argument("--floor-worker", help=argparse.SUPPRESS)
@@ -531,8 +582,10 @@ def main(argv: list[str] | None = None) -> None:
     base = [_pages.make_vendor(i) for i in range(n)]
     page_bytes = _pages.write_pages(www, base)
     changed = changed_pages(base, args.changed)
-    print(f"generated {n} pages ({page_bytes / 1e6:.1f} MB) in {time.perf_counter() - t:.1f} s into {www}",
-          flush=True)  # fmt: skip
+    print(
+        f"generated {n} pages ({page_bytes / 1e6:.1f} MB) in {time.perf_counter() - t:.1f} s into {www}",
+        flush=True,
+    )
     server = start_server(args.server, tmp, www)
     print(f"server: {server.kind} on port {server.port}", flush=True)
     rows: list[Measured] = []
@@ -543,15 +596,27 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  floor {floor.wall:.2f} s", flush=True)
 
         pw_config(pw_dir / "pw.toml", pw_dir / "pw.db", server, n)
-        rows += three_runs("policy-watch", lambda label: pw_run(label, pw_dir, n)[0], pw_dir / "pw.db", www,
-                           changed, args.repeats)  # fmt: skip
+        rows += three_runs(
+            "policy-watch",
+            lambda label: pw_run(label, pw_dir, n)[0],
+            pw_dir / "pw.db",
+            www,
+            changed,
+            args.repeats,
+        )
 
         if not args.skip_urlwatch:
             rewrite(www, base)  # back to the original pages, with fresh validators
             exe = urlwatch_venv()
             uw_files(uw_dir, server, n)
-            rows += three_runs("urlwatch", lambda label: uw_run(label, exe, uw_dir, n), uw_dir / "cache.db", www,
-                               changed, args.repeats)  # fmt: skip
+            rows += three_runs(
+                "urlwatch",
+                lambda label: uw_run(label, exe, uw_dir, n),
+                uw_dir / "cache.db",
+                www,
+                changed,
+                args.repeats,
+            )
     finally:
         server.stop()
         if args.keep:

@@ -88,13 +88,22 @@ def child(n: int, share: float) -> dict[str, float]:
     t3 = time.perf_counter()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
     assert len(new.entries) == n
-    return {"rows": n, "share": share, "mb": len(new_body) / 1e6, "parse_s": t2 - t1, "first_parse_s": t1 - t0,
-            "diff_s": t3 - t2, "peak_mb": peak - start, "changes": len(changes)}  # fmt: skip
+    return {
+        "rows": n,
+        "share": share,
+        "mb": len(new_body) / 1e6,
+        "parse_s": t2 - t1,
+        "first_parse_s": t1 - t0,
+        "diff_s": t3 - t2,
+        "peak_mb": peak - start,
+        "changes": len(changes),
+    }
 
 
 def measure(n: int, share: float) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", str(n), str(share)], capture_output=True, text=True,
-                         check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(n), str(share)], capture_output=True, text=True, check=True
+    )
     return dict(json.loads(out.stdout))
 
 
@@ -109,8 +118,12 @@ def _quiet_handler(directory: str) -> type[http.server.SimpleHTTPRequestHandler]
 def run_cli(config: Path) -> tuple[float, float, str]:
     """Wall seconds, peak RSS MB and the last output line of one ``policy-watch run``."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "policy_watch", "--config", str(config), "run"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "policy_watch", "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.stdout is not None
     output = proc.stdout.read()
     _, _, usage = os.wait4(proc.pid, 0)
@@ -127,8 +140,10 @@ def full_runs(n: int, share: float) -> dict[str, object]:
         try:
             url = f"http://127.0.0.1:{server.server_address[1]}/subprocessors.html"
             config = Path(tmp) / "config.toml"
-            config.write_text(f'[settings]\ndatabase = "{tmp}/pw.db"\nretries = 0\ntimeout = 60\n\n'
-                              f'[[vendors]]\nname = "Big Vendor"\nurl = "{url}"\n')  # fmt: skip
+            config.write_text(
+                f'[settings]\ndatabase = "{tmp}/pw.db"\nretries = 0\ntimeout = 60\n\n'
+                f'[[vendors]]\nname = "Big Vendor"\nurl = "{url}"\n'
+            )
             (www / "subprocessors.html").write_bytes(page(rows(n, 0.0)))
             first = run_cli(config)
             changed = page(rows(n, share))
@@ -142,12 +157,16 @@ def full_runs(n: int, share: float) -> dict[str, object]:
 
 def _table(title: str, results: list[dict[str, float]]) -> None:
     print(f"\n{title}")
-    print("| rows | changed | page MB | parse s | s per MB | diff s | diff µs/row | peak MB | peak / page | changes |")
+    print(
+        "| rows | changed | page MB | parse s | s per MB | diff s | diff µs/row | peak MB | peak / page | changes |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['rows']:,.0f} | {r['share']:.0%} | {r['mb']:.1f} | {r['parse_s']:.2f} | {r['parse_s'] / r['mb']:.2f} "
-              f"| {r['diff_s']:.2f} | {1e6 * r['diff_s'] / r['rows']:.1f} | {r['peak_mb']:.0f} "
-              f"| {r['peak_mb'] / r['mb']:.0f}x | {r['changes']:,.0f} |")  # fmt: skip
+        print(
+            f"| {r['rows']:,.0f} | {r['share']:.0%} | {r['mb']:.1f} | {r['parse_s']:.2f} | {r['parse_s'] / r['mb']:.2f} "
+            f"| {r['diff_s']:.2f} | {1e6 * r['diff_s'] / r['rows']:.1f} | {r['peak_mb']:.0f} "
+            f"| {r['peak_mb'] / r['mb']:.0f}x | {r['changes']:,.0f} |"
+        )
 
 
 def main() -> None:
@@ -160,19 +179,25 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(int(args.child[0]), float(args.child[1]))))
         return
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; each point in a fresh process; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; each point in a fresh process; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     _table("parse + diff by page size (40% of rows changed)", [measure(n, 0.4) for n in args.sizes])
     biggest = max(args.sizes)
     _table(f"parse + diff by share changed ({biggest:,} rows)", [measure(biggest, s) for s in args.shares])
     if args.run:
         print("\nfull `policy-watch run` on 127.0.0.1: baseline, then the changed page")
-        print("| rows | changed | page MB | first run s | first peak MB | second run s | second peak MB | second run says |")
+        print(
+            "| rows | changed | page MB | first run s | first peak MB | second run s | second peak MB | second run says |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         for n, share in [(n, 0.4) for n in args.sizes] + [(biggest, s) for s in args.shares if s != 0.4]:
             r = full_runs(n, share)
             (t1, m1, _), (t2, m2, said) = r["first"], r["second"]  # type: ignore[misc]
-            print(f"| {n:,} | {share:.0%} | {r['mb']:.1f} | {t1:.1f} | {m1:.0f} | {t2:.1f} | {m2:.0f} | {said[:60]} |")
+            print(
+                f"| {n:,} | {share:.0%} | {r['mb']:.1f} | {t1:.1f} | {m1:.0f} | {t2:.1f} | {m2:.0f} | {said[:60]} |"
+            )
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 

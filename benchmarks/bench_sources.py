@@ -64,13 +64,21 @@ fetch('/api/{n}.json').then(r => r.json()).then(rows => {{
   document.getElementById('app').appendChild(t);
 }});
 </script></body></html>"""
-PLAIN = ("<html><head><title>Subprocessors {n}</title></head><body><h1>Subprocessors</h1><table>"
-         "<tr><th>Subprocessor</th><th>Purpose</th><th>Location</th></tr>{rows}</table></body></html>")  # fmt: skip
+PLAIN = (
+    "<html><head><title>Subprocessors {n}</title></head><body><h1>Subprocessors</h1><table>"
+    "<tr><th>Subprocessor</th><th>Purpose</th><th>Location</th></tr>{rows}</table></body></html>"
+)
 
 
 def _rows(n: int) -> list[dict[str, str]]:
-    return [{"name": f"Vendor {n}-{i} Inc.", "purpose": "Hosting" if i % 3 else "Analytics and support",
-             "location": "United States" if i % 4 else "Ireland"} for i in range(25)]  # fmt: skip
+    return [
+        {
+            "name": f"Vendor {n}-{i} Inc.",
+            "purpose": "Hosting" if i % 3 else "Analytics and support",
+            "location": "United States" if i % 4 else "Ireland",
+        }
+        for i in range(25)
+    ]
 
 
 class Server:
@@ -152,9 +160,11 @@ def bench_render(pages: int) -> None:
             for label in ("first run (baselines)", "second run (nothing changed)"):
                 wall, peak, names, out, cpu = _run(config)
                 browsers = sorted(n for n in names if "chrom" in n.lower())
-                print(f"render {label}: {pages} pages in {wall:.2f} s = {pages / wall:.2f} pages/s; "
-                      f"CPU {cpu:.1f} s ({cpu / pages:.2f} s a page); peak PSS of the process tree {peak:.0f} MB; "
-                      f"browser processes seen: {len(browsers)} names {browsers}; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+                print(
+                    f"render {label}: {pages} pages in {wall:.2f} s = {pages / wall:.2f} pages/s; "
+                    f"CPU {cpu:.1f} s ({cpu / pages:.2f} s a page); peak PSS of the process tree {peak:.0f} MB; "
+                    f"browser processes seen: {len(browsers)} names {browsers}; load average {os.getloadavg()[0]:.1f}"
+                )
                 print("   ", out.strip().splitlines()[-1] if out.strip() else "(no output)")
     finally:
         server.close()
@@ -166,9 +176,16 @@ def bench_pdf(repeats: int) -> None:
 
     from policy_watch.parse import parse_page
 
-    rows = [(f"Sub-processor {i:04d} Limited", "Hosting and storage of customer data, backups and disaster recovery"
-             if i % 5 == 0 else "Hosting", "United States, Ireland, Germany" if i % 7 == 0 else "United States")
-            for i in range(1200)]  # fmt: skip
+    rows = [
+        (
+            f"Sub-processor {i:04d} Limited",
+            "Hosting and storage of customer data, backups and disaster recovery"
+            if i % 5 == 0
+            else "Hosting",
+            "United States, Ireland, Germany" if i % 7 == 0 else "United States",
+        )
+        for i in range(1200)
+    ]
     body = ruled([("Infrastructure", rows[:900]), ("Support", rows[900:])])
     with pdfplumber.open(io.BytesIO(body)) as pdf:
         count = len(pdf.pages)
@@ -189,28 +206,36 @@ def bench_pdf(repeats: int) -> None:
     print(f"pdf: {count} pages, {len(body) // 1024} KB, {len(rows)} rows; entries read: {ours()}")
     print(f"    pdfplumber extract_tables: best {min(base):.3f} s, median {statistics.median(base):.3f} s")
     print(f"    policy-watch parse_page:   best {min(mine):.3f} s, median {statistics.median(mine):.3f} s")
-    print(f"    ratio (best/best): {min(mine) / min(base):.2f}x; (median/median): "
-          f"{statistics.median(mine) / statistics.median(base):.2f}x")  # fmt: skip
+    print(
+        f"    ratio (best/best): {min(mine) / min(base):.2f}x; (median/median): "
+        f"{statistics.median(mine) / statistics.median(base):.2f}x"
+    )
 
 
 def bench_html(pages: int) -> None:
     rows = "".join(f"<tr><td>Vendor {i} Inc.</td><td>Hosting</td><td>US</td></tr>" for i in range(40))
-    site = {f"/p/{n}": (PLAIN.format(n=n, rows=rows).encode(), "text/html; charset=utf-8") for n in range(pages)}
+    site = {
+        f"/p/{n}": (PLAIN.format(n=n, rows=rows).encode(), "text/html; charset=utf-8") for n in range(pages)
+    }
     server = Server(site)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             config = _config(Path(tmp), [server.url(f"/p/{n}") for n in range(pages)], render=False)
             wall, peak, names, out, cpu = _run(config)
             browsers = sorted(n for n in names if "chrom" in n.lower() or "node" in n.lower())
-            print(f"html: {pages} plain pages in {wall:.2f} s, CPU {cpu:.2f} s; peak PSS {peak:.0f} MB; "
-                  f"process names in the tree: {sorted(names)}; browser or driver processes: {browsers or 'none'}")  # fmt: skip
+            print(
+                f"html: {pages} plain pages in {wall:.2f} s, CPU {cpu:.2f} s; peak PSS {peak:.0f} MB; "
+                f"process names in the tree: {sorted(names)}; browser or driver processes: {browsers or 'none'}"
+            )
             print("   ", out.strip().splitlines()[-1] if out.strip() else "(no output)")
     finally:
         server.close()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", choices=("render", "pdf", "html"))

@@ -64,13 +64,19 @@ class Day:
 
 def make_page(content: _pages.VendorPage) -> Page:
     body = _pages.render(content).encode()
-    return Page(content, body, parse_page(body, content_type="text/html; charset=utf-8"),
-                f'"{content.index:x}-{content.revision:x}"')  # fmt: skip
+    return Page(
+        content,
+        body,
+        parse_page(body, content_type="text/html; charset=utf-8"),
+        f'"{content.index:x}-{content.revision:x}"',
+    )
 
 
 def make_config(db: Path, n: int) -> Config:
-    vendors = [{"name": _pages.vendor_name(i), "url": f"https://vendor{i:04d}.example/legal/subprocessors"}
-               for i in range(n)]  # fmt: skip
+    vendors = [
+        {"name": _pages.vendor_name(i), "url": f"https://vendor{i:04d}.example/legal/subprocessors"}
+        for i in range(n)
+    ]
     return parse_config({"settings": {"database": str(db)}, "vendors": vendors}, db.parent / "bench.toml")
 
 
@@ -85,12 +91,26 @@ def checkpoint(store: Store) -> None:
 def fetched(vendor: Vendor, state: object, page: Page, changed: bool) -> object:
     """The value collect.fetch_and_parse would hand to pipeline._record."""
     if not changed:
-        result = FetchResult(url=vendor.url, final_url=vendor.url, status=304, body=b"",
-                             content_type="text/html; charset=utf-8", etag=page.etag, duration_ms=3,
-                             not_modified=True)  # fmt: skip
+        result = FetchResult(
+            url=vendor.url,
+            final_url=vendor.url,
+            status=304,
+            body=b"",
+            content_type="text/html; charset=utf-8",
+            etag=page.etag,
+            duration_ms=3,
+            not_modified=True,
+        )
         return collect.Fetched(vendor, state, result=result, same_body=True)  # type: ignore[arg-type]
-    result = FetchResult(url=vendor.url, final_url=vendor.url, status=200, body=page.body,
-                         content_type="text/html; charset=utf-8", etag=page.etag, duration_ms=12)  # fmt: skip
+    result = FetchResult(
+        url=vendor.url,
+        final_url=vendor.url,
+        status=200,
+        body=page.body,
+        content_type="text/html; charset=utf-8",
+        etag=page.etag,
+        duration_ms=12,
+    )
     return collect.Fetched(vendor, state, result=result, page=page.parsed)  # type: ignore[arg-type]
 
 
@@ -117,8 +137,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--vendors", type=int, default=1000)
     ap.add_argument("--change", type=float, default=0.02, help="share of vendors whose page changes each day")
     ap.add_argument("--db", type=Path, help="database file (default: a new one in a temp dir, removed after)")
-    ap.add_argument("--budget-minutes", type=float, default=10.0,
-                    help="stop simulating after this long and extrapolate the rest of the year")  # fmt: skip
+    ap.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=10.0,
+        help="stop simulating after this long and extrapolate the rest of the year",
+    )
     ap.add_argument("--every", type=int, default=30, help="print a progress line every N days")
     ap.add_argument(
         "--synchronous",
@@ -140,8 +164,11 @@ def main(argv: list[str] | None = None) -> None:
     t = time.perf_counter()
     config = make_config(args.db, n)
     pages = [make_page(_pages.make_vendor(i)) for i in range(n)]
-    print(f"{n} vendors, {sum(len(p.parsed.entries) for p in pages)} entries, pages generated and parsed in "
-          f"{time.perf_counter() - t:.1f} s; database {args.db}", flush=True)  # fmt: skip
+    print(
+        f"{n} vendors, {sum(len(p.parsed.entries) for p in pages)} entries, pages generated and parsed in "
+        f"{time.perf_counter() - t:.1f} s; database {args.db}",
+        flush=True,
+    )
     store = Store.open(args.db)
     if args.synchronous:
         store.db.execute(f"PRAGMA synchronous = {args.synchronous}")
@@ -172,21 +199,34 @@ def print_table_sizes(store: Store, total: int) -> None:
     except Exception as e:  # dbstat is a compile-time option of SQLite
         print(f"(no per-table sizes: {e})")
         return
-    print("  by table/index: " + ", ".join(f"{name} {size / MB:.1f} MB ({size / total:.0%})"
-                                           for name, size in rows[:8]))  # fmt: skip
+    print(
+        "  by table/index: "
+        + ", ".join(f"{name} {size / MB:.1f} MB ({size / total:.0%})" for name, size in rows[:8])
+    )
 
 
-def report(args: argparse.Namespace, config: Config, store: Store, pages: list[Page], rng: random.Random,
-           profiler: cProfile.Profile | None) -> None:  # fmt: skip
+def report(
+    args: argparse.Namespace,
+    config: Config,
+    store: Store,
+    pages: list[Page],
+    rng: random.Random,
+    profiler: cProfile.Profile | None,
+) -> None:
     n = len(pages)
     per_day = max(1, round(args.change * n))
     baseline = one_run(config, store, pages, set(range(n)), START)
-    print(f"day 0 (first snapshots of all {n}): {baseline.seconds:.2f} s, statuses {baseline.statuses}, "
-          f"db {baseline.db_bytes / MB:.1f} MB", flush=True)  # fmt: skip
+    print(
+        f"day 0 (first snapshots of all {n}): {baseline.seconds:.2f} s, statuses {baseline.statuses}, "
+        f"db {baseline.db_bytes / MB:.1f} MB",
+        flush=True,
+    )
     grow_first, unchanged_first = unchanged_growth(config, store, pages, START + timedelta(hours=12))
     size_start = store.path.stat().st_size  # checkpointed, before the daily runs
-    print(f"unchanged run after day 0: {unchanged_first.seconds:.3f} s, file growth {grow_first / 1024:.0f} KiB",
-          flush=True)  # fmt: skip
+    print(
+        f"unchanged run after day 0: {unchanged_first.seconds:.3f} s, file growth {grow_first / 1024:.0f} KiB",
+        flush=True,
+    )
 
     days: list[Day] = []
     prep_s = 0.0
@@ -209,49 +249,63 @@ def report(args: argparse.Namespace, config: Config, store: Store, pages: list[P
         day.day = d
         days.append(day)
         if d % args.every == 0 or d <= 2:
-            print(f"day {d:3d}: {day.seconds:.3f} s (states {day.states_s:.3f}, record {day.record_s:.3f}, "
-                  f"after_run {day.after_s:.3f}), statuses {day.statuses}, db+wal {day.db_bytes / MB:.1f} MB",
-                  flush=True)  # fmt: skip
+            print(
+                f"day {d:3d}: {day.seconds:.3f} s (states {day.states_s:.3f}, record {day.record_s:.3f}, "
+                f"after_run {day.after_s:.3f}), statuses {day.statuses}, db+wal {day.db_bytes / MB:.1f} MB",
+                flush=True,
+            )
 
     at_end = START + timedelta(days=len(days), hours=12)
     grow_last, unchanged_last = unchanged_growth(config, store, pages, at_end)
     checkpoint(store)
     size = store.path.stat().st_size
-    counts = {t: store.db.execute(f"select count(*) from {t}").fetchone()[0]
-              for t in ("snapshots", "entries", "bodies", "fetches", "changes", "windows", "outbox")}  # fmt: skip
+    counts = {
+        t: store.db.execute(f"select count(*) from {t}").fetchone()[0]
+        for t in ("snapshots", "entries", "bodies", "fetches", "changes", "windows", "outbox")
+    }
     secs = [d.seconds for d in days]
     simulated = len(days)
     print()
-    print(f"date {date.today()} | {platform.node()} | {os.cpu_count()} cores | Python {platform.python_version()}"
-          f" | SQLite {store.db.execute('select sqlite_version()').fetchone()[0]}")  # fmt: skip
+    print(
+        f"date {date.today()} | {platform.node()} | {os.cpu_count()} cores | Python {platform.python_version()}"
+        f" | SQLite {store.db.execute('select sqlite_version()').fetchone()[0]}"
+    )
     print(
         f"{n} vendors, {per_day} changed pages a day, {simulated} daily runs simulated"
         f"{' (stopped by --budget-minutes)' if stopped_early else ''}; page preparation (untimed) {prep_s:.1f} s"
     )
     print(f"rows: {counts}")
     print()
-    print(f"store+diff time per daily run ({simulated} runs): mean {statistics.mean(secs):.3f} s, "
-          f"median {statistics.median(secs):.3f} s, p95 {sorted(secs)[int(0.95 * (simulated - 1))]:.3f} s, "
-          f"max {max(secs):.3f} s (day {days[secs.index(max(secs))].day})   target < 1 s: "
-          f"{'ok' if max(secs) < 1 else 'mean ok, max MISSED' if statistics.mean(secs) < 1 else 'MISSED'}")  # fmt: skip
+    print(
+        f"store+diff time per daily run ({simulated} runs): mean {statistics.mean(secs):.3f} s, "
+        f"median {statistics.median(secs):.3f} s, p95 {sorted(secs)[int(0.95 * (simulated - 1))]:.3f} s, "
+        f"max {max(secs):.3f} s (day {days[secs.index(max(secs))].day})   target < 1 s: "
+        f"{'ok' if max(secs) < 1 else 'mean ok, max MISSED' if statistics.mean(secs) < 1 else 'MISSED'}"
+    )
     first_q = statistics.mean(secs[: max(1, simulated // 10)])
     last_q = statistics.mean(secs[-max(1, simulated // 10) :])
-    print(f"  first 10% of days mean {first_q:.3f} s, last 10% mean {last_q:.3f} s; "
-          f"split (mean): vendor_state {statistics.mean(d.states_s for d in days):.3f} s, "
-          f"_record {statistics.mean(d.record_s for d in days):.3f} s, "
-          f"after_run {statistics.mean(d.after_s for d in days):.3f} s")  # fmt: skip
+    print(
+        f"  first 10% of days mean {first_q:.3f} s, last 10% mean {last_q:.3f} s; "
+        f"split (mean): vendor_state {statistics.mean(d.states_s for d in days):.3f} s, "
+        f"_record {statistics.mean(d.record_s for d in days):.3f} s, "
+        f"after_run {statistics.mean(d.after_s for d in days):.3f} s"
+    )
     print(f"  first snapshots of all vendors (day 0): {baseline.seconds:.2f} s")
-    print(f"growth per unchanged run ({n} vendors, after checkpoint): {grow_first / 1024:.0f} KiB after day 0, "
-          f"{grow_last / 1024:.0f} KiB after day {simulated} ({unchanged_last.seconds:.3f} s)   target < 1 MB: "
-          f"{'ok' if max(grow_first, grow_last) < MB else 'MISSED'}")  # fmt: skip
+    print(
+        f"growth per unchanged run ({n} vendors, after checkpoint): {grow_first / 1024:.0f} KiB after day 0, "
+        f"{grow_last / 1024:.0f} KiB after day {simulated} ({unchanged_last.seconds:.3f} s)   target < 1 MB: "
+        f"{'ok' if max(grow_first, grow_last) < MB else 'MISSED'}"
+    )
     growth = (size - size_start - grow_last) / simulated if simulated else 0
     print(
         f"database size after {simulated} days: {size / MB:.1f} MB (checkpointed; {size_start / MB:.1f} MB after day 0)"
     )
     if simulated < 365:
         year = size + growth * (365 - simulated)
-        print(f"  EXTRAPOLATED to 365 days (linear, {growth / 1024:.0f} KiB/day measured): {year / MB:.1f} MB"
-              f"   target < 50 MB: {'ok' if year < 50 * MB else 'MISSED'}")  # fmt: skip
+        print(
+            f"  EXTRAPOLATED to 365 days (linear, {growth / 1024:.0f} KiB/day measured): {year / MB:.1f} MB"
+            f"   target < 50 MB: {'ok' if year < 50 * MB else 'MISSED'}"
+        )
     else:
         print(
             f"  target < 50 MB: {'ok' if size < 50 * MB else 'MISSED'}  ({growth / 1024:.0f} KiB/day on average)"

@@ -64,23 +64,44 @@ def pick(db: Path) -> dict[str, Any]:
     store = open_readonly(db)
     try:
         one = store.query
-        vendor = one("select vendor_id as id, count(*) as n from snapshots group by vendor_id order by n desc limit 1")[0]
+        vendor = one(
+            "select vendor_id as id, count(*) as n from snapshots group by vendor_id order by n desc limit 1"
+        )[0]
         snaps = one("select id, first_seen from snapshots where vendor_id = ? order by id", [vendor["id"]])
         name = one("select name from vendors where id = ?", [vendor["id"]])[0]["name"]
-        window = one("select window_id as id from changes where window_id is not null group by window_id"
-                     " order by count(*) desc, window_id desc limit 1")[0]["id"]  # fmt: skip
-        open_window = one("select id from windows where status in ('open', 'acknowledged') order by deadline desc limit 1")
-        deep = one("select s.id from snapshots s join bodies b on b.hash = s.body_hash order by b.depth desc, s.id desc limit 1")
-        entity = one("select entity, count(*) as n from current_entries group by entity order by n desc limit 1")[0]
-        counts = {t: one(f"select count(*) as n from {t}")[0]["n"] for t in ("vendors", "snapshots", "changes",
-                                                                              "windows", "fetches", "bodies")}  # fmt: skip
+        window = one(
+            "select window_id as id from changes where window_id is not null group by window_id"
+            " order by count(*) desc, window_id desc limit 1"
+        )[0]["id"]
+        open_window = one(
+            "select id from windows where status in ('open', 'acknowledged') order by deadline desc limit 1"
+        )
+        deep = one(
+            "select s.id from snapshots s join bodies b on b.hash = s.body_hash order by b.depth desc, s.id desc limit 1"
+        )
+        entity = one(
+            "select entity, count(*) as n from current_entries group by entity order by n desc limit 1"
+        )[0]
+        counts = {
+            t: one(f"select count(*) as n from {t}")[0]["n"]
+            for t in ("vendors", "snapshots", "changes", "windows", "fetches", "bodies")
+        }
         mid = snaps[len(snaps) // 2]["first_seen"][:10]
         last_day = one("select max(last_seen) as d from snapshots")[0]["d"][:10]
     finally:
         store.close()
-    return {"vendor": vendor["id"], "name": name, "snaps": [s["id"] for s in snaps], "window": window,
-            "open_window": open_window[0]["id"] if open_window else window, "deep": deep[0]["id"],
-            "entity": entity["entity"], "counts": counts, "mid": mid, "last_day": last_day}  # fmt: skip
+    return {
+        "vendor": vendor["id"],
+        "name": name,
+        "snaps": [s["id"] for s in snaps],
+        "window": window,
+        "open_window": open_window[0]["id"] if open_window else window,
+        "deep": deep[0]["id"],
+        "entity": entity["entity"],
+        "counts": counts,
+        "mid": mid,
+        "last_day": last_day,
+    }
 
 
 def pages(t: dict[str, Any]) -> list[tuple[str, str]]:
@@ -110,7 +131,9 @@ def pages(t: dict[str, Any]) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--db", type=Path, required=True, help="a database bench_store.py built (not changed: copied)")
+    ap.add_argument(
+        "--db", type=Path, required=True, help="a database bench_store.py built (not changed: copied)"
+    )
     ap.add_argument("--repeats", type=int, default=20)
     args = ap.parse_args(argv)
     if not args.db.is_file():
@@ -132,7 +155,9 @@ def run(config: Any, targets: dict[str, Any], repeats: int) -> None:
     app.state.pages.warm()  # what serve starts in a background thread
     warm_s = time.perf_counter() - t
     timed = Timed(app)
-    print(f"date {date.today()} | {platform.node()} | {os.cpu_count()} cores | Python {platform.python_version()}")
+    print(
+        f"date {date.today()} | {platform.node()} | {os.cpu_count()} cores | Python {platform.python_version()}"
+    )
     print(f"database: {targets['counts']}; deadlines counted from {last_day} (the last simulated day)")
     print(f"start-up work in the background (company names, change meanings): {warm_s:.2f} s")
     print(f"repeats per page: {repeats} (after one untimed request); server time in ms\n")
@@ -150,25 +175,37 @@ def run(config: Any, targets: dict[str, Any], repeats: int) -> None:
             times.sort()
             p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
             worst = max(worst, times[-1])
-            ok = "ok" if times[-1] < TARGET_MS else ("median ok" if statistics.median(times) < TARGET_MS else "MISSED")
-            print(f"{label:52s} {first:7.1f} {statistics.median(times):7.1f} {p95:7.1f} {times[-1]:7.1f}  {ok}")
+            ok = (
+                "ok"
+                if times[-1] < TARGET_MS
+                else ("median ok" if statistics.median(times) < TARGET_MS else "MISSED")
+            )
+            print(
+                f"{label:52s} {first:7.1f} {statistics.median(times):7.1f} {p95:7.1f} {times[-1]:7.1f}  {ok}"
+            )
         page = client.get(f"/windows/{targets['open_window']}").text
         token = re.search(r'name="csrf" value="([^"]+)"', page)
         assert token, "no form token"
         writes = []
         for i in range(repeats):
-            r = client.post(f"/windows/{targets['open_window']}", data={"action": "ack", "note": f"bench {i}",
-                                                                         "csrf": token.group(1)},
-                            follow_redirects=False)  # fmt: skip
+            r = client.post(
+                f"/windows/{targets['open_window']}",
+                data={"action": "ack", "note": f"bench {i}", "csrf": token.group(1)},
+                follow_redirects=False,
+            )
             assert r.status_code == 303, r.text[:300]
             writes.append(timed.last_ms)
         writes.sort()
-        print(f"{'decision (POST, one write transaction)':52s} {writes[0]:7.1f} {statistics.median(writes):7.1f} "
-              f"{writes[int(0.95 * (len(writes) - 1))]:7.1f} {writes[-1]:7.1f}  "
-              f"{'ok' if writes[-1] < TARGET_MS else 'MISSED'}")  # fmt: skip
+        print(
+            f"{'decision (POST, one write transaction)':52s} {writes[0]:7.1f} {statistics.median(writes):7.1f} "
+            f"{writes[int(0.95 * (len(writes) - 1))]:7.1f} {writes[-1]:7.1f}  "
+            f"{'ok' if writes[-1] < TARGET_MS else 'MISSED'}"
+        )
     worst = max(worst, writes[-1])
-    print(f"\nslowest request after the first: {worst:.1f} ms   target < {TARGET_MS:.0f} ms: "
-          f"{'ok' if worst < TARGET_MS else 'MISSED'}")
+    print(
+        f"\nslowest request after the first: {worst:.1f} ms   target < {TARGET_MS:.0f} ms: "
+        f"{'ok' if worst < TARGET_MS else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,11 @@ Row = tuple[str, str, str]
 HEADER: Row = ("Entity", "Purpose", "Location")
 
 
-def ruled(sections: Sequence[tuple[str, Sequence[Row]]], updated: str = "Last updated: March 3, 2026",
-          header: Row = HEADER) -> bytes:  # fmt: skip
+def ruled(
+    sections: Sequence[tuple[str, Sequence[Row]]],
+    updated: str = "Last updated: March 3, 2026",
+    header: Row = HEADER,
+) -> bytes:
     """A document with a title, a date line, and per section a heading and a ruled table whose
     header repeats on every page it runs over."""
     pdf = FPDF()

@@ -34,7 +34,9 @@ def zendesk_page(version: str, declared: date | None = None) -> bytes:
     run the real clock (through the CLI) get the same window whatever day they run on."""
     body = (ZENDESK / f"{version}.html").read_bytes()
     if declared is not None:
-        body = body.replace(FIXTURE_DECLARED.encode(), f"{declared:%B} {declared.day} {declared.year}".encode())
+        body = body.replace(
+            FIXTURE_DECLARED.encode(), f"{declared:%B} {declared.day} {declared.year}".encode()
+        )
     return body
 
 
@@ -112,7 +114,9 @@ class PageServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.scheme = "http"
         if tls is not None:  # HTTPS: the handshake happens in each connection's own thread
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True, do_handshake_on_connect=False)
+            self.httpd.socket = tls.wrap_socket(
+                self.httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
             self.scheme = "https"
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -121,7 +125,9 @@ class PageServer:
     def url(self, path: str) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
-    def serve(self, path: str, body: bytes | str, status: int = 200, delay: float = 0.0, **headers: str) -> None:
+    def serve(
+        self, path: str, body: bytes | str, status: int = 200, delay: float = 0.0, **headers: str
+    ) -> None:
         data = body.encode() if isinstance(body, str) else body
         hdrs = {
             "Content-Type": "text/html; charset=utf-8",
@@ -184,8 +190,13 @@ def body_of(msg: EmailMessage, subtype: str) -> str:
     return str(part.get_content())
 
 
-def write_config(tmp: Path, vendors: list[tuple[str, str]], notify: list[str] = (), extra: str = "",  # type: ignore[assignment]
-                 settings: str = "") -> Path:  # fmt: skip
+def write_config(
+    tmp: Path,
+    vendors: list[tuple[str, str]],
+    notify: list[str] = (),
+    extra: str = "",  # type: ignore[assignment]
+    settings: str = "",
+) -> Path:
     lines = ["[settings]", 'database = "pw.db"', "alert_retry_minutes = 0", "retries = 0", settings, ""]
     for name, url in vendors:
         lines += ["[[vendors]]", f"name = {json.dumps(name)}", f"url = {json.dumps(url)}", ""]

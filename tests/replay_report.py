@@ -99,8 +99,10 @@ class SeriesResult:
         return [t for t in self.transitions if not t.ok]
 
     def summary(self) -> str:
-        return (f"{self.series}: {len(self.transitions)} transitions, false alerts {self.false_alerts}, "
-                f"missed changes {self.missed}, other problems {self.problems}")  # fmt: skip
+        return (
+            f"{self.series}: {len(self.transitions)} transitions, false alerts {self.false_alerts}, "
+            f"missed changes {self.missed}, other problems {self.problems}"
+        )
 
 
 def load_series(series: str) -> dict[str, Any]:
@@ -155,8 +157,12 @@ def _step(
     last_id = store.query("select coalesce(max(id), 0) as n from changes")[0]["n"]
     server.serve(path, page(series, step["to"]))
     result = pipeline.run_check(config, store, fetcher).results[0]
-    stored = [change_key(r) for r in store.query(
-        "select kind, section, entity, field, old, new from changes where id > ? order by id", [last_id])]  # fmt: skip
+    stored = [
+        change_key(r)
+        for r in store.query(
+            "select kind, section, entity, field, old, new from changes where id > ? order by id", [last_id]
+        )
+    ]
     reported = [change_key(c.to_json()) for c in result.changes]
     after = store.baseline(vid)
     t = Transition(step["from"], step["to"], step["class"], result.status, got=stored)

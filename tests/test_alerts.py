@@ -27,21 +27,29 @@ PAGE = """<html><body><h1>Subprocessors</h1><p>Last updated: {date}</p><h2>Infra
 <table><thead><tr><th>Entity Name</th><th>Purpose</th><th>Country</th></tr></thead><tbody>{rows}</tbody></table>
 </body></html>"""
 ROW = "<tr><td>{}</td><td>{}</td><td>{}</td></tr>"
-SAFE_ROWS = [ROW.format("Amazon Web Services, Inc.", "Hosting", "United States"),
-             ROW.format("Bob &amp; Partners Ltd", "Support", "Ireland")]  # fmt: skip
+SAFE_ROWS = [
+    ROW.format("Amazon Web Services, Inc.", "Hosting", "United States"),
+    ROW.format("Bob &amp; Partners Ltd", "Support", "Ireland"),
+]
 HOSTILE_ROWS = [
-    ROW.format("&lt;!channel&gt; Acme &amp; Sons &lt;@U024BE7LH&gt;", "&lt;script&gt;alert(1)&lt;/script&gt;",
-               "&lt;!here&gt;"),
-    ROW.format("&lt;https://evil.example/x|Click here&gt; [phish](https://evil.example)", "Analytics", "Germany"),
-]  # fmt: skip
+    ROW.format(
+        "&lt;!channel&gt; Acme &amp; Sons &lt;@U024BE7LH&gt;",
+        "&lt;script&gt;alert(1)&lt;/script&gt;",
+        "&lt;!here&gt;",
+    ),
+    ROW.format(
+        "&lt;https://evil.example/x|Click here&gt; [phish](https://evil.example)", "Analytics", "Germany"
+    ),
+]
 
 
 def page(rows_: list[str], date: str = "November 2, 2026") -> str:
     return PAGE.format(date=date, rows="".join(rows_))
 
 
-def test_email_and_webhook_receive_the_alert(pages: PageServer, smtp: SMTPSink, hooks: Receiver,
-                                             tmp_path: Path) -> None:  # fmt: skip
+def test_email_and_webhook_receive_the_alert(
+    pages: PageServer, smtp: SMTPSink, hooks: Receiver, tmp_path: Path
+) -> None:
     pages.serve("/z", V1)
     cfg = load_config(
         write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [smtp.url(), hooks.url()])
@@ -62,8 +70,10 @@ def test_email_and_webhook_receive_the_alert(pages: PageServer, smtp: SMTPSink, 
     assert pages.url("/z") in html and "Other changes (they open no objection window)" in text
     [post] = hooks.posts
     assert post["title"] == title and post["type"] == "info"
-    assert ("Changes that open the objection window (deadline 2026-12-02 · 26 days left):\n"
-            "- Added: Snowflake Inc. (section Service Subprocessors)\n") in post["message"]  # fmt: skip
+    assert (
+        "Changes that open the objection window (deadline 2026-12-02 · 26 days left):\n"
+        "- Added: Snowflake Inc. (section Service Subprocessors)\n"
+    ) in post["message"]
 
 
 def test_hostile_entity_names_are_escaped_in_email_and_inert_in_the_webhook(
@@ -102,10 +112,12 @@ def _notify_block(name: str, url: str, **opts: object) -> str:
 def test_routing_by_vendor_and_kind_and_digest(pages: PageServer, hooks: Receiver, tmp_path: Path) -> None:
     pages.serve("/a", V1)
     pages.serve("/b", V3)
-    extra = (_notify_block("only-a", hooks.url("/only-a"), vendors=["A"])
-             + _notify_block("removals", hooks.url("/removals"), kinds=["removed"])
-             + _notify_block("digest", hooks.url("/digest"), digest=True)
-             + _notify_block("all", hooks.url("/all")))  # fmt: skip
+    extra = (
+        _notify_block("only-a", hooks.url("/only-a"), vendors=["A"])
+        + _notify_block("removals", hooks.url("/removals"), kinds=["removed"])
+        + _notify_block("digest", hooks.url("/digest"), digest=True)
+        + _notify_block("all", hooks.url("/all"))
+    )
     cfg = load_config(write_config(tmp_path, [("A", pages.url("/a")), ("B", pages.url("/b"))], extra=extra))
     check(cfg, T0)
     pages.serve("/a", V2)  # 1 added, 1 removed, 2 changed
@@ -143,8 +155,10 @@ def test_failure_threshold_and_recovery_alert_operators_once_each(
     pages.serve("/z", V1)
     check(cfg, T0 + timedelta(days=6))
     check(cfg, T0 + timedelta(days=7))
-    assert [p["title"] for p in hooks.at("/ops")] == ["Zendesk Connect: failing for 3 runs",
-                                                      "Zendesk Connect: recovered"]  # fmt: skip
+    assert [p["title"] for p in hooks.at("/ops")] == [
+        "Zendesk Connect: failing for 3 runs",
+        "Zendesk Connect: recovered",
+    ]
     assert hooks.at("/people") == [], "operator alerts go to operator targets only"
 
 
@@ -152,8 +166,14 @@ def test_failures_go_to_every_target_when_none_is_an_operator(
     pages: PageServer, hooks: Receiver, tmp_path: Path
 ) -> None:
     pages.serve("/z", V1)
-    cfg = load_config(write_config(tmp_path, [("Z", pages.url("/z"))], [hooks.url("/one"), hooks.url("/two")],
-                                   settings="failure_threshold = 2"))  # fmt: skip
+    cfg = load_config(
+        write_config(
+            tmp_path,
+            [("Z", pages.url("/z"))],
+            [hooks.url("/one"), hooks.url("/two")],
+            settings="failure_threshold = 2",
+        )
+    )
     check(cfg, T0)
     pages.serve("/z", "gone", status=404)
     for day in (1, 2, 3):
@@ -204,8 +224,9 @@ def test_one_reminder_per_vendor_per_day_naming_entities_and_deadlines(
 
 def test_webhook_type_fits_the_message(pages: PageServer, hooks: Receiver, tmp_path: Path) -> None:
     pages.serve("/h", page(SAFE_ROWS, "August 1, 2026"))
-    cfg = load_config(write_config(tmp_path, [("Acme", pages.url("/h"))], [hooks.url()],
-                                   settings="failure_threshold = 1"))  # fmt: skip
+    cfg = load_config(
+        write_config(tmp_path, [("Acme", pages.url("/h"))], [hooks.url()], settings="failure_threshold = 1")
+    )
     check(cfg, T0)
     pages.serve("/h", page([*SAFE_ROWS, ROW.format("Late Co", "Hosting", "France")], "September 1, 2026"))
     check(cfg, T0 + timedelta(days=1))  # opened 2026-09-01, closed 2026-10-01: found too late
@@ -213,8 +234,13 @@ def test_webhook_type_fits_the_message(pages: PageServer, hooks: Receiver, tmp_p
     check(cfg, T0 + timedelta(days=2))
     pages.serve("/h", page([*SAFE_ROWS, ROW.format("Late Co", "Hosting", "France")], "September 1, 2026"))
     check(cfg, T0 + timedelta(days=3))
-    pages.serve("/h", page([*SAFE_ROWS, ROW.format("Late Co", "Hosting", "France"),
-                            ROW.format("Next Co", "Mail", "Spain")], "November 6, 2026"))  # fmt: skip
+    pages.serve(
+        "/h",
+        page(
+            [*SAFE_ROWS, ROW.format("Late Co", "Hosting", "France"), ROW.format("Next Co", "Mail", "Spain")],
+            "November 6, 2026",
+        ),
+    )
     check(cfg, T0 + timedelta(days=4))
     got = [(p["title"].split(":")[1].strip().split(" ")[0], p["type"]) for p in hooks.posts]
     assert got == [("1", "warning"), ("failing", "failure"), ("recovered", "success"), ("1", "info")], got

@@ -13,7 +13,9 @@ import policy_watch
 def test_parse_and_diff_two_pages_through_the_public_names() -> None:
     old = policy_watch.parse_page((ZENDESK / "v1.html").read_bytes())
     new = policy_watch.parse_page((ZENDESK / "v2.html").read_bytes())
-    assert isinstance(old, policy_watch.ParsedPage) and all(isinstance(e, policy_watch.Entry) for e in old.entries)
+    assert isinstance(old, policy_watch.ParsedPage) and all(
+        isinstance(e, policy_watch.Entry) for e in old.entries
+    )
     changes = policy_watch.diff_pages(old, new)
     assert changes and all(isinstance(c, policy_watch.Change) for c in changes)
     assert {c.kind for c in changes} <= set(policy_watch.ChangeKind)

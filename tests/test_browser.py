@@ -43,7 +43,9 @@ fetch('/api/subprocessors').then(r => r.json()).then(data => {
 
 
 def _api(items: list[tuple[str, str, str]]) -> str:
-    return json.dumps({"title": "Subprocessors", "items": [{"name": n, "purpose": p, "location": c} for n, p, c in items]})
+    return json.dumps(
+        {"title": "Subprocessors", "items": [{"name": n, "purpose": p, "location": c} for n, p, c in items]}
+    )
 
 
 def test_rendered_table_from_inline_data_two_versions(tmp_path: Path, pages: PageServer) -> None:
@@ -51,14 +53,19 @@ def test_rendered_table_from_inline_data_two_versions(tmp_path: Path, pages: Pag
     pages.serve("/trust", TABLE_APP % json.dumps(v1))
     config = write_config(tmp_path, [("App", pages.url("/trust"))], extra='render = "browser"\n')
     run_ok(config, "1 baseline")
-    v2 = [["Amazon Web Services", "Hosting", "United States, Germany"], ["Postmark", "Email delivery", "United States"]]
+    v2 = [
+        ["Amazon Web Services", "Hosting", "United States, Germany"],
+        ["Postmark", "Email delivery", "United States"],
+    ]
     pages.serve("/trust", TABLE_APP % json.dumps(v2))
     run_ok(config, "1 changed")
-    assert changes(config) == sorted([
-        ("added", "", "Postmark", None, None, None),
-        ("removed", "", "Mailgun", None, None, None),
-        ("changed", "", "Amazon Web Services", "country", "United States", "United States, Germany"),
-    ])  # fmt: skip
+    assert changes(config) == sorted(
+        [
+            ("added", "", "Postmark", None, None, None),
+            ("removed", "", "Mailgun", None, None, None),
+            ("changed", "", "Amazon Web Services", "country", "United States", "United States, Germany"),
+        ]
+    )
     with sqlite3.connect(tmp_path / "pw.db") as db:  # the evidence is the rendered DOM
         rows = db.execute("select count(*) from bodies").fetchone()[0]
     assert rows == 2
@@ -69,7 +76,10 @@ def test_shell_never_changes_while_its_json_does(tmp_path: Path, pages: PageServ
     and on every run, though the shell answers 304 to a conditional request."""
     pages.serve("/portal", CARDS_APP, ETag='"shell-1"')
     pages.serve("/static/app.js", CARDS_JS, Content_Type="text/javascript", ETag='"js-1"')
-    v1 = [("Snowflake Inc.", "Data warehouse", "United States"), ("Zendesk, Inc.", "Support", "United States")]
+    v1 = [
+        ("Snowflake Inc.", "Data warehouse", "United States"),
+        ("Zendesk, Inc.", "Support", "United States"),
+    ]
     pages.serve("/api/subprocessors", _api(v1), Content_Type="application/json")
     config = write_config(tmp_path, [("Portal", pages.url("/portal"))])
 
@@ -80,14 +90,26 @@ def test_shell_never_changes_while_its_json_does(tmp_path: Path, pages: PageServ
 
     run_ok(config, "1 baseline")
     run_ok(config, "1 unchanged")
-    v2 = [("Snowflake Inc.", "Data warehouse", "United States, Ireland"), ("Intercom, Inc.", "Support chat", "United States")]
+    v2 = [
+        ("Snowflake Inc.", "Data warehouse", "United States, Ireland"),
+        ("Intercom, Inc.", "Support chat", "United States"),
+    ]
     pages.serve("/api/subprocessors", _api(v2), Content_Type="application/json")
     run_ok(config, "1 changed")
-    assert changes(config) == sorted([
-        ("added", "Subprocessors", "Intercom, Inc.", None, None, None),
-        ("removed", "Subprocessors", "Zendesk, Inc.", None, None, None),
-        ("changed", "Subprocessors", "Snowflake Inc.", "country", "United States", "United States, Ireland"),
-    ])  # fmt: skip
+    assert changes(config) == sorted(
+        [
+            ("added", "Subprocessors", "Intercom, Inc.", None, None, None),
+            ("removed", "Subprocessors", "Zendesk, Inc.", None, None, None),
+            (
+                "changed",
+                "Subprocessors",
+                "Snowflake Inc.",
+                "country",
+                "United States",
+                "United States, Ireland",
+            ),
+        ]
+    )
     api_calls = [p for m, p, _ in pages.requests if p == "/api/subprocessors"]
     assert len(api_calls) == 4  # parse, and three runs: every run rendered the page
 
@@ -95,11 +117,16 @@ def test_shell_never_changes_while_its_json_does(tmp_path: Path, pages: PageServ
 def test_render_setting_with_a_304_shell(tmp_path: Path, pages: PageServer) -> None:
     pages.serve("/portal", CARDS_APP, ETag='"shell-1"')
     pages.serve("/static/app.js", CARDS_JS, Content_Type="text/javascript")
-    pages.serve("/api/subprocessors", _api([("Okta, Inc.", "SSO", "United States")]), Content_Type="application/json")
+    pages.serve(
+        "/api/subprocessors", _api([("Okta, Inc.", "SSO", "United States")]), Content_Type="application/json"
+    )
     config = write_config(tmp_path, [("Portal", pages.url("/portal"))], extra='render = "browser"\n')
     run_ok(config, "1 baseline")
-    pages.serve("/api/subprocessors", _api([("Okta, Inc.", "SSO", "United States"), ("Auth0", "Login", "EU")]),
-                Content_Type="application/json")  # fmt: skip
+    pages.serve(
+        "/api/subprocessors",
+        _api([("Okta, Inc.", "SSO", "United States"), ("Auth0", "Login", "EU")]),
+        Content_Type="application/json",
+    )
     run_ok(config, "1 changed")
     assert changes(config) == [("added", "Subprocessors", "Auth0", None, None, None)]
 
@@ -116,7 +143,10 @@ def test_page_script_cannot_reach_loopback_or_link_local(tmp_path: Path, pages: 
         }}
         const img = new Image(); img.src = '{intranet.url("/pixel.gif")}';
         </script><p id="leak"></p><p id="blocked"></p>"""
-        pages.serve("/trust", (TABLE_APP % json.dumps([["Stripe", "Payments", "US"]])).replace("</body>", probe + "</body>"))
+        pages.serve(
+            "/trust",
+            (TABLE_APP % json.dumps([["Stripe", "Payments", "US"]])).replace("</body>", probe + "</body>"),
+        )
         config = write_config(tmp_path, [("App", pages.url("/trust"))], extra='render = "browser"\n')
         run_ok(config, "1 baseline")
         assert intranet.requests == [], intranet.requests
@@ -129,9 +159,16 @@ def test_page_script_cannot_reach_loopback_or_link_local(tmp_path: Path, pages: 
 
 def test_missing_chromium_is_one_clear_error(tmp_path: Path, pages: PageServer) -> None:
     pages.serve("/trust", TABLE_APP % "[]")
-    pages.serve("/plain", "<table><tr><th>Subprocessor</th><th>Purpose</th></tr><tr><td>Okta</td><td>SSO</td></tr></table>")
-    config = write_config(tmp_path, [("App", pages.url("/trust")), ("Plain", pages.url("/plain"))],
-                          settings=f'browser = "{tmp_path}/no-chromium"', extra='render = "browser"\n')  # fmt: skip
+    pages.serve(
+        "/plain",
+        "<table><tr><th>Subprocessor</th><th>Purpose</th></tr><tr><td>Okta</td><td>SSO</td></tr></table>",
+    )
+    config = write_config(
+        tmp_path,
+        [("App", pages.url("/trust")), ("Plain", pages.url("/plain"))],
+        settings=f'browser = "{tmp_path}/no-chromium"',
+        extra='render = "browser"\n',
+    )
     # render = "browser" went to the last vendor; move it to App
     text = config.read_text().replace('render = "browser"\n', "")
     text = text.replace('name = "App"\n', 'name = "App"\nrender = "browser"\n')
@@ -181,8 +218,11 @@ def test_one_tab_serves_vendors_one_after_another_and_nothing_is_left_between_th
     names = [f"Portal {i}" for i in range(4)]
     for i in range(4):
         pages.serve(f"/portal/{i}", LEFTOVERS_APP)
-    config = write_config(tmp_path, [(n, pages.url(f"/portal/{i}")) for i, n in enumerate(names)],
-                          settings="browser_pages = 1\nconcurrency = 1")  # fmt: skip
+    config = write_config(
+        tmp_path,
+        [(n, pages.url(f"/portal/{i}")) for i, n in enumerate(names)],
+        settings="browser_pages = 1\nconcurrency = 1",
+    )
     config.write_text(config.read_text().replace('url = "', 'render = "browser"\nurl = "'))
     run_ok(config, "4 baseline")
     with sqlite3.connect(tmp_path / "pw.db") as db:

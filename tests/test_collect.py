@@ -23,12 +23,19 @@ def _site(pages: PageServer, version: int) -> list[tuple[str, str]]:
     """Twelve vendors: Zendesk pages, a server error, a page that is not HTML and one without a list."""
     vendors = []
     for i in range(9):
-        pages.serve(f"/z{i}", (ZENDESK / f"v{version if i % 3 else 1}.html").read_bytes(), ETag=f'"z{i}-{version}"')
+        pages.serve(
+            f"/z{i}", (ZENDESK / f"v{version if i % 3 else 1}.html").read_bytes(), ETag=f'"z{i}-{version}"'
+        )
         vendors.append((f"Vendor {i}", pages.url(f"/z{i}")))
     pages.serve("/down", "<html>down</html>", status=503)
     pages.serve("/pdf", b"%PDF-1.4", Content_Type="application/pdf")
     pages.serve("/blank", "<html><body><p>We are updating this page.</p></body></html>")
-    return [*vendors, ("Down", pages.url("/down")), ("Pdf", pages.url("/pdf")), ("Blank", pages.url("/blank"))]
+    return [
+        *vendors,
+        ("Down", pages.url("/down")),
+        ("Pdf", pages.url("/pdf")),
+        ("Blank", pages.url("/blank")),
+    ]
 
 
 def test_cli_run_over_a_mixed_site(tmp_path: Path, pages: PageServer) -> None:
@@ -87,11 +94,15 @@ def test_an_error_while_recording_stops_the_fetching(tmp_path: Path, pages: Page
     assert not [t for t in threading.enumerate() if t.name.startswith("pw-fetch")]
 
 
-def test_a_bug_in_one_vendor_is_that_vendors_outcome(pages: PageServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_in_one_vendor_is_that_vendors_outcome(
+    pages: PageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pages.serve("/page", (ZENDESK / "v1.html").read_bytes())
     real = collect.fetch_and_parse
 
-    def faulty(fetcher: Fetcher, vendor: Vendor, state: VendorState, renderer: object = None) -> collect.Fetched:
+    def faulty(
+        fetcher: Fetcher, vendor: Vendor, state: VendorState, renderer: object = None
+    ) -> collect.Fetched:
         if vendor.name == "V3":
             raise ZeroDivisionError("a bug")
         return real(fetcher, vendor, state, renderer)  # type: ignore[arg-type]

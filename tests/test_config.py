@@ -47,13 +47,33 @@ CASES = [
     ("bad kind", GOOD + 'kinds = ["exploded"]\n', "notify[1].kinds"),
     ("bad time", GOOD.replace("objection_days = 30", 'run_at = "25:00"'), "settings.run_at"),
     ("bad zone", GOOD.replace("objection_days = 30", 'timezone = "Mars/Base"'), "settings.timezone"),
-    ("render mode", GOOD.replace('name = "Acme"', 'name = "Acme"\nrender = "chrome"'), 'vendors[1].render: expected "browser"'),
-    ("empty follow", GOOD.replace('name = "Acme"', 'name = "Acme"\nfollow = " "'), "vendors[1].follow: must be"),
-    ("follow and render", GOOD.replace('name = "Acme"', 'name = "Acme"\nfollow = "PDF"\nrender = "browser"'),
-     "vendors[1].follow: cannot be used with"),
-    ("follow a file", GOOD.replace('https://acme.example/subprocessors', 'page.html').replace('name = "Acme"', 'name = "Acme"\nfollow = "PDF"'),
-     "vendors[1].follow: needs an http(s) URL"),
-    ("browser pages", GOOD.replace("objection_days = 30", "browser_pages = 0"), "settings.browser_pages: must be between 1 and 64"),
+    (
+        "render mode",
+        GOOD.replace('name = "Acme"', 'name = "Acme"\nrender = "chrome"'),
+        'vendors[1].render: expected "browser"',
+    ),
+    (
+        "empty follow",
+        GOOD.replace('name = "Acme"', 'name = "Acme"\nfollow = " "'),
+        "vendors[1].follow: must be",
+    ),
+    (
+        "follow and render",
+        GOOD.replace('name = "Acme"', 'name = "Acme"\nfollow = "PDF"\nrender = "browser"'),
+        "vendors[1].follow: cannot be used with",
+    ),
+    (
+        "follow a file",
+        GOOD.replace("https://acme.example/subprocessors", "page.html").replace(
+            'name = "Acme"', 'name = "Acme"\nfollow = "PDF"'
+        ),
+        "vendors[1].follow: needs an http(s) URL",
+    ),
+    (
+        "browser pages",
+        GOOD.replace("objection_days = 30", "browser_pages = 0"),
+        "settings.browser_pages: must be between 1 and 64",
+    ),
     ("browser empty", GOOD.replace("objection_days = 30", 'browser = ""'), "settings.browser: must name"),
 ]
 
@@ -104,12 +124,23 @@ def test_sending_commands_refuse_an_unset_notify_secret(tmp_path: Path, command:
 
 @pytest.mark.parametrize(
     ("setting", "value"),
-    [("objection_days", "1000000000"), ("objection_days", "0"), ("timeout", "inf"), ("timeout", "nan"),
-     ("timeout", "1e300"), ("max_bytes", "9223372036854775807"), ("concurrency", "100000000"),
-     ("retries", "1000000"), ("alert_retry_minutes", "100000000000"), ("guard_ratio", "nan"),
-     ("reminder_days", "[7, 100000000]"), ("failure_threshold", "9223372036854775807"),
-     ("max_redirects", "-1"), ("per_host", "0")],
-)  # fmt: skip
+    [
+        ("objection_days", "1000000000"),
+        ("objection_days", "0"),
+        ("timeout", "inf"),
+        ("timeout", "nan"),
+        ("timeout", "1e300"),
+        ("max_bytes", "9223372036854775807"),
+        ("concurrency", "100000000"),
+        ("retries", "1000000"),
+        ("alert_retry_minutes", "100000000000"),
+        ("guard_ratio", "nan"),
+        ("reminder_days", "[7, 100000000]"),
+        ("failure_threshold", "9223372036854775807"),
+        ("max_redirects", "-1"),
+        ("per_host", "0"),
+    ],
+)
 def test_numbers_out_of_range_are_refused_at_load(tmp_path: Path, setting: str, value: str) -> None:
     path = _write(tmp_path, GOOD.replace("objection_days = 30", f"{setting} = {value}"))
     with pytest.raises(ConfigError) as info:
@@ -145,12 +176,17 @@ def test_vendor_override_and_local_file(tmp_path: Path) -> None:
 
 
 def test_source_keys(tmp_path: Path) -> None:
-    text = GOOD.replace('name = "Acme"', 'name = "Acme"\nrender = "browser"').replace(
-        "objection_days = 30", 'browser = "~/chromium/chrome"\nbrowser_pages = 2'
-    ) + '\n[[vendors]]\nname = "B"\nurl = "https://b.example/trust"\nfollow = " Sub-processors "\n'
+    text = (
+        GOOD.replace('name = "Acme"', 'name = "Acme"\nrender = "browser"').replace(
+            "objection_days = 30", 'browser = "~/chromium/chrome"\nbrowser_pages = 2'
+        )
+        + '\n[[vendors]]\nname = "B"\nurl = "https://b.example/trust"\nfollow = " Sub-processors "\n'
+    )
     cfg = load_config(_write(tmp_path, text))
     assert cfg.vendors[0].render == "browser" and cfg.vendors[1].follow == "Sub-processors"
-    assert cfg.settings.browser == str(Path.home() / "chromium" / "chrome") and cfg.settings.browser_pages == 2
+    assert (
+        cfg.settings.browser == str(Path.home() / "chromium" / "chrome") and cfg.settings.browser_pages == 2
+    )
 
 
 def test_shipped_config_loads() -> None:
@@ -160,14 +196,19 @@ def test_shipped_config_loads() -> None:
 
 
 def test_error_text_with_markup_characters_is_printed_as_is(tmp_path: Path) -> None:
-    text = GOOD + '\n[[vendors]]\nname = "[/red] acme"\nurl = "https://b.example/"\n[[vendors]]\nname = "[/red] ACME"\nurl = "https://c.example/"\n'
+    text = (
+        GOOD
+        + '\n[[vendors]]\nname = "[/red] acme"\nurl = "https://b.example/"\n[[vendors]]\nname = "[/red] ACME"\nurl = "https://c.example/"\n'
+    )
     out = cli(_write(tmp_path, text), "run")
     assert out.returncode == 2
     assert "duplicate vendor name '[/red] ACME'" in out.stderr
     assert "Traceback" not in out.stderr
 
 
-def test_an_old_processes_setting_still_loads_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_an_old_processes_setting_still_loads_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     p = tmp_path / "config.toml"
     p.write_text(GOOD.replace("objection_days = 30", "processes = 2"))
     with caplog.at_level("WARNING", logger="policy_watch.config"):

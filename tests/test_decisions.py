@@ -55,7 +55,9 @@ def test_deadlines_and_show_name_the_entities_of_a_window(tmp_path: Path, pages:
     shown = json.loads(cli(config, "show", VENDOR, "--json").stdout)
     assert [x["id"] for x in shown["windows"]] == [wid] and ADDED in shown["windows"][0]["entities"]
     text = cli(config, "show", VENDOR)
-    assert f"objection window {wid}" in text.stdout and ADDED in text.stdout.split(f"objection window {wid}")[1]
+    assert (
+        f"objection window {wid}" in text.stdout and ADDED in text.stdout.split(f"objection window {wid}")[1]
+    )
 
 
 @pytest.mark.parametrize("command", ["accept", "object", "ack"])
@@ -95,17 +97,41 @@ def test_a_decision_recorded_before_the_history_existed_is_kept(tmp_path: Path) 
     path = tmp_path / "old.db"
     db = Database(path)
     migrations.apply(db, stop_before="m004_decisions")
-    db.table("vendors").insert({"id": 1, "name": "Old", "url": "https://old.example/", "created_at": "2025-01-01"})
-    db.table("snapshots").insert({"id": 1, "vendor_id": 1, "content_hash": "c", "status": "good",
-                                  "first_seen": "2025-01-01", "last_seen": "2025-01-02", "entry_count": 0})  # fmt: skip
+    db.table("vendors").insert(
+        {"id": 1, "name": "Old", "url": "https://old.example/", "created_at": "2025-01-01"}
+    )
+    db.table("snapshots").insert(
+        {
+            "id": 1,
+            "vendor_id": 1,
+            "content_hash": "c",
+            "status": "good",
+            "first_seen": "2025-01-01",
+            "last_seen": "2025-01-02",
+            "entry_count": 0,
+        }
+    )
     for wid, status, by, at, note in [
         (1, "objected", "alice", "2025-01-03T10:00:00+00:00", "sent the letter"),
         (2, "open", None, None, None),
         (3, "expired", None, None, None),
     ]:
-        db.table("windows").insert({"id": wid, "vendor_id": 1, "snapshot_id": 1, "detected_at": "2025-01-02T07:00:00+00:00",
-                                    "opens": "2025-01-02", "deadline": "2025-02-01", "rule": "detection_date",
-                                    "late": 0, "status": status, "status_by": by, "status_at": at, "note": note})  # fmt: skip
+        db.table("windows").insert(
+            {
+                "id": wid,
+                "vendor_id": 1,
+                "snapshot_id": 1,
+                "detected_at": "2025-01-02T07:00:00+00:00",
+                "opens": "2025-01-02",
+                "deadline": "2025-02-01",
+                "rule": "detection_date",
+                "late": 0,
+                "status": status,
+                "status_by": by,
+                "status_at": at,
+                "note": note,
+            }
+        )
     db.conn.close()
     store = Store.open(path)
     try:

@@ -438,7 +438,9 @@ def _zendesk_with_cloudflare_moved() -> tuple[bytes, bytes]:
     anchor = "<tr><td>Google Inc.&nbsp;</td><td>Cloud Service Provider</td><td>United States</td></tr>\n"
     assert anchor in lines
     after = before.replace(row, "").replace(
-        anchor, anchor + "<tr><td>Cloudflare, Inc.</td><td>Cloud Service Provider</td><td>United States, Germany</td></tr>\n"
+        anchor,
+        anchor
+        + "<tr><td>Cloudflare, Inc.</td><td>Cloud Service Provider</td><td>United States, Germany</td></tr>\n",
     )
     return before.encode(), after.encode()
 
@@ -456,17 +458,34 @@ def test_row_moved_to_a_table_with_other_columns_is_one_move_and_opens_no_window
     assert changes == [Change(ChangeKind.CHANGED, infra, "Cloudflare, Inc.", "section", SEC, infra)]
     assert not any(opens_window(c, DEFAULT_WINDOW_KINDS) for c in changes)
     # The other way round: the move back reports the same one record, reversed.
-    assert diff_pages(after, before) == [Change(ChangeKind.CHANGED, SEC, "Cloudflare, Inc.", "section", infra, SEC)]
+    assert diff_pages(after, before) == [
+        Change(ChangeKind.CHANGED, SEC, "Cloudflare, Inc.", "section", infra, SEC)
+    ]
 
 
 def test_moved_row_reports_a_field_both_tables_have() -> None:
-    old = [E("Acme, Inc.", "Germany", purpose="Hosting", section="A"), E("Beta", purpose="", section="B", **{"Type": "Cloud"})]
-    new = [Entry("B", "Acme, Inc.", "", "France", (("Type", "Cloud"),)), Entry("B", "Beta", "", "United States", (("Type", "Cloud"),))]
+    old = [
+        E("Acme, Inc.", "Germany", purpose="Hosting", section="A"),
+        E("Beta", purpose="", section="B", **{"Type": "Cloud"}),
+    ]
+    new = [
+        Entry("B", "Acme, Inc.", "", "France", (("Type", "Cloud"),)),
+        Entry("B", "Beta", "", "United States", (("Type", "Cloud"),)),
+    ]
     # B has no purpose column, A has no Type column: only the country, which both have, changed.
-    assert kinds(diff_entries(old, new, (("A", ("entity", "purpose", "country")), ("B", ("entity", "country", "Type"))),
-                              (("B", ("entity", "country", "Type")),))) == [
+    assert kinds(
+        diff_entries(
+            old,
+            new,
+            (("A", ("entity", "purpose", "country")), ("B", ("entity", "country", "Type"))),
+            (("B", ("entity", "country", "Type")),),
+        )
+    ) == [
         ("changed", "Acme, Inc.", "section"),
         ("changed", "Acme, Inc.", "country"),
     ]
     # Without column lists, a section's fields are those its rows fill in.
-    assert kinds(diff_entries(old, new)) == [("changed", "Acme, Inc.", "section"), ("changed", "Acme, Inc.", "country")]
+    assert kinds(diff_entries(old, new)) == [
+        ("changed", "Acme, Inc.", "section"),
+        ("changed", "Acme, Inc.", "country"),
+    ]

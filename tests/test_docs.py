@@ -37,11 +37,25 @@ def test_readme_fault_counts_match_the_suite() -> None:
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "faults")],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(ROOT / "tests" / "faults"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     ids = [line for line in out.stdout.splitlines() if "::" in line]
-    classes = {line.split("::")[0].rsplit("/", 1)[-1].removeprefix("test_").removesuffix(".py") for line in ids}
+    classes = {
+        line.split("::")[0].rsplit("/", 1)[-1].removeprefix("test_").removesuffix(".py") for line in ids
+    }
     m = re.search(r"fault matrix: (\d+) classes, (\d+) cases", README)
     assert m, "README has no fault matrix line"
     assert (int(m.group(1)), int(m.group(2))) == (len(classes), len(ids))

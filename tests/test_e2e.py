@@ -108,7 +108,9 @@ def test_show_history_deadlines_and_parse(tmp_path: Path, pages: PageServer, smt
     windows = json.loads(cli(config, "deadlines", "--json").stdout)
     assert len(windows) == 1 and windows[0]["vendor"] == VENDOR and windows[0]["changes"] >= 3
     parsed = json.loads(cli(None, "parse", str(ZENDESK / "v1.html"), "--json").stdout)
-    assert {k: parsed[k] for k in ("last_modified", "entries")} == json.loads((ZENDESK / "v1.expected.json").read_text())
+    assert {k: parsed[k] for k in ("last_modified", "entries")} == json.loads(
+        (ZENDESK / "v1.expected.json").read_text()
+    )
     assert (parsed["reader"], parsed["rendered"], parsed["hint"]) == ("html", False, None)
 
 
@@ -204,8 +206,10 @@ def test_run_on_a_terminal_shows_progress(tmp_path: Path, pages: PageServer) -> 
     env.pop("CI", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "policy_watch", "--config", str(config), "run"],
-        stdout=follower, stderr=follower, env=env,
-    )  # fmt: skip
+        stdout=follower,
+        stderr=follower,
+        env=env,
+    )
     os.close(follower)
     chunks = []
     while True:
@@ -232,7 +236,9 @@ def test_suspect_page_held_until_accepted(tmp_path: Path, pages: PageServer) -> 
     first = v1.index("</table>") + len("</table>")
     cut = v1[:first] + re.sub(r"<table.*?</table>", "", v1[first:], flags=re.S)
     pages.serve("/connect", v1)
-    config = write_config(tmp_path, [(VENDOR, pages.url("/connect"))], notify=[f"json://127.0.0.1:{pages.port}/hook"])
+    config = write_config(
+        tmp_path, [(VENDOR, pages.url("/connect"))], notify=[f"json://127.0.0.1:{pages.port}/hook"]
+    )
     assert cli(config, "run").returncode == 0
     pages.serve("/connect", cut)
     held = cli(config, "run")

@@ -22,13 +22,34 @@ def test_next_data_list_with_sections_and_date() -> None:
     data = {
         "updatedAt": "2026-03-04T10:00:00Z",
         "groups": [
-            {"title": "Infrastructure", "vendors": [
-                {"id": 1, "companyName": "Amazon Web Services, Inc.", "purpose": "Hosting", "location": "United States"},
-                {"id": 2, "companyName": "Cloudflare, Inc.", "purpose": "CDN", "location": ["United States", "EU"]},
-            ]},
-            {"title": "Support", "vendors": [
-                {"id": 3, "companyName": "Zendesk, Inc.", "purpose": "Support tickets", "location": "United States"},
-            ]},
+            {
+                "title": "Infrastructure",
+                "vendors": [
+                    {
+                        "id": 1,
+                        "companyName": "Amazon Web Services, Inc.",
+                        "purpose": "Hosting",
+                        "location": "United States",
+                    },
+                    {
+                        "id": 2,
+                        "companyName": "Cloudflare, Inc.",
+                        "purpose": "CDN",
+                        "location": ["United States", "EU"],
+                    },
+                ],
+            },
+            {
+                "title": "Support",
+                "vendors": [
+                    {
+                        "id": 3,
+                        "companyName": "Zendesk, Inc.",
+                        "purpose": "Support tickets",
+                        "location": "United States",
+                    },
+                ],
+            },
         ],
         "nav": [{"name": "Home", "href": "/"}, {"name": "Security", "href": "/security"}],
     }
@@ -55,16 +76,21 @@ def test_inline_state_assignment_and_ld_json() -> None:
 
 
 def test_next_flight_pushes() -> None:
-    rows = [{"name": "Datadog, Inc.", "purpose": "Monitoring", "region": "US"},
-            {"name": "Twilio Inc.", "purpose": "SMS", "region": "US"}]
-    payload = "1:[\"$\",\"div\",null,{}]\n5:" + json.dumps({"title": "Sub-processors", "items": rows}) + "\n"
+    rows = [
+        {"name": "Datadog, Inc.", "purpose": "Monitoring", "region": "US"},
+        {"name": "Twilio Inc.", "purpose": "SMS", "region": "US"},
+    ]
+    payload = '1:["$","div",null,{}]\n5:' + json.dumps({"title": "Sub-processors", "items": rows}) + "\n"
     half = len(payload) // 2
     pushes = "".join(
-        f"<script>self.__next_f.push({json.dumps([1, part])})</script>" for part in (payload[:half], payload[half:])
+        f"<script>self.__next_f.push({json.dumps([1, part])})</script>"
+        for part in (payload[:half], payload[half:])
     )
     page = parse_page(SHELL.format(pushes).encode())
     assert [(e.section, e.entity, e.country) for e in page.entries] == [
-        ("Sub-processors", "Datadog, Inc.", "US"), ("Sub-processors", "Twilio Inc.", "US")]
+        ("Sub-processors", "Datadog, Inc.", "US"),
+        ("Sub-processors", "Twilio Inc.", "US"),
+    ]
 
 
 def test_menus_and_unrelated_data_are_no_list() -> None:

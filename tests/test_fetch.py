@@ -90,7 +90,9 @@ def https_pages(tmp_path: Path) -> Iterator[tuple[PageServer, Path]]:
     server.close()
 
 
-def test_plain_http_never_loads_the_certificate_store(pages: PageServer, fresh_tls: list[ssl.SSLContext]) -> None:
+def test_plain_http_never_loads_the_certificate_store(
+    pages: PageServer, fresh_tls: list[ssl.SSLContext]
+) -> None:
     """Loading it costs CPU time; an HTTP-only run does without."""
     pages.serve("/p", (ZENDESK / "v1.html").read_bytes())
     with Fetcher(FetchOptions(concurrency=1, per_host=1)) as f:
@@ -99,13 +101,18 @@ def test_plain_http_never_loads_the_certificate_store(pages: PageServer, fresh_t
 
 
 def test_https_is_verified_against_the_certificate_store(
-    https_pages: tuple[PageServer, Path], pages: PageServer, fresh_tls: list[ssl.SSLContext],
+    https_pages: tuple[PageServer, Path],
+    pages: PageServer,
+    fresh_tls: list[ssl.SSLContext],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     server, ca_file = https_pages
     body = (ZENDESK / "v1.html").read_bytes()
     server.serve("/p", body)
-    with Fetcher(FetchOptions(concurrency=1, per_host=1, retries=0)) as f, pytest.raises(FetchError, match="certif"):
+    with (
+        Fetcher(FetchOptions(concurrency=1, per_host=1, retries=0)) as f,
+        pytest.raises(FetchError, match="certif"),
+    ):
         f.fetch(server.url("/p"))  # a certificate nobody vouches for
     assert fresh_tls, "HTTPS loaded the store"
 
@@ -214,16 +221,45 @@ def test_last_modified_a_second_before_date_and_etags_stay_validators(
 
 @pytest.mark.parametrize(
     ("address", "private"),
-    [("100.64.0.1", True), ("100.100.100.200", True), ("100.127.255.255", True), ("100.128.0.1", False),
-     ("0.0.0.0", True), ("0.1.2.3", True), ("198.18.0.1", True), ("198.19.255.1", True), ("198.20.0.1", False),
-     ("10.0.0.1", True), ("172.16.0.1", True), ("192.168.1.1", True), ("127.0.0.2", True), ("169.254.169.254", True),
-     ("fc00::1", True), ("fd12:3456::1", True), ("fe80::1", True), ("fe80::1%eth0", True), ("[::1]", True),
-     ("::", True), ("::ffff:127.0.0.1", True), ("::ffff:10.0.0.1", True), ("64:ff9b::7f00:1", True),
-     ("64:ff9b::a9fe:a9fe", True), ("64:ff9b::6464:64c8", True), ("64:ff9b::5db8:d822", False),
-     ("64:ff9b:1::1", True), ("2002:7f00:1::1", True), ("2002:5db8:d822::1", False), ("::ffff:93.184.216.34", False),
-     ("93.184.216.34", False), ("8.8.8.8", False), ("2606:4700::1111", False), ("224.0.0.1", True),
-     ("not an address", False), ("", False)],
-)  # fmt: skip
+    [
+        ("100.64.0.1", True),
+        ("100.100.100.200", True),
+        ("100.127.255.255", True),
+        ("100.128.0.1", False),
+        ("0.0.0.0", True),
+        ("0.1.2.3", True),
+        ("198.18.0.1", True),
+        ("198.19.255.1", True),
+        ("198.20.0.1", False),
+        ("10.0.0.1", True),
+        ("172.16.0.1", True),
+        ("192.168.1.1", True),
+        ("127.0.0.2", True),
+        ("169.254.169.254", True),
+        ("fc00::1", True),
+        ("fd12:3456::1", True),
+        ("fe80::1", True),
+        ("fe80::1%eth0", True),
+        ("[::1]", True),
+        ("::", True),
+        ("::ffff:127.0.0.1", True),
+        ("::ffff:10.0.0.1", True),
+        ("64:ff9b::7f00:1", True),
+        ("64:ff9b::a9fe:a9fe", True),
+        ("64:ff9b::6464:64c8", True),
+        ("64:ff9b::5db8:d822", False),
+        ("64:ff9b:1::1", True),
+        ("2002:7f00:1::1", True),
+        ("2002:5db8:d822::1", False),
+        ("::ffff:93.184.216.34", False),
+        ("93.184.216.34", False),
+        ("8.8.8.8", False),
+        ("2606:4700::1111", False),
+        ("224.0.0.1", True),
+        ("not an address", False),
+        ("", False),
+    ],
+)
 def test_private_address_classification(address: str, private: bool) -> None:
     assert fetch.is_private_address(address) is private
 
@@ -237,7 +273,9 @@ def test_vendor_blocked_key_is_validated(tmp_path: Path) -> None:
     assert load_config(path).vendors[0].blocked == "never"
 
 
-def test_a_weak_last_modified_stored_earlier_is_dropped(tmp_path: Path, second_server: SecondResolutionServer) -> None:
+def test_a_weak_last_modified_stored_earlier_is_dropped(
+    tmp_path: Path, second_server: SecondResolutionServer
+) -> None:
     """A database from before this rule may hold a weak Last-Modified: the next answer that does
     not confirm it as strong replaces it, so the change after it is seen."""
     import sqlite3

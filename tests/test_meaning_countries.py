@@ -15,14 +15,31 @@ CORPUS_CELLS = [
     ("[Add region]", [], [], ["Add region"], "bento__2026-03-19"),
     ("Varies", [], [], ["Varies"], "bento__2026-03-19_2"),
     ("European Union", [], ["EU"], [], "bento__2026-03-19_2"),
-    ("United States, France, Switzerland, and Japan", ["US", "FR", "CH", "JP"], [], [], "github-subprocessors__2024-04-17_2"),
-    ("United States, France,\nSwitzerland, and Japan", ["US", "FR", "CH", "JP"], [], [], "corpus README: a <br> in the cell"),
+    (
+        "United States, France, Switzerland, and Japan",
+        ["US", "FR", "CH", "JP"],
+        [],
+        [],
+        "github-subprocessors__2024-04-17_2",
+    ),
+    (
+        "United States, France,\nSwitzerland, and Japan",
+        ["US", "FR", "CH", "JP"],
+        [],
+        [],
+        "corpus README: a <br> in the cell",
+    ),
     ("Australia", ["AU"], [], [], "github-subprocessors__2024-04-17_4"),
     ("Netherlands", ["NL"], [], [], "github-subprocessors__2024-04-17_4"),
     ("India", ["IN"], [], [], "github-subprocessors__2024-04-17_4"),
     ("United States, Belgium", ["US", "BE"], [], [], "github-subprocessors__2025-05-12"),
-    ("Australia, Brazil, Canada, France, Japan, Norway, Spain, Sweden, Switzerland, United Kingdom, United States",
-     ["AU", "BR", "CA", "FR", "JP", "NO", "ES", "SE", "CH", "GB", "US"], [], [], "github-subprocessors__2025-05-12"),
+    (
+        "Australia, Brazil, Canada, France, Japan, Norway, Spain, Sweden, Switzerland, United Kingdom, United States",
+        ["AU", "BR", "CA", "FR", "JP", "NO", "ES", "SE", "CH", "GB", "US"],
+        [],
+        [],
+        "github-subprocessors__2025-05-12",
+    ),
     ("United States, Belgium, Singapore", ["US", "BE", "SG"], [], [], "github-subprocessors__2025-05-28"),
     ("United States, Iceland, Germany", ["US", "IS", "DE"], [], [], "github-subprocessors__2025-08-29"),
     ("United States, Canada", ["US", "CA"], [], [], "github-subprocessors__2026-03-11"),
@@ -35,22 +52,37 @@ CORPUS_CELLS = [
     ("United States and Canada", ["US", "CA"], [], [], "gitlab__v1"),
     ("European Economic Area", [], ["EEA"], [], "gitlab__v1"),
     ("United States and Portugal", ["US", "PT"], [], [], "gitlab__v2"),
-    ("United States* *For GitLab Dedicated Customers the hosting location is your choice from our available AWS regions",
-     ["US"], [], ["For GitLab Dedicated Customers the hosting location is your choice from our available AWS regions"],
-     "gitlab__v3"),
-    ("European Economic Area, Africa, and Middle East", [], ["EEA", "Africa", "Middle East"], [], "gitlab__v3"),
+    (
+        "United States* *For GitLab Dedicated Customers the hosting location is your choice from our available AWS regions",
+        ["US"],
+        [],
+        ["For GitLab Dedicated Customers the hosting location is your choice from our available AWS regions"],
+        "gitlab__v3",
+    ),
+    (
+        "European Economic Area, Africa, and Middle East",
+        [],
+        ["EEA", "Africa", "Middle East"],
+        [],
+        "gitlab__v3",
+    ),
     ("USA, Germany, Ireland", ["US", "DE", "IE"], [], [], "sage-bionetworks__2024-08-23"),
     ("USA", ["US"], [], [], "sage-bionetworks__2024-08-23"),
     ("UK", ["GB"], [], [], "sage-bionetworks__2024-08-23"),
     ("United States, Europe", ["US"], ["Europe"], [], "tailscale__2023-06-30"),
     ("United States, Europen Economic Area", ["US"], [], ["Europen Economic Area"], "tailscale__2023-12-03"),
     ("United States, European Economic Area", ["US"], ["EEA"], [], "tailscale__2023-12-03_2"),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("cell", "codes", "regions", "unread", "source"), CORPUS_CELLS,
-                         ids=[f"{c[4]}:{c[0][:30]}" for c in CORPUS_CELLS])  # fmt: skip
-def test_real_location_cells(cell: str, codes: list[str], regions: list[str], unread: list[str], source: str) -> None:
+@pytest.mark.parametrize(
+    ("cell", "codes", "regions", "unread", "source"),
+    CORPUS_CELLS,
+    ids=[f"{c[4]}:{c[0][:30]}" for c in CORPUS_CELLS],
+)
+def test_real_location_cells(
+    cell: str, codes: list[str], regions: list[str], unread: list[str], source: str
+) -> None:
     loc = read_location(cell)
     assert list(loc.codes) == codes
     assert [r.label for r in loc.regions] == regions
@@ -58,14 +90,33 @@ def test_real_location_cells(cell: str, codes: list[str], regions: list[str], un
 
 
 FORMS = [
-    ("U.S.", ["US"]), ("U.S.A.", ["US"]), ("United States of America", ["US"]), ("the United States", ["US"]),
-    ("Deutschland", ["DE"]), ("Allemagne", ["DE"]), ("España", ["ES"]), ("Österreich", ["AT"]),
-    ("Russian Federation", ["RU"]), ("Korea, Republic of", ["KR"]), ("Republic of Korea", ["KR"]),
-    ("Bosnia and Herzegovina", ["BA"]), ("Trinidad and Tobago, UK", ["TT", "GB"]), ("the Netherlands", ["NL"]),
-    ("Frankfurt", ["DE"]), ("Dublin; London", ["IE", "GB"]), ("eu-central-1", ["DE"]), ("USA (Virginia)", ["US"]),
-    ("DE", ["DE"]), ("GBR", ["GB"]), ("Ireland / Germany", ["IE", "DE"]), ("Ireland\nGermany", ["IE", "DE"]),
-    ("United States¹", ["US"]), ("Viet Nam", ["VN"]), ("Vietnam", ["VN"]), ("Türkiye", ["TR"]),
-]  # fmt: skip
+    ("U.S.", ["US"]),
+    ("U.S.A.", ["US"]),
+    ("United States of America", ["US"]),
+    ("the United States", ["US"]),
+    ("Deutschland", ["DE"]),
+    ("Allemagne", ["DE"]),
+    ("España", ["ES"]),
+    ("Österreich", ["AT"]),
+    ("Russian Federation", ["RU"]),
+    ("Korea, Republic of", ["KR"]),
+    ("Republic of Korea", ["KR"]),
+    ("Bosnia and Herzegovina", ["BA"]),
+    ("Trinidad and Tobago, UK", ["TT", "GB"]),
+    ("the Netherlands", ["NL"]),
+    ("Frankfurt", ["DE"]),
+    ("Dublin; London", ["IE", "GB"]),
+    ("eu-central-1", ["DE"]),
+    ("USA (Virginia)", ["US"]),
+    ("DE", ["DE"]),
+    ("GBR", ["GB"]),
+    ("Ireland / Germany", ["IE", "DE"]),
+    ("Ireland\nGermany", ["IE", "DE"]),
+    ("United States¹", ["US"]),
+    ("Viet Nam", ["VN"]),
+    ("Vietnam", ["VN"]),
+    ("Türkiye", ["TR"]),
+]
 
 
 @pytest.mark.parametrize(("cell", "codes"), FORMS)
@@ -74,7 +125,9 @@ def test_names_short_forms_abbreviations_and_cities(cell: str, codes: list[str])
     assert (list(loc.codes), loc.unread) == (codes, ())
 
 
-@pytest.mark.parametrize("cell", ["Georgia", "NA", "Atlantis", "Cambridge", "Amerika Samoa Islands", "hosted in the cloud"])
+@pytest.mark.parametrize(
+    "cell", ["Georgia", "NA", "Atlantis", "Cambridge", "Amerika Samoa Islands", "hosted in the cloud"]
+)
 def test_uncertain_text_is_reported_not_guessed(cell: str) -> None:
     loc = read_location(cell)
     assert loc.codes == () and loc.regions == ()
@@ -89,7 +142,11 @@ def test_a_place_named_twice_is_listed_once_and_empty_cells_name_nothing() -> No
 
 def test_regions_stay_regions_and_know_whether_they_are_inside_the_eea() -> None:
     loc = read_location("EEA, Europe, APAC")
-    assert [(r.label, r.inside_eea) for r in loc.regions] == [("EEA", True), ("Europe", False), ("APAC", False)]
+    assert [(r.label, r.inside_eea) for r in loc.regions] == [
+        ("EEA", True),
+        ("Europe", False),
+        ("APAC", False),
+    ]
     assert loc.places == ("EEA", "Europe", "APAC")
 
 

@@ -21,10 +21,17 @@ def page(rows: list[tuple[str, str, str]], date: str = "November 2, 2026") -> st
     return PAGE.format(date=date, rows=cells)
 
 
-ALPHA_V1 = [("Amazon Web Services, Inc.", "Hosting", "United States"), ("Acme Ltd", "Support", "Ireland"),
-            ("Hetzner Online GmbH", "Backups", "Deutschland")]  # fmt: skip
-ALPHA_V2 = [*ALPHA_V1[:1], ("Acme Ltd", "Support", "U.S.A."), ("Hetzner Online GmbH", "Offsite backups", "Deutschland"),
-            ("Infosys Limited", "Engineering", "India")]  # fmt: skip
+ALPHA_V1 = [
+    ("Amazon Web Services, Inc.", "Hosting", "United States"),
+    ("Acme Ltd", "Support", "Ireland"),
+    ("Hetzner Online GmbH", "Backups", "Deutschland"),
+]
+ALPHA_V2 = [
+    *ALPHA_V1[:1],
+    ("Acme Ltd", "Support", "U.S.A."),
+    ("Hetzner Online GmbH", "Offsite backups", "Deutschland"),
+    ("Infosys Limited", "Engineering", "India"),
+]
 BETA = [("AWS", "Hosting", "Ireland"), ("Google Cloud Platform (GCP)", "Analytics", "USA")]
 GAMMA = [("Amazon.com, Inc. (Amazon Web Services)", "Hosting", "U.S.A. and Frankfurt")]
 
@@ -62,31 +69,45 @@ def test_changes_alert_who_and_entities_through_the_cli(tmp_path: Path, pages: P
     }
 
     # changes --json: the fields, for the changes that add or change a location only
-    rows = {(c["kind"], c["entity"], c["field"]): c for c in json.loads(cli(config, "changes", "--json").stdout)}
+    rows = {
+        (c["kind"], c["entity"], c["field"]): c for c in json.loads(cli(config, "changes", "--json").stdout)
+    }
     infosys = rows[("added", "Infosys Limited", None)]
     assert infosys["countries"] == ["IN"]
     assert infosys["transfer_risk"] == [{"place": "IN", "adequacy": "none", "condition": ""}]
     acme = rows[("changed", "Acme Ltd", "country")]
     assert acme["countries"] == ["US"]
-    assert acme["transfer_risk"] == [{"place": "US", "adequacy": "partial",
-                                      "condition": "adequacy only for DPF-certified organisations"}]  # fmt: skip
+    assert acme["transfer_risk"] == [
+        {"place": "US", "adequacy": "partial", "condition": "adequacy only for DPF-certified organisations"}
+    ]
     purpose = rows[("changed", "Hetzner Online GmbH", "purpose")]
     assert purpose["countries"] is None and purpose["transfer_risk"] is None
     # window_kinds = ["transfer"]: only the two changes with a new transfer risk are in the window
     assert infosys["window_opens"] and acme["window_opens"] and purpose["window_opens"] is None
 
     # CSV: the same fields as text
-    csv_rows = {r["entity"] + "/" + r["field"]: r for r in csv.DictReader(io.StringIO(cli(config, "changes", "--csv").stdout))}
-    assert csv_rows["Acme Ltd/country"]["transfer_risk"] == "US: adequacy only for DPF-certified organisations"
+    csv_rows = {
+        r["entity"] + "/" + r["field"]: r
+        for r in csv.DictReader(io.StringIO(cli(config, "changes", "--csv").stdout))
+    }
+    assert (
+        csv_rows["Acme Ltd/country"]["transfer_risk"] == "US: adequacy only for DPF-certified organisations"
+    )
     assert csv_rows["Infosys Limited/"]["countries"] == "IN"
     exported = json.loads(cli(config, "export", "--format", "json", "--what", "changes").stdout)
-    assert {c["entity"]: c["countries"] for c in exported if c["countries"]} == {"Infosys Limited": ["IN"], "Acme Ltd": ["US"]}
+    assert {c["entity"]: c["countries"] for c in exported if c["countries"]} == {
+        "Infosys Limited": ["IN"],
+        "Acme Ltd": ["US"],
+    }
 
     # who: every vendor, under every spelling, both ways
     for query in ("AWS", "Amazon Web Services"):
         who = json.loads(cli(config, "who", query, "--json").stdout)
         assert {(w["vendor"], w["entity"]) for w in who} == {
-            ("Alpha", "Amazon Web Services, Inc."), ("Beta", "AWS"), ("Gamma", "Amazon.com, Inc. (Amazon Web Services)")}
+            ("Alpha", "Amazon Web Services, Inc."),
+            ("Beta", "AWS"),
+            ("Gamma", "Amazon.com, Inc. (Amazon Web Services)"),
+        }
         assert {w["company"] for w in who} == {"Amazon Web Services"}
     gcp = json.loads(cli(config, "who", "gcp", "--json").stdout)
     assert [(w["vendor"], w["matched"]) for w in gcp] == [("Beta", "alias of Google Cloud Platform")]
@@ -98,15 +119,31 @@ def test_changes_alert_who_and_entities_through_the_cli(tmp_path: Path, pages: P
 
     # entities: the concentration report
     report = json.loads(cli(config, "entities", "--json").stdout)
-    assert report[0] == {"company": "Amazon Web Services", "vendor_count": 3, "vendors": ["Alpha", "Beta", "Gamma"],
-                         "spellings": ["Amazon Web Services, Inc.", "Amazon.com, Inc. (Amazon Web Services)", "AWS"],
-                         "countries": ["US", "IE", "DE"], "location_unrecognised": []}  # fmt: skip
-    assert {r["company"] for r in report[1:]} == {"Acme Group", "Google Cloud Platform", "Hetzner Online GmbH", "Infosys Limited"}
+    assert report[0] == {
+        "company": "Amazon Web Services",
+        "vendor_count": 3,
+        "vendors": ["Alpha", "Beta", "Gamma"],
+        "spellings": ["Amazon Web Services, Inc.", "Amazon.com, Inc. (Amazon Web Services)", "AWS"],
+        "countries": ["US", "IE", "DE"],
+        "location_unrecognised": [],
+    }
+    assert {r["company"] for r in report[1:]} == {
+        "Acme Group",
+        "Google Cloud Platform",
+        "Hetzner Online GmbH",
+        "Infosys Limited",
+    }
     shared = list(csv.DictReader(io.StringIO(cli(config, "entities", "--csv", "--min-vendors", "2").stdout)))
-    assert shared == [{"company": "Amazon Web Services", "vendor_count": "3", "vendors": "Alpha; Beta; Gamma",
-                       "countries": "US; IE; DE",
-                       "spellings": "Amazon Web Services, Inc.; Amazon.com, Inc. (Amazon Web Services); AWS",
-                       "location_unrecognised": ""}]  # fmt: skip
+    assert shared == [
+        {
+            "company": "Amazon Web Services",
+            "vendor_count": "3",
+            "vendors": "Alpha; Beta; Gamma",
+            "countries": "US; IE; DE",
+            "spellings": "Amazon Web Services, Inc.; Amazon.com, Inc. (Amazon Web Services); AWS",
+            "location_unrecognised": "",
+        }
+    ]
 
 
 def test_own_transfer_policy_in_config(tmp_path: Path, pages: PageServer) -> None:
@@ -123,7 +160,10 @@ kinds = ["transfer"]
     config = _setup(tmp_path, pages, own)
     [post] = [p for p in pages.posts if p["path"] == "/hook"]
     assert [p["message"] for p in pages.posts if p["path"] == "/transfers"] == [post["message"]]
-    assert "- Acme Ltd (location changed) — new transfer to US: outside the EEA, no adequacy decision; safeguards needed" in post["message"]
+    assert (
+        "- Acme Ltd (location changed) — new transfer to US: outside the EEA, no adequacy decision; safeguards needed"
+        in post["message"]
+    )
     assert "- Infosys Limited (added) — India: outside the EEA, adequacy decision" in post["message"]
     rows = {c["entity"]: c for c in json.loads(cli(config, "changes", "--json").stdout) if c["countries"]}
     assert rows["Infosys Limited"]["transfer_risk"] == [] and rows["Infosys Limited"]["window_opens"] is None
@@ -135,14 +175,19 @@ kinds = ["transfer"]
 
 
 def test_bad_transfer_and_alias_tables_are_named(tmp_path: Path) -> None:
-    for extra, key in (('[transfers]\nadequate = ["Brazil"]\n', "transfers.adequate"),
-                       ('[transfers]\npartial = { US = 3 }\n', "transfers.partial.US"),
-                       ('[transfers]\nplaces = { "Ashburn" = "USA" }\n', "transfers.places.Ashburn"),
-                       ('[aliases]\n"Acme" = "ACM"\n', "aliases.Acme"),
-                       ('[settings]\n', "settings")):  # fmt: skip
+    for extra, key in (
+        ('[transfers]\nadequate = ["Brazil"]\n', "transfers.adequate"),
+        ("[transfers]\npartial = { US = 3 }\n", "transfers.partial.US"),
+        ('[transfers]\nplaces = { "Ashburn" = "USA" }\n', "transfers.places.Ashburn"),
+        ('[aliases]\n"Acme" = "ACM"\n', "aliases.Acme"),
+        ("[settings]\n", "settings"),
+    ):
         config = write_config(tmp_path, [("A", "https://a.example/")], extra=extra)
         done = cli(config, "entities")
-        assert done.returncode == 2 and key in done.stderr and str(config) in done.stderr, (extra, done.stderr)
+        assert done.returncode == 2 and key in done.stderr and str(config) in done.stderr, (
+            extra,
+            done.stderr,
+        )
     config = write_config(tmp_path, [("A", "https://a.example/")], settings='window_kinds = ["transfers"]')
     done = cli(config, "run")
     assert done.returncode == 2 and "settings.window_kinds" in done.stderr
@@ -165,7 +210,11 @@ def test_datasette_concentration_query_groups_by_the_same_rules(tmp_path: Path, 
     assert names["Infosys Limited"] == "Infosys Limited", names  # a spelling new in the second run is added
     company, vendors, spellings = top()
     assert (company, vendors) == ("Amazon Web Services", 3)
-    assert set(spellings.split("; ")) == {"AWS", "Amazon Web Services, Inc.", "Amazon.com, Inc. (Amazon Web Services)"}
+    assert set(spellings.split("; ")) == {
+        "AWS",
+        "Amazon Web Services, Inc.",
+        "Amazon.com, Inc. (Amazon Web Services)",
+    }
     # a new alias in config.toml: the next run (nothing else changed) regroups
     config.write_text(config.read_text() + '\n[aliases]\n"Hetzner" = ["Google Cloud Platform", "Acme"]\n')
     assert cli(config, "run").returncode == 0

@@ -21,18 +21,28 @@ TABLE = alias_table()
 GAZ = gazetteer()
 
 
-@pytest.mark.parametrize(("a", "b"), [
-    ("Amazon Web Services, Inc.", "Amazon Web Services"), ("OpenAI, L.L.C.", "OpenAI LLC"), ("OpenAI, Inc", "OpenAI"),
-    ("Anthropic, PBC", "Anthropic PBC"), ("Intercom, Inc..", "Intercom"), ("HelpScout", "Help Scout"),
-    ("Elasticsearch B.V.", "elasticsearch"), ("Sentry.io", "Sentry"), ("Müller GmbH", "Muller"),
-    ("The Rocket Science Group LLC", "Rocket Science Group"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Amazon Web Services, Inc.", "Amazon Web Services"),
+        ("OpenAI, L.L.C.", "OpenAI LLC"),
+        ("OpenAI, Inc", "OpenAI"),
+        ("Anthropic, PBC", "Anthropic PBC"),
+        ("Intercom, Inc..", "Intercom"),
+        ("HelpScout", "Help Scout"),
+        ("Elasticsearch B.V.", "elasticsearch"),
+        ("Sentry.io", "Sentry"),
+        ("Müller GmbH", "Muller"),
+        ("The Rocket Science Group LLC", "Rocket Science Group"),
+    ],
+)
 def test_legal_suffixes_punctuation_and_case_do_not_count(a: str, b: str) -> None:
     assert name_key(a) == name_key(b)
 
 
-@pytest.mark.parametrize(("a", "b"), [("GitLab Ireland Ltd", "GitLab Ltd"), ("Google Analytics", "Google"),
-                                      ("Box", "Dropbox")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("a", "b"), [("GitLab Ireland Ltd", "GitLab Ltd"), ("Google Analytics", "Google"), ("Box", "Dropbox")]
+)
 def test_different_names_stay_different(a: str, b: str) -> None:
     assert name_key(a) != name_key(b)
 
@@ -46,7 +56,12 @@ def test_names_in_brackets_and_after_dba_or_aka() -> None:
 
 
 def test_alias_table_joins_short_names_to_their_company() -> None:
-    for name in ("AWS", "Amazon Web Services, Inc.", "Amazon.com, Inc. (Amazon Web Services)", "Amazon Web Services Inc (AWS)"):
+    for name in (
+        "AWS",
+        "Amazon Web Services, Inc.",
+        "Amazon.com, Inc. (Amazon Web Services)",
+        "Amazon Web Services Inc (AWS)",
+    ):
         assert identify(name, TABLE, GAZ).company == "Amazon Web Services"
     assert identify("GCP", TABLE, GAZ).key == identify("Google Cloud Platform (GCP)", TABLE, GAZ).key
     assert identify("Azure (Microsoft)", TABLE, GAZ).key == identify("Microsoft (Azure)", TABLE, GAZ).key
@@ -67,8 +82,11 @@ LISTINGS = [
 @pytest.mark.parametrize("query", ["AWS", "Amazon Web Services", "amazon web services, inc", "aws amazon"])
 def test_who_finds_every_spelling_in_both_directions(query: str) -> None:
     found = {(m.listing.vendor, m.listing.entity) for m in who(query, LISTINGS, TABLE, GAZ)}
-    assert found == {("Alpha", "Amazon Web Services, Inc."), ("Beta", "AWS"),
-                     ("Gamma", "Amazon.com, Inc. (Amazon Web Services)")}  # fmt: skip
+    assert found == {
+        ("Alpha", "Amazon Web Services, Inc."),
+        ("Beta", "AWS"),
+        ("Gamma", "Amazon.com, Inc. (Amazon Web Services)"),
+    }
 
 
 def test_a_name_given_in_brackets_is_found_without_joining_its_other_names() -> None:
@@ -78,14 +96,20 @@ def test_a_name_given_in_brackets_is_found_without_joining_its_other_names() -> 
 
 def test_who_says_how_each_listing_matched() -> None:
     how = {m.listing.entity: m.how for m in who("AWS", LISTINGS, TABLE, GAZ)}
-    assert how == {"AWS": "same name", "Amazon Web Services, Inc.": "alias of Amazon Web Services",
-                   "Amazon.com, Inc. (Amazon Web Services)": "alias of Amazon Web Services"}  # fmt: skip
+    assert how == {
+        "AWS": "same name",
+        "Amazon Web Services, Inc.": "alias of Amazon Web Services",
+        "Amazon.com, Inc. (Amazon Web Services)": "alias of Amazon Web Services",
+    }
     assert {m.listing.entity: m.how for m in who("Twilio", LISTINGS, TABLE, GAZ)} == {
-        "Twilio Inc. (SendGrid)": "same name"}
+        "Twilio Inc. (SendGrid)": "same name"
+    }
     tavily = [Listing("E", "AlphaAI Technologies Inc. dba Tavily")]
     assert [m.how for m in who("Tavily", tavily, TABLE, GAZ)] == ["one of the names it gives"]
     assert {m.listing.entity: m.how for m in who("google", LISTINGS, TABLE, GAZ)} == {
-        "Google LLC": "same name", "Google Analytics": "text"}
+        "Google LLC": "same name",
+        "Google Analytics": "text",
+    }
 
 
 def test_user_aliases_extend_the_table() -> None:
@@ -93,7 +117,9 @@ def test_user_aliases_extend_the_table() -> None:
     listings = [Listing("A", "ACX Inc."), Listing("B", "Acme Hosting GmbH"), Listing("C", "AWS")]
     assert {m.listing.vendor for m in who("Acme Cloud", listings, own, GAZ)} == {"A", "B"}
     assert {m.listing.vendor for m in who("acx", listings, own, GAZ)} == {"A", "B"}
-    assert {m.listing.vendor for m in who("acx", listings, TABLE, GAZ)} == {"A"}  # shipped table: no such alias
+    assert {m.listing.vendor for m in who("acx", listings, TABLE, GAZ)} == {
+        "A"
+    }  # shipped table: no such alias
 
 
 def test_concentration_groups_spellings_most_vendors_first() -> None:
@@ -107,8 +133,9 @@ def test_concentration_groups_spellings_most_vendors_first() -> None:
     assert analytics.unrecognised == ("Varies",)
 
 
-@pytest.mark.parametrize(("old", "new"), [("Amazon Web Services", "AWS"), ("SendGrid", "Twilio"),
-                                          ("Mailgun", "SendGrid")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("old", "new"), [("Amazon Web Services", "AWS"), ("SendGrid", "Twilio"), ("Mailgun", "SendGrid")]
+)
 def test_the_alias_table_never_hides_a_change_within_a_vendor(old: str, new: str) -> None:
     changes = diff_entries([Entry("Infra", old, "Email", "US")], [Entry("Infra", new, "Email", "US")])
     assert changes and {c.kind for c in changes} <= {ChangeKind.RENAMED, ChangeKind.ADDED, ChangeKind.REMOVED}

@@ -19,8 +19,38 @@ from policy_watch.meaning.transfers import (
 from policy_watch.models import Change, ChangeKind, Entry, ObjectionWindow, WindowRule
 
 SHIPPED = rules()
-EEA = ["AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT",
-       "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO"]  # fmt: skip
+EEA = [
+    "AT",
+    "BE",
+    "BG",
+    "HR",
+    "CY",
+    "CZ",
+    "DK",
+    "EE",
+    "FI",
+    "FR",
+    "DE",
+    "GR",
+    "HU",
+    "IE",
+    "IT",
+    "LV",
+    "LT",
+    "LU",
+    "MT",
+    "NL",
+    "PL",
+    "PT",
+    "RO",
+    "SK",
+    "SI",
+    "ES",
+    "SE",
+    "IS",
+    "LI",
+    "NO",
+]
 ADEQUATE = ["AD", "AR", "FO", "GG", "IL", "IM", "JP", "JE", "NZ", "KR", "CH", "GB", "UY"]
 
 
@@ -35,7 +65,9 @@ def test_full_adequacy(code: str) -> None:
     assert SHIPPED.risks(read_location(code)) == ()
 
 
-@pytest.mark.parametrize(("code", "words"), [("US", "DPF-certified organisations"), ("CA", "commercial organisations")])
+@pytest.mark.parametrize(
+    ("code", "words"), [("US", "DPF-certified organisations"), ("CA", "commercial organisations")]
+)
 def test_partial_adequacy_is_listed_with_its_condition(code: str, words: str) -> None:
     adequacy, condition = SHIPPED.status(code)
     assert adequacy is Adequacy.PARTIAL and words in condition
@@ -52,7 +84,10 @@ def test_no_adequacy(code: str) -> None:
 
 def test_regions_wider_than_the_eea_are_a_risk_and_eu_eea_are_not() -> None:
     assert SHIPPED.risks(read_location("EU, EEA, European Union")) == ()
-    places = [(r.place, r.adequacy) for r in SHIPPED.risks(read_location("European Economic Area, Africa, and Middle East"))]
+    places = [
+        (r.place, r.adequacy)
+        for r in SHIPPED.risks(read_location("European Economic Area, Africa, and Middle East"))
+    ]
     assert places == [("Africa", Adequacy.UNKNOWN), ("Middle East", Adequacy.UNKNOWN)]
 
 
@@ -63,8 +98,14 @@ def test_unread_text_is_not_a_risk_but_is_reported() -> None:
 
 
 def test_overrides_extend_and_replace_the_shipped_lists() -> None:
-    own = rules(TransferOverrides(adequate=("BR",), none=("US",), partial=(("IN", "only under our BCRs"),),
-                                  places=(("Ashburn DC-3", "US"),)))  # fmt: skip
+    own = rules(
+        TransferOverrides(
+            adequate=("BR",),
+            none=("US",),
+            partial=(("IN", "only under our BCRs"),),
+            places=(("Ashburn DC-3", "US"),),
+        )
+    )
     assert own.status("BR") == (Adequacy.FULL, "")
     assert own.status("US") == (Adequacy.NONE, "")
     assert own.status("IN") == (Adequacy.PARTIAL, "only under our BCRs")
@@ -81,12 +122,17 @@ def test_meaning_of_added_entry_and_of_a_changed_location() -> None:
     assert moved is not None and [r.place for r in moved.new] == ["US"] and moved.carries_risk
     us = meaning_of("added", None, None, None, "USA", SHIPPED)
     assert us is not None and sentence("Snowflake Inc.", us, SHIPPED) == (
-        "Snowflake Inc. (added) — United States: outside the EEA, adequacy only for DPF-certified organisations")
+        "Snowflake Inc. (added) — United States: outside the EEA, adequacy only for DPF-certified organisations"
+    )
     back = meaning_of("changed", "country", "United States", "Ireland", None, SHIPPED)
     assert back is not None and back.risks == () and not back.carries_risk
     # the US was there before: only India is new, but both stay listed as risks
     more = meaning_of("changed", "country", "USA", "United States, India", None, SHIPPED)
-    assert more is not None and [r.place for r in more.risks] == ["US", "IN"] and [r.place for r in more.new] == ["IN"]
+    assert (
+        more is not None
+        and [r.place for r in more.risks] == ["US", "IN"]
+        and [r.place for r in more.new] == ["IN"]
+    )
     assert meaning_of("changed", "purpose", "Hosting", "Email", None, SHIPPED) is None
     assert meaning_of("removed", None, None, None, "India", SHIPPED) is None
 
@@ -95,18 +141,23 @@ def test_alert_wording() -> None:
     india = meaning_of("added", None, None, None, "India", SHIPPED)
     assert india is not None
     assert sentence("Infosys Limited", india, SHIPPED) == (
-        "Infosys Limited (added) — India: outside the EEA, no adequacy decision; safeguards needed")
+        "Infosys Limited (added) — India: outside the EEA, no adequacy decision; safeguards needed"
+    )
     moved = meaning_of("changed", "country", "Ireland", "United States", None, SHIPPED)
     assert moved is not None
     assert sentence("Acme", moved, SHIPPED) == (
-        "Acme (location changed) — new transfer to US: adequacy only for DPF-certified organisations")
+        "Acme (location changed) — new transfer to US: adequacy only for DPF-certified organisations"
+    )
     mixed = meaning_of("added", None, None, None, "Japan, Germany, Varies", SHIPPED)
     assert mixed is not None
-    assert sentence("Beta", mixed, SHIPPED) == ("Beta (added) — Japan: outside the EEA, adequacy decision; "
-                                                "Germany: inside the EEA; location not recognised: 'Varies'")
+    assert sentence("Beta", mixed, SHIPPED) == (
+        "Beta (added) — Japan: outside the EEA, adequacy decision; "
+        "Germany: inside the EEA; location not recognised: 'Varies'"
+    )
     us = meaning_of("added", None, None, None, "USA", SHIPPED)
     assert us is not None and sentence("Snowflake Inc.", us, SHIPPED) == (
-        "Snowflake Inc. (added) — United States: outside the EEA, adequacy only for DPF-certified organisations")
+        "Snowflake Inc. (added) — United States: outside the EEA, adequacy only for DPF-certified organisations"
+    )
     back = meaning_of("changed", "country", "United States", "Ireland", None, SHIPPED)
     assert back is not None and "no new transfer outside the EEA" in sentence("Acme", back, SHIPPED)
     none = meaning_of("added", None, None, None, "", SHIPPED)
@@ -114,27 +165,51 @@ def test_alert_wording() -> None:
 
 
 def test_for_changes_takes_an_added_entrys_location_from_the_new_page() -> None:
-    entries = [Entry("Infra", "Infosys Limited", "Support", "India"), Entry("Infra", "Infosys Limited", "Ops", "USA"),
-               Entry("Other", "Infosys Limited", "x", "Japan")]  # fmt: skip
-    changes = [Change(ChangeKind.ADDED, "Infra", "Infosys Limited"),
-               Change(ChangeKind.CHANGED, "Infra", "Acme", "purpose", "a", "b")]  # fmt: skip
+    entries = [
+        Entry("Infra", "Infosys Limited", "Support", "India"),
+        Entry("Infra", "Infosys Limited", "Ops", "USA"),
+        Entry("Other", "Infosys Limited", "x", "Japan"),
+    ]
+    changes = [
+        Change(ChangeKind.ADDED, "Infra", "Infosys Limited"),
+        Change(ChangeKind.CHANGED, "Infra", "Acme", "purpose", "a", "b"),
+    ]
     added, other = for_changes(changes, entries, SHIPPED)
     assert other is None and added is not None and added.countries == ("IN", "US")
 
 
 def test_the_alert_says_the_transfer_first_escaped() -> None:
-    changes = [Change(ChangeKind.ADDED, "Infra", "<!channel> Infosys *Limited*"),
-               Change(ChangeKind.ADDED, "Infra", "Hetzner"),
-               Change(ChangeKind.CHANGED, "Infra", "Acme", "country", "Ireland", "United States")]  # fmt: skip
-    entries = [Entry("Infra", "<!channel> Infosys *Limited*", "", "India"), Entry("Infra", "Hetzner", "", "Germany")]
+    changes = [
+        Change(ChangeKind.ADDED, "Infra", "<!channel> Infosys *Limited*"),
+        Change(ChangeKind.ADDED, "Infra", "Hetzner"),
+        Change(ChangeKind.CHANGED, "Infra", "Acme", "country", "Ireland", "United States"),
+    ]
+    entries = [
+        Entry("Infra", "<!channel> Infosys *Limited*", "", "India"),
+        Entry("Infra", "Hetzner", "", "Germany"),
+    ]
     meanings = for_changes(changes, entries, SHIPPED)
     window = ObjectionWindow(date(2026, 11, 2), date(2026, 12, 2), WindowRule.DETECTED)
-    msg = render.change_message("V", "https://v.example/sub", changes, window, date(2026, 11, 2),
-                                window_kinds=("transfer",), meanings=meanings, transfer_rules=SHIPPED)  # fmt: skip
+    msg = render.change_message(
+        "V",
+        "https://v.example/sub",
+        changes,
+        window,
+        date(2026, 11, 2),
+        window_kinds=("transfer",),
+        meanings=meanings,
+        transfer_rules=SHIPPED,
+    )
     lines = msg.text.splitlines()
     assert lines[0] == "Transfers:"
-    assert lines[1] == "- ‹!channel› Infosys *Limited* (added) — India: outside the EEA, no adequacy decision; safeguards needed"
-    assert lines[2] == "- Acme (location changed) — new transfer to US: adequacy only for DPF-certified organisations"
+    assert (
+        lines[1]
+        == "- ‹!channel› Infosys *Limited* (added) — India: outside the EEA, no adequacy decision; safeguards needed"
+    )
+    assert (
+        lines[2]
+        == "- Acme (location changed) — new transfer to US: adequacy only for DPF-certified organisations"
+    )
     assert lines[3] == "- Hetzner (added) — Germany: inside the EEA"
     assert "<!channel>" not in msg.markdown and "\\*Limited\\*" in msg.markdown
     assert "&lt;!channel&gt;" in msg.html and "<!channel>" not in msg.html

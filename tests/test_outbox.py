@@ -160,8 +160,12 @@ def test_failed_target_is_retried_with_backoff_and_skipped_for_the_rest_of_the_r
 ) -> None:
     pages.serve("/a", V1)
     pages.serve("/b", V3)
-    cfg_path = write_config(tmp_path, [("A", pages.url("/a")), ("B", pages.url("/b"))], [hooks.url()],
-                            settings="alert_retry_minutes = 10")  # fmt: skip
+    cfg_path = write_config(
+        tmp_path,
+        [("A", pages.url("/a")), ("B", pages.url("/b"))],
+        [hooks.url()],
+        settings="alert_retry_minutes = 10",
+    )
     cfg_path.write_text(cfg_path.read_text().replace("alert_retry_minutes = 0\n", ""))
     cfg = load_config(cfg_path)
     assert cfg.settings.alert_retry_minutes == 10
@@ -222,14 +226,20 @@ def test_killed_mid_send_next_run_delivers_everything_and_marks_only_the_one_in_
     try:
         pages.serve("/a", V1)
         pages.serve("/b", V3)
-        cfg = write_config(tmp_path, [("Vendor A", pages.url("/a")), ("Vendor B", pages.url("/b"))],
-                           [hooks.url("/one"), hooks.url("/two")])  # fmt: skip
+        cfg = write_config(
+            tmp_path,
+            [("Vendor A", pages.url("/a")), ("Vendor B", pages.url("/b"))],
+            [hooks.url("/one"), hooks.url("/two")],
+        )
         assert cli(cfg, "run").returncode == 0
         pages.serve("/a", V2)
         pages.serve("/b", V4)
         hooks.hold.set()
-        proc = subprocess.Popen([sys.executable, "-m", "policy_watch", "--config", str(cfg), "run"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "policy_watch", "--config", str(cfg), "run"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             assert hooks.held.wait(60), "the first alert never arrived"
             os.kill(proc.pid, signal.SIGKILL)
@@ -273,10 +283,14 @@ def test_secret_tokens_never_appear_in_output_errors_logs_or_the_database(
     dead = free_port()
     smtp_port = free_port()
     pages.serve("/z", V1)
-    cfg = write_config(tmp_path, [("Zendesk Connect", pages.url("/z"))], [
-        f"json://bot:${{PW_PASSWORD}}@127.0.0.1:{dead}/hooks/${{PW_SECRET}}?+X-Api-Key=${{PW_SECRET}}",
-        f"mailtos://alerts%40example.com:${{PW_PASSWORD}}@127.0.0.1:{smtp_port}?to=privacy@example.com",
-    ])  # fmt: skip
+    cfg = write_config(
+        tmp_path,
+        [("Zendesk Connect", pages.url("/z"))],
+        [
+            f"json://bot:${{PW_PASSWORD}}@127.0.0.1:{dead}/hooks/${{PW_SECRET}}?+X-Api-Key=${{PW_SECRET}}",
+            f"mailtos://alerts%40example.com:${{PW_PASSWORD}}@127.0.0.1:{smtp_port}?to=privacy@example.com",
+        ],
+    )
     env = {"PW_SECRET": SECRET, "PW_PASSWORD": PASSWORD}
     outputs = [cli(cfg, "-v", "run", env=env)]
     pages.serve("/z", V2)
@@ -327,14 +341,23 @@ def test_notify_test_prints_each_targets_result(hooks: Receiver, smtp: SMTPSink,
 @pytest.mark.parametrize(
     ("url", "shown", "hidden"),
     [
-        ("slack://T1234ABCD/B1234ABCD/abcdefghijklmnopqrstuvwx/#privacy", "slack://T...D/B...D/a...x/",
-         ["T1234ABCD", "B1234ABCD", "abcdefghijklmnopqrstuvwx"]),
-        ("json://bot:pa55-Word-77@127.0.0.1:8/hooks/s3cr3tPathTok?+X-Api-Key=k3y-Value-9", "json://bot:****@127.0.0.1:8/hooks/s...k",
-         ["pa55-Word-77", "s3cr3tPathTok", "k3y-Value-9"]),
-        ("mailtos://me:app-pw-123@smtp.example.com?to=a@example.com", "mailtos://me:****@smtp.example.com",
-         ["app-pw-123"]),
+        (
+            "slack://T1234ABCD/B1234ABCD/abcdefghijklmnopqrstuvwx/#privacy",
+            "slack://T...D/B...D/a...x/",
+            ["T1234ABCD", "B1234ABCD", "abcdefghijklmnopqrstuvwx"],
+        ),
+        (
+            "json://bot:pa55-Word-77@127.0.0.1:8/hooks/s3cr3tPathTok?+X-Api-Key=k3y-Value-9",
+            "json://bot:****@127.0.0.1:8/hooks/s...k",
+            ["pa55-Word-77", "s3cr3tPathTok", "k3y-Value-9"],
+        ),
+        (
+            "mailtos://me:app-pw-123@smtp.example.com?to=a@example.com",
+            "mailtos://me:****@smtp.example.com",
+            ["app-pw-123"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_redacted_urls_and_scrubbed_errors_hide_tokens(url: str, shown: str, hidden: list[str]) -> None:
     printable = notify.redact(url)
     assert printable.startswith(shown)
@@ -349,7 +372,9 @@ def _mail_example_from_config_toml() -> str:
     return lines[0].split('"')[1]
 
 
-def test_the_config_examples_email_form_works_with_a_relay_without_login(smtp: SMTPSink, tmp_path: Path) -> None:
+def test_the_config_examples_email_form_works_with_a_relay_without_login(
+    smtp: SMTPSink, tmp_path: Path
+) -> None:
     example = _mail_example_from_config_toml()
     host = example.split("://", 1)[1].split("?", 1)[0]
     url = example.replace(host, f"127.0.0.1:{smtp.port}")
@@ -360,7 +385,9 @@ def test_the_config_examples_email_form_works_with_a_relay_without_login(smtp: S
     assert mail["Subject"] == "policy-watch test alert" and mail["To"] == "privacy@example.com"
 
 
-def test_a_delivery_failure_says_apprises_reason_everywhere(pages: PageServer, smtp: SMTPSink, tmp_path: Path) -> None:
+def test_a_delivery_failure_says_apprises_reason_everywhere(
+    pages: PageServer, smtp: SMTPSink, tmp_path: Path
+) -> None:
     password = "Hunter2SecretPassword"
     url = f"mailto://alerts:${{PW_SMTP_PASSWORD}}@127.0.0.1:{smtp.port}?from=alerts@example.com&to=privacy@example.com"
     pages.serve("/z", V1)

@@ -13,8 +13,14 @@ from policy_watch.parse import parse_page
 from policy_watch.parse.pdf import MAX_PAGES
 
 LONG = "Hosting and storage of customer data for the service, with encrypted backups"
-ROWS = [(f"Vendor {i:02d} Ltd.", LONG if i % 7 == 0 else "Hosting", "United States, Ireland, Germany" if i % 5 == 0 else "US")
-        for i in range(70)]  # fmt: skip
+ROWS = [
+    (
+        f"Vendor {i:02d} Ltd.",
+        LONG if i % 7 == 0 else "Hosting",
+        "United States, Ireland, Germany" if i % 5 == 0 else "US",
+    )
+    for i in range(70)
+]
 
 
 def test_ruled_table_over_pages_with_sections_and_date() -> None:

@@ -38,13 +38,17 @@ def test_a_bug_on_one_page_does_not_abort_the_others(
     store.close()
 
 
-def test_a_database_error_that_undoes_the_batch_is_reported_not_hidden(tmp_path: Path, pages: PageServer) -> None:
+def test_a_database_error_that_undoes_the_batch_is_reported_not_hidden(
+    tmp_path: Path, pages: PageServer
+) -> None:
     """An error that ends the whole write transaction (here a RAISE(ROLLBACK) trigger; an I/O
     error does the same) undoes the vendors recorded since the last commit: they are reported as
     not recorded, the run goes on, and the next run records them."""
     for i in range(4):
         pages.serve(f"/v{i}", (ZENDESK / "v1.html").read_bytes())
-    path = write_config(tmp_path, [(f"V{i}", pages.url(f"/v{i}")) for i in range(4)], settings="concurrency = 1")
+    path = write_config(
+        tmp_path, [(f"V{i}", pages.url(f"/v{i}")) for i in range(4)], settings="concurrency = 1"
+    )
     config = load_config(path)
     store = Store.open(config.settings.database)
     store.db.execute(
@@ -54,7 +58,10 @@ def test_a_database_error_that_undoes_the_batch_is_reported_not_hidden(tmp_path:
     try:
         report = pipeline.run_check(config, store, deliver_alerts=False)
         first = {r.vendor: (r.status, r.error or "") for r in report.results}
-        stored = {r["name"] for r in store.query("select v.name from snapshots s join vendors v on v.id = s.vendor_id")}
+        stored = {
+            r["name"]
+            for r in store.query("select v.name from snapshots s join vendors v on v.id = s.vendor_id")
+        }
         store.db.execute("drop trigger boom")
         second = {r.vendor: r.status for r in pipeline.run_check(config, store, deliver_alerts=False).results}
     finally:

@@ -13,7 +13,13 @@ from typing import Any
 from pwtest import ZENDESK, PageServer, cli, recent, write_config, zendesk_page
 
 VENDOR = "Zendesk Connect"
-NAMES = ["Acme Hosting Inc.", "Beta Mail Ltd", "Gamma Analytics GmbH", "Delta Support BV", "Epsilon Storage SA"]
+NAMES = [
+    "Acme Hosting Inc.",
+    "Beta Mail Ltd",
+    "Gamma Analytics GmbH",
+    "Delta Support BV",
+    "Epsilon Storage SA",
+]
 
 
 def _dump(db: Path, *tables: str) -> dict[str, list[Any]]:
@@ -57,7 +63,8 @@ def test_reparse_keeps_changes_attached_to_their_window(tmp_path: Path, pages: P
 
 def _page(cls: str, names: list[str] = NAMES) -> bytes:
     rows = "".join(
-        f'<div class="{cls}"><span class="who">{n}</span> <span class="what">Hosting</span></div>' for n in names
+        f'<div class="{cls}"><span class="who">{n}</span> <span class="what">Hosting</span></div>'
+        for n in names
     )
     return f"<html><body><h1>Our partners</h1><p>About our partners.</p>{rows}</body></html>".encode()
 
@@ -137,7 +144,12 @@ def test_a_fixed_config_applies_to_a_page_that_did_not_change(tmp_path: Path, pa
     assert [e["entity"] for e in _show(fixed)["entries"]] == NAMES
 
     # a rule that reads more from the same page: the new reading is the baseline, with no alert
-    _config(tmp_path, pages.url("/cards"), '[vendors.parse]\nrow = ".partner"\nentity = ".who"\npurpose = ".what"', hook)
+    _config(
+        tmp_path,
+        pages.url("/cards"),
+        '[vendors.parse]\nrow = ".partner"\nentity = ".who"\npurpose = ".what"',
+        hook,
+    )
     r = cli(fixed, "run", "--json")
     vendor = json.loads(r.stdout)["vendors"][0]
     assert vendor["status"] == "unchanged" and "page read again" in vendor["notice"], vendor
@@ -152,7 +164,9 @@ def test_a_fixed_config_applies_to_a_page_that_did_not_change(tmp_path: Path, pa
     assert [(c["kind"], c["entity"]) for c in changes] == [("added", "Zeta Cloud Inc.")]
 
 
-def test_a_new_reading_of_the_baseline_does_not_release_a_suspect_page(tmp_path: Path, pages: PageServer) -> None:
+def test_a_new_reading_of_the_baseline_does_not_release_a_suspect_page(
+    tmp_path: Path, pages: PageServer
+) -> None:
     pages.serve("/cards", _page("sp"), ETag='"v1"')
     hook = f"json://127.0.0.1:{pages.port}/hook"
     rules = '[vendors.parse]\nrow = ".sp"\nentity = ".who"'
@@ -166,6 +180,8 @@ def test_a_new_reading_of_the_baseline_does_not_release_a_suspect_page(tmp_path:
     assert first["status"] == "suspect" and "page read again" in first["notice"], first
     for _ in range(2):  # the page stays held on later runs (304), with no second alarm
         later = cli(config, "run", "--json")
-        assert later.returncode == 1 and json.loads(later.stdout)["vendors"][0]["status"] == "suspect", later.stdout
+        assert later.returncode == 1 and json.loads(later.stdout)["vendors"][0]["status"] == "suspect", (
+            later.stdout
+        )
     assert [p["title"] for p in pages.posts] == ["Cards: page structure changed — check it"]
     assert {e["purpose"] for e in _show(config)["entries"]} == {"Hosting"}

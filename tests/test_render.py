@@ -34,8 +34,10 @@ MENTIONS = ["<!channel", "<!here", "<!everyone", "<!subteam", "<@U", "<https://e
 
 def v1_to_v2() -> list[Change]:
     [first, *_] = json.loads((ZENDESK / "transitions.json").read_text())
-    return [Change(ChangeKind(c["kind"]), c["section"], c["entity"], c["field"], c["old"], c["new"])
-            for c in first["changes"]]  # fmt: skip
+    return [
+        Change(ChangeKind(c["kind"]), c["section"], c["entity"], c["field"], c["old"], c["new"])
+        for c in first["changes"]
+    ]
 
 
 def hostile_changes() -> list[Change]:
@@ -50,17 +52,29 @@ def test_title_counts_every_kind_and_names_the_deadline() -> None:
 
 
 def test_each_change_shows_entity_section_old_new_and_its_window() -> None:
-    msg = render.change_message("Zendesk Connect", "https://example.com/p", v1_to_v2(), WINDOW, DETECTED,
-                                declared=date(2026, 11, 2), window_id=7)  # fmt: skip
+    msg = render.change_message(
+        "Zendesk Connect",
+        "https://example.com/p",
+        v1_to_v2(),
+        WINDOW,
+        DETECTED,
+        declared=date(2026, 11, 2),
+        window_id=7,
+    )
     text = msg.text
     assert "Page: https://example.com/p" in text
     assert "Object by 2026-12-02 (27 days left)" in text
     assert "opened 2026-11-02, the update date the page declares; detected 2026-11-05" in text
-    opening, other = text.split("Changes that open the objection window (deadline 2026-12-02 · 27 days left):\n")[1].split(
-        "\n\nOther changes (they open no objection window):\n")  # fmt: skip
-    assert opening.startswith("- Added: Snowflake Inc. (section Service Subprocessors)\n- Changed purpose of Mailup")
-    assert ("- Changed country of Zendesk, Inc. (section Zendesk Group Subprocessors): Philippines → Philippines,"
-            " Malaysia") in opening  # fmt: skip
+    opening, other = text.split(
+        "Changes that open the objection window (deadline 2026-12-02 · 27 days left):\n"
+    )[1].split("\n\nOther changes (they open no objection window):\n")
+    assert opening.startswith(
+        "- Added: Snowflake Inc. (section Service Subprocessors)\n- Changed purpose of Mailup"
+    )
+    assert (
+        "- Changed country of Zendesk, Inc. (section Zendesk Group Subprocessors): Philippines → Philippines,"
+        " Malaysia"
+    ) in opening
     assert other.startswith("- Removed: Pendo.io, Inc. (section Service Subprocessors)\n\nRecord a decision")
     assert "policy-watch ack|object|accept 7" in text
     for body in (msg.markdown, msg.html):
@@ -70,7 +84,10 @@ def test_each_change_shows_entity_section_old_new_and_its_window() -> None:
 
 def test_what_opens_a_window_comes_first_and_removals_follow_without_filler() -> None:
     removed = [Change(ChangeKind.REMOVED, "S", f"Gone {i}") for i in range(3)]
-    added = [Change(ChangeKind.ADDED, "S", "New Co"), Change(ChangeKind.CHANGED, "S", "Old Co", "country", "US", "DE")]
+    added = [
+        Change(ChangeKind.ADDED, "S", "New Co"),
+        Change(ChangeKind.CHANGED, "S", "Old Co", "country", "US", "DE"),
+    ]
     msg = render.change_message("Z", "https://e.example", removed + added, WINDOW, DETECTED)
     for body, bullet in ((msg.text, "- "), (msg.markdown, "• ")):
         lines = body.splitlines()
@@ -89,14 +106,16 @@ def test_configured_window_kinds_decide_which_changes_show_a_deadline() -> None:
     )
     opening = msg.text.split("Changes that open the objection window")[1].split("Other changes")[0]
     assert [line for line in opening.splitlines() if line.startswith("- ")] == [
-        "- Added: Snowflake Inc. (section Service Subprocessors)"]
+        "- Added: Snowflake Inc. (section Service Subprocessors)"
+    ]
     assert msg.text.count("deadline 2026-12-02") == 1
 
 
 def test_detection_rule_says_why_the_page_date_was_not_used() -> None:
     window = ObjectionWindow(date(2026, 11, 20), date(2026, 12, 20), WindowRule.DETECTED)
-    msg = render.change_message("Z", "https://e.example", v1_to_v2()[:1], window, date(2026, 11, 20),
-                                declared=date(2026, 11, 2))  # fmt: skip
+    msg = render.change_message(
+        "Z", "https://e.example", v1_to_v2()[:1], window, date(2026, 11, 20), declared=date(2026, 11, 2)
+    )
     assert "the date policy-watch detected the change" in msg.text
     assert "the page's own date, 2026-11-02, did not move forward" in msg.text
 
@@ -121,8 +140,9 @@ def test_no_window_no_deadline() -> None:
 
 
 def test_html_escapes_every_hostile_value() -> None:
-    msg = render.change_message("Vendor <i>x</i>", "https://e.example/?a=1&b=<2>", hostile_changes(), WINDOW,
-                                DETECTED)  # fmt: skip
+    msg = render.change_message(
+        "Vendor <i>x</i>", "https://e.example/?a=1&b=<2>", hostile_changes(), WINDOW, DETECTED
+    )
     assert (
         "<script" not in msg.html and "<img" not in msg.html and "<!" not in msg.html and "<@" not in msg.html
     )
@@ -291,8 +311,9 @@ def test_slack_emphasis_strike_and_code_from_page_text_do_not_format() -> None:
 
 @pytest.mark.parametrize("mention", ["@here", "@channel", "@everyone", "@all", "@U024BE7LH", "@1234567890"])
 def test_plain_text_forms_no_at_mention(mention: str) -> None:
-    msg = render.change_message("Z", "https://e.example", [Change(ChangeKind.ADDED, "S", f"Acme {mention} Ltd")],
-                                WINDOW, DETECTED)  # fmt: skip
+    msg = render.change_message(
+        "Z", "https://e.example", [Change(ChangeKind.ADDED, "S", f"Acme {mention} Ltd")], WINDOW, DETECTED
+    )
     for body in (msg.text, msg.markdown):
         assert mention not in body, body
         assert not re.search(r"@\w", body), body
@@ -303,7 +324,11 @@ def test_fit_cuts_at_a_change_and_says_how_many_are_left_out() -> None:
     changes = [Change(ChangeKind.ADDED, "S", f"Entity {i:05d}") for i in range(20_000)]
     msg = render.change_message("Z", "https://e.example", changes, WINDOW, DETECTED)
     more = "policy-watch changes --vendor Z"
-    for body, bullet, is_html in ((msg.text, "- ", False), (msg.markdown, "• ", False), (msg.html, "<li>", True)):
+    for body, bullet, is_html in (
+        (msg.text, "- ", False),
+        (msg.markdown, "• ", False),
+        (msg.html, "<li>", True),
+    ):
         short = render.fit(body, 2000, more, is_html=is_html)
         assert len(short) <= 2000
         shown = short.count(bullet)
@@ -312,7 +337,9 @@ def test_fit_cuts_at_a_change_and_says_how_many_are_left_out() -> None:
         assert f"Entity {shown - 1:05d}" in short and f"Entity {shown:05d}" not in short
     assert render.fit(msg.text, len(msg.text), more) == msg.text
     cut_html = render.fit(msg.html, 40_000, more, is_html=True)
-    assert cut_html.count("<ul>") == cut_html.count("</ul>") and cut_html.count("<li>") == cut_html.count("</li>")
+    assert cut_html.count("<ul>") == cut_html.count("</ul>") and cut_html.count("<li>") == cut_html.count(
+        "</li>"
+    )
 
 
 def test_for_terminal_escapes_controls_and_bidi_but_keeps_text() -> None:
@@ -323,7 +350,7 @@ def test_for_terminal_escapes_controls_and_bidi_but_keeps_text() -> None:
     assert render.for_terminal("München — Zürich") == "München — Zürich"
 
 
-@pytest.mark.parametrize("value", ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
+@pytest.mark.parametrize("value", ['=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
 def test_csv_cells_that_could_start_a_formula_are_prefixed(value: str) -> None:
     assert render.csv_cell(value).startswith("'")
     assert render.csv_cell("Acme = Inc.") == "Acme = Inc."

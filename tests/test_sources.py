@@ -26,14 +26,18 @@ def run_ok(config: Path, expect: str) -> None:
 
 def next_page(rows: list[dict[str, str]], updated: str) -> str:
     blob = json.dumps({"props": {"pageProps": {"updatedAt": updated, "subprocessors": rows}}})
-    return ('<!doctype html><html><head><title>Trust</title><script src="/_next/app.js" defer></script></head>'
-            f'<body><div id="__next"></div><script id="__NEXT_DATA__" type="application/json">{blob}</script>'
-            "</body></html>")  # fmt: skip
+    return (
+        '<!doctype html><html><head><title>Trust</title><script src="/_next/app.js" defer></script></head>'
+        f'<body><div id="__next"></div><script id="__NEXT_DATA__" type="application/json">{blob}</script>'
+        "</body></html>"
+    )
 
 
 def test_next_data_page_two_versions(tmp_path: Path, pages: PageServer) -> None:
-    v1 = [{"name": "Amazon Web Services", "purpose": "Hosting", "country": "United States"},
-          {"name": "Sentry", "purpose": "Error tracking", "country": "United States"}]  # fmt: skip
+    v1 = [
+        {"name": "Amazon Web Services", "purpose": "Hosting", "country": "United States"},
+        {"name": "Sentry", "purpose": "Error tracking", "country": "United States"},
+    ]
     pages.serve("/trust", next_page(v1, "2026-01-10"))
     config = write_config(tmp_path, [("Portal", pages.url("/trust"))])
 
@@ -42,21 +46,31 @@ def test_next_data_page_two_versions(tmp_path: Path, pages: PageServer) -> None:
     assert "read by: embedded data" in shown.stdout and "Sentry" in shown.stdout
 
     run_ok(config, "1 baseline")
-    v2 = [{"name": "Amazon Web Services", "purpose": "Hosting", "country": "United States, Ireland"},
-          {"name": "Datadog", "purpose": "Monitoring", "country": "United States"}]  # fmt: skip
+    v2 = [
+        {"name": "Amazon Web Services", "purpose": "Hosting", "country": "United States, Ireland"},
+        {"name": "Datadog", "purpose": "Monitoring", "country": "United States"},
+    ]
     pages.serve("/trust", next_page(v2, "2026-02-01"))
     run_ok(config, "1 changed")
-    assert changes(config) == sorted([
-        ("added", "", "Datadog", None, None, None),
-        ("removed", "", "Sentry", None, None, None),
-        ("changed", "", "Amazon Web Services", "country", "United States", "United States, Ireland"),
-    ])  # fmt: skip
+    assert changes(config) == sorted(
+        [
+            ("added", "", "Datadog", None, None, None),
+            ("removed", "", "Sentry", None, None, None),
+            ("changed", "", "Amazon Web Services", "country", "United States", "United States, Ireland"),
+        ]
+    )
 
 
 # --- PDF ------------------------------------------------------------------------------------------
 
-ROWS = [(f"Vendor {i:02d} Ltd.", "Hosting and storage of customer data, with encrypted backups" if i % 6 == 0
-         else "Hosting", "US") for i in range(50)]  # fmt: skip
+ROWS = [
+    (
+        f"Vendor {i:02d} Ltd.",
+        "Hosting and storage of customer data, with encrypted backups" if i % 6 == 0 else "Hosting",
+        "US",
+    )
+    for i in range(50)
+]
 
 
 def test_pdf_url_two_versions(tmp_path: Path, pages: PageServer) -> None:
@@ -69,19 +83,26 @@ def test_pdf_url_two_versions(tmp_path: Path, pages: PageServer) -> None:
     run_ok(config, "1 baseline")
     v2 = [r for r in ROWS if r[0] != "Vendor 30 Ltd."] + [("Newco GmbH", "Analytics", "Germany")]
     v2[0] = (v2[0][0], v2[0][1], "US, Ireland")
-    pages.serve("/list.pdf", ruled([("Infrastructure", v2)], updated="Last updated: March 20, 2026"),
-                Content_Type="application/pdf")  # fmt: skip
+    pages.serve(
+        "/list.pdf",
+        ruled([("Infrastructure", v2)], updated="Last updated: March 20, 2026"),
+        Content_Type="application/pdf",
+    )
     run_ok(config, "1 changed")
-    assert changes(config) == sorted([
-        ("added", "Infrastructure", "Newco GmbH", None, None, None),
-        ("removed", "Infrastructure", "Vendor 30 Ltd.", None, None, None),
-        ("changed", "Infrastructure", "Vendor 00 Ltd.", "country", "US", "US, Ireland"),
-    ])  # fmt: skip
+    assert changes(config) == sorted(
+        [
+            ("added", "Infrastructure", "Newco GmbH", None, None, None),
+            ("removed", "Infrastructure", "Vendor 30 Ltd.", None, None, None),
+            ("changed", "Infrastructure", "Vendor 00 Ltd.", "country", "US", "US, Ireland"),
+        ]
+    )
 
 
 def test_follow_link_from_a_page_to_its_pdf(tmp_path: Path, pages: PageServer) -> None:
-    page = ('<html><body><h1>Trust documents</h1><a href="/docs/security.pdf">Security whitepaper</a>'
-            '<a href="/docs/{name}">Infrastructure and Sub-processors</a></body></html>')  # fmt: skip
+    page = (
+        '<html><body><h1>Trust documents</h1><a href="/docs/security.pdf">Security whitepaper</a>'
+        '<a href="/docs/{name}">Infrastructure and Sub-processors</a></body></html>'
+    )
     pages.serve("/trust", page.format(name="subprocessors-2026-03.pdf"))
     pages.serve("/docs/subprocessors-2026-03.pdf", unruled(ROWS[:10]), Content_Type="application/pdf")
     config = write_config(tmp_path, [("Linked", pages.url("/trust"))], extra='follow = "sub-processors"\n')
@@ -89,13 +110,20 @@ def test_follow_link_from_a_page_to_its_pdf(tmp_path: Path, pages: PageServer) -
 
     # The list moves to a new address with the next edition: the link is followed again.
     pages.serve("/trust", page.format(name="subprocessors-2026-04.pdf"))
-    pages.serve("/docs/subprocessors-2026-04.pdf", unruled([*ROWS[1:10], ("Okta, Inc.", "Single sign-on", "US")],
-                published="Published: 2 February 2026"), Content_Type="application/pdf")  # fmt: skip
+    pages.serve(
+        "/docs/subprocessors-2026-04.pdf",
+        unruled(
+            [*ROWS[1:10], ("Okta, Inc.", "Single sign-on", "US")], published="Published: 2 February 2026"
+        ),
+        Content_Type="application/pdf",
+    )
     run_ok(config, "1 changed")
-    assert changes(config) == sorted([
-        ("added", "", "Okta, Inc.", None, None, None),
-        ("removed", "", "Vendor 00 Ltd.", None, None, None),
-    ])  # fmt: skip
+    assert changes(config) == sorted(
+        [
+            ("added", "", "Okta, Inc.", None, None, None),
+            ("removed", "", "Vendor 00 Ltd.", None, None, None),
+        ]
+    )
     fetched = [path for method, path, _ in pages.requests if method == "GET"]
     assert "/docs/security.pdf" not in fetched
 

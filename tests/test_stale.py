@@ -22,14 +22,19 @@ def test_a_failed_check_marks_the_last_good_list_stale(tmp_path: Path, pages: Pa
     pages.serve("/connect", b"server exploded", status=500)
     failed = cli(config, "run")
     assert failed.returncode == 1
-    assert f"{VENDOR}: stale: its list as last read on {read_at.date().isoformat()} stays the baseline" in failed.stdout
+    assert (
+        f"{VENDOR}: stale: its list as last read on {read_at.date().isoformat()} stays the baseline"
+        in failed.stdout
+    )
     as_json = json.loads(cli(config, "run", "--json").stdout)["vendors"][0]
     assert as_json["stale"] is True and datetime.fromisoformat(as_json["last_success"]) == read_at
     shown = json.loads(cli(config, "show", VENDOR, "--json").stdout)
     assert shown["stale"] is True and datetime.fromisoformat(shown["last_success"]) == read_at
     assert "500" in shown["stale_reason"] and len(shown["entries"]) == 18
     text = cli(config, "show", VENDOR)
-    assert "Stale: its latest check failed" in text.stdout and read_at.date().isoformat() in text.stdout, text.stdout
+    assert "Stale: its latest check failed" in text.stdout and read_at.date().isoformat() in text.stdout, (
+        text.stdout
+    )
     who = cli(config, "who", "Cloudflare")
     assert f"Stale: {VENDOR}: its latest check failed" in who.stdout, who.stdout
     assert {w["stale"] for w in json.loads(cli(config, "who", "Cloudflare", "--json").stdout)} == {True}

@@ -122,8 +122,14 @@ def test_bodies_are_stored_as_deltas_and_read_back(tmp_path: Path) -> None:
     assert store.load_body(first) == (page, "text/html")
     # A body compressed where it was fetched arrives without its bytes: stored as it came.
     third_body = page.replace(b"Vendor 7<", b"Vendor Y<")
-    third = store.save_body(b"", "text/html", previous=second, packed=pack_body(third_body),
-                            hash_=body_hash(third_body), size=len(third_body))  # fmt: skip
+    third = store.save_body(
+        b"",
+        "text/html",
+        previous=second,
+        packed=pack_body(third_body),
+        hash_=body_hash(third_body),
+        size=len(third_body),
+    )
     assert store.load_body(third) == (third_body, "text/html")
     store.close()
 
@@ -205,16 +211,22 @@ def test_reparse_adds_a_reading_and_keeps_the_recorded_ones(tmp_path: Path, page
     db = tmp_path / "pw.db"
     with sqlite3.connect(db) as conn:
         # what an older parser might have stored: a different row in first position
-        conn.execute("insert into rows (hash, section, entity, purpose, country, extra)"
-                     " values (randomblob(16), 'S', 'Garbled', '', '', '{}')")  # fmt: skip
+        conn.execute(
+            "insert into rows (hash, section, entity, purpose, country, extra)"
+            " values (randomblob(16), 'S', 'Garbled', '', '', '{}')"
+        )
         conn.execute("update snapshot_rows set row_id = last_insert_rowid() where position = 0")
         before_outbox = conn.execute("select count(*) from outbox").fetchone()[0]
     out = cli(config, "reparse")
     assert out.returncode == 0, out.stderr
     assert f"{VENDOR}: page read again" in out.stdout, out.stdout
     with sqlite3.connect(db) as conn:
-        assert conn.execute("select count(*) from current_entries where entity = 'Garbled'").fetchone()[0] == 0
-        assert conn.execute("select count(*) from entries where entity = 'Garbled'").fetchone()[0] == 2  # as recorded
+        assert (
+            conn.execute("select count(*) from current_entries where entity = 'Garbled'").fetchone()[0] == 0
+        )
+        assert (
+            conn.execute("select count(*) from entries where entity = 'Garbled'").fetchone()[0] == 2
+        )  # as recorded
         assert conn.execute("select count(*) from outbox").fetchone()[0] == before_outbox
     changes = json.loads(cli(config, "changes", "--json").stdout)
     assert len(changes) == 4
@@ -275,15 +287,22 @@ def test_savepoint_journals_stay_in_memory(tmp_path: Path) -> None:
     (it did: 80% of the pages written by a first run of 1,000 vendors)."""
     store = Store.open(tmp_path / "pw.db")
     try:
-        pragmas = {p: store.db.execute(f"PRAGMA {p}").fetchone()[0]
-                   for p in ("journal_mode", "synchronous", "temp_store", "foreign_keys", "wal_autocheckpoint")}  # fmt: skip
+        pragmas = {
+            p: store.db.execute(f"PRAGMA {p}").fetchone()[0]
+            for p in ("journal_mode", "synchronous", "temp_store", "foreign_keys", "wal_autocheckpoint")
+        }
         with store.batch():  # a run copies its log into the database less often, then as usual again
             during = store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
         after = store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
     finally:
         store.close()
-    assert pragmas == {"journal_mode": "wal", "synchronous": 1, "temp_store": 2, "foreign_keys": 1,
-                       "wal_autocheckpoint": 1000}  # fmt: skip
+    assert pragmas == {
+        "journal_mode": "wal",
+        "synchronous": 1,
+        "temp_store": 2,
+        "foreign_keys": 1,
+        "wal_autocheckpoint": 1000,
+    }
     assert (during, after) == (10000, 1000)
 
 
@@ -302,7 +321,9 @@ def test_a_batch_copies_its_log_into_the_database_as_it_goes(tmp_path: Path) -> 
             for _ in range(40):
                 store.db.conn.execute("insert into blobs values (?)", [os.urandom(50_000)])
                 tick()
-            assert wait_for(lambda: path.stat().st_size > before + 1_000_000), "nothing was copied during the batch"
+            assert wait_for(lambda: path.stat().st_size > before + 1_000_000), (
+                "nothing was copied during the batch"
+            )
             assert any(t.name == "pw-checkpoint" for t in threading.enumerate())
         assert not any(t.name == "pw-checkpoint" for t in threading.enumerate())
         count = store.db.execute("select count(*) from blobs").fetchone()[0]
@@ -339,8 +360,10 @@ def test_a_busy_database_does_not_stop_the_batch(tmp_path: Path) -> None:
 def test_an_interrupted_vendor_is_undone_before_the_batch_commits(tmp_path: Path) -> None:
     """Ctrl-C while one vendor is being recorded: the vendors before it are committed, none of it is."""
     store = Store.open(tmp_path / "pw.db")
-    insert = ("insert into vendors (name, url, created_at, consecutive_failures, failing)"
-              " values (?, 'https://example.com', '2026-01-01', 0, 0)")  # fmt: skip
+    insert = (
+        "insert into vendors (name, url, created_at, consecutive_failures, failing)"
+        " values (?, 'https://example.com', '2026-01-01', 0, 0)"
+    )
     try:
         with pytest.raises(KeyboardInterrupt), store.batch():
             with store.transaction():
@@ -356,13 +379,16 @@ def test_an_interrupted_vendor_is_undone_before_the_batch_commits(tmp_path: Path
 
 @pytest.mark.parametrize("text", ["Acme\x00Corp", "Émoji 🚀 Ltd", 'Quote "and" back\\slash', "Line\u2028sep"])
 def test_stored_rows_read_back_exactly(tmp_path: Path, text: str) -> None:
-    page = ParsedPage(entries=(Entry("S", text, "p", "c"), Entry("S", "Other", text, "c"), Entry("S", text, "p", "c")))
+    page = ParsedPage(
+        entries=(Entry("S", text, "p", "c"), Entry("S", "Other", text, "c"), Entry("S", text, "p", "c"))
+    )
     store = Store.open(tmp_path / "pw.db")
     try:
         vid = store.vendor_state("V", "https://example.com", datetime.now(UTC)).id
         with store.transaction():
-            sid = store.insert_snapshot(vid, page, status="good", now=datetime.now(UTC), body_hash=None,
-                                        parser_version="1")  # fmt: skip
+            sid = store.insert_snapshot(
+                vid, page, status="good", now=datetime.now(UTC), body_hash=None, parser_version="1"
+            )
         back = store.snapshot(sid).page()
     finally:
         store.close()

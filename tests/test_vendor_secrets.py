@@ -21,7 +21,9 @@ def test_a_token_in_a_vendor_url_is_never_shown_or_stored(tmp_path: Path, pages:
     config = write_config(tmp_path, [("Tokened", pages.url("/list?token=${PW_VENDOR_TOKEN}"))], [hook])
     outputs = [cli(config, "run", env=ENV)]
     assert outputs[0].returncode == 0, outputs[0].stderr
-    assert any(f"token={TOKEN}" in path for method, path, _ in pages.requests if method == "GET"), "not fetched"
+    assert any(f"token={TOKEN}" in path for method, path, _ in pages.requests if method == "GET"), (
+        "not fetched"
+    )
 
     pages.serve(page, b"", status=302, Location=f"/moved?token={TOKEN}")  # a redirect keeps the token
     pages.serve(f"/moved?token={TOKEN}", zendesk_page("v2", recent()))  # and a real change
@@ -30,8 +32,14 @@ def test_a_token_in_a_vendor_url_is_never_shown_or_stored(tmp_path: Path, pages:
     pages.serve(f"/moved?token={TOKEN}", b"<html><body>down</body></html>", status=500)  # and a failure
     outputs.append(cli(config, "-v", "run", env=ENV))
     assert outputs[-1].returncode == 1 and f"/list?token={SHOWN}" in outputs[-1].stderr, outputs[-1].stderr
-    for args in (("outbox", "--all", "--json"), ("changes", "--json"), ("deadlines", "--json"), ("show", "Tokened"),
-                 ("history", "Tokened"), ("export", "--format", "csv")):  # fmt: skip
+    for args in (
+        ("outbox", "--all", "--json"),
+        ("changes", "--json"),
+        ("deadlines", "--json"),
+        ("show", "Tokened"),
+        ("history", "Tokened"),
+        ("export", "--format", "csv"),
+    ):
         outputs.append(cli(config, *args, env=ENV))
         assert outputs[-1].returncode == 0, (args, outputs[-1].stderr)
 
@@ -55,7 +63,9 @@ def test_letters_only_secrets_in_the_path_of_an_unrecognised_notify_url_are_hidd
 
     url = "unknownservice://hooks.example.com/team/lettersonlysecret/x"
     shown = notify.redact(url)
-    assert "lettersonlysecret" not in shown and "team" not in shown and shown.startswith(
-        "unknownservice://hooks.example.com/"
+    assert (
+        "lettersonlysecret" not in shown
+        and "team" not in shown
+        and shown.startswith("unknownservice://hooks.example.com/")
     ), shown
     assert "lettersonlysecret" not in notify.scrub(f"could not post to {url}: lettersonlysecret refused", url)

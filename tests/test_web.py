@@ -72,8 +72,18 @@ def _pages(site: str, history: History) -> list[str]:
     with sqlite3.connect(history.db) as conn:
         snaps = [r[0] for r in conn.execute("select id from snapshots order by id")]
     today = datetime.now(UTC).date().isoformat()
-    paths = ["", "windows", "vendors", "changes", f"changes?vendor={EVIL}", "changes?kind=added", f"changes?since={today}",
-             "entity", f"entity?name={SCRIPT}", "entity?name=Snowflake Inc."]  # fmt: skip
+    paths = [
+        "",
+        "windows",
+        "vendors",
+        "changes",
+        f"changes?vendor={EVIL}",
+        "changes?kind=added",
+        f"changes?since={today}",
+        "entity",
+        f"entity?name={SCRIPT}",
+        "entity?name=Snowflake Inc.",
+    ]
     for vid in ids.values():
         paths += [f"vendors/{vid}", f"vendors/{vid}?at={today}"]
     evil = ids[EVIL]
@@ -100,11 +110,15 @@ def test_every_page_answers_with_security_headers_and_the_feed_link(site: str, h
             assert nav in r.text, (path, nav)
 
 
-def test_dashboard_shows_windows_soonest_first_stale_vendors_and_latest_changes(site: str, history: History) -> None:
+def test_dashboard_shows_windows_soonest_first_stale_vendors_and_latest_changes(
+    site: str, history: History
+) -> None:
     page = httpx.get(site).text
     windows = _windows(history, all_=False)  # other tests may decide one of the two
     assert len(windows) >= 1
-    positions = [page.index(f'href="/windows/{w["id"]}"') for w in windows]  # deadlines --json is soonest first
+    positions = [
+        page.index(f'href="/windows/{w["id"]}"') for w in windows
+    ]  # deadlines --json is soonest first
     assert positions == sorted(positions)
     assert "Snowflake Inc." in page, "a window names the entities it covers"
     left = windows[0]["days_left"]
@@ -117,7 +131,10 @@ def test_dashboard_shows_windows_soonest_first_stale_vendors_and_latest_changes(
 
 def test_vendors_list_has_status_checks_entries_windows_and_reader(site: str) -> None:
     page = httpx.get(site + "vendors").text
-    rows = {m.group(1): m.group(0) for m in re.finditer(r"<tr>\s*<td><a href=\"/vendors/\d+\"><bdi>(.*?)</bdi>.*?</tr>", page, re.S)}
+    rows = {
+        m.group(1): m.group(0)
+        for m in re.finditer(r"<tr>\s*<td><a href=\"/vendors/\d+\"><bdi>(.*?)</bdi>.*?</tr>", page, re.S)
+    }
     zendesk = rows[ZENDESK_NAME]
     assert "status-ok" in zendesk and ">18<" in zendesk and ">1<" in zendesk and ">HTML<" in zendesk
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", zendesk)
@@ -187,8 +204,10 @@ def test_entity_page_lists_every_vendor_under_each_name(site: str) -> None:
     def rows(name: str) -> list[tuple[str, ...]]:
         page = httpx.get(f"{site}entity", params={"name": name}).text
         body = page.split("<tbody>")[1] if "<tbody>" in page else ""
-        return [tuple(re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td>(.*?)</td>", row, re.S))[:2]
-                for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]  # fmt: skip
+        return [
+            tuple(re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td>(.*?)</td>", row, re.S))[:2]
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+        ]
 
     evil = "Evil &lt;b&gt;Vendor&lt;/b&gt;"
     both = [(evil, "Amazon Web Services, Inc."), (FLAKY, "AWS")]
@@ -209,24 +228,39 @@ def test_transfer_risk_on_the_dashboard_window_and_changes(site: str, history: H
         assert 'class="risk"' in row and "US:" in row
     risky = httpx.get(f"{site}changes?risk=any").text
     entities = re.findall(r"<b><bdi>(.*?)</bdi></b>", risky)
-    assert sorted(entities) == sorted(["&lt;script&gt;alert(&#39;entity&#39;)&lt;/script&gt;Evil Corp", "Snowflake Inc.",
-                                       "Zendesk, Inc."])
+    assert sorted(entities) == sorted(
+        ["&lt;script&gt;alert(&#39;entity&#39;)&lt;/script&gt;Evil Corp", "Snowflake Inc.", "Zendesk, Inc."]
+    )
     assert "MY:" in risky, "Philippines → Philippines, Malaysia is a new transfer to Malaysia"
     to_us = re.findall(r"<b><bdi>(.*?)</bdi></b>", httpx.get(f"{site}changes?to=us").text)
-    assert sorted(to_us) == ["&lt;script&gt;alert(&#39;entity&#39;)&lt;/script&gt;Evil Corp", "Snowflake Inc."]
+    assert sorted(to_us) == [
+        "&lt;script&gt;alert(&#39;entity&#39;)&lt;/script&gt;Evil Corp",
+        "Snowflake Inc.",
+    ]
     assert httpx.get(f"{site}changes?risk=maybe").status_code == 400
 
 
 # --- hostile text ----------------------------------------------------------------------------------------
 
 
-RAW_MARKUP = ("<script>alert", "<b>Vendor</b>", "<!channel>", "<!here>", "<@U123>", "<img src=x", "onerror=alert(1)>")
+RAW_MARKUP = (
+    "<script>alert",
+    "<b>Vendor</b>",
+    "<!channel>",
+    "<!here>",
+    "<@U123>",
+    "<img src=x",
+    "onerror=alert(1)>",
+)
 
 
 def test_hostile_text_and_vendor_name_are_escaped_everywhere(site: str, history: History) -> None:
     for path in _pages(site, history):
         page = httpx.get(site + path).text
-        assert not [raw for raw in RAW_MARKUP if raw in page], (path, [raw for raw in RAW_MARKUP if raw in page])
+        assert not [raw for raw in RAW_MARKUP if raw in page], (
+            path,
+            [raw for raw in RAW_MARKUP if raw in page],
+        )
         assert "A" * 400 not in page, f"{path}: a 100 KB cell reached the page whole"
         assert "\x07" not in page
         # a bidi override never leaks past the element that holds it
@@ -243,7 +277,9 @@ def test_hostile_text_and_vendor_name_are_escaped_everywhere(site: str, history:
 def test_untrusted_filter_escapes_cuts_and_isolates() -> None:
     assert str(untrusted("<b>x</b>")) == "<bdi>&lt;b&gt;x&lt;/b&gt;</bdi>"
     cut = str(untrusted("é" * 500, limit=10))
-    assert cut.startswith("<bdi") and "é" * 10 + "…" in cut and "500 characters" in cut and "é" * 11 not in cut
+    assert (
+        cut.startswith("<bdi") and "é" * 10 + "…" in cut and "500 characters" in cut and "é" * 11 not in cut
+    )
     assert str(untrusted("a\x00b\x1bc")) == "<bdi>abc</bdi>"
     assert str(untrusted(None)) == ""
 
@@ -277,7 +313,10 @@ def test_feeds_parse_as_atom(site: str) -> None:
         t for t in titles if t.startswith(ZENDESK_NAME)
     ]
     page = httpx.get(f"{site}vendors/{vid}").text
-    assert f'type="application/atom+xml" title="policy-watch: {ZENDESK_NAME}" href="/vendors/{vid}/feed.atom"' in page
+    assert (
+        f'type="application/atom+xml" title="policy-watch: {ZENDESK_NAME}" href="/vendors/{vid}/feed.atom"'
+        in page
+    )
 
 
 # --- decisions -------------------------------------------------------------------------------------------
@@ -299,8 +338,11 @@ def test_post_without_its_token_is_refused(site: str, history: History) -> None:
         assert no_token.status_code == 403
         wrong = client.post(f"/windows/{wid}", data={"action": "object", "csrf": token[:-2] + "00"})
         assert wrong.status_code == 403
-        foreign = client.post(f"/windows/{wid}", data={"action": "object", "csrf": token},
-                              headers={"Origin": "https://attacker.example"})  # fmt: skip
+        foreign = client.post(
+            f"/windows/{wid}",
+            data={"action": "object", "csrf": token},
+            headers={"Origin": "https://attacker.example"},
+        )
         assert foreign.status_code == 403
     no_cookie = httpx.post(f"{site}windows/{wid}", data={"action": "object", "csrf": token})
     assert no_cookie.status_code == 403, "a token is only good with the cookie it was made for"
@@ -311,14 +353,18 @@ def test_decision_from_the_page_is_in_the_history_and_deadlines_json(site: str, 
     wid = _window_of(history, ZENDESK_NAME)
     note = "Snowflake: transfer <script>x</script> not covered by the DPA"
     with httpx.Client(base_url=site) as client:
-        r = client.post(f"/windows/{wid}", data={"action": "object", "note": note,
-                                                 "csrf": _form_token(client, f"/windows/{wid}")})  # fmt: skip
+        r = client.post(
+            f"/windows/{wid}",
+            data={"action": "object", "note": note, "csrf": _form_token(client, f"/windows/{wid}")},
+        )
         assert r.status_code == 303 and r.headers["location"] == f"/windows/{wid}#history"
         client.post(f"/windows/{wid}", data={"action": "ack", "csrf": _form_token(client, f"/windows/{wid}")})
         page = client.get(f"/windows/{wid}").text
     decisions = next(w for w in _windows(history) if w["id"] == wid)["decisions"]
     assert [(d["action"], d["by"], d["note"]) for d in decisions] == [  # type: ignore[attr-defined]
-        ("objected", getpass.getuser(), note), ("acknowledged", getpass.getuser(), None)]
+        ("objected", getpass.getuser(), note),
+        ("acknowledged", getpass.getuser(), None),
+    ]
     history_html = page.split('id="history"')[1].split("Record a decision")[0]
     assert history_html.index("objected") < history_html.index("acknowledged")
     assert "Snowflake: transfer &lt;script&gt;x&lt;/script&gt; not covered by the DPA" in history_html
@@ -330,7 +376,12 @@ def test_bad_decisions_are_refused(site: str, history: History) -> None:
     with httpx.Client(base_url=site) as client:
         token = _form_token(client, f"/windows/{wid}")
         assert client.post(f"/windows/{wid}", data={"action": "delete", "csrf": token}).status_code == 400
-        assert client.post(f"/windows/{wid}", data={"action": "object", "note": "x" * 5000, "csrf": token}).status_code == 400
+        assert (
+            client.post(
+                f"/windows/{wid}", data={"action": "object", "note": "x" * 5000, "csrf": token}
+            ).status_code
+            == 400
+        )
         assert client.post("/windows/99999", data={"action": "object", "csrf": token}).status_code == 404
         assert client.get("/windows/99999").status_code == 404
 
@@ -339,8 +390,15 @@ def test_bad_decisions_are_refused(site: str, history: History) -> None:
 
 
 def test_other_addresses_need_credentials(history: History) -> None:
-    out = cli(history.config, "serve", "--host", "0.0.0.0", "--port", str(free_port()),
-              env={"POLICY_WATCH_WEB_TOKEN": "", "POLICY_WATCH_WEB_USER": ""})  # fmt: skip
+    out = cli(
+        history.config,
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(free_port()),
+        env={"POLICY_WATCH_WEB_TOKEN": "", "POLICY_WATCH_WEB_USER": ""},
+    )
     assert out.returncode == 2
     assert "0.0.0.0 is not a loopback address" in out.stderr and "POLICY_WATCH_WEB_TOKEN" in out.stderr
 
@@ -373,12 +431,21 @@ def test_token_login_sets_a_signed_session(history: History) -> None:
     with serving(history.config, env=env) as server, httpx.Client(base_url=server.url) as client:
         r = client.get("/vendors")
         assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Fvendors"
-        assert httpx.get(server.url, headers={"Authorization": "Bearer tok-0123456789abcdef"}).status_code == 200
+        assert (
+            httpx.get(server.url, headers={"Authorization": "Bearer tok-0123456789abcdef"}).status_code == 200
+        )
         csrf = _form_token(client, "/login")
         bad = client.post("/login", data={"name": "Ana", "token": "nope", "csrf": csrf, "next": "/vendors"})
         assert bad.status_code == 401
-        ok = client.post("/login", data={"name": "Ana", "token": "tok-0123456789abcdef", "csrf": csrf,
-                                         "next": "//attacker.example/"})  # fmt: skip
+        ok = client.post(
+            "/login",
+            data={
+                "name": "Ana",
+                "token": "tok-0123456789abcdef",
+                "csrf": csrf,
+                "next": "//attacker.example/",
+            },
+        )
         assert ok.status_code == 303 and ok.headers["location"] == "/"
         assert "tok-0123456789abcdef" not in ok.headers["set-cookie"]
         page = client.get("/")
@@ -432,12 +499,19 @@ def test_the_daemon_serves_the_page_when_configured(history: History, tmp_path: 
     import sys
 
     port = free_port()
-    text = history.config.read_text().replace("[settings]", f'[settings]\nweb = "127.0.0.1:{port}"\nrun_at = "23:59"', 1)
+    text = history.config.read_text().replace(
+        "[settings]", f'[settings]\nweb = "127.0.0.1:{port}"\nrun_at = "23:59"', 1
+    )
     config = tmp_path / "daemon.toml"
     config.write_text(text.replace('database = "pw.db"', f'database = "{history.db}"'))
-    proc = subprocess.Popen([sys.executable, "-m", "policy_watch", "--config", str(config), "daemon"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "policy_watch", "--config", str(config), "daemon"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
+
         def up() -> bool:
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/vendors", timeout=2).status_code == 200
@@ -465,9 +539,19 @@ def test_web_setting_is_validated(tmp_path: Path) -> None:
 def test_reader_comes_from_the_stored_page_type() -> None:
     from policy_watch.store.reading import VendorSummary
 
-    base = {"id": 1, "name": "x", "url": "https://x.example/", "failing": False, "consecutive_failures": 0,
-            "last_error": None, "last_check": "2026-12-01T07:00:00+00:00", "last_success": None, "entries": 3,
-            "suspect": False, "open_windows": 0}  # fmt: skip
+    base = {
+        "id": 1,
+        "name": "x",
+        "url": "https://x.example/",
+        "failing": False,
+        "consecutive_failures": 0,
+        "last_error": None,
+        "last_check": "2026-12-01T07:00:00+00:00",
+        "last_success": None,
+        "entries": 3,
+        "suspect": False,
+        "open_windows": 0,
+    }
     assert VendorSummary(**base, content_type="application/pdf").reader == "PDF"  # type: ignore[arg-type]
     assert VendorSummary(**base, content_type="text/html; charset=utf-8").reader == "HTML"  # type: ignore[arg-type]
     assert VendorSummary(**base, content_type=None).reader == "—"  # type: ignore[arg-type]
@@ -477,8 +561,14 @@ def test_a_stored_pdf_is_offered_as_a_download_never_opened() -> None:
     from policy_watch.store.reading import Evidence
     from policy_watch.web.evidence import response
 
-    found = Evidence(snapshot_id=7, vendor_id=1, body_hash="h", content_type="application/pdf", size=9,
-                     first_seen="2026-12-01T07:00:00+00:00")  # fmt: skip
+    found = Evidence(
+        snapshot_id=7,
+        vendor_id=1,
+        body_hash="h",
+        content_type="application/pdf",
+        size=9,
+        first_seen="2026-12-01T07:00:00+00:00",
+    )
     r = response(found, b"%PDF-1.7 <script>")
     assert r.media_type == "application/octet-stream"
     assert r.headers["content-disposition"] == 'attachment; filename="snapshot-7.pdf"'

@@ -18,8 +18,15 @@ from pwtest import cli
 from webtest import EVIL, ZENDESK_NAME, History, build_history, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
 
@@ -49,9 +56,13 @@ def test_objection_recorded_in_the_browser(history: History, tmp_path: Path) -> 
     note = "Objected: Snowflake Inc. would process data in the US"
     with serving(history.config) as server, sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), args=ARGS, headless=True,
-            viewport={"width": 1200, "height": 760}, service_workers="block",
-        )  # fmt: skip
+            str(tmp_path / "profile"),
+            executable_path=str(CHROMIUM),
+            args=ARGS,
+            headless=True,
+            viewport={"width": 1200, "height": 760},
+            service_workers="block",
+        )
         try:
             page = context.new_page()
             console: list[str] = []

@@ -19,8 +19,11 @@ ZENDESK_NAME = "Zendesk Connect"
 EVIL = "Evil <b>Vendor</b>"
 FLAKY = "Flaky Vendor"
 
-SAFE_ROWS = [("Safe One Inc.", "Hosting", "US"), ("Safe Two Ltd", "Email delivery", "IE"),
-             ("Amazon Web Services, Inc.", "Cloud hosting", "Ireland")]
+SAFE_ROWS = [
+    ("Safe One Inc.", "Hosting", "US"),
+    ("Safe Two Ltd", "Email delivery", "IE"),
+    ("Amazon Web Services, Inc.", "Cloud hosting", "Ireland"),
+]
 FLAKY_ROWS = [("Safe One Inc.", "Hosting", "US"), ("AWS", "Cloud hosting", "Germany")]
 SCRIPT = "<script>alert('entity')</script>Evil Corp"
 MENTION = "Mention Co <!here> <@U0ABCDEF>"
@@ -36,13 +39,17 @@ HOSTILE_ROWS = [
 
 def table_page(rows: list[tuple[str, str, str]], declared: str = "") -> bytes:
     """A plain subprocessor table; cell text is escaped, so the parser reads it back exactly."""
-    body = "".join(f"<tr><td>{html.escape(e)}</td><td>{html.escape(p)}</td><td>{html.escape(c)}</td></tr>"
-                   for e, p, c in rows)  # fmt: skip
+    body = "".join(
+        f"<tr><td>{html.escape(e)}</td><td>{html.escape(p)}</td><td>{html.escape(c)}</td></tr>"
+        for e, p, c in rows
+    )
     dated = f"<p>Last updated: {declared}</p>" if declared else ""
-    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Subprocessors</title>'
-            f"<script>document.title='ran'</script><style>body{{display:none}}</style></head><body>"
-            f"<h2>Subprocessors</h2>{dated}<table><tr><th>Entity Name</th><th>Purpose</th><th>Country</th></tr>"
-            f"{body}</table></body></html>").encode()  # fmt: skip
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Subprocessors</title>'
+        f"<script>document.title='ran'</script><style>body{{display:none}}</style></head><body>"
+        f"<h2>Subprocessors</h2>{dated}<table><tr><th>Entity Name</th><th>Purpose</th><th>Country</th></tr>"
+        f"{body}</table></body></html>"
+    ).encode()
 
 
 @dataclass
@@ -59,8 +66,9 @@ def build_history(tmp: Path) -> History:
     pages.serve("/zendesk", (ZENDESK / "v1.html").read_bytes())
     pages.serve("/evil", table_page(SAFE_ROWS))
     pages.serve("/flaky", table_page(FLAKY_ROWS))
-    config = write_config(tmp, [(ZENDESK_NAME, pages.url("/zendesk")), (EVIL, pages.url("/evil")),
-                                (FLAKY, pages.url("/flaky"))])  # fmt: skip
+    config = write_config(
+        tmp, [(ZENDESK_NAME, pages.url("/zendesk")), (EVIL, pages.url("/evil")), (FLAKY, pages.url("/flaky"))]
+    )
     first = cli(config, "run")
     assert first.returncode == 0, first.stderr
     declared = recent(3)
@@ -77,10 +85,18 @@ class Server:
 
     def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
         cmd = [sys.executable, "-m", "policy_watch", "--config", str(config), "serve", "--port", "0", *args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env={**os.environ, **(env or {})}, cwd=ROOT)  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+            cwd=ROOT,
+        )
         line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline() if self.proc.stdout else ""))
+        reader = threading.Thread(
+            target=lambda: line.append(self.proc.stdout.readline() if self.proc.stdout else "")
+        )
         reader.start()
         reader.join(timeout=60)
         found = re.search(r"http://\S+?/", line[0]) if line else None

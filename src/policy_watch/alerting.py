@@ -29,22 +29,38 @@ def count_failure(
         failing = True
         msg = render.notice_message(
             f"{state.name}: failing for {failures} runs",
-            [f"policy-watch could not check {state.name} {failures} times in a row.", f"Last error: {error.cause}",
-             f"URL: {error.url}", "You will get one more message when it recovers."],
+            [
+                f"policy-watch could not check {state.name} {failures} times in a row.",
+                f"Last error: {error.cause}",
+                f"URL: {error.url}",
+                "You will get one more message when it recovers.",
+            ],
             level=render.FAILURE,
-        )  # fmt: skip
-        store.enqueue(operator_alerts(config.notify, state.name, "failure", f"failure:{state.id}:{at.isoformat()}", msg),
-                      run_id, at)  # fmt: skip
+        )
+        store.enqueue(
+            operator_alerts(
+                config.notify, state.name, "failure", f"failure:{state.id}:{at.isoformat()}", msg
+            ),
+            run_id,
+            at,
+        )
     store.update_vendor(state.id, consecutive_failures=failures, failing=int(failing), last_error=error.cause)
 
 
 def recovered(config: Config, store: Store, state: VendorState, at: datetime, run_id: str) -> None:
     if state.failing:
-        msg = render.notice_message(f"{state.name}: recovered",
-                                    [f"{state.name} is being checked normally again after "
-                                     f"{state.consecutive_failures} failed runs."], level=render.SUCCESS)  # fmt: skip
-        store.enqueue(operator_alerts(config.notify, state.name, "failure", f"recovery:{state.id}:{at.isoformat()}", msg),
-                      run_id, at)  # fmt: skip
+        msg = render.notice_message(
+            f"{state.name}: recovered",
+            [f"{state.name} is being checked normally again after {state.consecutive_failures} failed runs."],
+            level=render.SUCCESS,
+        )
+        store.enqueue(
+            operator_alerts(
+                config.notify, state.name, "failure", f"recovery:{state.id}:{at.isoformat()}", msg
+            ),
+            run_id,
+            at,
+        )
     store.update_vendor(state.id, consecutive_failures=0, failing=0, last_error=None)
 
 
@@ -59,7 +75,18 @@ def target_alerts(
 ) -> list[Alert]:
     kinds = set(kinds) | {kind}
     return [
-        Alert(t.name, vendor, kind, key, msg.title, msg.markdown, msg.html, msg.text, held=t.digest, level=msg.level)
+        Alert(
+            t.name,
+            vendor,
+            kind,
+            key,
+            msg.title,
+            msg.markdown,
+            msg.html,
+            msg.text,
+            held=t.digest,
+            level=msg.level,
+        )
         for t in targets
         if _wants(t, vendor, kinds)
     ]
@@ -71,7 +98,10 @@ def operator_alerts(
     """Alarms for operators; a message that gives no level of its own is an alarm (apprise ``failure``)."""
     level = render.FAILURE if msg.level == render.INFO else msg.level
     ops = [t for t in targets if t.operator] or [t for t in targets if not t.vendors or vendor in t.vendors]
-    return [Alert(t.name, vendor, kind, key, msg.title, msg.markdown, msg.html, msg.text, level=level) for t in ops]
+    return [
+        Alert(t.name, vendor, kind, key, msg.title, msg.markdown, msg.html, msg.text, level=level)
+        for t in ops
+    ]
 
 
 def queue_reminders(config: Config, store: Store, now: datetime, run_id: str) -> None:
@@ -91,24 +121,38 @@ def queue_reminders(config: Config, store: Store, now: datetime, run_id: str) ->
     for vendor, windows in due_by_vendor.items():
         entities = store.window_entities([w["id"] for w in windows])
         msg = _reminder(vendor, windows, entities, today)
-        alerts = target_alerts(config.notify, vendor, "reminder", f"reminder:{vendor}:{today.isoformat()}", msg, ())
+        alerts = target_alerts(
+            config.notify, vendor, "reminder", f"reminder:{vendor}:{today.isoformat()}", msg, ()
+        )
         store.enqueue(alerts, run_id, now)
 
 
-def _reminder(vendor: str, windows: Sequence[dict[str, Any]], entities: dict[int, list[str]], today: date) -> Message:
+def _reminder(
+    vendor: str, windows: Sequence[dict[str, Any]], entities: dict[int, list[str]], today: date
+) -> Message:
     first = min(date.fromisoformat(w["deadline"]) for w in windows)
     left = (first - today).days
     title = f"{vendor}: {render.days_text(left)} left to object (deadline {first})"
-    lines = [f"Reminder: {'an objection window' if len(windows) == 1 else f'{len(windows)} objection windows'}"
-             f" for {vendor} {'closes' if len(windows) == 1 else 'close'} soon.", ""]  # fmt: skip
+    lines = [
+        f"Reminder: {'an objection window' if len(windows) == 1 else f'{len(windows)} objection windows'}"
+        f" for {vendor} {'closes' if len(windows) == 1 else 'close'} soon.",
+        "",
+    ]
     for w in windows:
         deadline = date.fromisoformat(w["deadline"])
         names = entities.get(w["id"], [])
-        shown = ", ".join(names[:MAX_NAMED]) + (f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
-        lines.append(f"{render.BULLET_TEXT}Window {w['id']}: object by {deadline} "
-                     f"({render.days_text((deadline - today).days)} left); changes detected on {w['detected_at'][:10]}"
-                     + (f" to {shown}" if shown else ""))  # fmt: skip
+        shown = ", ".join(names[:MAX_NAMED]) + (
+            f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else ""
+        )
+        lines.append(
+            f"{render.BULLET_TEXT}Window {w['id']}: object by {deadline} "
+            f"({render.days_text((deadline - today).days)} left); changes detected on {w['detected_at'][:10]}"
+            + (f" to {shown}" if shown else "")
+        )
     which = str(windows[0]["id"]) if len(windows) == 1 else "ID"
-    lines += ["", f"Page: {windows[0]['url']}",
-              f"Record a decision with `policy-watch ack|object|accept {which}` (see `policy-watch deadlines`)."]  # fmt: skip
+    lines += [
+        "",
+        f"Page: {windows[0]['url']}",
+        f"Record a decision with `policy-watch ack|object|accept {which}` (see `policy-watch deadlines`).",
+    ]
     return render.notice_message(title, lines)

@@ -125,7 +125,12 @@ class _Tab:
     broken: bool = False  # crashed, closed or left in an unknown state: closed, never reused
 
     def usable(self, browser: Any) -> bool:
-        return not self.broken and self.browser is browser and browser.is_connected() and not self.page.is_closed()
+        return (
+            not self.broken
+            and self.browser is browser
+            and browser.is_connected()
+            and not self.page.is_closed()
+        )
 
 
 class Browser:
@@ -238,12 +243,16 @@ class Browser:
             try:
                 self._browser = await asyncio.wait_for(
                     self._playwright.chromium.launch(
-                        executable_path=o.executable, args=list(CHROMIUM_ARGS), headless=True,
-                        timeout=o.launch_timeout * 1000, handle_sigint=False, handle_sigterm=False,
+                        executable_path=o.executable,
+                        args=list(CHROMIUM_ARGS),
+                        headless=True,
+                        timeout=o.launch_timeout * 1000,
+                        handle_sigint=False,
+                        handle_sigterm=False,
                         handle_sighup=False,
                     ),
                     o.launch_timeout + 5,
-                )  # fmt: skip
+                )
             except (PlaywrightError, TimeoutError) as e:
                 why = _first_line(e) or f"no answer within {o.launch_timeout:g} s"
                 raise FetchError(url, f"the browser {o.executable} did not start: {why}") from None
@@ -281,7 +290,9 @@ class Browser:
                 if tab is not None:
                     tab.broken = True
                 if not browser.is_connected():
-                    raise FetchError(url, f"the browser crashed while rendering the page ({_first_line(e)})") from None
+                    raise FetchError(
+                        url, f"the browser crashed while rendering the page ({_first_line(e)})"
+                    ) from None
                 raise FetchError(url, f"browser: {_first_line(e)}") from None
             except FetchError:  # the page answered (an HTTP error, too large): the tab is sound
                 raise
@@ -372,7 +383,9 @@ class Browser:
         status = response.status
         if status >= 400:
             if status in (401, 403):
-                raise BlockedError(url, f"blocked: HTTP {status} (bot challenge or access denied)", status=status)
+                raise BlockedError(
+                    url, f"blocked: HTTP {status} (bot challenge or access denied)", status=status
+                )
             raise FetchError(url, f"HTTP {status} {response.status_text}".strip(), status=status)
         await _settle(page, traffic, o.quiet)
         html = await page.content()
@@ -381,8 +394,13 @@ class Browser:
         if len(body) > o.max_bytes:
             raise FetchError(url, f"rendered page too large: {len(body)} bytes (limit {o.max_bytes})")
         self.refused.extend(traffic.refused)
-        return {"url": url, "final_url": final, "status": status, "body": body,
-                "content_type": "text/html; charset=utf-8"}  # fmt: skip
+        return {
+            "url": url,
+            "final_url": final,
+            "status": status,
+            "body": body,
+            "content_type": "text/html; charset=utf-8",
+        }
 
     async def _guard(self, route: Any, tab: _Tab) -> None:
         """Let a request of the tab's page through only where the fetch policy allows it."""

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-
 @functools.cache
 def _console(stderr: bool = False) -> Console:
     """rich, loaded on first use (a quiet `run` from cron never needs it). Piped or redirected output
@@ -156,14 +155,27 @@ def _config_after_command(ctx: click.Context, param: click.Parameter, value: str
 def _accept_config_after_command(group: click.Group) -> None:
     """``policy-watch run --config x.toml`` works as ``policy-watch --config x.toml run`` does."""
     for command in group.commands.values():
-        command.params.append(click.Option(["--config"], type=click.Path(dir_okay=False), expose_value=False,
-                                           callback=_config_after_command, is_eager=True,
-                                           help="Config file (also accepted before the command)."))  # fmt: skip
+        command.params.append(
+            click.Option(
+                ["--config"],
+                type=click.Path(dir_okay=False),
+                expose_value=False,
+                callback=_config_after_command,
+                is_eager=True,
+                help="Config file (also accepted before the command).",
+            )
+        )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", default="config.toml", show_default=True, help="Config file.",
-              type=click.Path(dir_okay=False))  # fmt: skip
+@click.option(
+    "--config",
+    "config_path",
+    default="config.toml",
+    show_default=True,
+    help="Config file.",
+    type=click.Path(dir_okay=False),
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
 @click.version_option(__version__, prog_name="policy-watch")
 @click.pass_context
@@ -189,7 +201,9 @@ def parse(obj: _Ctx, source: str, as_json: bool, vendor: str | None) -> None:
     with _errors():
         if vendor:
             cfg = obj.config
-            reading = read_once(source, cfg.vendor(vendor), pipeline.fetch_options(cfg), pipeline.browser_options(cfg))
+            reading = read_once(
+                source, cfg.vendor(vendor), pipeline.fetch_options(cfg), pipeline.browser_options(cfg)
+            )
         else:
             where = source if "://" in source else str(Path(source).resolve())
             reading = read_once(where, None, FetchOptions(), BrowserOptions())
@@ -200,9 +214,12 @@ def parse(obj: _Ctx, source: str, as_json: bool, vendor: str | None) -> None:
     rows = [e.to_json() for e in page.entries]
     for r in rows:
         r["extra"] = "; ".join(f"{k}: {v}" for k, v in r["extra"].items())  # type: ignore[attr-defined]
-    _table(rows, ["section", "entity", "purpose", "country", "extra"],
-           title=f"{render.counted(len(rows), 'entry', 'entries')}; declared date: {page.last_modified or 'none found'}; "
-                 f"read by: {reading.how}")  # fmt: skip
+    _table(
+        rows,
+        ["section", "entity", "purpose", "country", "extra"],
+        title=f"{render.counted(len(rows), 'entry', 'entries')}; declared date: {page.last_modified or 'none found'}; "
+        f"read by: {reading.how}",
+    )
     if reading.hint:
         _console(stderr=True).print(f"hint: {reading.hint}", highlight=False, soft_wrap=True, markup=False)
 
@@ -213,8 +230,9 @@ def _print_result(r: VendorResult) -> None:
             f"[red]{r.status}[/red] {_cell(r.error, limit=None)}", highlight=False, soft_wrap=True
         )
     if r.notice:
-        _console(stderr=True).print(f"[yellow]note[/yellow] {_cell(r.notice, limit=None)}", highlight=False,
-                                    soft_wrap=True)  # fmt: skip
+        _console(stderr=True).print(
+            f"[yellow]note[/yellow] {_cell(r.notice, limit=None)}", highlight=False, soft_wrap=True
+        )
 
 
 @cli.command()
@@ -235,16 +253,32 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
             finally:
                 store.close()
     if as_json:
-        _json({"run_id": report.run_id, "started": report.started.isoformat(), "checked": len(report.results),
-               "failed": len(report.failed), "changed": len(report.changed), "alerts_sent": report.delivered,
-               "alerts_pending": report.pending, "errors": report.errors,
-               "vendors": [{"vendor": r.vendor, "status": r.status, "entries": r.entries, "error": r.error,
-                            "notice": r.notice,
-                            "stale": r.status in ("error", "suspect"),
-                            "last_success": fresh.get(r.vendor, {}).get("last_success"),
-                            "changes": [c.to_json() for c in r.changes],
-                            "deadline": r.window.deadline.isoformat() if r.window else None}
-                           for r in report.results]})  # fmt: skip
+        _json(
+            {
+                "run_id": report.run_id,
+                "started": report.started.isoformat(),
+                "checked": len(report.results),
+                "failed": len(report.failed),
+                "changed": len(report.changed),
+                "alerts_sent": report.delivered,
+                "alerts_pending": report.pending,
+                "errors": report.errors,
+                "vendors": [
+                    {
+                        "vendor": r.vendor,
+                        "status": r.status,
+                        "entries": r.entries,
+                        "error": r.error,
+                        "notice": r.notice,
+                        "stale": r.status in ("error", "suspect"),
+                        "last_success": fresh.get(r.vendor, {}).get("last_success"),
+                        "changes": [c.to_json() for c in r.changes],
+                        "deadline": r.window.deadline.isoformat() if r.window else None,
+                    }
+                    for r in report.results
+                ],
+            }
+        )
     else:
         for r in report.results:
             _print_result(r)
@@ -256,16 +290,20 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
         for r in report.results:
             counts[r.status] = counts.get(r.status, 0) + 1
         parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        _echo(f"checked {render.counted(len(report.results), 'vendor')}: {parts or 'none'}; alerts sent {report.delivered}, "
-              f"pending {report.pending}")  # fmt: skip
+        _echo(
+            f"checked {render.counted(len(report.results), 'vendor')}: {parts or 'none'}; alerts sent {report.delivered}, "
+            f"pending {report.pending}"
+        )
         for r in report.changed if sys.stdout.isatty() else ():
             deadline = f" (object by {r.window.deadline})" if r.window else ""
             _echo(f"  {r.vendor}: {render.counted(len(r.changes), 'change')}{deadline}")
         for r in report.failed:
             read = fresh.get(r.vendor, {}).get("last_success")
             if read:
-                _echo(f"  {r.vendor}: stale: its list as last read on {str(read)[:10]} stays the baseline "
-                      f"(policy-watch show {json.dumps(r.vendor)})")  # fmt: skip
+                _echo(
+                    f"  {r.vendor}: stale: its list as last read on {str(read)[:10]} stays the baseline "
+                    f"(policy-watch show {json.dumps(r.vendor)})"
+                )
     sys.exit(0 if report.ok else 1)
 
 
@@ -287,8 +325,11 @@ def _run_with_progress(cfg: Config, store: Store, vendors: list[Any], quiet: boo
         def step(r: VendorResult) -> None:
             tally["failed"] += r.status in ("error", "suspect")
             tally["changed"] += r.status == "changed"
-            progress.update(task, advance=1,
-                            description=f"checking ({tally['changed']} changed, {tally['failed']} failed)")  # fmt: skip
+            progress.update(
+                task,
+                advance=1,
+                description=f"checking ({tally['changed']} changed, {tally['failed']} failed)",
+            )
 
         return pipeline.run_check(cfg, store, vendors=vendors, on_result=step)
 
@@ -310,8 +351,19 @@ def changes(obj: _Ctx, vendor: str | None, since: date | None, as_json: bool, as
     _emit(rows, [*_CHANGE_COLUMNS, *_TRANSFER_COLUMNS], as_json, as_csv)
 
 
-_CHANGE_COLUMNS = ["id", "vendor", "kind", "section", "entity", "field", "old", "new", "detected_at",
-                   "window_opens", "deadline"]  # fmt: skip
+_CHANGE_COLUMNS = [
+    "id",
+    "vendor",
+    "kind",
+    "section",
+    "entity",
+    "field",
+    "old",
+    "new",
+    "detected_at",
+    "window_opens",
+    "deadline",
+]
 # What a change that adds or changes a location means: read at output time from the stored values.
 _TRANSFER_COLUMNS = ["countries", "transfer_risk", "location_unrecognised"]
 
@@ -354,8 +406,21 @@ def deadlines(obj: _Ctx, all_: bool, as_json: bool) -> None:
     """Open objection windows, soonest first, with days left, the entities each covers and its decisions."""
     with _errors():
         rows = queries.windows(obj.store(read_only=True), _now().date(), all_=all_)
-    cols = ["id", "vendor", "detected_at", "opens", "deadline", "days_left", "rule", "late", "status",
-            "changes", "entities", "by", "note"]  # fmt: skip
+    cols = [
+        "id",
+        "vendor",
+        "detected_at",
+        "opens",
+        "deadline",
+        "days_left",
+        "rule",
+        "late",
+        "status",
+        "changes",
+        "entities",
+        "by",
+        "note",
+    ]
     if as_json:
         _json([{c: r.get(c) for c in [*cols, "decisions"]} for r in rows])
         return
@@ -432,21 +497,36 @@ def show(obj: _Ctx, vendor: str, at: date | None, as_json: bool) -> None:
         fresh.update(next(iter(queries.freshness(store, vendor).values()), {}))
     if meta is None:
         _fail(f"{vendor}: no snapshot {'on or before ' + str(at) if at else 'yet'}", 1)
-    windows = [{k: w[k] for k in ("id", "opens", "deadline", "days_left", "status", "entities", "decisions")}
-               for w in open_windows]  # fmt: skip
+    windows = [
+        {k: w[k] for k in ("id", "opens", "deadline", "days_left", "status", "entities", "decisions")}
+        for w in open_windows
+    ]
     if as_json:
         _json({"vendor": vendor, **(meta or {}), **fresh, "entries": rows, "windows": windows})
         return
     for r in rows:
         r["extra"] = "; ".join(f"{k}: {v}" for k, v in r["extra"].items())
-    _table(rows, ["section", "entity", "purpose", "country", "extra"],
-           title=f"{vendor}: snapshot {meta and meta['snapshot_id']} first seen {meta and meta['first_seen'][:10]}")  # fmt: skip
+    _table(
+        rows,
+        ["section", "entity", "purpose", "country", "extra"],
+        title=f"{vendor}: snapshot {meta and meta['snapshot_id']} first seen {meta and meta['first_seen'][:10]}",
+    )
     if fresh["stale"]:
-        click.echo(_cell(f"Stale: {fresh['stale_reason']}; this is the last list read, on "
-                         f"{(fresh['last_success'] or '?')[:10]}.", limit=None))  # fmt: skip
+        click.echo(
+            _cell(
+                f"Stale: {fresh['stale_reason']}; this is the last list read, on "
+                f"{(fresh['last_success'] or '?')[:10]}.",
+                limit=None,
+            )
+        )
     for w in windows:
-        click.echo(_cell(f"objection window {w['id']}: deadline {w['deadline']} ({w['days_left']} days left), "
-                         f"{w['status']}; covers {', '.join(w['entities'])}", limit=None))  # fmt: skip
+        click.echo(
+            _cell(
+                f"objection window {w['id']}: deadline {w['deadline']} ({w['days_left']} days left), "
+                f"{w['status']}; covers {', '.join(w['entities'])}",
+                limit=None,
+            )
+        )
 
 
 @cli.command()
@@ -481,28 +561,53 @@ def who(obj: _Ctx, entity: str, as_json: bool) -> None:
     with _errors():
         rules = _transfer_rules(obj)
         store = obj.store(read_only=True)
-        found = entities.who(entity, queries.listings(store), entities.alias_table(obj.config.aliases),
-                             rules.gazetteer)  # fmt: skip
+        found = entities.who(
+            entity, queries.listings(store), entities.alias_table(obj.config.aliases), rules.gazetteer
+        )
         fresh = queries.freshness(store)
-    rows = [{"entity": m.listing.entity, "vendor": m.listing.vendor, "section": m.listing.section,
-             "country": m.listing.country, "purpose": m.listing.purpose, "company": m.company, "matched": m.how,
-             "stale": bool(fresh.get(m.listing.vendor, {}).get("stale")),
-             "last_success": fresh.get(m.listing.vendor, {}).get("last_success")}
-            for m in found]  # fmt: skip
-    _emit(rows, ["entity", "vendor", "section", "country", "purpose", "company", "matched"]
-          + (["stale", "last_success"] if as_json else []), as_json, False)  # fmt: skip
+    rows = [
+        {
+            "entity": m.listing.entity,
+            "vendor": m.listing.vendor,
+            "section": m.listing.section,
+            "country": m.listing.country,
+            "purpose": m.listing.purpose,
+            "company": m.company,
+            "matched": m.how,
+            "stale": bool(fresh.get(m.listing.vendor, {}).get("stale")),
+            "last_success": fresh.get(m.listing.vendor, {}).get("last_success"),
+        }
+        for m in found
+    ]
+    _emit(
+        rows,
+        ["entity", "vendor", "section", "country", "purpose", "company", "matched"]
+        + (["stale", "last_success"] if as_json else []),
+        as_json,
+        False,
+    )
     if not as_json:
         for name in sorted({str(r["vendor"]) for r in rows if r["stale"]}):
             f = fresh[name]
-            click.echo(_cell(f"Stale: {name}: {f['stale_reason']}; its list is as last read on "
-                             f"{(f['last_success'] or '?')[:10]}.", limit=None))  # fmt: skip
+            click.echo(
+                _cell(
+                    f"Stale: {name}: {f['stale_reason']}; its list is as last read on "
+                    f"{(f['last_success'] or '?')[:10]}.",
+                    limit=None,
+                )
+            )
 
 
 @cli.command(short_help="Third parties listed by the most vendors, with their countries.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
-@click.option("--min-vendors", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Only companies listed by at least this many vendors.")  # fmt: skip
+@click.option(
+    "--min-vendors",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Only companies listed by at least this many vendors.",
+)
 @click.pass_obj
 def entities(obj: _Ctx, as_json: bool, as_csv: bool, min_vendors: int) -> None:
     """The concentration report: each company across all vendors' current lists, most vendors first,
@@ -511,13 +616,21 @@ def entities(obj: _Ctx, as_json: bool, as_csv: bool, min_vendors: int) -> None:
 
     with _errors():
         rules = _transfer_rules(obj)
-        companies = meaning.concentration(queries.listings(obj.store(read_only=True)), meaning.alias_table(obj.config.aliases),
-                                          rules.gazetteer)  # fmt: skip
+        companies = meaning.concentration(
+            queries.listings(obj.store(read_only=True)),
+            meaning.alias_table(obj.config.aliases),
+            rules.gazetteer,
+        )
     rows = [c.to_json() for c in companies if len(c.vendors) >= min_vendors]
     if not as_json:
         rows = [{k: "; ".join(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows]
-    _emit(rows, ["company", "vendor_count", "vendors", "countries", "spellings", "location_unrecognised"],
-          as_json, as_csv, title=None if as_json or as_csv else f"{len(rows)} companies")  # fmt: skip
+    _emit(
+        rows,
+        ["company", "vendor_count", "vendors", "countries", "spellings", "location_unrecognised"],
+        as_json,
+        as_csv,
+        title=None if as_json or as_csv else f"{len(rows)} companies",
+    )
 
 
 @cli.command()
@@ -586,8 +699,12 @@ def notify_test(obj: _Ctx) -> None:
     if not targets:
         _fail(f"{obj.config_path}: notify: no [[notify]] targets configured", 2)
     failed = 0
-    test = render.Message("policy-watch test alert", "This is a *test* alert from policy-watch.",
-                          "<p>This is a <b>test</b> alert from policy-watch.</p>", "This is a test alert from policy-watch.")  # fmt: skip
+    test = render.Message(
+        "policy-watch test alert",
+        "This is a *test* alert from policy-watch.",
+        "<p>This is a <b>test</b> alert from policy-watch.</p>",
+        "This is a test alert from policy-watch.",
+    )
     for t in targets:
         r = notify.send(t, test)
         failed += not r.ok
@@ -618,9 +735,15 @@ def daemon(obj: _Ctx, once_now: bool) -> None:
 
 
 @cli.command(short_help="The review web page: deadlines, decisions, evidence.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; any but loopback needs credentials from the environment.")  # fmt: skip
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; any but loopback needs credentials from the environment.",
+)
+@click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port."
+)
 @click.pass_obj
 def serve(obj: _Ctx, host: str, port: int) -> None:
     """Serve the review web page (deadlines, decisions, evidence) from the database."""
@@ -631,8 +754,14 @@ def serve(obj: _Ctx, host: str, port: int) -> None:
 
 
 @cli.command(short_help="Offline demo on two bundled pages.")
-@click.option("--dir", "workdir", default="demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the demo config and database.")  # fmt: skip
+@click.option(
+    "--dir",
+    "workdir",
+    default="demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the demo config and database.",
+)
 def demo(workdir: str) -> None:
     """Offline demo: two bundled versions of the Zendesk Connect page."""
     from policy_watch import demo as demo_mod

@@ -57,7 +57,9 @@ def parse_page(body: bytes, **options: Any) -> ParsedPage:
     return parse(body, **options)
 
 
-def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState, renderer: Renderer | None = None) -> Fetched:
+def fetch_and_parse(
+    fetcher: Fetcher, vendor: Vendor, state: VendorState, renderer: Renderer | None = None
+) -> Fetched:
     """One vendor's page fetched (or rendered) and parsed. What it hands on names the vendor's URL
     as it may be shown (``Vendor.shown_url``): a secret from the environment in the URL goes no further."""
     try:
@@ -76,7 +78,9 @@ def fetch_and_parse(fetcher: Fetcher, vendor: Vendor, state: VendorState, render
         rendered = renderer.render(vendor.url)
     except FetchError as e:
         why = f"the page looks built by scripts and could not be rendered: {vendor.hide(e.cause)}"
-        return Fetched(vendor, state, error=FetchError(vendor.shown_url, why, vendor=vendor.name, status=e.status))
+        return Fetched(
+            vendor, state, error=FetchError(vendor.shown_url, why, vendor=vendor.name, status=e.status)
+        )
     return _read(vendor, state, rendered)
 
 

@@ -89,8 +89,12 @@ MIN_SECRET = 4  # shorter values of variables are not looked for in text (they w
 def hide_secrets(text: str, secrets: Iterable[tuple[str, str]]) -> str:
     """``text`` with each secret value, as is or URL-encoded, replaced by the ``${NAME}`` it came
     from: the one home of redaction for values taken from the environment."""
-    forms = {(form, name) for value, name in secrets if len(value) >= MIN_SECRET
-             for form in (value, quote(value, safe=""), quote_plus(value, safe=""))}  # fmt: skip
+    forms = {
+        (form, name)
+        for value, name in secrets
+        if len(value) >= MIN_SECRET
+        for form in (value, quote(value, safe=""), quote_plus(value, safe=""))
+    }
     for form, name in sorted(forms, key=lambda f: len(f[0]), reverse=True):
         text = text.replace(form, name)
     return text
@@ -118,8 +122,12 @@ class Config:
     settings: Settings
     vendors: tuple[Vendor, ...]
     notify: tuple[NotifyTarget, ...] = field(default_factory=tuple)
-    transfers: TransferOverrides = field(default_factory=TransferOverrides)  # [transfers]: the user's own adequacy lists and places
-    aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()  # [aliases]: company -> the names it is listed under
+    transfers: TransferOverrides = field(
+        default_factory=TransferOverrides
+    )  # [transfers]: the user's own adequacy lists and places
+    aliases: tuple[
+        tuple[str, tuple[str, ...]], ...
+    ] = ()  # [aliases]: company -> the names it is listed under
 
     def vendor(self, name: str) -> Vendor:
         for v in self.vendors:
@@ -293,14 +301,25 @@ def load_config(path: str | Path) -> Config:
 
 def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     r = _Reader(path)
-    top = r.table(data, "", {"settings": "a table", "vendors": "a list", "notify": "a list",
-                             "transfers": "a table", "aliases": "a table"})  # fmt: skip
+    top = r.table(
+        data,
+        "",
+        {
+            "settings": "a table",
+            "vendors": "a list",
+            "notify": "a list",
+            "transfers": "a table",
+            "aliases": "a table",
+        },
+    )
     settings = _settings(r, top.get("settings", {}), path)
     vendors = _vendors(r, data.get("vendors", []), settings)
     notify = _notify(r, data.get("notify", []), {v.name for v in vendors})
     transfers = _transfers(r, top.get("transfers", {}))
     aliases = _aliases(r, top.get("aliases", {}))
-    return Config(path=path, settings=settings, vendors=vendors, notify=notify, transfers=transfers, aliases=aliases)
+    return Config(
+        path=path, settings=settings, vendors=vendors, notify=notify, transfers=transfers, aliases=aliases
+    )
 
 
 def _settings(r: _Reader, data: Mapping[str, Any], path: Path) -> Settings:
@@ -310,7 +329,9 @@ def _settings(r: _Reader, data: Mapping[str, Any], path: Path) -> Settings:
         db = path.resolve().parent / db
     if "processes" in s:
         del s["processes"]
-        log.warning("%s: settings.processes is no longer used (pages are fetched by threads); remove it", path)
+        log.warning(
+            "%s: settings.processes is no longer used (pages are fetched by threads); remove it", path
+        )
     for key in _RANGES:
         if key in s and key != "reminder_days":
             r.in_range(s[key], f"settings.{key}")
@@ -390,9 +411,22 @@ def _vendors(r: _Reader, items: list[Any], settings: Settings) -> tuple[Vendor, 
 
         blocked = v.get("blocked", "auto")
         if blocked not in BLOCKED_GUESSES:
-            raise r.fail(f"{where}.blocked", f"expected one of {', '.join(map(repr, BLOCKED_GUESSES))}, got {blocked!r}")
-        out.append(Vendor(name=name, url=url, objection_days=days, rules=rules, blocked=blocked, secrets=secrets,
-                          render=render, follow=follow.strip() if follow else None))  # fmt: skip
+            raise r.fail(
+                f"{where}.blocked",
+                f"expected one of {', '.join(map(repr, BLOCKED_GUESSES))}, got {blocked!r}",
+            )
+        out.append(
+            Vendor(
+                name=name,
+                url=url,
+                objection_days=days,
+                rules=rules,
+                blocked=blocked,
+                secrets=secrets,
+                render=render,
+                follow=follow.strip() if follow else None,
+            )
+        )
     return tuple(out)
 
 
@@ -447,7 +481,12 @@ def _notify(r: _Reader, items: list[Any], vendor_names: set[str]) -> tuple[Notif
     return tuple(out)
 
 
-_TRANSFERS = {"adequate": "a list of strings", "none": "a list of strings", "partial": "a table", "places": "a table"}
+_TRANSFERS = {
+    "adequate": "a list of strings",
+    "none": "a list of strings",
+    "partial": "a table",
+    "places": "a table",
+}
 
 
 def _transfers(r: _Reader, data: Mapping[str, Any]) -> TransferOverrides:

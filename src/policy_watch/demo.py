@@ -81,8 +81,11 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> Path:
                 finally:
                     store.close()
             for r in report.results:
-                echo(f"run on {label}: {r.vendor}: {r.status}, {r.entries} entries"
-                     + (f", {len(r.changes)} changes" if r.changes else "") + (f" — {r.error}" if r.error else ""))  # fmt: skip
+                echo(
+                    f"run on {label}: {r.vendor}: {r.status}, {r.entries} entries"
+                    + (f", {len(r.changes)} changes" if r.changes else "")
+                    + (f" — {r.error}" if r.error else "")
+                )
         echo("")
         for msg in server.received:
             echo("=" * 72)

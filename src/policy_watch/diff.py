@@ -25,10 +25,39 @@ Columns = tuple[tuple[str, tuple[str, ...]], ...]
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 _ENDS = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)
 _LEGAL = {
-    "inc", "incorporated", "llc", "ltd", "limited", "gmbh", "corp", "corporation", "co", "company",
-    "sa", "sas", "sarl", "bv", "nv", "plc", "pty", "pte", "ag", "ab", "as", "oy", "srl", "spa", "lp",
-    "llp", "kk", "kabushiki", "kaisha", "the", "ulc", "pbc",
-}  # fmt: skip
+    "inc",
+    "incorporated",
+    "llc",
+    "ltd",
+    "limited",
+    "gmbh",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "sa",
+    "sas",
+    "sarl",
+    "bv",
+    "nv",
+    "plc",
+    "pty",
+    "pte",
+    "ag",
+    "ab",
+    "as",
+    "oy",
+    "srl",
+    "spa",
+    "lp",
+    "llp",
+    "kk",
+    "kabushiki",
+    "kaisha",
+    "the",
+    "ulc",
+    "pbc",
+}
 _TIGHT = re.compile(r"\s+([,.;:!?)\]])")
 _COUNTRY_SPLIT = re.compile(r"\s*(?:[,;/|&+]|\band\b|\n)\s*", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"^\s*(?:\[[^\]]*\]|<[^>]*>|\{[^}]*\}|tbd|tba|n/?a|-+|—)\s*$", re.IGNORECASE)
@@ -88,7 +117,9 @@ def _countries(text: str) -> tuple[str, ...]:
     """The words of a location cell, each as often as it occurs, in sorted order: countries listed
     in another order, or separated by line breaks instead of commas ("Ireland Germany" from
     "Ireland<br>Germany"), are the same; "Virginia, West Virginia" is not "West Virginia"."""
-    return tuple(sorted(w for part in _COUNTRY_SPLIT.split(text) for w in norm(part).split() if w not in _FILLER))
+    return tuple(
+        sorted(w for part in _COUNTRY_SPLIT.split(text) for w in norm(part).split() if w not in _FILLER)
+    )
 
 
 def _fields(e: Entry) -> dict[str, str]:
@@ -137,7 +168,9 @@ class _Fields:
 
     def same_cells(self, a: _Row, b: _Row) -> bool:
         fa, fb = _fields(a.entry), _fields(b.entry)
-        return all(same_value(k, fa.get(k, ""), fb.get(k, "")) for k in self.compared(a, b, fa.keys() | fb.keys()))
+        return all(
+            same_value(k, fa.get(k, ""), fb.get(k, "")) for k in self.compared(a, b, fa.keys() | fb.keys())
+        )
 
 
 class _Budget:
@@ -158,8 +191,9 @@ class _Budget:
 
 def diff_pages(old: ParsedPage, new: ParsedPage) -> list[Change]:
     """``diff_entries`` of two pages' entries, with their columns and headers."""
-    return diff_entries(old.entries, new.entries, old.columns, new.columns,
-                        old_headers=old.headers, new_headers=new.headers)  # fmt: skip
+    return diff_entries(
+        old.entries, new.entries, old.columns, new.columns, old_headers=old.headers, new_headers=new.headers
+    )
 
 
 def diff_entries(
@@ -199,10 +233,14 @@ def diff_entries(
     for a, b in [*pairs, *moved, *renamed]:
         changes += _row_changes(a, b, fields)
     notes = lookalike_notes([a.entry.entity for a in olds], [b.entry.entity for b in news])
-    changes += [Change(ChangeKind.REMOVED, a.entry.section, a.entry.entity, note=notes.removed.get(a.entry.entity))
-                for a in olds]  # fmt: skip
-    changes += [Change(ChangeKind.ADDED, b.entry.section, b.entry.entity, note=notes.added.get(b.entry.entity))
-                for b in news]  # fmt: skip
+    changes += [
+        Change(ChangeKind.REMOVED, a.entry.section, a.entry.entity, note=notes.removed.get(a.entry.entity))
+        for a in olds
+    ]
+    changes += [
+        Change(ChangeKind.ADDED, b.entry.section, b.entry.entity, note=notes.added.get(b.entry.entity))
+        for b in news
+    ]
     return _ordered(changes, [_section_key(e.section) for e in new] + [_section_key(e.section) for e in old])
 
 
@@ -218,7 +256,9 @@ def _section_texts(entries: Sequence[Entry]) -> dict[str, str]:
     return out
 
 
-def _section_fields(entries: Sequence[Entry], columns: Columns, headings: dict[str, str]) -> dict[str, set[str]]:
+def _section_fields(
+    entries: Sequence[Entry], columns: Columns, headings: dict[str, str]
+) -> dict[str, set[str]]:
     """Per section key: the fields its table has, by the parser's column list and by the cells
     its rows fill in (a list without column lists, or two tables under one heading)."""
     out: dict[str, set[str]] = defaultdict(set)
@@ -378,10 +418,14 @@ def _best_pairs(
     if not budget.take(len(olds), len(news)):
         return _unscored_pairs(olds, news, accept)
     ranked = sorted(
-        ((_score(a.entry, b.entry), -i, -j, i, j) for i, a in enumerate(olds) for j, b in enumerate(news)
-         if accept is None or accept(a, b)),
+        (
+            (_score(a.entry, b.entry), -i, -j, i, j)
+            for i, a in enumerate(olds)
+            for j, b in enumerate(news)
+            if accept is None or accept(a, b)
+        ),
         reverse=True,
-    )  # fmt: skip
+    )
     used_o: set[int] = set()
     used_n: set[int] = set()
     pairs: Pairs = []
@@ -516,7 +560,10 @@ def _rewrote(old: Sequence[Entry], new: Sequence[Entry], kept: set[tuple[str, ..
         if core not in kept or not candidates:
             continue
         now = _fields(e)
-        if not any(all(same_value(k, b.get(k, ""), now.get(k, "")) for k in b.keys() | now.keys()) for b in candidates):
+        if not any(
+            all(same_value(k, b.get(k, ""), now.get(k, "")) for k in b.keys() | now.keys())
+            for b in candidates
+        ):
             return True
     return False
 
@@ -571,14 +618,23 @@ def apply_changes(old: Sequence[Entry], changes: Sequence[Change]) -> list[Entry
     for c in changes:
         if c.kind is ChangeKind.CHANGED and c.entity and c.field == "section":
             i = _find(
-                rows, c.entity, _in_section(before_move(c.old or "")), rank=fits(c.entity, c.new or ""), fallback=True
+                rows,
+                c.entity,
+                _in_section(before_move(c.old or "")),
+                rank=fits(c.entity, c.new or ""),
+                fallback=True,
             )
             rows[i] = replace(rows[i], section=c.new or "")
     done: set[tuple[int, str]] = set()
     for c in edits:
         f = c.field or ""
-        i = _find(rows, c.entity, _holds(c.section, f, c.old or ""), avoid={i for i, g in done if g == f},
-                  fallback=True)  # fmt: skip
+        i = _find(
+            rows,
+            c.entity,
+            _holds(c.section, f, c.old or ""),
+            avoid={i for i, g in done if g == f},
+            fallback=True,
+        )
         done.add((i, f))
         rows[i] = _set_field(rows[i], f, c.new or "")
     rows += [Entry(c.section, c.entity) for c in changes if c.kind is ChangeKind.ADDED]
@@ -586,9 +642,15 @@ def apply_changes(old: Sequence[Entry], changes: Sequence[Change]) -> list[Entry
 
 
 def _find(
-    rows: list[Entry], name: str, where: Callable[[Entry], bool], *, rank: Callable[[Entry], int] | None = None,
-    avoid: set[int] | None = None, fallback: bool = False, lowest: bool = False,
-) -> int:  # fmt: skip
+    rows: list[Entry],
+    name: str,
+    where: Callable[[Entry], bool],
+    *,
+    rank: Callable[[Entry], int] | None = None,
+    avoid: set[int] | None = None,
+    fallback: bool = False,
+    lowest: bool = False,
+) -> int:
     """The row a change is about: that name, matching ``where``, not in ``avoid``, best ``rank``."""
     named = [i for i, e in enumerate(rows) if norm(e.entity) == norm(name)]
     fitting = [i for i in named if where(rows[i])]

@@ -60,8 +60,11 @@ _CHALLENGE_MARKERS = (
     b"awswafintegration",
 )
 # Response headers that say the answer is a challenge, not the page.
-_CHALLENGE_HEADERS = (("cf-mitigated", "challenge"), ("x-amzn-waf-action", "challenge"),
-                      ("x-amzn-waf-action", "captcha"))  # fmt: skip
+_CHALLENGE_HEADERS = (
+    ("cf-mitigated", "challenge"),
+    ("x-amzn-waf-action", "challenge"),
+    ("x-amzn-waf-action", "captcha"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +214,9 @@ class Fetcher:
     ) -> tuple[FetchResult | None, str | None]:
         response: httpx.Response | None = None
         try:
-            request = httpx.Request("GET", current, headers=[*self._headers, *headers],
-                                    extensions={"timeout": self._timeout})  # fmt: skip
+            request = httpx.Request(
+                "GET", current, headers=[*self._headers, *headers], extensions={"timeout": self._timeout}
+            )
             if cookies:
                 cookies.set_cookie_header(request)
             response = self._transport(request.url.scheme).handle_request(request)
@@ -271,7 +275,9 @@ class Fetcher:
         if r.status_code >= 400:
             if r.status_code in (401, 403) or looks_like_challenge(body, r.headers):
                 raise BlockedError(
-                    url, f"blocked: HTTP {r.status_code} (bot challenge or access denied)", status=r.status_code
+                    url,
+                    f"blocked: HTTP {r.status_code} (bot challenge or access denied)",
+                    status=r.status_code,
                 )
             raise FetchError(url, f"HTTP {r.status_code} {r.reason_phrase}", status=r.status_code)
         return self._result(url, current, r, body), None
@@ -460,9 +466,17 @@ def _describe(e: httpx.HTTPError) -> str:
 # Not publicly routable, or reaching the local network or the machine itself, beyond what
 # ``ipaddress`` calls private: carrier-grade NAT (a cloud metadata service answers at
 # 100.100.100.200), benchmarking, and local-use NAT64.
-_EXTRA_PRIVATE = tuple(ipaddress.ip_network(n) for n in (
-    "0.0.0.0/8", "100.64.0.0/10", "198.18.0.0/15", "fc00::/7", "fe80::/10", "64:ff9b:1::/48",
-))  # fmt: skip
+_EXTRA_PRIVATE = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "100.64.0.0/10",
+        "198.18.0.0/15",
+        "fc00::/7",
+        "fe80::/10",
+        "64:ff9b:1::/48",
+    )
+)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -482,8 +496,13 @@ def is_private_address(address: str) -> bool:
             return is_private_address(str(inner))
     if any(ip in net for net in _EXTRA_PRIVATE if net.version == ip.version):
         return True
-    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified or (
-        ip.is_multicast
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_unspecified
+        or (ip.is_multicast)
     )
 
 
@@ -569,13 +588,18 @@ class _GuardedBackend(httpcore.NetworkBackend):
         self._inner = httpcore.SyncBackend()
 
     def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:  # fmt: skip
+    ) -> httpcore.NetworkStream:
         check = _CALL.peer_check
         if check is None:
-            return _DeadlineStream(self._inner.connect_tcp(host, port, _CALL.remaining(timeout), local_address,
-                                                           socket_options))  # fmt: skip
+            return _DeadlineStream(
+                self._inner.connect_tcp(host, port, _CALL.remaining(timeout), local_address, socket_options)
+            )
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as e:
@@ -588,8 +612,9 @@ class _GuardedBackend(httpcore.NetworkBackend):
         error: Exception | None = None
         for address in allowed:
             try:
-                stream = self._inner.connect_tcp(address, port, _CALL.remaining(timeout), local_address,
-                                                 socket_options)  # fmt: skip
+                stream = self._inner.connect_tcp(
+                    address, port, _CALL.remaining(timeout), local_address, socket_options
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
                 error = e
                 continue

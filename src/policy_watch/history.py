@@ -53,7 +53,10 @@ def reparse_history(config: Config, store: Store, now: datetime) -> list[tuple[s
             store.update_vendor(vid, reading_config=None)  # the next run reads its current page again
         if notice is None:
             base = store.baseline(vid)
-            notice = (f"{v.name}: reads as recorded ({len(base.entries)} entries)" if base is not None
-                      else f"{v.name}: no list on record yet")  # fmt: skip
+            notice = (
+                f"{v.name}: reads as recorded ({len(base.entries)} entries)"
+                if base is not None
+                else f"{v.name}: no list on record yet"
+            )
         out.append((v.name, notice))
     return out

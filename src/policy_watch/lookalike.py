@@ -17,8 +17,8 @@ _BLANK_LETTERS = frozenset("\u034f\u115f\u1160\u3164\uffa0\u2800")
 # Letters of other scripts drawn like a Latin letter (a subset of Unicode's confusables.txt:
 # those of Cyrillic, Greek and Latin that fonts draw the same).
 _LATIN_LOOKALIKES = str.maketrans(
-    "АВЕКМНОРСТУХЅІЈԚԜҮӀ" "аеорсухѕіјԁԛԝһӏ" "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ" "οινκρ" "ıɡ",
-    "ABEKMHOPCTYXSIJQWYI" "aeopcyxsijdqwhl" "ABEZHIKMNOPTYX" "oivkp" "ig",
+    "АВЕКМНОРСТУХЅІЈԚԜҮӀаеорсухѕіјԁԛԝһӏΑΒΕΖΗΙΚΜΝΟΡΤΥΧοινκρıɡ",
+    "ABEKMHOPCTYXSIJQWYIaeopcyxsijdqwhlABEZHIKMNOPTYXoivkpig",
 )
 _MAX_NAMED = 3
 

@@ -98,7 +98,9 @@ class FetchResult:
     last_modified_header: str | None = None
     duration_ms: int = 0
     not_modified: bool = False
-    challenge: bool = False  # its headers say it is a bot challenge (only believed if no list is read from it)
+    challenge: bool = (
+        False  # its headers say it is a bot challenge (only believed if no list is read from it)
+    )
 
 
 class ChangeKind(enum.StrEnum):

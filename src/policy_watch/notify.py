@@ -36,8 +36,12 @@ logging.getLogger("apprise").propagate = False
 # Query keys shown in a redacted URL; every other query value (headers, tokens, payload) is dropped.
 _SHOWN_QUERY = ("to", "from", "smtp", "mode", "format")
 EMAIL_MAX_CHARS = 1_000_000  # apprise gives email no limit of its own; mail servers take a few MB
-_TYPES = {render.INFO: apprise.NotifyType.INFO, render.SUCCESS: apprise.NotifyType.SUCCESS,
-          render.WARNING: apprise.NotifyType.WARNING, render.FAILURE: apprise.NotifyType.FAILURE}  # fmt: skip
+_TYPES = {
+    render.INFO: apprise.NotifyType.INFO,
+    render.SUCCESS: apprise.NotifyType.SUCCESS,
+    render.WARNING: apprise.NotifyType.WARNING,
+    render.FAILURE: apprise.NotifyType.FAILURE,
+}
 # apprise's debug lines that carry the cause of a failure (the exception text, the server's answer)
 _CAUSE = re.compile(r"^(?:Socket Exception|Response Details|Exception)[^:]*:\s*(.+)", re.S)
 _TOKENISH = re.compile(r"^(?=.*\d)[A-Za-z0-9_\-.~%+=]{8,}$|^[A-Za-z0-9_\-.~%+=]{20,}$")
@@ -148,10 +152,18 @@ def send(target: NotifyTarget, msg: render.Message, more: str = "run `policy-wat
     logger = logging.getLogger("apprise")
     level = logger.level
     logger.addHandler(capture)
-    logger.setLevel(logging.DEBUG)  # the cause of a failure is only logged at debug level; nothing else listens
+    logger.setLevel(
+        logging.DEBUG
+    )  # the cause of a failure is only logged at debug level; nothing else listens
     try:
-        ok = bool(a.notify(body=body, title=msg.title, body_format=fmt,
-                           notify_type=_TYPES.get(msg.level, apprise.NotifyType.INFO)))  # fmt: skip
+        ok = bool(
+            a.notify(
+                body=body,
+                title=msg.title,
+                body_format=fmt,
+                notify_type=_TYPES.get(msg.level, apprise.NotifyType.INFO),
+            )
+        )
     except Exception as e:  # a failing plugin must not stop the run; the alert stays queued
         return SendResult(False, f"{target.name} ({redact(target.url)}): {type(e).__name__} while sending")
     finally:

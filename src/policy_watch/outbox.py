@@ -27,8 +27,13 @@ RETRY_MAX = timedelta(hours=6)
 
 
 def _message(row: dict[str, Any]) -> render.Message:
-    return render.Message(str(row["title"]), str(row["body_markdown"] or ""), str(row["body_html"] or ""),
-                          str(row["body_text"] or ""), str(row.get("level") or render.INFO))  # fmt: skip
+    return render.Message(
+        str(row["title"]),
+        str(row["body_markdown"] or ""),
+        str(row["body_html"] or ""),
+        str(row["body_text"] or ""),
+        str(row.get("level") or render.INFO),
+    )
 
 
 def _more(vendor: str) -> str:
@@ -48,8 +53,23 @@ def merge_digests(config: Config, store: Store, now: datetime, run_id: str) -> N
         ids = ",".join(str(int(r["id"])) for r in rows)
         vendors = sorted({str(r["vendor"]) for r in rows})
         vendor = vendors[0] if len(vendors) == 1 else "*"
-        store.enqueue([Alert(target, vendor, "digest", f"digest:{ids}", d.title, d.markdown, d.html, d.text,
-                             level=d.level)], run_id, now)  # fmt: skip
+        store.enqueue(
+            [
+                Alert(
+                    target,
+                    vendor,
+                    "digest",
+                    f"digest:{ids}",
+                    d.title,
+                    d.markdown,
+                    d.html,
+                    d.text,
+                    level=d.level,
+                )
+            ],
+            run_id,
+            now,
+        )
         store.execute(f"update outbox set status = 'merged' where id in ({ids})")
 
 
@@ -76,14 +96,18 @@ def deliver(
             continue
         target = targets.get(row["target"])
         if target is None:
-            store.execute("update outbox set status = 'pending', last_error = ? where id = ?",
-                          [f"target {row['target']!r} is no longer in the config", row["id"]])  # fmt: skip
+            store.execute(
+                "update outbox set status = 'pending', last_error = ? where id = ?",
+                [f"target {row['target']!r} is no longer in the config", row["id"]],
+            )
             continue
         msg = _message(row)
         if interrupted:  # the process died after sending began: the target may have it already
             msg = render.possible_repeat(msg)
-            store.execute("update outbox set title = ?, body_markdown = ?, body_html = ?, body_text = ? where id = ?",
-                          [msg.title, msg.markdown, msg.html, msg.text, row["id"]])  # fmt: skip
+            store.execute(
+                "update outbox set title = ?, body_markdown = ?, body_html = ?, body_text = ? where id = ?",
+                [msg.title, msg.markdown, msg.html, msg.text, row["id"]],
+            )
         store.execute(
             "update outbox set status = 'sending', sending_at = ? where id = ?", [t0.isoformat(), row["id"]]
         )
@@ -94,14 +118,22 @@ def deliver(
         result = notify.send(target, msg, _more(str(row["vendor"] or "")))
         attempts = int(row["attempts"] or 0) + 1
         if result.ok:
-            store.execute("update outbox set status = 'sent', sent_at = ?, attempts = ?, last_error = null where id = ?",
-                          [now().isoformat(), attempts, row["id"]])  # fmt: skip
+            store.execute(
+                "update outbox set status = 'sent', sent_at = ?, attempts = ?, last_error = null where id = ?",
+                [now().isoformat(), attempts, row["id"]],
+            )
             sent += 1
             continue
         down.add(target.name)
         retry_at = t0 + backoff(config, attempts)
-        log.warning("alert %s to %s not delivered (attempt %d, next try after %s): %s", row["id"], target.name,
-                    attempts, retry_at.isoformat(timespec="minutes"), result.error)  # fmt: skip
+        log.warning(
+            "alert %s to %s not delivered (attempt %d, next try after %s): %s",
+            row["id"],
+            target.name,
+            attempts,
+            retry_at.isoformat(timespec="minutes"),
+            result.error,
+        )
         store.execute(
             "update outbox set status = 'pending', attempts = ?, last_error = ?, next_attempt_at = ? where id = ?",
             [attempts, result.error, retry_at.isoformat(), row["id"]],

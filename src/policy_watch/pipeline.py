@@ -83,14 +83,27 @@ class RunReport:
 
 def browser_options(config: Config) -> BrowserOptions:
     s = config.settings
-    return BrowserOptions(executable=s.browser, pages=s.browser_pages, timeout=s.timeout, max_bytes=s.max_bytes,
-                          user_agent=s.user_agent, launch_timeout=max(10.0, s.timeout))  # fmt: skip
+    return BrowserOptions(
+        executable=s.browser,
+        pages=s.browser_pages,
+        timeout=s.timeout,
+        max_bytes=s.max_bytes,
+        user_agent=s.user_agent,
+        launch_timeout=max(10.0, s.timeout),
+    )
 
 
 def fetch_options(config: Config) -> FetchOptions:
     s = config.settings
-    return FetchOptions(user_agent=s.user_agent, timeout=s.timeout, max_bytes=s.max_bytes, retries=s.retries,
-                        max_redirects=s.max_redirects, per_host=s.per_host, concurrency=s.concurrency)  # fmt: skip
+    return FetchOptions(
+        user_agent=s.user_agent,
+        timeout=s.timeout,
+        max_bytes=s.max_bytes,
+        retries=s.retries,
+        max_redirects=s.max_redirects,
+        per_host=s.per_host,
+        concurrency=s.concurrency,
+    )
 
 
 def run_check(
@@ -128,8 +141,14 @@ def run_check(
     try:
         after_run(config, store, now(), report.run_id)
         with store.transaction():
-            store.record_run(report.run_id, report.started, now(), len(report.results), len(report.failed),
-                             len(report.changed))  # fmt: skip
+            store.record_run(
+                report.run_id,
+                report.started,
+                now(),
+                len(report.results),
+                len(report.failed),
+                len(report.changed),
+            )
         if deliver_alerts:
             sent, report.pending = deliver(config, store, now, down=early.down if early else None)
             report.delivered += sent
@@ -173,9 +192,15 @@ class _EarlyDelivery:
 
 
 def _record_outcomes(
-    config: Config, store: Store, todo: Sequence[Vendor], outcomes: Outcomes, report: RunReport,
-    now: Callable[[], datetime], on_result: Callable[[VendorResult], None] | None, early: _EarlyDelivery | None,
-) -> bool:  # fmt: skip
+    config: Config,
+    store: Store,
+    todo: Sequence[Vendor],
+    outcomes: Outcomes,
+    report: RunReport,
+    now: Callable[[], datetime],
+    on_result: Callable[[VendorResult], None] | None,
+    early: _EarlyDelivery | None,
+) -> bool:
     """Record outcomes in one batch of transactions. Returns True, with everything recorded so far
     committed, when alerts are waiting to be sent and the caller should send them and call again
     (after a commit, or when no vendor came for a while); False when every outcome is recorded."""
@@ -258,10 +283,16 @@ def _refresh_entity_names(config: Config, store: Store) -> None:
 def _fetch_row(got: Fetched, at: datetime, outcome: str, error: str | None) -> dict[str, Any]:
     r = got.result
     final = r.final_url if r and r.final_url != got.vendor.shown_url else None
-    return {"started_at": at, "url": None, "final_url": final,
-            "status": (r.status if r else got.error.status if got.error else None),
-            "duration_ms": r.duration_ms if r else None, "bytes": got.size,
-            "outcome": outcome, "error": error}  # fmt: skip
+    return {
+        "started_at": at,
+        "url": None,
+        "final_url": final,
+        "status": (r.status if r else got.error.status if got.error else None),
+        "duration_ms": r.duration_ms if r else None,
+        "bytes": got.size,
+        "outcome": outcome,
+        "error": error,
+    }
 
 
 def _record(config: Config, store: Store, got: Fetched, at: datetime, run_id: str) -> VendorResult:
@@ -306,16 +337,34 @@ def _read_stored(store: Store, got: Fetched) -> Fetched:
         page = parse_page(body, content_type=ctype, rules=got.vendor.rules, source=got.vendor.url)
     except ParseError as e:
         error = e
-    result = replace(r, body=body, content_type=ctype, etag=r.etag or state.etag,
-                     last_modified_header=r.last_modified_header or state.last_modified_header)  # fmt: skip
-    return replace(got, result=result, page=page, parse_error=error, same_body=False, packed=None,
-                   body_hash=state.body_hash, body_size=got.size)  # fmt: skip
+    result = replace(
+        r,
+        body=body,
+        content_type=ctype,
+        etag=r.etag or state.etag,
+        last_modified_header=r.last_modified_header or state.last_modified_header,
+    )
+    return replace(
+        got,
+        result=result,
+        page=page,
+        parse_error=error,
+        same_body=False,
+        packed=None,
+        body_hash=state.body_hash,
+        body_size=got.size,
+    )
 
 
 def reread_baseline(
-    config: Config, store: Store, v: Vendor, vendor_id: int, fingerprint: str, at: datetime,
+    config: Config,
+    store: Store,
+    v: Vendor,
+    vendor_id: int,
+    fingerprint: str,
+    at: datetime,
     current_body: str | None = None,
-) -> str | None:  # fmt: skip
+) -> str | None:
     """Read the vendor's current list again from its raw page with today's parser and rules.
 
     The page read is the vendor's latest one (``current_body``) when it was read as the baseline
@@ -344,12 +393,23 @@ def reread_baseline(
         return None
     if is_suspect(base.entries, page.entries, config.settings.guard_ratio):
         return f"{kept}: the current parse rules read only {len(page.entries)} entries from the page it came from"
-    store.insert_snapshot(vendor_id, page, status="good", now=at, body_hash=source,
-                          parser_version=_parser_version(), chash=chash, rows=rows, reading_config=fingerprint,
-                          reading_of=base.reading_of or base.id)  # fmt: skip
-    return (f"{v.name}: page read again with changed parse rules or parser: {len(page.entries)} entries "
-            f"(recorded: {len(base.entries)}); this reading is the new baseline, and no change is "
-            "alerted for it since the page itself did not change")  # fmt: skip
+    store.insert_snapshot(
+        vendor_id,
+        page,
+        status="good",
+        now=at,
+        body_hash=source,
+        parser_version=_parser_version(),
+        chash=chash,
+        rows=rows,
+        reading_config=fingerprint,
+        reading_of=base.reading_of or base.id,
+    )
+    return (
+        f"{v.name}: page read again with changed parse rules or parser: {len(page.entries)} entries "
+        f"(recorded: {len(base.entries)}); this reading is the new baseline, and no change is "
+        "alerted for it since the page itself did not change"
+    )
 
 
 def _same_body(store: Store, got: Fetched, at: datetime) -> VendorResult:
@@ -376,17 +436,34 @@ def _new_body(
     config: Config, store: Store, got: Fetched, at: datetime, run_id: str, fingerprint: str
 ) -> VendorResult:
     assert got.result is not None
-    bhash = store.save_body(got.result.body, got.result.content_type, previous=got.state.body_hash,
-                            packed=got.packed, hash_=got.body_hash, size=got.size)  # fmt: skip
+    bhash = store.save_body(
+        got.result.body,
+        got.result.content_type,
+        previous=got.state.body_hash,
+        packed=got.packed,
+        hash_=got.body_hash,
+        size=got.size,
+    )
     result = _record_page(config, store, got, bhash, at, run_id, fingerprint)
     if result.status != "error":  # remember the body only once it is on record
-        store.update_vendor(got.state.id, body_hash=bhash, etag=got.result.etag,
-                            last_modified_header=got.result.last_modified_header, reading_config=fingerprint)  # fmt: skip
+        store.update_vendor(
+            got.state.id,
+            body_hash=bhash,
+            etag=got.result.etag,
+            last_modified_header=got.result.last_modified_header,
+            reading_config=fingerprint,
+        )
     return result
 
 
 def _record_page(
-    config: Config, store: Store, got: Fetched, bhash: str, at: datetime, run_id: str, fingerprint: str | None = None
+    config: Config,
+    store: Store,
+    got: Fetched,
+    bhash: str,
+    at: datetime,
+    run_id: str,
+    fingerprint: str | None = None,
 ) -> VendorResult:
     v, state = got.vendor, got.state
     base = None if state.latest_id is None else store.baseline(state.id)  # no snapshot yet: no baseline
@@ -394,16 +471,34 @@ def _record_page(
         if base is None:
             return VendorResult(v.name, "error", error=f"{v.name}: {got.parse_error}", detected_at=at)
         empty = ParsedPage(entries=())
-        return _suspect(config, store, v, state.id, empty, bhash, at, run_id, str(got.parse_error.message),
-                        fingerprint=fingerprint)  # fmt: skip
+        return _suspect(
+            config,
+            store,
+            v,
+            state.id,
+            empty,
+            bhash,
+            at,
+            run_id,
+            str(got.parse_error.message),
+            fingerprint=fingerprint,
+        )
     page = got.page
     assert page is not None
     rows = page_rows(page.entries)
     chash = content_hash(page, rows)
     if base is None:
-        store.insert_snapshot(state.id, page, status="good", now=at, body_hash=bhash,
-                              parser_version=_parser_version(), chash=chash, rows=rows,
-                              reading_config=fingerprint)  # fmt: skip
+        store.insert_snapshot(
+            state.id,
+            page,
+            status="good",
+            now=at,
+            body_hash=bhash,
+            parser_version=_parser_version(),
+            chash=chash,
+            rows=rows,
+            reading_config=fingerprint,
+        )
         return VendorResult(v.name, "baseline", entries=len(page.entries), detected_at=at)
     if chash == base.content_hash:
         store.touch_snapshot(base.id, at)
@@ -414,9 +509,17 @@ def _record_page(
         why = f"{lost} of {len({e.entity for e in base.entries})} entities disappeared at once"
         return _suspect(config, store, v, state.id, page, bhash, at, run_id, why, rows, fingerprint)
     _clear_suspect(store, state.id)
-    sid = store.insert_snapshot(state.id, page, status="good", now=at, body_hash=bhash,
-                                parser_version=_parser_version(), chash=chash, rows=rows,
-                                reading_config=fingerprint)  # fmt: skip
+    sid = store.insert_snapshot(
+        state.id,
+        page,
+        status="good",
+        now=at,
+        body_hash=bhash,
+        parser_version=_parser_version(),
+        chash=chash,
+        rows=rows,
+        reading_config=fingerprint,
+    )
     changes = diff_pages(base.page(), page)
     window = record_changes(config, store, v, sid, base, page, changes, at, run_id)
     status = "changed" if changes else "unchanged"
@@ -424,16 +527,26 @@ def _record_page(
 
 
 def record_changes(
-    config: Config, store: Store, v: Vendor, sid: int, base: StoredSnapshot, page: ParsedPage,
-    changes: Sequence[Change], at: datetime, run_id: str,
-) -> ObjectionWindow | None:  # fmt: skip
+    config: Config,
+    store: Store,
+    v: Vendor,
+    sid: int,
+    base: StoredSnapshot,
+    page: ParsedPage,
+    changes: Sequence[Change],
+    at: datetime,
+    run_id: str,
+) -> ObjectionWindow | None:
     """Store changes, open the objection window, and queue the alert: one transaction (the caller's)."""
     if not changes:
         return None
     kinds = config.settings.window_kinds
     rules = transfers.rules(config.transfers)
     meanings = transfers.for_changes(changes, page.entries, rules)
-    opens = [clock.opens_window(c, kinds, m is not None and m.carries_risk) for c, m in zip(changes, meanings, strict=True)]
+    opens = [
+        clock.opens_window(c, kinds, m is not None and m.carries_risk)
+        for c, m in zip(changes, meanings, strict=True)
+    ]
     window: ObjectionWindow | None = None
     wid: int | None = None
     if any(opens):
@@ -441,9 +554,18 @@ def record_changes(
         wid = store.insert_window(base.vendor_id, sid, window, at)
     wids = [wid if o else None for o in opens]
     store.insert_changes(base.vendor_id, sid, base.id, changes, wids, at)
-    msg = render.change_message(v.name, v.shown_url, changes, window, at.date(), window_kinds=kinds,
-                                declared=page.last_modified, window_id=wid, meanings=meanings,
-                                transfer_rules=rules)  # fmt: skip
+    msg = render.change_message(
+        v.name,
+        v.shown_url,
+        changes,
+        window,
+        at.date(),
+        window_kinds=kinds,
+        declared=page.last_modified,
+        window_id=wid,
+        meanings=meanings,
+        transfer_rules=rules,
+    )
     kinds_seen = {c.kind.value for c in changes} | {c.field or "" for c in changes}
     if any(m is not None and m.carries_risk for m in meanings):
         kinds_seen.add("transfer")
@@ -456,40 +578,73 @@ def record_changes(
 
 
 def _suspect(
-    config: Config, store: Store, v: Vendor, vendor_id: int, page: ParsedPage, bhash: str, at: datetime,
-    run_id: str, why: str, rows: PageRows | None = None, fingerprint: str | None = None,
-) -> VendorResult:  # fmt: skip
+    config: Config,
+    store: Store,
+    v: Vendor,
+    vendor_id: int,
+    page: ParsedPage,
+    bhash: str,
+    at: datetime,
+    run_id: str,
+    why: str,
+    rows: PageRows | None = None,
+    fingerprint: str | None = None,
+) -> VendorResult:
     rows = rows or page_rows(page.entries)
     chash = content_hash(page, rows)
     latest = store.latest_meta(vendor_id)
     if latest is not None and latest["status"] == "suspect":
         # Already held and alarmed: keep the newest suspect content, alarm once per episode.
         if latest["content_hash"] != chash:
-            store.insert_snapshot(vendor_id, page, status="suspect", now=at, body_hash=bhash,
-                                  parser_version=_parser_version(), chash=chash, rows=rows,
-                                  reading_config=fingerprint)  # fmt: skip
+            store.insert_snapshot(
+                vendor_id,
+                page,
+                status="suspect",
+                now=at,
+                body_hash=bhash,
+                parser_version=_parser_version(),
+                chash=chash,
+                rows=rows,
+                reading_config=fingerprint,
+            )
             store.set_snapshot_status(latest["id"], "superseded")
         else:
             store.touch_snapshot(latest["id"], at)
     else:
-        sid = store.insert_snapshot(vendor_id, page, status="suspect", now=at, body_hash=bhash,
-                                    parser_version=_parser_version(), chash=chash, rows=rows,
-                                    reading_config=fingerprint)  # fmt: skip
+        sid = store.insert_snapshot(
+            vendor_id,
+            page,
+            status="suspect",
+            now=at,
+            body_hash=bhash,
+            parser_version=_parser_version(),
+            chash=chash,
+            rows=rows,
+            reading_config=fingerprint,
+        )
         msg = render.notice_message(
             f"{v.name}: page structure changed — check it",
-            [f"The subprocessor page of {v.name} no longer reads like the last good version: {why}.",
-             f"Page: {v.shown_url}", f"Found: {len(page.entries)} entries.",
-             "No entity changes are reported until the page comes back or someone runs "
-             f"`policy-watch accept \"{v.name}\"` to accept the new content as real.",
-             "The last good snapshot stays the baseline."],
-        )  # fmt: skip
+            [
+                f"The subprocessor page of {v.name} no longer reads like the last good version: {why}.",
+                f"Page: {v.shown_url}",
+                f"Found: {len(page.entries)} entries.",
+                "No entity changes are reported until the page comes back or someone runs "
+                f'`policy-watch accept "{v.name}"` to accept the new content as real.',
+                "The last good snapshot stays the baseline.",
+            ],
+        )
         store.enqueue(
             alerting.operator_alerts(config.notify, v.name, "structure", f"structure:{sid}", msg),
             run_id,
             at,
         )
-    return VendorResult(v.name, "suspect", error=f"{v.name}: page structure changed ({why}); last good snapshot "
-                        "kept as baseline", entries=len(page.entries), detected_at=at)  # fmt: skip
+    return VendorResult(
+        v.name,
+        "suspect",
+        error=f"{v.name}: page structure changed ({why}); last good snapshot kept as baseline",
+        entries=len(page.entries),
+        detected_at=at,
+    )
 
 
 def _clear_suspect(store: Store, vendor_id: int) -> None:

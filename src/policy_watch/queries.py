@@ -14,9 +14,11 @@ from policy_watch.store.reading import added_locations
 
 
 def changes(store: Store, vendor: str | None = None, since: date | None = None) -> list[dict[str, Any]]:
-    sql = ("select c.id, v.name as vendor, c.kind, c.section, c.entity, c.field, c.old, c.new, c.detected_at,"
-           " w.opens as window_opens, w.deadline from changes c join vendors v on v.id = c.vendor_id"
-           " left join windows w on w.id = c.window_id where 1 = 1")  # fmt: skip
+    sql = (
+        "select c.id, v.name as vendor, c.kind, c.section, c.entity, c.field, c.old, c.new, c.detected_at,"
+        " w.opens as window_opens, w.deadline from changes c join vendors v on v.id = c.vendor_id"
+        " left join windows w on w.id = c.window_id where 1 = 1"
+    )
     params: list[Any] = []
     if vendor:
         sql += " and v.name = ? collate nocase"
@@ -45,8 +47,12 @@ def entries_at(
     snap = store.snapshot_at(vid, f"{at.isoformat()}T23:59:59.999999+99:99") if at else store.baseline(vid)
     if snap is None:
         return None, []
-    meta = {"snapshot_id": snap.id, "first_seen": snap.first_seen, "last_seen": snap.last_seen,
-            "declared_date": snap.declared_date.isoformat() if snap.declared_date else None}  # fmt: skip
+    meta = {
+        "snapshot_id": snap.id,
+        "first_seen": snap.first_seen,
+        "last_seen": snap.last_seen,
+        "declared_date": snap.declared_date.isoformat() if snap.declared_date else None,
+    }
     return meta, [e.to_json() for e in snap.entries]
 
 
@@ -64,13 +70,19 @@ def history(store: Store, vendor: str) -> list[dict[str, Any]]:
     return store.query(
         "select s.id, s.status, s.first_seen, s.last_seen, s.declared_date, s.entry_count as entries,"
         " (select count(*) from changes c where c.snapshot_id = s.id) as changes, s.parser_version, s.reading_of"
-        " from snapshots s where s.vendor_id = ? order by s.id", [vid])  # fmt: skip
+        " from snapshots s where s.vendor_id = ? order by s.id",
+        [vid],
+    )
 
 
-def windows(store: Store, today: date, *, all_: bool = False, vendor: str | None = None) -> list[dict[str, Any]]:
+def windows(
+    store: Store, today: date, *, all_: bool = False, vendor: str | None = None
+) -> list[dict[str, Any]]:
     """Objection windows, soonest deadline first, each with the entities it covers and its
     decisions (oldest first; the last one is its status)."""
-    rows = [w for w in store.windows(all_=all_) if vendor is None or w["vendor"].casefold() == vendor.casefold()]
+    rows = [
+        w for w in store.windows(all_=all_) if vendor is None or w["vendor"].casefold() == vendor.casefold()
+    ]
     ids = [int(w["id"]) for w in rows]
     decided = store.decisions_of(ids)
     entities = store.window_entities(ids)
@@ -81,11 +93,24 @@ def windows(store: Store, today: date, *, all_: bool = False, vendor: str | None
             continue
         history = decided[w["id"]]
         last = history[-1] if history else None
-        out.append({"id": w["id"], "vendor": w["vendor"], "opens": w["opens"], "deadline": w["deadline"],
-                    "days_left": left, "rule": w["rule"], "late": bool(w["late"]), "status": w["status"],
-                    "changes": w["change_count"], "entities": entities[w["id"]], "detected_at": w["detected_at"],
-                    "by": last.by if last else None, "note": last.note if last else None,
-                    "decisions": [d.to_json() for d in history]})  # fmt: skip
+        out.append(
+            {
+                "id": w["id"],
+                "vendor": w["vendor"],
+                "opens": w["opens"],
+                "deadline": w["deadline"],
+                "days_left": left,
+                "rule": w["rule"],
+                "late": bool(w["late"]),
+                "status": w["status"],
+                "changes": w["change_count"],
+                "entities": entities[w["id"]],
+                "detected_at": w["detected_at"],
+                "by": last.by if last else None,
+                "note": last.note if last else None,
+                "decisions": [d.to_json() for d in history],
+            }
+        )
     return out
 
 
@@ -132,7 +157,9 @@ def outbox(store: Store, all_: bool = False) -> list[dict[str, Any]]:
     ]
 
 
-def with_transfers(store: Store, rows: list[dict[str, Any]], rules: TransferRules, *, text: bool = False) -> None:
+def with_transfers(
+    store: Store, rows: list[dict[str, Any]], rules: TransferRules, *, text: bool = False
+) -> None:
     """Add ``countries``, ``transfer_risk`` and ``location_unrecognised`` to change rows that add or
     change a location, read now from the stored values (the recorded history is not rewritten)."""
     located = added_locations(store, [r["id"] for r in rows if r["kind"] == "added"])
@@ -146,5 +173,7 @@ def with_transfers(store: Store, rows: list[dict[str, Any]], rules: TransferRule
 
 def listings(store: Store) -> list[Listing]:
     """Every vendor's current entries, as the cross-vendor views read them."""
-    return [Listing(r["vendor"], r["entity"], r["section"] or "", r["purpose"] or "", r["country"] or "")
-            for r in store.query("select vendor, entity, section, purpose, country from current_entries")]  # fmt: skip
+    return [
+        Listing(r["vendor"], r["entity"], r["section"] or "", r["purpose"] or "", r["country"] or "")
+        for r in store.query("select vendor, entity, section, purpose, country from current_entries")
+    ]

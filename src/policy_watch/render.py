@@ -217,8 +217,10 @@ def window_line(window: ObjectionWindow, today: date, declared: date | None = No
     if window.rule is WindowRule.DETECTED and declared is not None:
         why += f"; the page's own date, {declared}, did not move forward or lies in the future"
     if left < 0:
-        return (f"DEADLINE ALREADY PASSED: the objection window opened {why}, and closed on {window.deadline}, "
-                f"{days_text(-left)} before this change was detected on {today}. Act now if you still can.")  # fmt: skip
+        return (
+            f"DEADLINE ALREADY PASSED: the objection window opened {why}, and closed on {window.deadline}, "
+            f"{days_text(-left)} before this change was detected on {today}. Act now if you still can."
+        )
     return f"Object by {window.deadline} ({days_text(left)} left). The window opened {why}; detected {today}."
 
 
@@ -260,7 +262,9 @@ def transfer_lines(
     """What each change means for transfers, in words, risks first (page text inside: escape it)."""
     if rules is None:
         return []
-    said = [(m.carries_risk, sentence(c.entity, m, rules)) for c, m in zip(changes, meanings, strict=False) if m]
+    said = [
+        (m.carries_risk, sentence(c.entity, m, rules)) for c, m in zip(changes, meanings, strict=False) if m
+    ]
     return [text for _, text in sorted(said, key=lambda pair: not pair[0])]
 
 
@@ -293,12 +297,18 @@ def change_message(
     if window:
         title += f" — {'DEADLINE PASSED ' if late else 'object by '}{window.deadline}"
     deadline = window_line(window, today, declared) if window else "These changes open no objection window."
-    decide = (f"Record a decision: policy-watch ack|object|accept {window_id} (see policy-watch deadlines)."
-              if window_id is not None else "See open windows with: policy-watch deadlines")  # fmt: skip
+    decide = (
+        f"Record a decision: policy-watch ack|object|accept {window_id} (see policy-watch deadlines)."
+        if window_id is not None
+        else "See open windows with: policy-watch deadlines"
+    )
     groups = _groups(list(zip(changes, meant, strict=True)), window, kinds, today)
 
-    md = [f"**{slack_safe(vendor)}** changed its subprocessor list: {counts}.", f"Page: {url}",
-          f"**{deadline}**" if window else deadline]  # fmt: skip
+    md = [
+        f"**{slack_safe(vendor)}** changed its subprocessor list: {counts}.",
+        f"Page: {url}",
+        f"**{deadline}**" if window else deadline,
+    ]
     if said:
         md[:0] = ["**Transfers:**", *[f"{BULLET_MD}{slack_safe(line)}" for line in said], ""]
     if late:
@@ -311,7 +321,11 @@ def change_message(
     style = "color:#b00020;font-weight:bold;font-size:1.2em" if late else "font-weight:bold"
     body = (
         (f'<p style="{style}">DEADLINE ALREADY PASSED</p>' if late else "")
-        + ("<p><b>Transfers:</b></p><ul>" + "".join(f"<li>{_h(line)}</li>" for line in said) + "</ul>" if said else "")
+        + (
+            "<p><b>Transfers:</b></p><ul>" + "".join(f"<li>{_h(line)}</li>" for line in said) + "</ul>"
+            if said
+            else ""
+        )
         + f"<p><b>{_h(vendor)}</b> changed its subprocessor list: {html.escape(counts)}.</p>"
         + f'<p>Page: <a href="{html.escape(url, quote=True)}">{_h(url)}</a></p>'
         + f'<p style="{style}">{html.escape(deadline)}</p>'
@@ -326,18 +340,24 @@ def change_message(
     md += ["", decide]
     txt += ["", decide]
     body += f"<p>{html.escape(decide)}</p>"
-    return Message(title=title, markdown="\n".join(md), html=body, text="\n".join(txt),
-                   level=WARNING if late else INFO)  # fmt: skip
+    return Message(
+        title=title, markdown="\n".join(md), html=body, text="\n".join(txt), level=WARNING if late else INFO
+    )
 
 
 def notice_message(title: str, lines: Sequence[str], level: str = INFO) -> Message:
     """Operator notices (failures, recoveries, structure alarms, reminders); every line is treated as
     untrusted. A line starting with ``BULLET_TEXT`` is one item of a list (``fit`` counts them)."""
     md = "\n".join(_md_notice_line(line) for line in lines)
-    txt = "\n".join(text_safe(line) if not line.startswith(BULLET_TEXT) else BULLET_TEXT + text_safe(line[2:])
-                    for line in lines)  # fmt: skip
-    body = "".join(f"<li>{_h(line[2:])}</li>" if line.startswith(BULLET_TEXT) else f"<p>{_h(line)}</p>"
-                   for line in lines if line)  # fmt: skip
+    txt = "\n".join(
+        text_safe(line) if not line.startswith(BULLET_TEXT) else BULLET_TEXT + text_safe(line[2:])
+        for line in lines
+    )
+    body = "".join(
+        f"<li>{_h(line[2:])}</li>" if line.startswith(BULLET_TEXT) else f"<p>{_h(line)}</p>"
+        for line in lines
+        if line
+    )
     body = re.sub(r"((?:<li>.*?</li>)+)", r"<ul>\1</ul>", body)
     return Message(title=clean(title, 200), markdown=md, html=body, text=txt, level=level)
 
@@ -410,4 +430,6 @@ def fit(body: str, limit: int, more: str, *, is_html: bool = False) -> str:
 
 def _left_out(n: int, more: str) -> str:
     what = f"{n:,} more change{'' if n == 1 else 's'}" if n else "The rest of this message"
-    return f"… {what} not shown here: this message is too long for the target. Every change is on record: {more}"
+    return (
+        f"… {what} not shown here: this message is too long for the target. Every change is on record: {more}"
+    )

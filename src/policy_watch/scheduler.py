@@ -51,9 +51,11 @@ def run_once(config: Config, stop: threading.Event, echo: Callable[[str], None])
     try:
         with _locked(config) as store:
             report = pipeline.run_check(config, store, stop=stop)
-        echo(f"{datetime.now(UTC).isoformat(timespec='seconds')} checked {render.counted(len(report.results), 'vendor')}: "
-             f"{len(report.changed)} changed, {len(report.failed)} failed; alerts sent {report.delivered}, "
-             f"pending {report.pending}")  # fmt: skip
+        echo(
+            f"{datetime.now(UTC).isoformat(timespec='seconds')} checked {render.counted(len(report.results), 'vendor')}: "
+            f"{len(report.changed)} changed, {len(report.failed)} failed; alerts sent {report.delivered}, "
+            f"pending {report.pending}"
+        )
         for r in report.failed:
             echo(f"  {r.status}: {r.error}")
     except LockedError as e:
@@ -71,7 +73,9 @@ def retry_alerts(config: Config, echo: Callable[[str], None]) -> None:
         with _locked(config) as store:
             sent, pending = deliver(config, store, lambda: datetime.now(UTC))
         if sent:
-            echo(f"{datetime.now(UTC).isoformat(timespec='seconds')} sent {sent} delayed alert(s); {pending} pending")
+            echo(
+                f"{datetime.now(UTC).isoformat(timespec='seconds')} sent {sent} delayed alert(s); {pending} pending"
+            )
     except LockedError:
         return  # a check is running; it delivers pending alerts itself
     except (PolicyWatchError, OSError) as e:
@@ -105,7 +109,9 @@ def run_daemon(
         first = force_first or missed_run(config, store, datetime.now(UTC))
     finally:
         store.close()
-    echo(f"policy-watch daemon: {render.counted(len(config.vendors), 'vendor')}, daily at {s.run_at} {s.timezone}")
+    echo(
+        f"policy-watch daemon: {render.counted(len(config.vendors), 'vendor')}, daily at {s.run_at} {s.timezone}"
+    )
     if first and not stop.is_set():
         run_once(config, stop, echo)
     while not stop.is_set():

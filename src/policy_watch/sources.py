@@ -26,7 +26,9 @@ class Renderer(Protocol):
     def render(self, url: str) -> FetchResult: ...
 
 
-def fetch_source(fetcher: Fetcher, vendor: Vendor, state: VendorState, renderer: Renderer | None) -> FetchResult:
+def fetch_source(
+    fetcher: Fetcher, vendor: Vendor, state: VendorState, renderer: Renderer | None
+) -> FetchResult:
     """The vendor's document, fetched or rendered; FetchError when it cannot be had."""
     if vendor.render == "browser":
         if renderer is None:
@@ -67,12 +69,14 @@ class Reading:
 
     @property
     def how(self) -> str:
-        return f"{self.page.reader}, from the page as a browser rendered it" if self.rendered else self.page.reader
+        return (
+            f"{self.page.reader}, from the page as a browser rendered it"
+            if self.rendered
+            else self.page.reader
+        )
 
 
-def read_once(
-    source: str, vendor: Vendor | None, fetch: FetchOptions, browser: BrowserOptions
-) -> Reading:  # fmt: skip
+def read_once(source: str, vendor: Vendor | None, fetch: FetchOptions, browser: BrowserOptions) -> Reading:
     """Read one page as a run would (``vendor``'s settings, or none), storing nothing."""
     from policy_watch.parse import parse_page
 
@@ -95,8 +99,10 @@ def read_once(
                 raise
             result = renderer.render(source)
             page = parse_page(result.body, content_type=result.content_type, rules=rules, source=source)
-            hint = ('the page is built by scripts: policy-watch renders it by itself; render = "browser" '
-                    "in its [[vendors]] table skips the plain request first")  # fmt: skip
+            hint = (
+                'the page is built by scripts: policy-watch renders it by itself; render = "browser" '
+                "in its [[vendors]] table skips the plain request first"
+            )
             return Reading(result, page, rendered=True, hint=hint)
     return Reading(result, page, rendered=rendered)
 
@@ -105,5 +111,6 @@ def _is_web(source: str) -> bool:
     return urlsplit(source).scheme in ("http", "https")
 
 
-_NO_STATE = VendorState(id=0, name="", etag=None, last_modified_header=None, body_hash=None,
-                        consecutive_failures=0, failing=False)  # fmt: skip
+_NO_STATE = VendorState(
+    id=0, name="", etag=None, last_modified_header=None, body_hash=None, consecutive_failures=0, failing=False
+)

@@ -87,7 +87,9 @@ Behaviour = Callable[[socket.socket, str], None]
 class RawServer:
     """A server on 127.0.0.1 whose answer to a request is ``behaviour(conn, path)``; optionally TLS."""
 
-    def __init__(self, behaviour: Behaviour, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, behaviour: Behaviour, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+    ) -> None:
         self.behaviour = behaviour
         self.host = host
         self.tls = tls
@@ -185,9 +187,13 @@ class DbState:
 def db_state(path: Path) -> DbState:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        snaps = {r[0]: tuple(r[1:]) for r in conn.execute(
-            "select s.id, v.name, s.content_hash, s.status, s.first_seen, s.entry_count"
-            " from snapshots s join vendors v on v.id = s.vendor_id order by s.id")}  # fmt: skip
+        snaps = {
+            r[0]: tuple(r[1:])
+            for r in conn.execute(
+                "select s.id, v.name, s.content_hash, s.status, s.first_seen, s.entry_count"
+                " from snapshots s join vendors v on v.id = s.vendor_id order by s.id"
+            )
+        }
         entries: dict[int, list[tuple[Any, ...]]] = {}
         for r in conn.execute("select * from entries order by snapshot_id, position"):
             entries.setdefault(r[0], []).append(tuple(r))
@@ -221,9 +227,13 @@ def half_written(path: Path) -> list[int]:
     """Snapshots whose entry_count differs from their stored entries."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return [r[0] for r in conn.execute(
-            "select s.id from snapshots s where s.entry_count !="
-            " (select count(*) from entries e where e.snapshot_id = s.id)")]  # fmt: skip
+        return [
+            r[0]
+            for r in conn.execute(
+                "select s.id from snapshots s where s.entry_count !="
+                " (select count(*) from entries e where e.snapshot_id = s.id)"
+            )
+        ]
     finally:
         conn.close()
 
@@ -251,8 +261,16 @@ class CliResult:
 class World:
     """A healthy vendor and a vendor the case breaks, a real database and a webhook receiver."""
 
-    def __init__(self, tmp: Path, pages: Any, record: CaseRecord, *, settings: str = "",
-                 faulty_body: bytes = V1, healthy_body: bytes = V2) -> None:  # fmt: skip
+    def __init__(
+        self,
+        tmp: Path,
+        pages: Any,
+        record: CaseRecord,
+        *,
+        settings: str = "",
+        faulty_body: bytes = V1,
+        healthy_body: bytes = V2,
+    ) -> None:
         self.tmp = tmp
         self.pages = pages
         self.record = record
@@ -426,8 +444,13 @@ def run_cli(
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        result = CliResult(p.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"),
-                           int(usage.ru_maxrss), time.monotonic() - t0)  # fmt: skip
+        result = CliResult(
+            p.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            int(usage.ru_maxrss),
+            time.monotonic() - t0,
+        )
     for suffix in (".out", ".err"):
         Path(f"{out_path}{suffix}").unlink(missing_ok=True)
     return result
@@ -436,9 +459,28 @@ def run_cli(
 def self_signed(tmp: Path) -> ssl.SSLContext:
     """A server context with a fresh self-signed certificate for 127.0.0.1 (openssl CLI)."""
     key, cert = tmp / "key.pem", tmp / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     return ctx

@@ -21,8 +21,10 @@ t.innerHTML = '<tr><th>Subprocessor</th><th>Purpose</th><th>Location</th></tr>' 
 document.getElementById('root').appendChild(t);
 </script></body></html>"""
 NEVER_ENDS = "while (true) {}"
-NEVER_SETTLES = "setInterval(() => { document.title = 'tick ' + Math.random(); " \
-                "document.body.setAttribute('data-t', Date.now()); }, 50);"  # fmt: skip
+NEVER_SETTLES = (
+    "setInterval(() => { document.title = 'tick ' + Math.random(); "
+    "document.body.setAttribute('data-t', Date.now()); }, 50);"
+)
 RENDERED, PLAIN = "Rendered Vendor", "Plain Vendor"
 
 
@@ -99,7 +101,9 @@ def test_browser_crashes_at_start(case: Case, tmp_path: Path) -> None:
 
 def test_browser_crashes_while_rendering(case: Case, tmp_path: Path) -> None:
     # The browser starts, then dies while the page waits for its slow data.
-    dying = _program(tmp_path, "dying", '/usr/bin/chromium "$@" &\npid=$!\nsleep 2\nkill -9 $pid\nwait $pid\n')
+    dying = _program(
+        tmp_path, "dying", '/usr/bin/chromium "$@" &\npid=$!\nsleep 2\nkill -9 $pid\nwait $pid\n'
+    )
     slow = APP % ""
 
     def inject() -> None:
@@ -119,10 +123,16 @@ def test_browser_hangs_at_start(case: Case, tmp_path: Path) -> None:
 
 
 def test_page_script_never_ends(case: Case) -> None:
-    case.check(lambda: case.pages.serve("/app", APP % NEVER_ENDS),  # type: ignore[attr-defined]
-               lambda: case.pages.serve("/app", APP % ""), cause="did not finish loading or settle")  # type: ignore[attr-defined]  # fmt: skip
+    case.check(
+        lambda: case.pages.serve("/app", APP % NEVER_ENDS),  # type: ignore[attr-defined]
+        lambda: case.pages.serve("/app", APP % ""),
+        cause="did not finish loading or settle",
+    )  # type: ignore[attr-defined]
 
 
 def test_page_never_settles(case: Case) -> None:
-    case.check(lambda: case.pages.serve("/app", APP % NEVER_SETTLES),  # type: ignore[attr-defined]
-               lambda: case.pages.serve("/app", APP % ""), cause="did not finish loading or settle")  # type: ignore[attr-defined]  # fmt: skip
+    case.check(
+        lambda: case.pages.serve("/app", APP % NEVER_SETTLES),  # type: ignore[attr-defined]
+        lambda: case.pages.serve("/app", APP % ""),
+        cause="did not finish loading or settle",
+    )  # type: ignore[attr-defined]

@@ -34,8 +34,13 @@ def _page(table_attrs: str = "", rows: str = "", before: str = "") -> bytes:
 def _in_subprocess(code: str) -> str:
     """Run ``code`` in a fresh interpreter, failing the case if it is not done in SECONDS."""
     try:
-        done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                              timeout=SECONDS, check=False)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            capture_output=True,
+            text=True,
+            timeout=SECONDS,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"still running after {SECONDS} s", pytrace=False)
     assert done.returncode == 0, done.stderr
@@ -45,12 +50,18 @@ def _in_subprocess(code: str) -> str:
 def test_element_with_300000_attributes_is_refused_in_time(world: World) -> None:
     attrs = " ".join(f"a{i}=x" for i in range(300_000))
     hostile = respond(_page(attrs, before="<p>Our subprocessors</p>"))
-    world.fault(lambda: world.serve_faulty(hostile), world.heal, status="suspect",
-                cause=r"markup too costly to parse: an element with 300000 attributes")  # fmt: skip
+    world.fault(
+        lambda: world.serve_faulty(hostile),
+        world.heal,
+        status="suspect",
+        cause=r"markup too costly to parse: an element with 300000 attributes",
+    )
 
 
 @pytest.mark.parametrize(
-    "attr", ['a{i}=">"', "a{i}='<b x>'", "=a{i}", "a{i}/", "a{i} = v"], ids=["bracket", "tag", "equals", "slash", "spaced"]
+    "attr",
+    ['a{i}=">"', "a{i}='<b x>'", "=a{i}", "a{i}/", "a{i} = v"],
+    ids=["bracket", "tag", "equals", "slash", "spaced"],
 )
 def test_attributes_hidden_from_a_naive_scan_are_counted(attr: str) -> None:
     attrs = " ".join(attr.format(i=i) if i % 50 == 0 else f"a{i}" for i in range(60_000))
@@ -68,7 +79,9 @@ def test_an_ordinary_number_of_attributes_is_read() -> None:
 
 def test_250_nested_tables_are_read_without_exhausting_the_stack() -> None:
     nested = "<table><tr><td><b>x</b>y" * 250 + "</td></tr></table>" * 250
-    page = parse_page(_page(rows="<tr><td>Acme, <b>Inc</b>.</td><td>Hosting</td><td>US</td></tr>", before=nested))
+    page = parse_page(
+        _page(rows="<tr><td>Acme, <b>Inc</b>.</td><td>Hosting</td><td>US</td></tr>", before=nested)
+    )
     assert [e.entity for e in page.entries] == ["Acme, Inc."]
 
 
@@ -123,10 +136,13 @@ def test_a_page_that_changed_too_much_to_pair_is_plain_removed_and_added() -> No
 
 @pytest.mark.parametrize(
     ("unit", "depth"),
-    [("<div><p>Purpose: hosting</p><p>Location: US</p>", 12_000), ("<table><tr><td>Acme {i}<b>x</b>y", 12_000),
-     ("<div><h3>Vendor {i}</h3><p>Vendor {i} does things</p>", 30_000)],
+    [
+        ("<div><p>Purpose: hosting</p><p>Location: US</p>", 12_000),
+        ("<table><tr><td>Acme {i}<b>x</b>y", 12_000),
+        ("<div><h3>Vendor {i}</h3><p>Vendor {i} does things</p>", 30_000),
+    ],
     ids=["cards", "tables", "headings"],
-)  # fmt: skip
+)
 def test_markup_nested_thousands_deep_ends_at_the_time_budget(unit: str, depth: int) -> None:
     body = "<html><head><title>Subprocessors</title></head><body><h1>Subprocessors</h1>" + "".join(
         unit.format(i=i) for i in range(depth)

@@ -29,15 +29,25 @@ url = "http://127.0.0.1:9/page"
 
 CASES = {
     "toml-syntax": (GOOD + "\n[[vendors]]\nname = \"Broken\nurl = 'x'\n", [r"TOML syntax error", r"line 9"]),
-    "unknown-key": (GOOD.replace("[settings]", "[settings]\ntimeuot = 5"), [r"settings\.timeuot", r"unknown key"]),
-    "wrong-type": (GOOD.replace("[settings]", '[settings]\ntimeout = "fast"'), [r"settings\.timeout", r"a number"]),
-    "duplicate-vendor": (GOOD + '\n[[vendors]]\nname = "acme"\nurl = "http://127.0.0.1:9/other"\n',
-                         [r"vendors\[2\]\.name", r"duplicate vendor"]),
-    "unset-env": (GOOD + '\n[[notify]]\nurl = "json://127.0.0.1:9/${PW_FAULTS_UNSET_TOKEN}"\n',
-                  [r"notify\[1\]\.url", r"PW_FAULTS_UNSET_TOKEN", r"not set"]),
+    "unknown-key": (
+        GOOD.replace("[settings]", "[settings]\ntimeuot = 5"),
+        [r"settings\.timeuot", r"unknown key"],
+    ),
+    "wrong-type": (
+        GOOD.replace("[settings]", '[settings]\ntimeout = "fast"'),
+        [r"settings\.timeout", r"a number"],
+    ),
+    "duplicate-vendor": (
+        GOOD + '\n[[vendors]]\nname = "acme"\nurl = "http://127.0.0.1:9/other"\n',
+        [r"vendors\[2\]\.name", r"duplicate vendor"],
+    ),
+    "unset-env": (
+        GOOD + '\n[[notify]]\nurl = "json://127.0.0.1:9/${PW_FAULTS_UNSET_TOKEN}"\n',
+        [r"notify\[1\]\.url", r"PW_FAULTS_UNSET_TOKEN", r"not set"],
+    ),
     "negative-timeout": (GOOD.replace("[settings]", "[settings]\ntimeout = -1"), [r"settings\.timeout"]),
     "vendor-not-a-table": ('vendors = ["Acme"]\n', [r"vendors\[1\]", r"expected a table"]),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -72,8 +82,10 @@ def test_bad_command_line(tmp_path: Path, args: tuple[str, ...]) -> None:
     assert "Error" in r.err and "Traceback" not in r.err, r.err
 
 
-@pytest.mark.parametrize("args", [("run", "--vendor", "Nope"), ("show", "Nope"), ("history", "Nope"),
-                                  ("changes", "--vendor", "Nope")])  # fmt: skip
+@pytest.mark.parametrize(
+    "args",
+    [("run", "--vendor", "Nope"), ("show", "Nope"), ("history", "Nope"), ("changes", "--vendor", "Nope")],
+)
 def test_unknown_vendor(world: World, args: tuple[str, ...]) -> None:
     before = world.baseline()
     r = run_cli(world.config_path, *args)

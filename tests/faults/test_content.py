@@ -21,8 +21,13 @@ MB = 1024 * 1024
 CAP = 2 * MB
 
 
-def _table_page(rows: list[tuple[str, str, str]], *, title: str = "Subprocessors", charset: str | None = "utf-8",
-                style: str = "plain") -> str:  # fmt: skip
+def _table_page(
+    rows: list[tuple[str, str, str]],
+    *,
+    title: str = "Subprocessors",
+    charset: str | None = "utf-8",
+    style: str = "plain",
+) -> str:
     meta = f'<meta charset="{charset}">' if charset else ""
     if style == "plain":
         body = "".join(f"<tr><td>{e}</td><td>{p}</td><td>{c}</td></tr>" for e, p, c in rows)
@@ -30,17 +35,26 @@ def _table_page(rows: list[tuple[str, str, str]], *, title: str = "Subprocessors
         return f"<!DOCTYPE html><html><head>{meta}<title>{title}</title></head><body><h2>{title}</h2>{table}</body></html>"
     body = "\n".join(
         f'  <tr class="row">\n    <td class="c">\n      <span>{e}</span>\n    </td>\n'
-        f"    <td>{p}</td>\n    <td><em>{c}</em></td>\n  </tr>" for e, p, c in rows
-    )  # fmt: skip
-    table = (f'<div class="wrap"><table class="subprocessors"><thead><tr><th>Entity Name</th><th>Purpose</th>'
-             f"<th>Country</th></tr></thead>\n<tbody>\n{body}\n</tbody></table></div>")  # fmt: skip
-    return (f'<!DOCTYPE html><html lang="en"><head>{meta}<title>{title}</title><script>var x=1;</script></head>'
-            f'<body><nav><a href="/">Home</a></nav><main><section><h2 id="s">{title}</h2>{table}</section></main>'
-            f"<footer>© 2031</footer></body></html>")  # fmt: skip
+        f"    <td>{p}</td>\n    <td><em>{c}</em></td>\n  </tr>"
+        for e, p, c in rows
+    )
+    table = (
+        f'<div class="wrap"><table class="subprocessors"><thead><tr><th>Entity Name</th><th>Purpose</th>'
+        f"<th>Country</th></tr></thead>\n<tbody>\n{body}\n</tbody></table></div>"
+    )
+    return (
+        f'<!DOCTYPE html><html lang="en"><head>{meta}<title>{title}</title><script>var x=1;</script></head>'
+        f'<body><nav><a href="/">Home</a></nav><main><section><h2 id="s">{title}</h2>{table}</section></main>'
+        f"<footer>© 2031</footer></body></html>"
+    )
 
 
-ACCENTED = [("Café Müller GmbH", "Hosting – storage", "Deutschland"), ("Société Générale", "Payments", "France"),
-            ("Zürich Data AG", "Backups", "Schweiz"), ("Ångström Analytics AB", "Analytics", "Sverige")]  # fmt: skip
+ACCENTED = [
+    ("Café Müller GmbH", "Hosting – storage", "Deutschland"),
+    ("Société Générale", "Payments", "France"),
+    ("Zürich Data AG", "Backups", "Schweiz"),
+    ("Ångström Analytics AB", "Analytics", "Sverige"),
+]
 
 
 # --- size ------------------------------------------------------------------------------------------------
@@ -104,8 +118,11 @@ def test_gzip_bomb(world: World, bomb: bytes) -> None:
 
 def test_gzip_page_still_read(world: World) -> None:
     """The bounded decoder reads an ordinary compressed page like the plain one."""
-    world.fault(lambda: world.serve_faulty(respond(gzip.compress(V1), extra={"Content-Encoding": "gzip"})), world.heal,
-                status="unchanged")  # fmt: skip
+    world.fault(
+        lambda: world.serve_faulty(respond(gzip.compress(V1), extra={"Content-Encoding": "gzip"})),
+        world.heal,
+        status="unchanged",
+    )
 
 
 def test_broken_gzip(world: World) -> None:
@@ -127,12 +144,17 @@ def test_json_instead_of_html(world: World) -> None:
 
 @pytest.mark.parametrize(
     ("make", "cause"),
-    [(lambda: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n", r"not a readable PDF"),
-     (pdfmake.scanned, r"no text layer"),
-     (lambda: pdfmake.many_pages(MAX_PAGES + 1), r"pages \(limit"),
-     (pdfmake.stream_bomb, r"unpacks to over")],
+    [
+        (
+            lambda: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n",
+            r"not a readable PDF",
+        ),
+        (pdfmake.scanned, r"no text layer"),
+        (lambda: pdfmake.many_pages(MAX_PAGES + 1), r"pages \(limit"),
+        (pdfmake.stream_bomb, r"unpacks to over"),
+    ],
     ids=["broken-pdf", "scanned-pdf", "pdf-bomb-pages", "pdf-bomb-stream"],
-)  # fmt: skip
+)
 def test_unreadable_pdf_instead_of_the_page(world: World, make: Callable[[], bytes], cause: str) -> None:
     """A PDF that cannot be read where the list was: a structure alarm naming why, no removals."""
     body = make()
@@ -155,7 +177,7 @@ def test_json_labelled_as_html_is_a_structure_alarm(world: World) -> None:
     ("ctype", "meta"),
     [("text/html; charset=utf-8", None), ("text/html", None), ("text/html", "utf-8")],
     ids=["windows-1252-declared-utf8-header", "undeclared", "windows-1252-declared-utf8-meta"],
-)  # fmt: skip
+)
 def test_wrong_or_missing_charset(world: World, ctype: str, meta: str | None) -> None:
     rows = ACCENTED + [(f"Plain Vendor {i} Inc.", "Hosting", "US") for i in range(8)]
     world.use_page(_table_page(rows).encode("utf-8"))
@@ -172,21 +194,29 @@ def test_badly_broken_html_same_data(world: World) -> None:
     broken = V1
     for tag in (b"</td>", b"</tr>", b"</p>", b"</li>", b"</div>", b"</span>"):
         broken = broken.replace(tag, b"")
-    broken = broken.replace(b"<table", b"</i></b><<>><table", 1).replace(b"</body>", b"<div><p><span>").replace(
-        b"</html>", b"")  # fmt: skip
+    broken = (
+        broken.replace(b"<table", b"</i></b><<>><table", 1)
+        .replace(b"</body>", b"<div><p><span>")
+        .replace(b"</html>", b"")
+    )
     world.fault(lambda: world.serve_faulty(respond(broken)), world.heal, status="unchanged")
 
 
 def test_only_unrelated_tables_is_a_structure_alarm(world: World) -> None:
-    cookies = ("<h2>Cookies we use</h2><table><tr><th>Cookie</th><th>Duration</th><th>Description</th></tr>"
-               "<tr><td>_ga</td><td>2 years</td><td>Google Analytics</td></tr>"
-               "<tr><td>session_id</td><td>Session</td><td>Keeps you signed in</td></tr></table>")  # fmt: skip
-    pricing = ("<h2>Pricing</h2><table><tr><th>Plan</th><th>Price</th><th>Seats</th></tr>"
-               "<tr><td>Team</td><td>$19</td><td>5</td></tr><tr><td>Enterprise</td><td>Contact us</td>"
-               "<td>Unlimited</td></tr></table>")  # fmt: skip
+    cookies = (
+        "<h2>Cookies we use</h2><table><tr><th>Cookie</th><th>Duration</th><th>Description</th></tr>"
+        "<tr><td>_ga</td><td>2 years</td><td>Google Analytics</td></tr>"
+        "<tr><td>session_id</td><td>Session</td><td>Keeps you signed in</td></tr></table>"
+    )
+    pricing = (
+        "<h2>Pricing</h2><table><tr><th>Plan</th><th>Price</th><th>Seats</th></tr>"
+        "<tr><td>Team</td><td>$19</td><td>5</td></tr><tr><td>Enterprise</td><td>Contact us</td>"
+        "<td>Unlimited</td></tr></table>"
+    )
     page = f"<html><head><title>Legal</title></head><body>{cookies}{pricing}</body></html>".encode()
-    bad = world.fault(lambda: world.serve_faulty(respond(page)), world.heal, cause=r"structure changed",
-                      status="suspect")  # fmt: skip
+    bad = world.fault(
+        lambda: world.serve_faulty(respond(page)), world.heal, cause=r"structure changed", status="suspect"
+    )
     assert "no subprocessor" in (bad.error or ""), bad.error
 
 
@@ -204,12 +234,17 @@ def test_zendesk_cosmetic_redesign(world: World) -> None:
 
 
 def test_twenty_thousand_rows(world: World) -> None:
-    rows = [(f"Subprocessor {i:05d} Inc.", f"Processing of kind {i % 37}", ["US", "DE", "IE"][i % 3])
-            for i in range(20_000)]  # fmt: skip
+    rows = [
+        (f"Subprocessor {i:05d} Inc.", f"Processing of kind {i % 37}", ["US", "DE", "IE"][i % 3])
+        for i in range(20_000)
+    ]
     world.use_page(_table_page(rows).encode())
     t0 = time.monotonic()
-    world.fault(lambda: world.serve_faulty(respond(_table_page(rows, style="redesigned").encode())), world.heal,
-                status="unchanged")  # fmt: skip
+    world.fault(
+        lambda: world.serve_faulty(respond(_table_page(rows, style="redesigned").encode())),
+        world.heal,
+        status="unchanged",
+    )
     seconds = time.monotonic() - t0
     snaps = db_state(world.db).snapshots
     assert [s[4] for s in snaps.values() if s[0] == FAULTY] == [20_000]

@@ -44,8 +44,11 @@ def test_503_with_retry_after_is_honoured(world: World) -> None:
     assert world.raw.requests.count("/page") == 1 + 2 + 1, world.raw.requests
 
 
-@pytest.mark.parametrize(("status", "body"), [(403, CHALLENGE), (403, ACCESS_DENIED), (200, CHALLENGE)],
-                         ids=["403-challenge", "403-access-denied", "200-challenge"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(403, CHALLENGE), (403, ACCESS_DENIED), (200, CHALLENGE)],
+    ids=["403-challenge", "403-access-denied", "200-challenge"],
+)
 def test_bot_wall_is_blocked_not_parsed(world: World, status: int, body: bytes) -> None:
     bad = world.fault(lambda: world.serve_faulty(respond(body, status)), world.heal, cause=r"blocked")
     assert "bot challenge" in (bad.error or "")
@@ -103,8 +106,9 @@ def test_a_list_page_that_mentions_a_captcha_is_read(world: World, variant: str)
     if variant == "recaptcha-widget":
         page = page.replace(b"</main>", RECAPTCHA_FORM + b"</main>")
     if variant == "challenge-script":
-        page = page.replace(b"</main>", b'</main><script src="/cdn-cgi/challenge-platform/scripts/jsd/main.js">'
-                                        b"</script>")  # fmt: skip
+        page = page.replace(
+            b"</main>", b'</main><script src="/cdn-cgi/challenge-platform/scripts/jsd/main.js"></script>'
+        )
     assert len(page) < 40000 and b"<table" not in page and b"captcha" in page.lower()
     world.use_page(page)
     got = by_vendor(world.run())
@@ -122,7 +126,9 @@ def test_a_vendor_can_turn_the_challenge_guess_off(world: World) -> None:
     """``blocked = "never"``: a page without a list is an unreadable page (a structure alarm), even
     when it looks like a challenge."""
     world.baseline()
-    text = world.config_path.read_text().replace(f'name = "{FAULTY}"', f'name = "{FAULTY}"\nblocked = "never"')
+    text = world.config_path.read_text().replace(
+        f'name = "{FAULTY}"', f'name = "{FAULTY}"\nblocked = "never"'
+    )
     world.config_path.write_text(text)
     world.serve_faulty(respond(CHALLENGE))
     got = by_vendor(world.run())

@@ -148,8 +148,12 @@ def test_name_that_resolves_to_loopback_is_refused_at_connect(world: World) -> N
 def test_redirect_to_a_name_that_resolves_to_loopback_is_refused_at_connect(world: World) -> None:
     """A public-looking vendor (127.0.0.2 plays it) redirects to a name whose look-up the guard was
     fooled on; the connection to the loopback address it really has is refused."""
-    public = RawServer(lambda c, p: c.sendall(head(302, {"Location": f"http://localhost:{world.raw.port}/page",
-                                                          "Content-Length": "0"})), host="127.0.0.2")  # fmt: skip
+    public = RawServer(
+        lambda c, p: c.sendall(
+            head(302, {"Location": f"http://localhost:{world.raw.port}/page", "Content-Length": "0"})
+        ),
+        host="127.0.0.2",
+    )
     fooled = lambda host: host not in ("localhost", "127.0.0.2") and is_private_host(host)  # noqa: E731
     try:
         with Fetcher(FetchOptions(retries=0), is_private=fooled) as f, pytest.raises(FetchError) as e:
@@ -165,7 +169,10 @@ def test_the_address_an_answer_came_from_is_checked_whatever_the_transport(world
     that came from a private address, by the connection's peer address."""
     fooled = lambda host: host != "localhost" and is_private_host(host)  # noqa: E731
     transport = httpx.HTTPTransport()
-    with Fetcher(FetchOptions(retries=0), transport=transport, is_private=fooled) as f, pytest.raises(FetchError) as e:
+    with (
+        Fetcher(FetchOptions(retries=0), transport=transport, is_private=fooled) as f,
+        pytest.raises(FetchError) as e,
+    ):
         f.fetch(f"http://localhost:{world.raw.port}/page")
     assert "refused connection to a private or local address 127.0.0.1" in e.value.cause, e.value
 
@@ -183,14 +190,17 @@ def test_a_slow_vendor_delays_no_other_vendors_alert(world: World) -> None:
         served.set()
 
     world.serve_faulty(slow)
-    world.pages.serve("/healthy", V3.replace(b"Cloudflare, Inc.", b"Cloudflare Global, Inc."))  # a real change
+    world.pages.serve(
+        "/healthy", V3.replace(b"Cloudflare, Inc.", b"Cloudflare Global, Inc.")
+    )  # a real change
     posts = len(world.pages.posts)
     reports: list[RunReport] = []
     run = threading.Thread(target=lambda: reports.append(world.run()))
     run.start()
     try:
-        alerted = wait_for(lambda: any(p.get("title", "").startswith(HEALTHY) for p in world.pages.posts[posts:]),
-                           timeout=20)  # fmt: skip
+        alerted = wait_for(
+            lambda: any(p.get("title", "").startswith(HEALTHY) for p in world.pages.posts[posts:]), timeout=20
+        )
         still_waiting = not served.is_set() and run.is_alive()
     finally:
         release.set()
@@ -198,5 +208,7 @@ def test_a_slow_vendor_delays_no_other_vendors_alert(world: World) -> None:
     assert alerted and still_waiting, "the alert waited for the slow page"
     got = by_vendor(reports[0])
     assert got[HEALTHY].status == "changed" and got[FAULTY].status == "unchanged", got
-    assert [p["title"] for p in world.pages.posts[posts:]] == [world.pages.posts[posts]["title"]], "sent twice"
+    assert [p["title"] for p in world.pages.posts[posts:]] == [world.pages.posts[posts]["title"]], (
+        "sent twice"
+    )
     assert reports[0].delivered == 1 and reports[0].pending == 0, reports[0]

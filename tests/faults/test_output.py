@@ -21,11 +21,15 @@ from test_outbox import Receiver, check, rows
 from policy_watch.config import load_config
 
 T0 = datetime(2026, 11, 5, 8, 0, tzinfo=UTC)
-PAGE = ("<html><body><h1>Subprocessors</h1><p>Last updated: November 2, 2026</p><table><thead><tr>"
-        "<th>Entity Name</th><th>Purpose</th><th>Country</th></tr></thead><tbody>{}</tbody></table></body></html>")  # fmt: skip
+PAGE = (
+    "<html><body><h1>Subprocessors</h1><p>Last updated: November 2, 2026</p><table><thead><tr>"
+    "<th>Entity Name</th><th>Purpose</th><th>Country</th></tr></thead><tbody>{}</tbody></table></body></html>"
+)
 ROW = "<tr><td>{}</td><td>{}</td><td>{}</td></tr>"
-SAFE = [ROW.format("Amazon Web Services, Inc.", "Hosting", "United States"),
-        ROW.format("Stripe, Inc.", "Payments", "United States")]  # fmt: skip
+SAFE = [
+    ROW.format("Amazon Web Services, Inc.", "Hosting", "United States"),
+    ROW.format("Stripe, Inc.", "Payments", "United States"),
+]
 
 
 def page(rows_: list[str]) -> str:
@@ -45,9 +49,12 @@ def hooks() -> Iterator[Receiver]:
 
 def targets(hooks: Receiver) -> list[str]:
     port = hooks.port
-    return [f"json://127.0.0.1:{port}/json", f"mmost://127.0.0.1:{port}/mattermosttoken1234",
-            "discord://417429632418316298/abcdefghijklmnopqrstuvwxyzABCDEF0123456789/",
-            "slack://T1234ABCD/B1234ABCD/abcdefghijklmnopqrstuvwx/#privacy"]  # fmt: skip
+    return [
+        f"json://127.0.0.1:{port}/json",
+        f"mmost://127.0.0.1:{port}/mattermosttoken1234",
+        "discord://417429632418316298/abcdefghijklmnopqrstuvwxyzABCDEF0123456789/",
+        "slack://T1234ABCD/B1234ABCD/abcdefghijklmnopqrstuvwx/#privacy",
+    ]
 
 
 def _texts(node: Any) -> list[str]:
@@ -60,9 +67,13 @@ def _texts(node: Any) -> list[str]:
 
 # --- mentions on every kind of target ----------------------------------------------------------
 
-MENTION_ROWS = [ROW.format("@here Acme @channel", "@everyone hosting", "@all"),
-                ROW.format("Beta &lt;@123456789012345678&gt; &lt;!here&gt;", "_italic_ ~strike~ `code`", "Ireland")]  # fmt: skip
-LIVE_MENTION = re.compile(r"(?<![\w\u200b\u200d])@(here|channel|everyone|all)\b|<@\d|<!(here|channel|everyone)")
+MENTION_ROWS = [
+    ROW.format("@here Acme @channel", "@everyone hosting", "@all"),
+    ROW.format("Beta &lt;@123456789012345678&gt; &lt;!here&gt;", "_italic_ ~strike~ `code`", "Ireland"),
+]
+LIVE_MENTION = re.compile(
+    r"(?<![\w\u200b\u200d])@(here|channel|everyone|all)\b|<@\d|<!(here|channel|everyone)"
+)
 
 
 def test_page_text_mentions_nobody_on_any_target(pages: PageServer, hooks: Receiver, tmp_path: Path) -> None:
@@ -87,8 +98,15 @@ def test_page_text_mentions_nobody_on_any_target(pages: PageServer, hooks: Recei
 
 # --- terminals ---------------------------------------------------------------------------------
 
-ESCAPES = ["Acme\x1b[2J\x1b[H Inc", "Host\x1b]0;owned\x07ing", "Clip\x1b]52;c;ZXZpbA==\x07board",
-           "Red\x1b[31m Co", "CSI\x9b2J Ltd", "Bidi \u202eevil\u202c Ltd", "Bell\x07\x7f GmbH"]  # fmt: skip
+ESCAPES = [
+    "Acme\x1b[2J\x1b[H Inc",
+    "Host\x1b]0;owned\x07ing",
+    "Clip\x1b]52;c;ZXZpbA==\x07board",
+    "Red\x1b[31m Co",
+    "CSI\x9b2J Ltd",
+    "Bidi \u202eevil\u202c Ltd",
+    "Bell\x07\x7f GmbH",
+]
 TERMINAL_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -103,11 +121,16 @@ def test_escape_sequences_in_page_text_never_reach_the_terminal(pages: PageServe
     pages.serve("/e", _escape_page(ESCAPES))
     (tmp_path / "hostile.html").write_text(_escape_page(ESCAPES))
     outputs = {
-        "run": cli(config, "run"), "show": cli(config, "show", "Escapes"), "changes": cli(config, "changes"),
-        "changes csv": cli(config, "changes", "--csv"), "who": cli(config, "who", "Co"),
-        "export csv": cli(config, "export"), "parse": cli(config, "parse", str(tmp_path / "hostile.html")),
-        "outbox": cli(config, "outbox", "--all"), "error": cli(config, "show", "Acme\x1b[2J\x1b]0;x\x07"),
-    }  # fmt: skip
+        "run": cli(config, "run"),
+        "show": cli(config, "show", "Escapes"),
+        "changes": cli(config, "changes"),
+        "changes csv": cli(config, "changes", "--csv"),
+        "who": cli(config, "who", "Co"),
+        "export csv": cli(config, "export"),
+        "parse": cli(config, "parse", str(tmp_path / "hostile.html")),
+        "outbox": cli(config, "outbox", "--all"),
+        "error": cli(config, "show", "Acme\x1b[2J\x1b]0;x\x07"),
+    }
     for label, r in outputs.items():
         assert "Traceback" not in r.stderr, (label, r.stderr)
         for stream in (r.stdout, r.stderr):
@@ -146,12 +169,16 @@ def test_a_hostile_location_header_does_not_reach_the_terminal(pages: PageServer
 # --- message size ------------------------------------------------------------------------------
 
 
-def test_twenty_thousand_added_rows_fit_each_targets_limit(pages: PageServer, hooks: Receiver, tmp_path: Path) -> None:
+def test_twenty_thousand_added_rows_fit_each_targets_limit(
+    pages: PageServer, hooks: Receiver, tmp_path: Path
+) -> None:
     pages.serve("/big", page(SAFE))
     cfg = load_config(write_config(tmp_path, [("Big Vendor", pages.url("/big"))], targets(hooks)))
     check(cfg, T0)
-    added = [ROW.format(f"Subprocessor number {i:05d} Limited", "Analytics and hosting", "Germany")
-             for i in range(20_000)]  # fmt: skip
+    added = [
+        ROW.format(f"Subprocessor number {i:05d} Limited", "Analytics and hosting", "Germany")
+        for i in range(20_000)
+    ]
     pages.serve("/big", page(SAFE + added))
     report = check(cfg, T0 + timedelta(days=1))
     assert (report.delivered, report.pending) == (4, 0), rows(cfg, "select target, last_error from outbox")
@@ -178,7 +205,9 @@ def test_who_wildcards_match_only_themselves(pages: PageServer, tmp_path: Path, 
     found = json.loads(cli(config, "who", pattern, "--json").stdout)
     expected = ["Fifty 50% Off Ltd"] if pattern == "%" else []
     assert [r["entity"] for r in found] == expected, found
-    assert [r["entity"] for r in json.loads(cli(config, "who", "50%", "--json").stdout)] == ["Fifty 50% Off Ltd"]
+    assert [r["entity"] for r in json.loads(cli(config, "who", "50%", "--json").stdout)] == [
+        "Fifty 50% Off Ltd"
+    ]
 
 
 # --- config numbers that pass a type check but break later ------------------------------------
@@ -186,12 +215,18 @@ def test_who_wildcards_match_only_themselves(pages: PageServer, tmp_path: Path, 
 
 @pytest.mark.parametrize(
     ("line", "key"),
-    [("objection_days = 1000000000", "settings.objection_days"), ("timeout = inf", "settings.timeout"),
-     ("timeout = nan", "settings.timeout"), ("alert_retry_minutes = 100000000000", "settings.alert_retry_minutes"),
-     ("reminder_days = [7, 1000000000]", "settings.reminder_days"), ("max_bytes = 0", "settings.max_bytes")],
-)  # fmt: skip
-def test_config_numbers_that_would_break_later_are_refused_at_load(pages: PageServer, tmp_path: Path, line: str,
-                                                                   key: str) -> None:  # fmt: skip
+    [
+        ("objection_days = 1000000000", "settings.objection_days"),
+        ("timeout = inf", "settings.timeout"),
+        ("timeout = nan", "settings.timeout"),
+        ("alert_retry_minutes = 100000000000", "settings.alert_retry_minutes"),
+        ("reminder_days = [7, 1000000000]", "settings.reminder_days"),
+        ("max_bytes = 0", "settings.max_bytes"),
+    ],
+)
+def test_config_numbers_that_would_break_later_are_refused_at_load(
+    pages: PageServer, tmp_path: Path, line: str, key: str
+) -> None:
     pages.serve("/c", page(SAFE))
     config = write_config(tmp_path, [("Numbers", pages.url("/c"))])
     config.write_text(config.read_text().replace("alert_retry_minutes = 0", line))

@@ -24,8 +24,10 @@ BASE = [(f"Steady Subprocessor {i:02d} Ltd", f"Purpose {i}", "IE") for i in rang
 def _page(epoch: int, vendor: int) -> bytes:
     rows = BASE + [(f"Epoch {epoch} Vendor {vendor} Entity {k}", "Support", "US") for k in range(3)]
     body = "".join(f"<tr><td>{e}</td><td>{p}</td><td>{c}</td></tr>" for e, p, c in rows)
-    return (f"<html><head><title>Subprocessors</title></head><body><h2>Subprocessors</h2><table><tr>"
-            f"<th>Entity Name</th><th>Purpose</th><th>Country</th></tr>{body}</table></body></html>").encode()  # fmt: skip
+    return (
+        f"<html><head><title>Subprocessors</title></head><body><h2>Subprocessors</h2><table><tr>"
+        f"<th>Entity Name</th><th>Purpose</th><th>Country</th></tr>{body}</table></body></html>"
+    ).encode()
 
 
 def test_sigkill_twenty_times(tmp_path: Path, pages: Any, record: CaseRecord) -> None:
@@ -38,8 +40,15 @@ def test_sigkill_twenty_times(tmp_path: Path, pages: Any, record: CaseRecord) ->
     server = RawServer(slow)
     db = tmp_path / "pw.db"
     config = tmp_path / "config.toml"
-    lines = ["[settings]", f'database = "{db}"', "retries = 0", "timeout = 5", "alert_retry_minutes = 0",
-             "per_host = 1", ""]  # fmt: skip
+    lines = [
+        "[settings]",
+        f'database = "{db}"',
+        "retries = 0",
+        "timeout = 5",
+        "alert_retry_minutes = 0",
+        "per_host = 1",
+        "",
+    ]
     for i in range(VENDORS):
         lines += ["[[vendors]]", f'name = "Vendor {i}"', f'url = "{server.url(f"/v/{i}")}"', ""]
     lines += [
@@ -80,13 +89,17 @@ def test_sigkill_twenty_times(tmp_path: Path, pages: Any, record: CaseRecord) ->
         assert integrity(db) == "ok"
         assert not half_written(db)
         with sqlite3.connect(db) as conn:
-            stuck = conn.execute("select id, status, last_error from outbox where status not in ('sent', 'merged')"
-                                 ).fetchall()  # fmt: skip
+            stuck = conn.execute(
+                "select id, status, last_error from outbox where status not in ('sent', 'merged')"
+            ).fetchall()
             sent = conn.execute("select count(*) from outbox where status = 'sent'").fetchone()[0]
-            latest = conn.execute("select count(*) from current_entries where entity like ?",
-                                  [f"Epoch {KILLS} %"]).fetchone()[0]  # fmt: skip
-            dup = conn.execute("select count(*) from (select vendor_id, content_hash from snapshots"
-                               " group by vendor_id, content_hash having count(*) > 1)").fetchone()[0]  # fmt: skip
+            latest = conn.execute(
+                "select count(*) from current_entries where entity like ?", [f"Epoch {KILLS} %"]
+            ).fetchone()[0]
+            dup = conn.execute(
+                "select count(*) from (select vendor_id, content_hash from snapshots"
+                " group by vendor_id, content_hash having count(*) > 1)"
+            ).fetchone()[0]
         assert not stuck, f"alerts not delivered after the clean run: {stuck}"
         assert len(pages.posts) >= sent, f"{sent} alerts marked sent, {len(pages.posts)} received"
         assert latest == 3 * VENDORS, "the clean run did not store the current pages"

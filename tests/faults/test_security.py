@@ -21,10 +21,21 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 @pytest.mark.parametrize(
     ("host", "private"),
-    [("127.0.0.1", True), ("169.254.169.254", True), ("10.1.2.3", True), ("192.168.0.1", True), ("::1", True),
-     ("[fe80::1]", True), ("localhost", True), ("metadata.localhost", True), ("0.0.0.0", True),
-     ("93.184.216.34", False), ("2606:4700::1111", False), ("", False)],
-)  # fmt: skip
+    [
+        ("127.0.0.1", True),
+        ("169.254.169.254", True),
+        ("10.1.2.3", True),
+        ("192.168.0.1", True),
+        ("::1", True),
+        ("[fe80::1]", True),
+        ("localhost", True),
+        ("metadata.localhost", True),
+        ("0.0.0.0", True),
+        ("93.184.216.34", False),
+        ("2606:4700::1111", False),
+        ("", False),
+    ],
+)
 def test_private_address_rule(host: str, private: bool) -> None:
     assert is_private_host(host) is private
 
@@ -112,17 +123,25 @@ def test_secrets_never_in_output(world: World, tmp_path: Path) -> None:
     dead_port = dead.getsockname()[1]
     dead.close()
     env = {"PW_HOOK_SECRET": SECRET}
-    world.write_config(notify=[f"json://user:${{PW_HOOK_SECRET}}@127.0.0.1:{world.pages.port}/hook",
-                               f"json://user:${{PW_HOOK_SECRET}}@127.0.0.1:{dead_port}/hook?+X-Token=${{PW_HOOK_SECRET}}"])  # fmt: skip
+    world.write_config(
+        notify=[
+            f"json://user:${{PW_HOOK_SECRET}}@127.0.0.1:{world.pages.port}/hook",
+            f"json://user:${{PW_HOOK_SECRET}}@127.0.0.1:{dead_port}/hook?+X-Token=${{PW_HOOK_SECRET}}",
+        ]
+    )
     assert SECRET not in world.config_path.read_text()
     outputs = [world.cli("run", env=env)]
     world.pages.serve(
         "/healthy", V3.replace(b"Cloudflare, Inc.", b"Cloudflare Global, Inc.")
     )  # a real change
     world.serve_faulty(respond(b"<html><body>gone</body></html>", 500))  # and a failing vendor
-    outputs += [world.cli("-v", "run", env=env), world.cli("run", "--json", env=env),
-                world.cli("outbox", "--all", "--json", env=env), world.cli("notify-test", env=env),
-                world.cli("changes", "--json", env=env)]  # fmt: skip
+    outputs += [
+        world.cli("-v", "run", env=env),
+        world.cli("run", "--json", env=env),
+        world.cli("outbox", "--all", "--json", env=env),
+        world.cli("notify-test", env=env),
+        world.cli("changes", "--json", env=env),
+    ]
     run = outputs[1]
     assert run.code == 1 and FAULTY in run.err, run.err
     assert any(p.get("title", "").startswith(HEALTHY) for p in world.pages.posts), (

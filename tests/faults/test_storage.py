@@ -118,8 +118,9 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
     mnt.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -223,8 +224,15 @@ def test_disk_full_via_max_page_count(world: World) -> None:
 
 # --- reading while a check writes; the lock file; permissions; a newer schema ---------------------
 
-READING_COMMANDS = [("show", HEALTHY), ("history", HEALTHY), ("who", "Cloudflare"), ("changes",), ("deadlines",),
-                    ("export",), ("outbox",)]  # fmt: skip
+READING_COMMANDS = [
+    ("show", HEALTHY),
+    ("history", HEALTHY),
+    ("who", "Cloudflare"),
+    ("changes",),
+    ("deadlines",),
+    ("export",),
+    ("outbox",),
+]
 
 
 def test_reading_commands_do_not_wait_for_a_running_check(world: World) -> None:
@@ -239,12 +247,16 @@ def test_reading_commands_do_not_wait_for_a_running_check(world: World) -> None:
     try:
         for args in READING_COMMANDS:
             r = world.cli(*args, timeout=25)  # SQLite waits up to 30 s for a lock: well past this
-            assert r.code == 0 and "locked" not in r.err, f"{args}: exit {r.code} after {r.seconds:.1f} s: {r.err}"
+            assert r.code == 0 and "locked" not in r.err, (
+                f"{args}: exit {r.code} after {r.seconds:.1f} s: {r.err}"
+            )
     finally:
         writer.execute("rollback")
         writer.close()
     with sqlite3.connect(world.db) as conn:
-        assert conn.execute("pragma schema_version").fetchone()[0] == schema, "a reading command changed the schema"
+        assert conn.execute("pragma schema_version").fetchone()[0] == schema, (
+            "a reading command changed the schema"
+        )
     _assert_kept(world, before)
 
 
@@ -275,7 +287,9 @@ def test_a_locked_run_names_the_pid_of_the_check_holding_it(world: World) -> Non
         r = world.cli("run")
     finally:
         first.communicate(timeout=60)
-    assert r.code == 3 and f"pid {first.pid}" in r.err and "another policy-watch check is running" in r.err, r.err
+    assert r.code == 3 and f"pid {first.pid}" in r.err and "another policy-watch check is running" in r.err, (
+        r.err
+    )
     _assert_kept(world, before)
 
 
@@ -314,8 +328,10 @@ def test_database_from_a_newer_version_is_refused(world: World, change: str) -> 
         conn.execute("create table if not exists schema_info (key text primary key, value text)")
         conn.execute("insert or replace into schema_info values ('written_by', '9.9.0')")
         if change == "unknown-migration":
-            conn.execute("insert into _sqlite_migrations (migration_set, name, applied_at)"
-                         " values ('policy_watch', 'm099_future', '2030-01-01')")  # fmt: skip
+            conn.execute(
+                "insert into _sqlite_migrations (migration_set, name, applied_at)"
+                " values ('policy_watch', 'm099_future', '2030-01-01')"
+            )
         else:
             conn.execute("alter table windows rename column deadline to due_on")
     _checkpoint(world.db)

@@ -68,8 +68,9 @@ class Gazetteer:
 
     def extended(self, places: Mapping[str, str]) -> Gazetteer:
         """A copy that also knows ``places`` (name -> alpha-2 code, checked by the caller)."""
-        return Gazetteer({**self.names, **{key(n): c for n, c in places.items()}}, self.regions,
-                         self.alpha2, self.alpha3)  # fmt: skip
+        return Gazetteer(
+            {**self.names, **{key(n): c for n, c in places.items()}}, self.regions, self.alpha2, self.alpha3
+        )
 
 
 def country_name(code: str) -> str | None:
@@ -117,7 +118,9 @@ def gazetteer() -> Gazetteer:
     for name, codes in native.items():
         if len(codes) == 1 and names.get(name, next(iter(codes))) == next(iter(codes)):
             names.setdefault(name, next(iter(codes)))
-    data = tomllib.loads(resources.files("policy_watch.meaning").joinpath("data/places.toml").read_text("utf-8"))
+    data = tomllib.loads(
+        resources.files("policy_watch.meaning").joinpath("data/places.toml").read_text("utf-8")
+    )
     for table in ("short_names", "cities"):
         names.update({key(n): c for n, c in data[table].items()})
     for name in ("georgia",):  # the US state would be read as the country: never certain

@@ -25,13 +25,52 @@ from policy_watch.meaning.countries import Gazetteer
 from policy_watch.models import Listing
 
 # Legal forms dropped at the end of a name ("GitHub Germany GmbH" is GitHub Germany).
-LEGAL_SUFFIXES = frozenset({
-    "inc", "incorporated", "llc", "ltd", "limited", "gmbh", "corp", "corporation", "co", "company",
-    "sa", "sas", "sarl", "bv", "nv", "plc", "pty", "pte", "ag", "ab", "as", "oy", "srl", "spa", "lp",
-    "llp", "kk", "gk", "kabushiki", "kaisha", "ulc", "pbc", "se", "sro", "holding", "holdings",
-})  # fmt: skip
-_ALSO = re.compile(r"\s+(?:d/b/a|dba|aka|a/k/a|t/a|trading as|doing business as|formerly)\.?\s+", re.IGNORECASE)
-_LEAD = re.compile(r"^(?:d/b/a|dba|aka|a/k/a|t/a|trading as|doing business as|formerly|now)\.?\s+", re.IGNORECASE)
+LEGAL_SUFFIXES = frozenset(
+    {
+        "inc",
+        "incorporated",
+        "llc",
+        "ltd",
+        "limited",
+        "gmbh",
+        "corp",
+        "corporation",
+        "co",
+        "company",
+        "sa",
+        "sas",
+        "sarl",
+        "bv",
+        "nv",
+        "plc",
+        "pty",
+        "pte",
+        "ag",
+        "ab",
+        "as",
+        "oy",
+        "srl",
+        "spa",
+        "lp",
+        "llp",
+        "kk",
+        "gk",
+        "kabushiki",
+        "kaisha",
+        "ulc",
+        "pbc",
+        "se",
+        "sro",
+        "holding",
+        "holdings",
+    }
+)
+_ALSO = re.compile(
+    r"\s+(?:d/b/a|dba|aka|a/k/a|t/a|trading as|doing business as|formerly)\.?\s+", re.IGNORECASE
+)
+_LEAD = re.compile(
+    r"^(?:d/b/a|dba|aka|a/k/a|t/a|trading as|doing business as|formerly|now)\.?\s+", re.IGNORECASE
+)
 _PAREN = re.compile(r"\(([^()]*)\)")
 _TLD = re.compile(r"\.(?:com|io|ai|net|co|org|app|dev)$", re.IGNORECASE)
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -136,7 +175,9 @@ class Match:
     how: str  # "same name", "alias of COMPANY", "one of the names it gives", "text" (words in the name)
 
 
-def who(query: str, listings: Iterable[Listing], table: AliasTable, places: Gazetteer | None = None) -> list[Match]:
+def who(
+    query: str, listings: Iterable[Listing], table: AliasTable, places: Gazetteer | None = None
+) -> list[Match]:
     """Every listing that names the company ``query`` names, under any of its names; also any whose
     name has ``query`` at the start of a word ("Google" in "Google Analytics"), marked "text".
     Names are compared as a reader sees them (``lookalike.visible``: no invisible characters).
@@ -146,11 +187,16 @@ def who(query: str, listings: Iterable[Listing], table: AliasTable, places: Gaze
         literal = " ".join(query.split()).casefold()
         if not literal.strip(" ,.;:-"):
             return []  # nothing to look for: "" or list punctuation would match nearly every row
-        return [Match(item, identify(item.entity, table, places).company, "text")
-                for item in listings if literal in visible(item.entity).casefold()]  # fmt: skip
+        return [
+            Match(item, identify(item.entity, table, places).company, "text")
+            for item in listings
+            if literal in visible(item.entity).casefold()
+        ]
     q = identify(query, table, places)
     q_main = name_key(spellings(query)[0]) if spellings(query) else q.key
-    word = re.compile(r"(?<!\w)" + re.escape(" ".join(query.split())), re.IGNORECASE) if query.strip() else None
+    word = (
+        re.compile(r"(?<!\w)" + re.escape(" ".join(query.split())), re.IGNORECASE) if query.strip() else None
+    )
     out = []
     for item in listings:
         shown = visible(item.entity)
@@ -181,9 +227,14 @@ class Company:
     unrecognised: tuple[str, ...]
 
     def to_json(self) -> dict[str, object]:
-        return {"company": self.name, "vendor_count": len(self.vendors), "vendors": list(self.vendors),
-                "spellings": list(self.spellings), "countries": list(self.countries),
-                "location_unrecognised": list(self.unrecognised)}  # fmt: skip
+        return {
+            "company": self.name,
+            "vendor_count": len(self.vendors),
+            "vendors": list(self.vendors),
+            "spellings": list(self.spellings),
+            "countries": list(self.countries),
+            "location_unrecognised": list(self.unrecognised),
+        }
 
 
 def concentration(listings: Sequence[Listing], table: AliasTable, places: Gazetteer) -> list[Company]:

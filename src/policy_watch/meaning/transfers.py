@@ -88,7 +88,11 @@ class TransferRules:
             adequacy, condition = self.status(code)
             if adequacy in (Adequacy.PARTIAL, Adequacy.NONE):
                 out.append(TransferRisk(code, adequacy, condition))
-        out += [TransferRisk(r.label, Adequacy.UNKNOWN, REGION_CONDITION) for r in location.regions if not r.inside_eea]
+        out += [
+            TransferRisk(r.label, Adequacy.UNKNOWN, REGION_CONDITION)
+            for r in location.regions
+            if not r.inside_eea
+        ]
         return tuple(out)
 
 
@@ -139,13 +143,19 @@ class TransferMeaning:
         return bool(self.new)
 
     def to_json(self) -> dict[str, object]:
-        return {"countries": list(self.countries), "transfer_risk": [r.to_json() for r in self.risks],
-                "location_unrecognised": list(self.location.unread)}  # fmt: skip
+        return {
+            "countries": list(self.countries),
+            "transfer_risk": [r.to_json() for r in self.risks],
+            "location_unrecognised": list(self.location.unread),
+        }
 
     def to_text(self) -> dict[str, str]:
         """The same fields as one line each, for CSV."""
-        return {"countries": ", ".join(self.countries), "transfer_risk": "; ".join(r.text() for r in self.risks),
-                "location_unrecognised": "; ".join(self.location.unread)}  # fmt: skip
+        return {
+            "countries": ", ".join(self.countries),
+            "transfer_risk": "; ".join(r.text() for r in self.risks),
+            "location_unrecognised": "; ".join(self.location.unread),
+        }
 
 
 def meaning_of(
@@ -181,8 +191,10 @@ def sentence(entity: str, meaning: TransferMeaning, rules: TransferRules) -> str
     """
     loc = meaning.location
     if meaning.added:
-        parts = [_risk_words(r, _name(r.place) if r.adequacy is not Adequacy.UNKNOWN else r.place, outside=True)
-                 for r in meaning.risks]  # fmt: skip
+        parts = [
+            _risk_words(r, _name(r.place) if r.adequacy is not Adequacy.UNKNOWN else r.place, outside=True)
+            for r in meaning.risks
+        ]
         adequate = [_name(c) for c in loc.codes if rules.status(c)[0] is Adequacy.FULL]
         inside = [_name(c) for c in loc.codes if rules.status(c)[0] is Adequacy.EEA]
         inside += [r.label for r in loc.regions if r.inside_eea]

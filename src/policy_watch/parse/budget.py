@@ -46,7 +46,9 @@ class Deadline:
 
     def check(self) -> None:
         if time.monotonic() >= self.ends:
-            raise BudgetError(f"parsing took longer than {self.seconds:g} s; page refused", source=self.source)
+            raise BudgetError(
+                f"parsing took longer than {self.seconds:g} s; page refused", source=self.source
+            )
 
 
 NO_DEADLINE = Deadline(float("inf"), float("inf"))
@@ -79,5 +81,6 @@ def check_markup(body: bytes | str, source: str | None, limit: int = MAX_ATTRIBU
             worst = max(worst, count)
             if work > limit:
                 raise BudgetError(
-                    f"markup too costly to parse: an element with {worst} attributes; page refused", source=source
+                    f"markup too costly to parse: an element with {worst} attributes; page refused",
+                    source=source,
                 )

@@ -129,5 +129,7 @@ def read_cards(page: Page, rules: ParseRules) -> LayoutResult:
     for card, name in cards:
         page.deadline.check()
         section = _section(card.node, names)
-        entries.append(make_entry(section, name, card.fields.get(PURPOSE, ""), card.fields.get(COUNTRY, ""), card.extra))
+        entries.append(
+            make_entry(section, name, card.fields.get(PURPOSE, ""), card.fields.get(COUNTRY, ""), card.extra)
+        )
     return LayoutResult(dedupe(entries))

@@ -30,12 +30,44 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _FLIGHT_LINE = re.compile(r"^[0-9a-fA-F]+:(?=[\[{])", re.M)  # a React Server Components row: "5:[...]"
 _TITLE_KEYS = ("title", "heading", "sectionTitle", "section", "category", "group", "label", "name")
 _DATE_KEYS = {
-    "updated at", "updated", "last updated", "lastupdated", "date modified", "modified", "modified at",
-    "last modified", "published at", "date published", "effective date", "effective", "updated on",
-    "last updated at", "last updated date", "published", "publish date",
-}  # fmt: skip
-_SKIP_EXTRA = {"id", "uuid", "key", "slug", "url", "href", "link", "logo", "image", "icon", "typename",
-               "created at", "order", "index", "position", "sort", "sort order", "type"}  # fmt: skip
+    "updated at",
+    "updated",
+    "last updated",
+    "lastupdated",
+    "date modified",
+    "modified",
+    "modified at",
+    "last modified",
+    "published at",
+    "date published",
+    "effective date",
+    "effective",
+    "updated on",
+    "last updated at",
+    "last updated date",
+    "published",
+    "publish date",
+}
+_SKIP_EXTRA = {
+    "id",
+    "uuid",
+    "key",
+    "slug",
+    "url",
+    "href",
+    "link",
+    "logo",
+    "image",
+    "icon",
+    "typename",
+    "created at",
+    "order",
+    "index",
+    "position",
+    "sort",
+    "sort order",
+    "type",
+}
 _ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d")
 _MAX_DEPTH = 40
 _MAX_SCRIPT = 20 * 1024 * 1024

@@ -42,7 +42,8 @@ class Row:
         self.all_th = bool(nodes) and len(th) == len(nodes)
         # Grid column of the row's <th scope="row">, if it has one.
         self.row_header_col: int | None = next(
-            ((starts[i] if starts is not None else i) for i in th if nodes[i].attrs.get("scope") == "row"), None
+            ((starts[i] if starts is not None else i) for i in th if nodes[i].attrs.get("scope") == "row"),
+            None,
         )
 
     @property

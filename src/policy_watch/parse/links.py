@@ -7,7 +7,16 @@ from urllib.parse import urljoin
 from policy_watch.parse.html import build_tree, collapse
 
 _SHELL_TEXT = 400  # visible characters: a shell shows less than this
-_APP_ROOTS = ("#__next", "#__nuxt", "#root", "#app", "[data-reactroot]", "app-root", "#svelte", "[ng-version]")
+_APP_ROOTS = (
+    "#__next",
+    "#__nuxt",
+    "#root",
+    "#app",
+    "[data-reactroot]",
+    "app-root",
+    "#svelte",
+    "[ng-version]",
+)
 
 
 def find_link(body: bytes | str, content_type: str | None, text: str, base_url: str) -> str | None:

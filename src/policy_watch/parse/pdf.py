@@ -56,10 +56,14 @@ def pdf_to_html(body: bytes, source: str | None = None) -> str:
     except PdfminerException as e:
         cause = e.args[0] if e.args else e
         if isinstance(cause, PDFPasswordIncorrect):
-            raise ParseError("the PDF is encrypted and needs a password: it cannot be read", source=source) from None
+            raise ParseError(
+                "the PDF is encrypted and needs a password: it cannot be read", source=source
+            ) from None
         raise ParseError(f"not a readable PDF: {cause!r}", source=source) from None
     except PDFPasswordIncorrect:
-        raise ParseError("the PDF is encrypted and needs a password: it cannot be read", source=source) from None
+        raise ParseError(
+            "the PDF is encrypted and needs a password: it cannot be read", source=source
+        ) from None
     with pdf:
         count = page_count(pdf)
         if count > MAX_PAGES:
@@ -100,10 +104,14 @@ def check_streams(body: bytes, source: str | None) -> None:
         except zlib.error:
             continue  # pdfminer reports a broken stream itself
         if decoder.unconsumed_tail:
-            raise ParseError(f"a stream of the PDF unpacks to over {MAX_STREAM_BYTES} bytes: not read", source=source)
+            raise ParseError(
+                f"a stream of the PDF unpacks to over {MAX_STREAM_BYTES} bytes: not read", source=source
+            )
         total += len(data)
         if total > MAX_TOTAL_BYTES:
-            raise ParseError(f"the PDF's streams unpack to over {MAX_TOTAL_BYTES} bytes: not read", source=source)
+            raise ParseError(
+                f"the PDF's streams unpack to over {MAX_TOTAL_BYTES} bytes: not read", source=source
+            )
 
 
 def _page_parts(page: Any, parts: list[str], open_table: _Table | None) -> _Table | None:
@@ -146,7 +154,9 @@ def _page_parts(page: Any, parts: list[str], open_table: _Table | None) -> _Tabl
 
 def _inside(obj: dict[str, Any], box: Sequence[float]) -> bool:
     x0, top, x1, bottom = box
-    return bool(obj["x0"] >= x0 - 1 and obj["x1"] <= x1 + 1 and obj["top"] >= top - 1 and obj["bottom"] <= bottom + 1)
+    return bool(
+        obj["x0"] >= x0 - 1 and obj["x1"] <= x1 + 1 and obj["top"] >= top - 1 and obj["bottom"] <= bottom + 1
+    )
 
 
 def _cell(value: str | None) -> str:

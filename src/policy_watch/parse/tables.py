@@ -133,7 +133,9 @@ def _entries(rows: list[Row], column_map: ColumnMap, section: str, header: list[
     return entries
 
 
-def read_table(table: LexborNode, section: str, title: str = "", deadline: Deadline = NO_DEADLINE) -> TableRead:
+def read_table(
+    table: LexborNode, section: str, title: str = "", deadline: Deadline = NO_DEADLINE
+) -> TableRead:
     rows = table_grid(table, deadline)
     first = next((r for r in rows if not r.empty and not r.note), None)
     seen = tuple(first.cells) if first else ()

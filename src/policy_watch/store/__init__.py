@@ -72,7 +72,9 @@ def _insert_rows(conn: sqlite3.Connection, snapshot_id: int, rows: PageRows) -> 
     text = json.dumps(rows.cells, ensure_ascii=False)
     args = {"keys": b"".join(rows.keys), "cells": text, "snapshot": snapshot_id}
     if "\\u0000" in text:  # a NUL, which json_extract cuts the text at (SQLite 3.40)
-        conn.executemany(INSERT_ROW, [(key, *cells) for key, cells in zip(rows.keys, rows.cells, strict=True)])
+        conn.executemany(
+            INSERT_ROW, [(key, *cells) for key, cells in zip(rows.keys, rows.cells, strict=True)]
+        )
     else:
         conn.execute(_ROWS_SQL, args)
     conn.execute(_LINKS_SQL, args)
@@ -82,8 +84,14 @@ DECISION_ACTIONS = ("acknowledged", "objected", "accepted")
 
 
 def _decision(r: dict[str, Any]) -> Decision:
-    return Decision(id=r["id"], window_id=r["window_id"], action=r["action"], by=r["by"], note=r["note"],
-                    at=datetime.fromisoformat(r["at"]))  # fmt: skip
+    return Decision(
+        id=r["id"],
+        window_id=r["window_id"],
+        action=r["action"],
+        by=r["by"],
+        note=r["note"],
+        at=datetime.fromisoformat(r["at"]),
+    )
 
 
 _CHECKPOINT_PAGES = 1000  # SQLite's default: the log is copied into the database every 4 MB
@@ -240,8 +248,10 @@ class Store:
                         "update fetches set url = ? where vendor_id = ? and url is null",
                         [row["url"], row["id"]],
                     )
-                    self.db.execute("update vendors set url = ?, etag = null, last_modified_header = null where id = ?",
-                                    [url, row["id"]])  # fmt: skip
+                    self.db.execute(
+                        "update vendors set url = ?, etag = null, last_modified_header = null where id = ?",
+                        [url, row["id"]],
+                    )
             if changed:  # read again: new ids, cleared validators
                 rows = self._vendor_rows([name for name, _ in vendors])
         return {
@@ -271,13 +281,18 @@ class Store:
             # latest_status: of the latest page fetched (a later reading of an older page does not
             # release a page held as suspect); latest_id: that page's snapshot while it is held,
             # else the newest snapshot, a later reading included (what an unchanged page touches)
-            out.update((r["name"], r) for r in self.query(
-                "select v.*, l.id as latest_id, s.status as latest_status, l.entry_count as latest_entries"
-                " from vendors v left join snapshots s on s.id ="
-                " (select max(id) from snapshots where vendor_id = v.id and reading_of is null)"
-                " left join snapshots l on l.id = case when s.status = 'suspect' then s.id"
-                " else (select max(id) from snapshots where vendor_id = v.id) end"
-                f" where v.name in ({marks})", chunk))  # fmt: skip
+            out.update(
+                (r["name"], r)
+                for r in self.query(
+                    "select v.*, l.id as latest_id, s.status as latest_status, l.entry_count as latest_entries"
+                    " from vendors v left join snapshots s on s.id ="
+                    " (select max(id) from snapshots where vendor_id = v.id and reading_of is null)"
+                    " left join snapshots l on l.id = case when s.status = 'suspect' then s.id"
+                    " else (select max(id) from snapshots where vendor_id = v.id) end"
+                    f" where v.name in ({marks})",
+                    chunk,
+                )
+            )
         return out
 
     def freshness(self) -> dict[str, dict[str, Any]]:
@@ -289,13 +304,18 @@ class Store:
             " as latest_status,"
             " (select max(last_seen) from snapshots where vendor_id = v.id and status in ('good', 'accepted'))"
             " as last_success from vendors v"
-        )  # fmt: skip
+        )
         out = {}
         for r in rows:
             failed = bool(r["consecutive_failures"])
             held = r["latest_status"] == "suspect"
-            why = (f"its latest check failed: {r['last_error']}" if failed
-                   else "its page is held as suspect (structure changed)" if held else None)  # fmt: skip
+            why = (
+                f"its latest check failed: {r['last_error']}"
+                if failed
+                else "its page is held as suspect (structure changed)"
+                if held
+                else None
+            )
             out[r["name"]] = {"stale": failed or held, "last_success": r["last_success"], "stale_reason": why}
         return out
 
@@ -308,11 +328,20 @@ class Store:
         row = self._one("select id from vendors where name = ? collate nocase", [name])
         return None if row is None else int(row["id"])
 
-    def record_run(self, run_id: str, started: datetime, finished: datetime, checked: int, failed: int,
-                   changed: int) -> None:  # fmt: skip
-        self.db.table("runs").insert({"id": run_id, "started_at": started.isoformat(),
-                                      "finished_at": finished.isoformat(), "checked": checked,
-                                      "failed": failed, "changed": changed}, replace=True)  # fmt: skip
+    def record_run(
+        self, run_id: str, started: datetime, finished: datetime, checked: int, failed: int, changed: int
+    ) -> None:
+        self.db.table("runs").insert(
+            {
+                "id": run_id,
+                "started_at": started.isoformat(),
+                "finished_at": finished.isoformat(),
+                "checked": checked,
+                "failed": failed,
+                "changed": changed,
+            },
+            replace=True,
+        )
 
     def last_run(self) -> datetime | None:
         row = self._one("select max(started_at) as last from runs", [])
@@ -324,9 +353,18 @@ class Store:
         self.db.conn.execute(
             "insert into fetches (vendor_id, started_at, status, duration_ms, bytes, outcome, error, url, final_url)"
             " values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [vendor_id, int(fetch["started_at"].timestamp()), fetch.get("status"), fetch.get("duration_ms"),
-             fetch.get("bytes"), fetch.get("outcome"), fetch.get("error"), fetch.get("url"), fetch.get("final_url")],
-        )  # fmt: skip
+            [
+                vendor_id,
+                int(fetch["started_at"].timestamp()),
+                fetch.get("status"),
+                fetch.get("duration_ms"),
+                fetch.get("bytes"),
+                fetch.get("outcome"),
+                fetch.get("error"),
+                fetch.get("url"),
+                fetch.get("final_url"),
+            ],
+        )
 
     def update_vendor(self, vendor_id: int, **values: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in values)
@@ -344,8 +382,11 @@ class Store:
 
     def latest_meta(self, vendor_id: int) -> dict[str, Any] | None:
         """``latest_snapshot``'s row without its entries (cheap: for unchanged pages)."""
-        return self._one("select id, status, entry_count, content_hash from snapshots where vendor_id = ?"
-                         " and reading_of is null order by id desc limit 1", [vendor_id])  # fmt: skip
+        return self._one(
+            "select id, status, entry_count, content_hash from snapshots where vendor_id = ?"
+            " and reading_of is null order by id desc limit 1",
+            [vendor_id],
+        )
 
     def snapshot_at(self, vendor_id: int, when: str) -> StoredSnapshot | None:
         return self._snapshot_where(
@@ -374,18 +415,33 @@ class Store:
         cols = tuple((item[0], tuple(item[1])) for item in stored)
         headers = tuple((item[0], tuple(item[2])) for item in stored if len(item) > 2 and item[2])
         declared = date.fromisoformat(row["declared_date"]) if row["declared_date"] else None
-        return StoredSnapshot(id=row["id"], vendor_id=row["vendor_id"], content_hash=row["content_hash"],
-                              status=row["status"], first_seen=row["first_seen"], last_seen=row["last_seen"],
-                              declared_date=declared, entries=entries, columns=cols, headers=headers,
-                              body_hash=row["body_hash"], reading_of=row.get("reading_of"))  # fmt: skip
+        return StoredSnapshot(
+            id=row["id"],
+            vendor_id=row["vendor_id"],
+            content_hash=row["content_hash"],
+            status=row["status"],
+            first_seen=row["first_seen"],
+            last_seen=row["last_seen"],
+            declared_date=declared,
+            entries=entries,
+            columns=cols,
+            headers=headers,
+            body_hash=row["body_hash"],
+            reading_of=row.get("reading_of"),
+        )
 
     def touch_snapshot(self, snapshot_id: int, now: datetime) -> None:
         self.db.execute("update snapshots set last_seen = ? where id = ?", [now.isoformat(), snapshot_id])
 
     def save_body(
-        self, body: bytes, content_type: str | None, previous: str | None = None, packed: bytes | None = None,
-        hash_: str | None = None, size: int | None = None,
-    ) -> str:  # fmt: skip
+        self,
+        body: bytes,
+        content_type: str | None,
+        previous: str | None = None,
+        packed: bytes | None = None,
+        hash_: str | None = None,
+        size: int | None = None,
+    ) -> str:
         """Keep a raw page as evidence: zstd, as a delta against ``previous`` (the vendor's last body)
         when there is one, so a page that changed a little costs a few hundred bytes, not 10 KB.
         ``packed`` is ``pack_body(body)``, ``hash_`` its ``body_hash`` and ``size`` its length when
@@ -393,8 +449,10 @@ class Store:
         h = hash_ or body_hash(body)
         size = len(body) if size is None else size
         conn = self.db.conn
-        insert = ("insert or ignore into bodies (hash, content_type, size, data, codec, base_hash, depth)"
-                  " values (?, ?, ?, ?, ?, ?, ?)")  # fmt: skip
+        insert = (
+            "insert or ignore into bodies (hash, content_type, size, data, codec, base_hash, depth)"
+            " values (?, ?, ?, ?, ?, ?, ?)"
+        )
         if packed is not None:  # already compressed on its own (a first body): one statement
             conn.execute(insert, (h, content_type, size, packed, "zstd", None, 0))
             return h
@@ -421,10 +479,19 @@ class Store:
         return unpack(row["data"], row["codec"], previous), row["content_type"]
 
     def insert_snapshot(
-        self, vendor_id: int, page: ParsedPage, *, status: str, now: datetime, body_hash: str | None,
-        parser_version: str, chash: str | None = None, rows: PageRows | None = None,
-        reading_config: str | None = None, reading_of: int | None = None,
-    ) -> int:  # fmt: skip
+        self,
+        vendor_id: int,
+        page: ParsedPage,
+        *,
+        status: str,
+        now: datetime,
+        body_hash: str | None,
+        parser_version: str,
+        chash: str | None = None,
+        rows: PageRows | None = None,
+        reading_config: str | None = None,
+        reading_of: int | None = None,
+    ) -> int:
         """A new snapshot and its rows. ``chash`` and ``rows`` (``page_rows(page.entries)``) when known.
         ``reading_of``: this is a later reading of that snapshot's raw page (which stays as it was)."""
         rows = rows or page_rows(page.entries)
@@ -433,9 +500,21 @@ class Store:
             "insert into snapshots (vendor_id, content_hash, status, first_seen, last_seen, declared_date,"
             " parser_version, body_hash, entry_count, columns, reading_config, reading_of)"
             " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [vendor_id, chash or content_hash(page, rows), status, at, at, iso_date(page.last_modified), parser_version,
-             body_hash, len(page.entries), columns_json(page), reading_config, reading_of],
-        )  # fmt: skip
+            [
+                vendor_id,
+                chash or content_hash(page, rows),
+                status,
+                at,
+                at,
+                iso_date(page.last_modified),
+                parser_version,
+                body_hash,
+                len(page.entries),
+                columns_json(page),
+                reading_config,
+                reading_of,
+            ],
+        )
         sid = int(cur.lastrowid or 0)
         _insert_rows(self.db.conn, sid, rows)
         return sid
@@ -447,47 +526,82 @@ class Store:
 
     def insert_window(self, vendor_id: int, snapshot_id: int, window: ObjectionWindow, now: datetime) -> int:
         table = self.db.table("windows")
-        table.insert({"vendor_id": vendor_id, "snapshot_id": snapshot_id, "detected_at": now.isoformat(),
-                      "opens": window.opens.isoformat(), "deadline": window.deadline.isoformat(),
-                      "rule": window.rule.value, "late": int(window.deadline < now.date()), "status": "open",
-                      "reminders_sent": "[]"})  # fmt: skip
+        table.insert(
+            {
+                "vendor_id": vendor_id,
+                "snapshot_id": snapshot_id,
+                "detected_at": now.isoformat(),
+                "opens": window.opens.isoformat(),
+                "deadline": window.deadline.isoformat(),
+                "rule": window.rule.value,
+                "late": int(window.deadline < now.date()),
+                "status": "open",
+                "reminders_sent": "[]",
+            }
+        )
         return int(table.last_pk or 0)
 
     def insert_changes(
-        self, vendor_id: int, snapshot_id: int, previous_id: int | None, changes: Sequence[Change],
-        window_ids: Sequence[int | None], now: datetime,
-    ) -> None:  # fmt: skip
+        self,
+        vendor_id: int,
+        snapshot_id: int,
+        previous_id: int | None,
+        changes: Sequence[Change],
+        window_ids: Sequence[int | None],
+        now: datetime,
+    ) -> None:
         self.db.table("changes").insert_all(
-            {"vendor_id": vendor_id, "snapshot_id": snapshot_id, "previous_snapshot_id": previous_id,
-             "window_id": wid, "kind": c.kind.value, "section": c.section, "entity": c.entity, "field": c.field,
-             "old": c.old, "new": c.new, "detected_at": now.isoformat()}
+            {
+                "vendor_id": vendor_id,
+                "snapshot_id": snapshot_id,
+                "previous_snapshot_id": previous_id,
+                "window_id": wid,
+                "kind": c.kind.value,
+                "section": c.section,
+                "entity": c.entity,
+                "field": c.field,
+                "old": c.old,
+                "new": c.new,
+                "detected_at": now.isoformat(),
+            }
             for c, wid in zip(changes, window_ids, strict=True)
-        )  # fmt: skip
+        )
 
     def window(self, window_id: int) -> dict[str, Any] | None:
-        return self._one("select w.*, v.name as vendor from windows w join vendors v on v.id = w.vendor_id"
-                         " where w.id = ?", [window_id])  # fmt: skip
+        return self._one(
+            "select w.*, v.name as vendor from windows w join vendors v on v.id = w.vendor_id where w.id = ?",
+            [window_id],
+        )
 
     def add_decision(self, window_id: int, action: str, by: str, note: str | None, at: datetime) -> Decision:
         """Record one more decision on a window (earlier ones stay as they are); it becomes the
         window's status. Raises NotFoundError for a window that does not exist."""
         if action not in DECISION_ACTIONS:
-            raise StoreError(str(self.path), f"unknown decision {action!r} (one of {', '.join(DECISION_ACTIONS)})")
+            raise StoreError(
+                str(self.path), f"unknown decision {action!r} (one of {', '.join(DECISION_ACTIONS)})"
+            )
         with self.transaction():
             if self._one("select id from windows where id = ?", [window_id]) is None:
                 raise NotFoundError(f"no objection window with id {window_id}")
-            cur = self.db.conn.execute("insert into decisions (window_id, action, by, note, at) values (?, ?, ?, ?, ?)",
-                                       [window_id, action, by, note, at.isoformat()])  # fmt: skip
+            cur = self.db.conn.execute(
+                "insert into decisions (window_id, action, by, note, at) values (?, ?, ?, ?, ?)",
+                [window_id, action, by, note, at.isoformat()],
+            )
             # the window row keeps the latest decision, for queries and the views
-            self.db.conn.execute("update windows set status = ?, status_by = ?, status_at = ?, note = ? where id = ?",
-                                 [action, by, at.isoformat(), note, window_id])  # fmt: skip
+            self.db.conn.execute(
+                "update windows set status = ?, status_by = ?, status_at = ?, note = ? where id = ?",
+                [action, by, at.isoformat(), note, window_id],
+            )
         return Decision(int(cur.lastrowid or 0), window_id, action, by, note, at)
 
     def decisions(self, window_id: int) -> list[Decision]:
         """Every decision on a window, oldest first. Raises NotFoundError for a window that does not exist."""
         if self._one("select id from windows where id = ?", [window_id]) is None:
             raise NotFoundError(f"no objection window with id {window_id}")
-        return [_decision(r) for r in self.query("select * from decisions where window_id = ? order by id", [window_id])]
+        return [
+            _decision(r)
+            for r in self.query("select * from decisions where window_id = ? order by id", [window_id])
+        ]
 
     def decisions_of(self, window_ids: Sequence[int]) -> dict[int, list[Decision]]:
         """Decisions of many windows at once, each list oldest first."""
@@ -514,36 +628,56 @@ class Store:
             yield from self.query(sql.format(",".join("?" * len(chunk))), chunk)
 
     def expire_windows(self, today: date) -> int:
-        cur = self.db.execute("update windows set status = 'expired' where status in ('open', 'acknowledged')"
-                              " and deadline < ?", [today.isoformat()])  # fmt: skip
+        cur = self.db.execute(
+            "update windows set status = 'expired' where status in ('open', 'acknowledged') and deadline < ?",
+            [today.isoformat()],
+        )
         return int(cur.rowcount)
 
     def windows(self, *, all_: bool = False) -> list[dict[str, Any]]:
         where = "" if all_ else "where w.status in ('open', 'acknowledged')"
-        return list(self.query(
-            "select w.*, v.name as vendor, v.url as url,"
-            " (select count(*) from changes c where c.window_id = w.id) as change_count"
-            f" from windows w join vendors v on v.id = w.vendor_id {where} order by w.deadline, w.id"
-        ))  # fmt: skip
+        return list(
+            self.query(
+                "select w.*, v.name as vendor, v.url as url,"
+                " (select count(*) from changes c where c.window_id = w.id) as change_count"
+                f" from windows w join vendors v on v.id = w.vendor_id {where} order by w.deadline, w.id"
+            )
+        )
 
     def mark_reminders(self, window_id: int, offsets: Sequence[int]) -> None:
         row = self._one("select reminders_sent from windows where id = ?", [window_id])
         sent = set(json.loads(row["reminders_sent"] or "[]")) if row else set()
-        self.db.execute("update windows set reminders_sent = ? where id = ?",
-                        [json.dumps(sorted(sent | set(offsets))), window_id])  # fmt: skip
+        self.db.execute(
+            "update windows set reminders_sent = ? where id = ?",
+            [json.dumps(sorted(sent | set(offsets))), window_id],
+        )
 
     # --- outbox -------------------------------------------------------------------------------------
 
     def enqueue(self, alerts: Sequence[Alert], run_id: str, now: datetime) -> None:
         """Queue alerts; an alert already queued for a target (same dedupe key) is not queued again."""
         self.db.table("outbox").insert_all(
-            ({"created_at": now.isoformat(), "run_id": run_id, "target": a.target, "vendor": a.vendor,
-              "kind": a.kind, "dedupe_key": a.dedupe_key, "title": a.title, "body_markdown": a.body_markdown,
-              "body_html": a.body_html, "body_text": a.body_text, "level": a.level,
-              "status": "held" if a.held else "pending",
-              "attempts": 0, "next_attempt_at": now.isoformat()} for a in alerts),
+            (
+                {
+                    "created_at": now.isoformat(),
+                    "run_id": run_id,
+                    "target": a.target,
+                    "vendor": a.vendor,
+                    "kind": a.kind,
+                    "dedupe_key": a.dedupe_key,
+                    "title": a.title,
+                    "body_markdown": a.body_markdown,
+                    "body_html": a.body_html,
+                    "body_text": a.body_text,
+                    "level": a.level,
+                    "status": "held" if a.held else "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now.isoformat(),
+                }
+                for a in alerts
+            ),
             ignore=True,
-        )  # fmt: skip
+        )
 
     def outbox(self, statuses: Sequence[str] = ("pending",)) -> list[dict[str, Any]]:
         marks = ",".join("?" for _ in statuses)
@@ -554,8 +688,10 @@ class Store:
         from every current spelling; else only the current spellings it lacks (often none)."""
         if self._one("select 1 as x from entity_names where rules != ? limit 1", [rules]) is not None:
             return True, [r["entity"] for r in self.query("select distinct entity from current_entries")]
-        missing = self.query("select distinct c.entity from current_entries c"
-                             " where not exists(select 1 from entity_names n where n.entity = c.entity)")  # fmt: skip
+        missing = self.query(
+            "select distinct c.entity from current_entries c"
+            " where not exists(select 1 from entity_names n where n.entity = c.entity)"
+        )
         return False, [r["entity"] for r in missing]
 
     def add_entity_names(self, names: Sequence[tuple[str, str, str]], rules: str, *, rebuild: bool) -> None:
@@ -563,8 +699,9 @@ class Store:
         changed, else only added to."""
         if rebuild:
             self.db.execute("delete from entity_names")
-        self.db.conn.executemany("insert or replace into entity_names values (?, ?, ?, ?)",
-                                 [(*n, rules) for n in names])  # fmt: skip
+        self.db.conn.executemany(
+            "insert or replace into entity_names values (?, ?, ?, ?)", [(*n, rules) for n in names]
+        )
 
     def _one(self, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
         rows = self.query(sql, params)

@@ -96,7 +96,9 @@ def _connect(path: Path, *, read_only: bool) -> Database:
         _check_schema(db, path)
         if migrations.pending(db):
             migrations.apply(db)
-            db.execute("insert or replace into schema_info (key, value) values ('written_by', ?)", [__version__])
+            db.execute(
+                "insert or replace into schema_info (key, value) values ('written_by', ?)", [__version__]
+            )
         _check_columns(db, path)
         create_views(db)
     except sqlite3.DatabaseError as e:
@@ -156,7 +158,11 @@ def _check_columns(db: Database, path: Path) -> None:
         have = {r[1] for r in db.conn.execute(f"PRAGMA table_info({table})").fetchall()}
         missing = sorted(wanted - have)
         if missing:
-            what = f"table {table} is missing" if not have else f"table {table} has no column {', '.join(missing)}"
+            what = (
+                f"table {table} is missing"
+                if not have
+                else f"table {table} has no column {', '.join(missing)}"
+            )
             raise _newer(db, path, what)
 
 
@@ -188,15 +194,24 @@ def _check_permissions(path: Path) -> None:
         if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
             try:
                 os.chmod(f, 0o600)
-                log.warning("%s: permissions were %s, now owner-only (0600)", f, oct(stat.S_IMODE(st.st_mode)))
+                log.warning(
+                    "%s: permissions were %s, now owner-only (0600)", f, oct(stat.S_IMODE(st.st_mode))
+                )
             except OSError as e:
-                log.warning("%s: others may read this file (%s) and it cannot be changed: %s",
-                            f, oct(stat.S_IMODE(st.st_mode)), e.strerror)  # fmt: skip
+                log.warning(
+                    "%s: others may read this file (%s) and it cannot be changed: %s",
+                    f,
+                    oct(stat.S_IMODE(st.st_mode)),
+                    e.strerror,
+                )
     with suppress(OSError):
         mode = os.stat(path.parent).st_mode
         if mode & 0o022 and not mode & stat.S_ISVTX:
-            log.warning("%s: others may write to the database's folder (%s); make it owner-only "
-                        "(chmod 700)", path.parent, oct(stat.S_IMODE(mode)))  # fmt: skip
+            log.warning(
+                "%s: others may write to the database's folder (%s); make it owner-only (chmod 700)",
+                path.parent,
+                oct(stat.S_IMODE(mode)),
+            )
 
 
 class Checkpointer:
@@ -276,8 +291,11 @@ def _open_lock(lock_path: Path) -> int:
             fd = os.open(lock_path, flags)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise StoreError(str(lock_path), "the lock file is a symbolic link; refusing to follow it "
-                             "(remove it if nothing else needs it)") from None  # fmt: skip
+            raise StoreError(
+                str(lock_path),
+                "the lock file is a symbolic link; refusing to follow it "
+                "(remove it if nothing else needs it)",
+            ) from None
         raise StoreError(str(lock_path), f"cannot create lock file: {e.strerror}") from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:

@@ -90,7 +90,7 @@ def vendor_summaries(
         f" left join snapshots l on l.id = p.latest_id left join bodies b on b.hash = v.body_hash {where}"
         " order by v.name collate nocase",
         params * 2,  # the vendor, in the snapshots read and in the vendors shown
-    )  # fmt: skip
+    )
     windows = dict(
         (r["vendor_id"], r["n"])
         for r in store.query(
@@ -104,19 +104,30 @@ def vendor_summaries(
         last_check = r["last_read"]
         if r["consecutive_failures"] or last_check is None:
             last_check = _last_attempt(store, r["id"]) or last_check
-        out.append(VendorSummary(
-            id=r["id"], name=r["name"], url=r["url"], failing=bool(r["failing"]),
-            consecutive_failures=r["consecutive_failures"] or 0, last_error=r["last_error"],
-            last_check=last_check, last_success=r["last_success"], entries=r["entries"],
-            suspect=r["latest_status"] == "suspect", open_windows=windows.get(r["id"], 0),
-            content_type=r["content_type"],
-        ))  # fmt: skip
+        out.append(
+            VendorSummary(
+                id=r["id"],
+                name=r["name"],
+                url=r["url"],
+                failing=bool(r["failing"]),
+                consecutive_failures=r["consecutive_failures"] or 0,
+                last_error=r["last_error"],
+                last_check=last_check,
+                last_success=r["last_success"],
+                entries=r["entries"],
+                suspect=r["latest_status"] == "suspect",
+                open_windows=windows.get(r["id"], 0),
+                content_type=r["content_type"],
+            )
+        )
     return out
 
 
 def _last_attempt(store: Store, vendor_id: int) -> str | None:
     """The vendor's newest fetch attempt, found by reading the log from its end."""
-    rows = store.query("select started_at from fetches where vendor_id = ? order by id desc limit 1", [vendor_id])
+    rows = store.query(
+        "select started_at from fetches where vendor_id = ? order by id desc limit 1", [vendor_id]
+    )
     return _unix_iso(rows[0]["started_at"]) if rows else None
 
 
@@ -180,7 +191,9 @@ _CHANGE_COLUMNS = (
     "c.id, c.vendor_id, v.name as vendor, c.snapshot_id, c.previous_snapshot_id, c.window_id, c.kind, c.section,"
     " c.entity, c.field, c.old, c.new, c.detected_at, w.deadline"
 )
-_CHANGE_JOINS = " from changes c join vendors v on v.id = c.vendor_id left join windows w on w.id = c.window_id"
+_CHANGE_JOINS = (
+    " from changes c join vendors v on v.id = c.vendor_id left join windows w on w.id = c.window_id"
+)
 
 
 def _change(r: dict[str, Any]) -> ChangeRow:
@@ -190,26 +203,38 @@ def _change(r: dict[str, Any]) -> ChangeRow:
 def changes(store: Store, filters: ChangeFilter, limit: int, offset: int = 0) -> list[ChangeRow]:
     """Changes newest first, filtered; ``limit`` + 1 rows tell the caller there is a next page."""
     where, params = filters.where()
-    rows = store.query(f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS}{where}"
-                       " order by c.detected_at desc, c.id desc limit ? offset ?", [*params, limit, offset])  # fmt: skip
+    rows = store.query(
+        f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS}{where}"
+        " order by c.detected_at desc, c.id desc limit ? offset ?",
+        [*params, limit, offset],
+    )
     return [_change(r) for r in rows]
 
 
 def window_changes(store: Store, window_id: int) -> list[ChangeRow]:
-    rows = store.query(f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.window_id = ? order by c.id", [window_id])
+    rows = store.query(
+        f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.window_id = ? order by c.id", [window_id]
+    )
     return [_change(r) for r in rows]
 
 
 def change_sets(store: Store, vendor_id: int | None, limit: int) -> list[list[ChangeRow]]:
     """The latest ``limit`` sets of changes (one per new snapshot), newest first: a feed's entries."""
     where, params = ("where vendor_id = ?", [vendor_id]) if vendor_id is not None else ("", [])
-    ids = [r["snapshot_id"] for r in store.query(
-        f"select snapshot_id, max(detected_at) as at from changes {where} group by snapshot_id"
-        " order by at desc, snapshot_id desc limit ?", [*params, limit])]  # fmt: skip
+    ids = [
+        r["snapshot_id"]
+        for r in store.query(
+            f"select snapshot_id, max(detected_at) as at from changes {where} group by snapshot_id"
+            " order by at desc, snapshot_id desc limit ?",
+            [*params, limit],
+        )
+    ]
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
-    rows = store.query(f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.snapshot_id in ({marks}) order by c.id", ids)
+    rows = store.query(
+        f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.snapshot_id in ({marks}) order by c.id", ids
+    )
     by_snapshot: dict[int, list[ChangeRow]] = {i: [] for i in ids}
     for r in rows:
         by_snapshot[r["snapshot_id"]].append(_change(r))
@@ -234,12 +259,20 @@ class Evidence:
 def evidence(store: Store, snapshot_id: int) -> Evidence | None:
     rows = store.query(
         "select s.id, s.vendor_id, s.body_hash, s.first_seen, b.content_type, b.size from snapshots s"
-        " join bodies b on b.hash = s.body_hash where s.id = ?", [snapshot_id])  # fmt: skip
+        " join bodies b on b.hash = s.body_hash where s.id = ?",
+        [snapshot_id],
+    )
     if not rows:
         return None
     r = rows[0]
-    return Evidence(snapshot_id=r["id"], vendor_id=r["vendor_id"], body_hash=r["body_hash"],
-                    content_type=r["content_type"], size=r["size"] or 0, first_seen=r["first_seen"])  # fmt: skip
+    return Evidence(
+        snapshot_id=r["id"],
+        vendor_id=r["vendor_id"],
+        body_hash=r["body_hash"],
+        content_type=r["content_type"],
+        size=r["size"] or 0,
+        first_seen=r["first_seen"],
+    )
 
 
 def snapshot_vendor(store: Store, snapshot_id: int) -> int | None:
@@ -258,9 +291,14 @@ def listings(store: Store, names: Sequence[str], *, exact: bool = False) -> list
     for start in range(0, len(found), 500):
         chunk = found[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        out += [Listing(r["vendor"], r["entity"], r["section"] or "", r["purpose"] or "", r["country"] or "")
-                for r in store.query("select vendor, entity, section, purpose, country from current_entries"
-                                     f" where entity{collate} in ({marks})", chunk)]  # fmt: skip
+        out += [
+            Listing(r["vendor"], r["entity"], r["section"] or "", r["purpose"] or "", r["country"] or "")
+            for r in store.query(
+                "select vendor, entity, section, purpose, country from current_entries"
+                f" where entity{collate} in ({marks})",
+                chunk,
+            )
+        ]
     return sorted(out, key=lambda x: (x.vendor.casefold(), x.entity))
 
 
@@ -274,12 +312,16 @@ def added_locations(store: Store, change_ids: Sequence[int]) -> dict[int, str]:
         for r in store.query(
             "select c.id, group_concat(e.country, char(10)) as location from changes c join entries e"
             " on e.snapshot_id = c.snapshot_id and e.section = c.section and e.entity = c.entity"
-            f" where c.id in ({marks}) and c.kind = 'added' group by c.id", chunk):  # fmt: skip
+            f" where c.id in ({marks}) and c.kind = 'added' group by c.id",
+            chunk,
+        ):
             out[r["id"]] = r["location"] or ""
     return out
 
 
-ChangeKey = tuple[int, int, str, "str | None", str]  # id, snapshot, kind, field, entity: a stored change's identity
+ChangeKey = tuple[
+    int, int, str, "str | None", str
+]  # id, snapshot, kind, field, entity: a stored change's identity
 
 
 def change_key(c: ChangeRow) -> ChangeKey:
@@ -290,9 +332,14 @@ def located_change_keys(store: Store, filters: ChangeFilter) -> list[ChangeKey]:
     """The keys of every change (newest first) that adds an entry or changes its location: the ones
     a transfer risk can come from. Keys only: a year of them is read in a few milliseconds."""
     where, params = filters.where()
-    where = (where + " and" if where else " where") + " (c.kind = 'added' or (c.kind = 'changed' and c.field = 'country'))"
-    rows = store.db.conn.execute(f"select c.id, c.snapshot_id, c.kind, c.field, c.entity{_CHANGE_JOINS}{where}"
-                                 " order by c.detected_at desc, c.id desc", params).fetchall()  # fmt: skip
+    where = (
+        where + " and" if where else " where"
+    ) + " (c.kind = 'added' or (c.kind = 'changed' and c.field = 'country'))"
+    rows = store.db.conn.execute(
+        f"select c.id, c.snapshot_id, c.kind, c.field, c.entity{_CHANGE_JOINS}{where}"
+        " order by c.detected_at desc, c.id desc",
+        params,
+    ).fetchall()
     return [tuple(r) for r in rows]
 
 
@@ -302,7 +349,10 @@ def changes_by_id(store: Store, ids: Sequence[int]) -> list[ChangeRow]:
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
         marks = ",".join("?" * len(chunk))
-        found.update((r["id"], _change(r)) for r in store.query(f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.id in ({marks})", chunk))
+        found.update(
+            (r["id"], _change(r))
+            for r in store.query(f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.id in ({marks})", chunk)
+        )
     return [found[i] for i in ids if i in found]
 
 
@@ -313,8 +363,9 @@ def changes_of_windows(store: Store, window_ids: Sequence[int]) -> dict[int, lis
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for r in store.query(f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.window_id in ({marks}) order by c.id",
-                             chunk):  # fmt: skip
+        for r in store.query(
+            f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.window_id in ({marks}) order by c.id", chunk
+        ):
             out[r["window_id"]].append(_change(r))
     return out
 
@@ -328,5 +379,7 @@ def entity_names_after(store: Store, row_id: int) -> tuple[int, list[str]]:
 def entity_names_containing(store: Store, text: str) -> list[str]:
     """Entity names of any row (current or not) that contain ``text``, ignoring ASCII case."""
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    rows = store.db.conn.execute("select distinct entity from rows where entity like ? escape '\\'", [pattern])
+    rows = store.db.conn.execute(
+        "select distinct entity from rows where entity like ? escape '\\'", [pattern]
+    )
     return [r[0] for r in rows.fetchall()]

@@ -86,8 +86,9 @@ class StoredSnapshot:
     reading_of: int | None = None  # set on a later reading of an earlier snapshot's raw page
 
     def page(self) -> ParsedPage:
-        return ParsedPage(entries=self.entries, last_modified=self.declared_date, columns=self.columns,
-                          headers=self.headers)  # fmt: skip
+        return ParsedPage(
+            entries=self.entries, last_modified=self.declared_date, columns=self.columns, headers=self.headers
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +123,13 @@ def row_cells(e: Entry) -> Cells:
 
 def entry_from_row(row: dict[str, Any]) -> Entry:
     extra = json.loads(row["extra"] or "{}")
-    return Entry(section=row["section"] or "", entity=row["entity"], purpose=row["purpose"] or "",
-                 country=row["country"] or "", extra=tuple(extra.items()))  # fmt: skip
+    return Entry(
+        section=row["section"] or "",
+        entity=row["entity"],
+        purpose=row["purpose"] or "",
+        country=row["country"] or "",
+        extra=tuple(extra.items()),
+    )
 
 
 def pack_delta(body: bytes, previous: bytes) -> bytes:

@@ -20,51 +20,140 @@ migrations = Migrations("policy_watch")
 @migrations()
 def m001_initial(db: Database) -> None:
     db.table("vendors").create(
-        {"id": int, "name": str, "url": str, "created_at": str, "etag": str, "last_modified_header": str,
-         "body_hash": str, "consecutive_failures": int, "failing": int, "last_error": str},
-        pk="id", not_null={"name"}, defaults={"consecutive_failures": 0, "failing": 0},
-    )  # fmt: skip
+        {
+            "id": int,
+            "name": str,
+            "url": str,
+            "created_at": str,
+            "etag": str,
+            "last_modified_header": str,
+            "body_hash": str,
+            "consecutive_failures": int,
+            "failing": int,
+            "last_error": str,
+        },
+        pk="id",
+        not_null={"name"},
+        defaults={"consecutive_failures": 0, "failing": 0},
+    )
     db.table("vendors").create_index(["name"], unique=True)
     db.table("bodies").create({"hash": str, "content_type": str, "size": int, "body_zlib": bytes}, pk="hash")
     db.table("snapshots").create(
-        {"id": int, "vendor_id": int, "content_hash": str, "status": str, "first_seen": str, "last_seen": str,
-         "declared_date": str, "parser_version": str, "body_hash": str, "entry_count": int, "columns": str},
-        pk="id", foreign_keys=[("vendor_id", "vendors", "id"), ("body_hash", "bodies", "hash")],
-    )  # fmt: skip
+        {
+            "id": int,
+            "vendor_id": int,
+            "content_hash": str,
+            "status": str,
+            "first_seen": str,
+            "last_seen": str,
+            "declared_date": str,
+            "parser_version": str,
+            "body_hash": str,
+            "entry_count": int,
+            "columns": str,
+        },
+        pk="id",
+        foreign_keys=[("vendor_id", "vendors", "id"), ("body_hash", "bodies", "hash")],
+    )
     db.table("snapshots").create_index(["vendor_id", "first_seen"])
     db.table("entries").create(
-        {"snapshot_id": int, "position": int, "section": str, "entity": str, "purpose": str, "country": str,
-         "extra": str},
-        pk=("snapshot_id", "position"), foreign_keys=[("snapshot_id", "snapshots", "id")],
-    )  # fmt: skip
+        {
+            "snapshot_id": int,
+            "position": int,
+            "section": str,
+            "entity": str,
+            "purpose": str,
+            "country": str,
+            "extra": str,
+        },
+        pk=("snapshot_id", "position"),
+        foreign_keys=[("snapshot_id", "snapshots", "id")],
+    )
     db.table("entries").create_index(["entity"])
     db.table("fetches").create(
-        {"id": int, "vendor_id": int, "started_at": str, "url": str, "final_url": str, "status": int,
-         "duration_ms": int, "bytes": int, "outcome": str, "error": str, "snapshot_id": int},
-        pk="id", foreign_keys=[("vendor_id", "vendors", "id")],
-    )  # fmt: skip
+        {
+            "id": int,
+            "vendor_id": int,
+            "started_at": str,
+            "url": str,
+            "final_url": str,
+            "status": int,
+            "duration_ms": int,
+            "bytes": int,
+            "outcome": str,
+            "error": str,
+            "snapshot_id": int,
+        },
+        pk="id",
+        foreign_keys=[("vendor_id", "vendors", "id")],
+    )
     db.table("fetches").create_index(["vendor_id", "started_at"])
     db.table("windows").create(
-        {"id": int, "vendor_id": int, "snapshot_id": int, "detected_at": str, "opens": str, "deadline": str,
-         "rule": str, "late": int, "status": str, "status_by": str, "status_at": str, "note": str,
-         "reminders_sent": str},
-        pk="id", foreign_keys=[("vendor_id", "vendors", "id"), ("snapshot_id", "snapshots", "id")],
+        {
+            "id": int,
+            "vendor_id": int,
+            "snapshot_id": int,
+            "detected_at": str,
+            "opens": str,
+            "deadline": str,
+            "rule": str,
+            "late": int,
+            "status": str,
+            "status_by": str,
+            "status_at": str,
+            "note": str,
+            "reminders_sent": str,
+        },
+        pk="id",
+        foreign_keys=[("vendor_id", "vendors", "id"), ("snapshot_id", "snapshots", "id")],
         defaults={"status": "open", "reminders_sent": "[]"},
-    )  # fmt: skip
+    )
     db.table("changes").create(
-        {"id": int, "vendor_id": int, "snapshot_id": int, "previous_snapshot_id": int, "window_id": int,
-         "kind": str, "section": str, "entity": str, "field": str, "old": str, "new": str, "detected_at": str},
-        pk="id", foreign_keys=[("vendor_id", "vendors", "id"), ("snapshot_id", "snapshots", "id"),
-                               ("window_id", "windows", "id")],
-    )  # fmt: skip
+        {
+            "id": int,
+            "vendor_id": int,
+            "snapshot_id": int,
+            "previous_snapshot_id": int,
+            "window_id": int,
+            "kind": str,
+            "section": str,
+            "entity": str,
+            "field": str,
+            "old": str,
+            "new": str,
+            "detected_at": str,
+        },
+        pk="id",
+        foreign_keys=[
+            ("vendor_id", "vendors", "id"),
+            ("snapshot_id", "snapshots", "id"),
+            ("window_id", "windows", "id"),
+        ],
+    )
     db.table("changes").create_index(["vendor_id", "detected_at"])
     db.table("outbox").create(
-        {"id": int, "created_at": str, "run_id": str, "target": str, "vendor": str, "kind": str,
-         "dedupe_key": str, "title": str, "body_markdown": str, "body_html": str, "body_text": str,
-         "status": str, "attempts": int, "last_error": str, "next_attempt_at": str, "sending_at": str,
-         "sent_at": str},
-        pk="id", defaults={"status": "pending", "attempts": 0},
-    )  # fmt: skip
+        {
+            "id": int,
+            "created_at": str,
+            "run_id": str,
+            "target": str,
+            "vendor": str,
+            "kind": str,
+            "dedupe_key": str,
+            "title": str,
+            "body_markdown": str,
+            "body_html": str,
+            "body_text": str,
+            "status": str,
+            "attempts": int,
+            "last_error": str,
+            "next_attempt_at": str,
+            "sending_at": str,
+            "sent_at": str,
+        },
+        pk="id",
+        defaults={"status": "pending", "attempts": 0},
+    )
     db.table("outbox").create_index(["target", "dedupe_key"], unique=True)
     db.table("outbox").create_index(["status"])
 
@@ -160,8 +249,10 @@ def m006_entity_names(db: Database) -> None:
     """Which company each spelling of an entity names, by policy-watch's name and alias rules, so SQL
     readers (the Datasette canned query) can group across vendors. Derived from the entries and
     rebuilt when they or the rules change; not evidence. ``rules`` fingerprints the rules used."""
-    db.execute("create table entity_names (entity text primary key, company text not null,"
-               " company_key text not null, rules text not null)")  # fmt: skip
+    db.execute(
+        "create table entity_names (entity text primary key, company text not null,"
+        " company_key text not null, rules text not null)"
+    )
 
 
 @migrations()
@@ -178,7 +269,9 @@ def row_key(cells: tuple[Any, ...]) -> bytes:
     return hashlib.blake2b("\x1f".join(cells).encode(), digest_size=ROW_KEY_BYTES).digest()
 
 
-INSERT_ROW = "insert or ignore into rows (hash, section, entity, purpose, country, extra) values (?, ?, ?, ?, ?, ?)"
+INSERT_ROW = (
+    "insert or ignore into rows (hash, section, entity, purpose, country, extra) values (?, ?, ?, ?, ?, ?)"
+)
 
 
 def _row_id(conn: sqlite3.Connection, cells: tuple[Any, ...]) -> int:

@@ -33,6 +33,7 @@ from policy_watch.web.security import Access, Guard
 __all__ = ["WebThread", "create_app", "parse_address", "serve"]
 log = logging.getLogger(__name__)
 
+
 def create_app(config: Config, access: Access, today: Callable[[], date] | None = None) -> Starlette:
     """The application; ``today`` is the date deadlines count from (default: today in UTC)."""
     pages = Pages(config, access) if today is None else Pages(config, access, today)
@@ -126,8 +127,9 @@ class WebThread:
     def __init__(self, config: Config, address: str, echo: Callable[[str], None] = print) -> None:
         host, port = parse_address(address)
         self._server, self._sock, url = _server(config, host, port)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name="pw-web", daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="pw-web", daemon=True
+        )
         self._thread.start()
         echo(f"policy-watch review page: {url}")
 

@@ -39,8 +39,9 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return el
 
 
-def atom(title: str, feed_id: str, self_url: str, page_url: str, base_url: str,
-         sets: Sequence[Sequence[ChangeRow]]) -> bytes:  # fmt: skip
+def atom(
+    title: str, feed_id: str, self_url: str, page_url: str, base_url: str, sets: Sequence[Sequence[ChangeRow]]
+) -> bytes:
     """The feed document; ``base_url`` ends with "/"."""
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")

@@ -37,15 +37,31 @@ def login_submit(pages: Pages) -> Callable[[Request], Awaitable[Response]]:
         csrf, name, token = (form.get(k) for k in ("csrf", "name", "token"))
         target = _next(form.get("next"))
         if not pages.access.check_csrf(request.state.csrf_cookie, csrf if isinstance(csrf, str) else None):
-            return pages.render(request, "login.html", status=403, next=target,
-                                error="The form's security token is missing or stale: try again.")  # fmt: skip
+            return pages.render(
+                request,
+                "login.html",
+                status=403,
+                next=target,
+                error="The form's security token is missing or stale: try again.",
+            )
         name = name.strip() if isinstance(name, str) else ""
-        if not name or len(name) > NAME_LIMIT or not pages.access.check_token(token if isinstance(token, str) else ""):
-            return pages.render(request, "login.html", status=401, next=target,
-                                error="Wrong token, or no name given.")  # fmt: skip
+        if (
+            not name
+            or len(name) > NAME_LIMIT
+            or not pages.access.check_token(token if isinstance(token, str) else "")
+        ):
+            return pages.render(
+                request, "login.html", status=401, next=target, error="Wrong token, or no name given."
+            )
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(SESSION_COOKIE, pages.access.session_cookie(name), max_age=SESSION_SECONDS,
-                            httponly=True, samesite="strict", secure=request.state.secure)  # fmt: skip
+        response.set_cookie(
+            SESSION_COOKIE,
+            pages.access.session_cookie(name),
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
+            secure=request.state.secure,
+        )
         return response
 
     return submit

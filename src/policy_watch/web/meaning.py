@@ -43,7 +43,8 @@ class Meanings:
             located = rd.added_locations(store, [c.id for c in todo if c.kind == "added"])
             for c in todo:
                 self._meanings[rd.change_key(c)] = transfers.meaning_of(
-                    c.kind, c.field, c.old, c.new, located.get(c.id, ""), self.rules)  # fmt: skip
+                    c.kind, c.field, c.old, c.new, located.get(c.id, ""), self.rules
+                )
         return {c.id: m for c in rows if (m := self._meanings.get(rd.change_key(c))) is not None}
 
     @staticmethod
@@ -55,8 +56,9 @@ class Meanings:
                 seen.setdefault(r.place, Risk(r.place, r.text()))
         return list(seen.values())
 
-    def risky_changes(self, store: Store, filters: rd.ChangeFilter, place: str | None, limit: int,
-                      offset: int) -> tuple[list[rd.ChangeRow], dict[int, TransferMeaning]]:  # fmt: skip
+    def risky_changes(
+        self, store: Store, filters: rd.ChangeFilter, place: str | None, limit: int, offset: int
+    ) -> tuple[list[rd.ChangeRow], dict[int, TransferMeaning]]:
         """Changes (newest first) that bring a transfer risk (to ``place``, when given)."""
         keys = rd.located_change_keys(store, filters)
         missing = [k[0] for k in keys if k not in self._meanings]
@@ -85,7 +87,9 @@ class Meanings:
         """Identify every stored name, and read every stored change's meaning, once: the first
         searches then cost no more than later ones."""
         self._index_names(store)
-        self.of_changes(store, rd.changes_by_id(store, [k[0] for k in rd.located_change_keys(store, rd.ChangeFilter())]))
+        self.of_changes(
+            store, rd.changes_by_id(store, [k[0] for k in rd.located_change_keys(store, rd.ChangeFilter())])
+        )
 
     def who(self, store: Store, query: str) -> list[entities.Match]:
         """``meaning.entities.who`` over the current lists, given only the names that can match: those

@@ -31,7 +31,17 @@ PAGE_SIZE = 100
 FEED_SETS = 50  # entries in a feed: the latest sets of changes
 DASHBOARD_WINDOWS = 50  # the soonest open windows on the dashboard; /windows lists them all
 NOTE_LIMIT = 4000
-KINDS = ("added", "removed", "changed", "renamed", "country", "purpose", "section", "column_added", "column_removed")
+KINDS = (
+    "added",
+    "removed",
+    "changed",
+    "renamed",
+    "country",
+    "purpose",
+    "section",
+    "column_added",
+    "column_removed",
+)
 
 
 def _utc_today() -> date:
@@ -65,10 +75,13 @@ class Pages:
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         state = request.state
         html = self.env.get_template(template).render(
-            user=getattr(state, "user", None), csrf_token=getattr(state, "csrf_token", ""), today=self.today(),
+            user=getattr(state, "user", None),
+            csrf_token=getattr(state, "csrf_token", ""),
+            today=self.today(),
             rendered=self.rendered,
-            path=request.url.path, **context,
-        )  # fmt: skip
+            path=request.url.path,
+            **context,
+        )
         return HTMLResponse(html, status_code=status)
 
     # --- pages ----------------------------------------------------------------------------------------
@@ -93,10 +106,21 @@ class Pages:
                 troubled = [v for v in rd.vendor_summaries(store, today, troubled=True) if v.stale]
                 latest = rd.changes(store, rd.ChangeFilter(), 20)
                 meanings.update(self.meanings.of_changes(store, latest))
-        risks = {wid: Meanings.risks(meanings[c.id] for c in cs if c.id in meanings) for wid, cs in covered.items()}
-        return self.render(request, template, windows=windows, total=len(every), page=page,
-                           more=len(every) > page * size, troubled=troubled, latest=latest, risks=risks,
-                           meanings=meanings)  # fmt: skip
+        risks = {
+            wid: Meanings.risks(meanings[c.id] for c in cs if c.id in meanings) for wid, cs in covered.items()
+        }
+        return self.render(
+            request,
+            template,
+            windows=windows,
+            total=len(every),
+            page=page,
+            more=len(every) > page * size,
+            troubled=troubled,
+            latest=latest,
+            risks=risks,
+            meanings=meanings,
+        )
 
     def vendors(self, request: Request) -> Response:
         with self.reading() as store:
@@ -111,8 +135,16 @@ class Pages:
             meta, entries = queries.entries_at(store, summary.name, at)
             snapshots = queries.history(store, summary.name)
         extra_keys = list(dict.fromkeys(k for e in entries for k in e["extra"]))
-        return self.render(request, "vendor.html", vendor=summary, meta=meta, entries=entries, at=at,
-                           extra_keys=extra_keys, snapshots=list(reversed(snapshots)))  # fmt: skip
+        return self.render(
+            request,
+            "vendor.html",
+            vendor=summary,
+            meta=meta,
+            entries=entries,
+            at=at,
+            extra_keys=extra_keys,
+            snapshots=list(reversed(snapshots)),
+        )
 
     def diff(self, request: Request) -> Response:
         vendor_id = request.path_params["vendor_id"]
@@ -144,7 +176,9 @@ class Pages:
                 vendor = self._vendor(store, vendor_id)
                 title, page_url = f"policy-watch: {vendor.name}", f"{base}vendors/{vendor_id}"
             sets = rd.change_sets(store, vendor_id, FEED_SETS)
-        feed_id = "urn:policy-watch:changes" + (f":vendor:{vendor_id}" if vendor_id is not None else "") + ":feed"
+        feed_id = (
+            "urn:policy-watch:changes" + (f":vendor:{vendor_id}" if vendor_id is not None else "") + ":feed"
+        )
         body = atom(title, feed_id, str(request.url), page_url, base, sets)
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
@@ -152,8 +186,12 @@ class Pages:
         kind = request.query_params.get("kind") or None
         if kind is not None and kind not in KINDS:
             raise HTTPException(400, f"unknown kind (one of: {', '.join(KINDS)})")
-        filters = rd.ChangeFilter(vendor=request.query_params.get("vendor") or None, kind=kind,
-                                  since=_date_param(request, "since"), until=_date_param(request, "until"))  # fmt: skip
+        filters = rd.ChangeFilter(
+            vendor=request.query_params.get("vendor") or None,
+            kind=kind,
+            since=_date_param(request, "since"),
+            until=_date_param(request, "until"),
+        )
         risk = request.query_params.get("risk") or ""
         to = (request.query_params.get("to") or "").strip().upper()
         if risk not in ("", "any") or len(to) > 40:
@@ -162,14 +200,26 @@ class Pages:
         offset = (page - 1) * PAGE_SIZE
         with self.reading() as store:
             if risk or to:
-                rows, meanings = self.meanings.risky_changes(store, filters, to or None, PAGE_SIZE + 1, offset)
+                rows, meanings = self.meanings.risky_changes(
+                    store, filters, to or None, PAGE_SIZE + 1, offset
+                )
             else:
                 rows = rd.changes(store, filters, PAGE_SIZE + 1, offset)
                 meanings = self.meanings.of_changes(store, rows)
             names = [r["name"] for r in store.query("select name from vendors order by name collate nocase")]
-        return self.render(request, "changes.html", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE,
-                           page=page, filters=filters, kinds=KINDS, vendor_names=names, meanings=meanings,
-                           risk="any" if to else risk, to=to)  # fmt: skip
+        return self.render(
+            request,
+            "changes.html",
+            rows=rows[:PAGE_SIZE],
+            more=len(rows) > PAGE_SIZE,
+            page=page,
+            filters=filters,
+            kinds=KINDS,
+            vendor_names=names,
+            meanings=meanings,
+            risk="any" if to else risk,
+            to=to,
+        )
 
     def window(self, request: Request) -> Response:
         window_id = request.path_params["window_id"]
@@ -180,16 +230,25 @@ class Pages:
             covered = rd.window_changes(store, window_id)
             meanings = self.meanings.of_changes(store, covered)
             history = decisions.history(store, window_id)
-        return self.render(request, "window.html", window=w, changes=covered, history=history,
-                           actions=decisions.ACTIONS, meanings=meanings,
-                           risks=Meanings.risks(meanings.values()))  # fmt: skip
+        return self.render(
+            request,
+            "window.html",
+            window=w,
+            changes=covered,
+            history=history,
+            actions=decisions.ACTIONS,
+            meanings=meanings,
+            risks=Meanings.risks(meanings.values()),
+        )
 
     async def decide(self, request: Request) -> Response:
         form = await request.form()
         token = form.get("csrf")
         if not self.access.check_csrf(request.state.csrf_cookie, token if isinstance(token, str) else None):
-            return HTMLResponse("Refused: the form's security token is missing or stale. Reload the page and "
-                                "try again.", status_code=403)  # fmt: skip
+            return HTMLResponse(
+                "Refused: the form's security token is missing or stale. Reload the page and try again.",
+                status_code=403,
+            )
         action, note = form.get("action"), form.get("note")
         if not isinstance(action, str) or action not in decisions.ACTIONS:
             raise HTTPException(400, "choose acknowledge, object or accept")
@@ -200,8 +259,15 @@ class Pages:
         from starlette.concurrency import run_in_threadpool
 
         try:
-            await run_in_threadpool(decisions.record, self.config, window_id, action, request.state.user,
-                                    note_text, datetime.now(UTC))  # fmt: skip
+            await run_in_threadpool(
+                decisions.record,
+                self.config,
+                window_id,
+                action,
+                request.state.user,
+                note_text,
+                datetime.now(UTC),
+            )
         except NotFoundError as e:
             raise HTTPException(404, str(e)) from None
         except PolicyWatchError as e:

@@ -47,8 +47,10 @@ SESSION_SECONDS = 12 * 3600
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 PUBLIC_PATHS = ("/login", "/static/")
 
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'none'; form-action 'self';"
-       " frame-ancestors 'none'; base-uri 'none'")  # fmt: skip
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'none'; form-action 'self';"
+    " frame-ancestors 'none'; base-uri 'none'"
+)
 SECURITY_HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -85,15 +87,19 @@ class Access:
         token = env.get(TOKEN_ENV) or None
         user, password = env.get(USER_ENV) or None, env.get(PASSWORD_ENV) or None
         if bool(user) != bool(password):
-            raise ConfigError(USER_ENV if not user else PASSWORD_ENV, None,
-                              f"set both {USER_ENV} and {PASSWORD_ENV} for basic auth, or neither")  # fmt: skip
+            raise ConfigError(
+                USER_ENV if not user else PASSWORD_ENV,
+                None,
+                f"set both {USER_ENV} and {PASSWORD_ENV} for basic auth, or neither",
+            )
         loopback = is_loopback(host)
         if not loopback and not token and not user:
             raise ConfigError(
-                "serve", "--host",
+                "serve",
+                "--host",
                 f"{host} is not a loopback address: set {TOKEN_ENV}, or {USER_ENV} and {PASSWORD_ENV},"
                 " so that only people with credentials can reach the page",
-            )  # fmt: skip
+            )
         import getpass
 
         return cls(loopback=loopback, os_user=getpass.getuser(), token=token, user=user, password=password)
@@ -120,7 +126,10 @@ class Access:
     def session_user(self, cookie: str | None) -> str | None:
         try:
             encoded, expires, mac = (cookie or "").split(".")
-            if not hmac.compare_digest(self.sign("session", encoded, expires), mac) or int(expires) < time.time():
+            if (
+                not hmac.compare_digest(self.sign("session", encoded, expires), mac)
+                or int(expires) < time.time()
+            ):
                 return None
             return base64.urlsafe_b64decode(encoded.encode()).decode()
         except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -190,7 +199,9 @@ class Guard:
             await send(message)
 
         if self.access.loopback and self.access.open and not is_loopback(_host_name(headers.get("host", ""))):
-            await _plain(send_with_headers, 421, "This page answers only to localhost and loopback addresses.")
+            await _plain(
+                send_with_headers, 421, "This page answers only to localhost and loopback addresses."
+            )
             return
         csrf = cookies.get(CSRF_COOKIE)
         if not csrf:
@@ -214,12 +225,20 @@ class Guard:
 
     async def _challenge(self, scope: Scope, send: Send) -> None:
         if self.access.token and scope["method"] == "GET":
-            target = scope.get("path", "/") + ("?" + scope["query_string"].decode() if scope.get("query_string") else "")
+            target = scope.get("path", "/") + (
+                "?" + scope["query_string"].decode() if scope.get("query_string") else ""
+            )
             location = "/login?next=" + quote(target, safe="")
-            await send({"type": "http.response.start", "status": 303, "headers": [(b"location", location.encode())]})
+            await send(
+                {"type": "http.response.start", "status": 303, "headers": [(b"location", location.encode())]}
+            )
             await send({"type": "http.response.body", "body": b""})
             return
-        extra = [(b"www-authenticate", b'Basic realm="policy-watch", charset="UTF-8"')] if self.access.user else []
+        extra = (
+            [(b"www-authenticate", b'Basic realm="policy-watch", charset="UTF-8"')]
+            if self.access.user
+            else []
+        )
         await _plain(send, 401, "Sign in to see this page.", extra)
 
     @staticmethod
@@ -233,7 +252,15 @@ class Guard:
 
 async def _plain(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = text.encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode()), *(extra or [])]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                *(extra or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

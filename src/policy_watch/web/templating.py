@@ -22,9 +22,9 @@ def untrusted(value: object, limit: int = CELL_LIMIT) -> Markup:
         return Markup("")
     text = _CONTROL.sub("", str(value))
     if len(text) > limit:
-        return Markup('<bdi title="{n} characters">{text}…</bdi> <small class="cut">({n} characters)</small>').format(
-            text=text[:limit], n=f"{len(text):,}"
-        )
+        return Markup(
+            '<bdi title="{n} characters">{text}…</bdi> <small class="cut">({n} characters)</small>'
+        ).format(text=text[:limit], n=f"{len(text):,}")
     return Markup("<bdi>{}</bdi>").format(text)
 
 
