@@ -287,7 +287,7 @@ def report(
     print(
         f"  first 10% of days mean {first_q:.3f} s, last 10% mean {last_q:.3f} s; "
         f"split (mean): vendor_state {statistics.mean(d.states_s for d in days):.3f} s, "
-        f"_record {statistics.mean(d.record_s for d in days):.3f} s, "
+        f"record_vendor {statistics.mean(d.record_s for d in days):.3f} s, "
         f"after_run {statistics.mean(d.after_s for d in days):.3f} s"
     )
     print(f"  first snapshots of all vendors (day 0): {baseline.seconds:.2f} s")

@@ -250,17 +250,17 @@ def _record_fetched(run: Run, got: Fetched, at: datetime) -> VendorResult:
     """One vendor's fetch, its page (if it is new or read differently now) and its failure count:
     one transaction."""
     config, store = run.config, run.store
-    v, state = got.vendor, got.state
+    vendor, state = got.vendor, got.state
     with store.transaction():
         if got.error is not None:
             store.record_fetch(state.id, _fetch_row(got, at, "error", got.error.cause))
             alerting.count_failure(config, store, state, got.error, at, run.run_id)
-            return VendorResult(v.name, VendorStatus.ERROR, error=str(got.error), detected_at=at)
-        fingerprint = reading_config(v)
+            return VendorResult(vendor.name, VendorStatus.ERROR, error=str(got.error), detected_at=at)
+        fingerprint = reading_config(vendor)
         read_differently = state.reading_config != fingerprint
         notice = None
         if read_differently and state.latest_id is not None:
-            notice = reread_baseline(run, v, state.id, at, state.body_hash)
+            notice = reread_baseline(run, vendor, state.id, at, state.body_hash)
         if got.same_body and read_differently and state.body_hash is not None:
             result = _new_body(run, _read_stored(store, got), at, fingerprint)
         elif got.same_body:
@@ -275,7 +275,7 @@ def _record_fetched(run: Run, got: Fetched, at: datetime) -> VendorResult:
         store.record_fetch(state.id, _fetch_row(got, at, outcome, result.error))
         if result.status is VendorStatus.ERROR:
             assert got.result is not None
-            cause = FetchError(v.shown_url, result.error or "unreadable page", vendor=v.name)
+            cause = FetchError(vendor.shown_url, result.error or "unreadable page", vendor=vendor.name)
             alerting.count_failure(config, store, state, cause, at, run.run_id)
         elif state.failing or state.consecutive_failures:
             alerting.recovered(config, store, state, at, run.run_id)
@@ -400,7 +400,7 @@ class _Reading:
 
 def _take_reading(run: Run, got: Fetched, reading: _Reading, at: datetime) -> VendorResult:
     """Compare a new reading with the baseline and record what the policy makes of it."""
-    v, state, store = got.vendor, got.state, run.store
+    vendor, state, store = got.vendor, got.state, run.store
     base = None if state.latest_id is None else store.baseline(state.id)  # no snapshot yet: no baseline
     baseline = None if base is None else policy.Reading(base.entries, base.content_hash)
     judgement = policy.judge(baseline, reading.judged(), run.config.settings.guard_ratio)
@@ -408,30 +408,30 @@ def _take_reading(run: Run, got: Fetched, reading: _Reading, at: datetime) -> Ve
     match judgement.verdict:
         case Verdict.UNREADABLE:
             return VendorResult(
-                v.name, VendorStatus.ERROR, error=f"{v.name}: {got.parse_error}", detected_at=at
+                vendor.name, VendorStatus.ERROR, error=f"{vendor.name}: {got.parse_error}", detected_at=at
             )
         case Verdict.FIRST:
             reading.save(run, state.id, SnapshotStatus.GOOD, at)
-            return VendorResult(v.name, VendorStatus.BASELINE, entries=entries, detected_at=at)
+            return VendorResult(vendor.name, VendorStatus.BASELINE, entries=entries, detected_at=at)
         case Verdict.HOLD:
             assert judgement.suspicion is not None
-            return _hold(run, v, state.id, reading, judgement.suspicion, at)
+            return _hold(run, vendor, state.id, reading, judgement.suspicion, at)
         case Verdict.SAME:
             assert base is not None
             store.touch_snapshot(base.id, at)
             _end_hold(store, state.id)
-            return VendorResult(v.name, VendorStatus.UNCHANGED, entries=entries, detected_at=at)
+            return VendorResult(vendor.name, VendorStatus.UNCHANGED, entries=entries, detected_at=at)
     assert base is not None and judgement.verdict is Verdict.NEW
     _end_hold(store, state.id)
     sid = reading.save(run, state.id, SnapshotStatus.GOOD, at)
     changes = diff_pages(base.page(), reading.page)
-    window = record_changes(run, v, sid, base, reading.page, changes, at)
+    window = record_changes(run, vendor, sid, base, reading.page, changes, at)
     status = VendorStatus.CHANGED if changes else VendorStatus.UNCHANGED
-    return VendorResult(v.name, status, tuple(changes), window, entries=entries, detected_at=at)
+    return VendorResult(vendor.name, status, tuple(changes), window, entries=entries, detected_at=at)
 
 
 def _hold(
-    run: Run, v: Vendor, vendor_id: int, reading: _Reading, why: policy.Suspicion, at: datetime
+    run: Run, vendor: Vendor, vendor_id: int, reading: _Reading, why: policy.Suspicion, at: datetime
 ) -> VendorResult:
     """Keep a reading the guard holds as suspect; alarm the operators once per episode."""
     store = run.store
@@ -449,12 +449,14 @@ def _hold(
         store.set_snapshot_status(latest["id"], SnapshotStatus.SUPERSEDED)
     else:
         sid = reading.save(run, vendor_id, SnapshotStatus.SUSPECT, at)
-        msg = render.structure_alarm(v.name, v.shown_url, why, len(reading.page.entries))
-        alerts = alerting.operator_alerts(run.config.notify, v.name, "structure", f"structure:{sid}", msg)
+        msg = render.structure_alarm(vendor.name, vendor.shown_url, why, len(reading.page.entries))
+        alerts = alerting.operator_alerts(
+            run.config.notify, vendor.name, "structure", f"structure:{sid}", msg
+        )
         store.enqueue(alerts, run.run_id, at)
-    error = render.held_error(v.name, why)
+    error = render.held_error(vendor.name, why)
     entries = len(reading.page.entries)
-    return VendorResult(v.name, VendorStatus.SUSPECT, error=error, entries=entries, detected_at=at)
+    return VendorResult(vendor.name, VendorStatus.SUSPECT, error=error, entries=entries, detected_at=at)
 
 
 def _end_hold(store: Store, vendor_id: int) -> None:
@@ -466,7 +468,7 @@ def _end_hold(store: Store, vendor_id: int) -> None:
 
 def record_changes(
     run: Run,
-    v: Vendor,
+    vendor: Vendor,
     sid: int,
     base: StoredSnapshot,
     page: ParsedPage,
@@ -488,13 +490,13 @@ def record_changes(
     window: ObjectionWindow | None = None
     wid: int | None = None
     if any(opens):
-        window = clock.open_window(at.date(), v.objection_days, page.last_modified, base.declared_date)
+        window = clock.open_window(at.date(), vendor.objection_days, page.last_modified, base.declared_date)
         wid = store.insert_window(base.vendor_id, sid, window, at)
     wids = [wid if o else None for o in opens]
     store.insert_changes(base.vendor_id, sid, base.id, changes, wids, at)
     msg = render.change_message(
-        v.name,
-        v.shown_url,
+        vendor.name,
+        vendor.shown_url,
         changes,
         window,
         at.date(),
@@ -508,7 +510,7 @@ def record_changes(
     if any(m is not None and m.carries_risk for m in meanings):
         kinds_seen.add("transfer")
     store.enqueue(
-        alerting.target_alerts(config.notify, v.name, "changes", f"changes:{sid}", msg, kinds_seen),
+        alerting.target_alerts(config.notify, vendor.name, "changes", f"changes:{sid}", msg, kinds_seen),
         run.run_id,
         at,
     )
@@ -516,7 +518,7 @@ def record_changes(
 
 
 def reread_baseline(
-    run: Run, v: Vendor, vendor_id: int, at: datetime, current_body: str | None = None
+    run: Run, vendor: Vendor, vendor_id: int, at: datetime, current_body: str | None = None
 ) -> str | None:
     """Read the vendor's current list again from its raw page with today's parser and rules.
 
@@ -538,19 +540,21 @@ def reread_baseline(
         return None
     body, ctype = store.load_body(source)
     try:
-        page = parse_page(body, content_type=ctype, rules=v.rules, source=v.url)
-        reading = _Reading.of(page, source, reading_config(v))
+        page = parse_page(body, content_type=ctype, rules=vendor.rules, source=vendor.url)
+        reading = _Reading.of(page, source, reading_config(vendor))
     except ParseError as e:
-        reading = _Reading.of(ParsedPage(entries=()), source, reading_config(v), unreadable=e.message)
+        reading = _Reading.of(ParsedPage(entries=()), source, reading_config(vendor), unreadable=e.message)
     recorded = policy.Reading(base.entries, content_hash(base.page()))  # both hashed by this version
     judgement = policy.judge(recorded, reading.judged(), run.config.settings.guard_ratio)
     if judgement.verdict is Verdict.SAME:
         return None
     if judgement.verdict is Verdict.HOLD:
         assert judgement.suspicion is not None
-        return render.reread_kept(v.name, len(base.entries), len(reading.page.entries), judgement.suspicion)
+        return render.reread_kept(
+            vendor.name, len(base.entries), len(reading.page.entries), judgement.suspicion
+        )
     reading.save(run, vendor_id, SnapshotStatus.GOOD, at, reading_of=base.reading_of or base.id)
-    return render.reread_taken(v.name, len(reading.page.entries), len(base.entries))
+    return render.reread_taken(vendor.name, len(reading.page.entries), len(base.entries))
 
 
 def after_run(run: Run, at: datetime) -> None:
