@@ -2,7 +2,7 @@
 
 Every page is generated and parsed before the clock starts. Each simulated run then does
 what `pipeline.run_check` does after fetching, with the same functions:
-  store.vendor_state() for every vendor, then pipeline._record() per vendor (one transaction
+  store.vendor_state() for every vendor, then pipeline.record_vendor() per vendor (one transaction
   each), then pipeline.after_run() (reminders, expiry, digests).
 Unchanged vendors come in as HTTP 304 results (what nginx answers a conditional request),
 changed vendors (2% a day, each an entity added or an entity's country/purpose changed) as
@@ -89,7 +89,7 @@ def checkpoint(store: Store) -> None:
 
 
 def fetched(vendor: Vendor, state: object, page: Page, changed: bool) -> object:
-    """The value collect.fetch_and_parse would hand to pipeline._record."""
+    """The value collect.fetch_and_parse would hand to pipeline.record_vendor."""
     if not changed:
         result = FetchResult(
             url=vendor.url,
@@ -116,17 +116,17 @@ def fetched(vendor: Vendor, state: object, page: Page, changed: bool) -> object:
 
 def one_run(config: Config, store: Store, pages: list[Page], changed: set[int], at: datetime) -> Day:
     """One simulated run; only store + diff work is inside the timed region."""
-    run_id = f"bench-{at:%Y%m%d}"
+    run = pipeline.Run(config, store, run_id=f"bench-{at:%Y%m%d}", now=lambda: at)
     t0 = time.perf_counter()
     states = [store.vendor_state(v.name, v.url, at) for v in config.vendors]
     t1 = time.perf_counter()
     statuses: dict[str, int] = {}
     for i, (v, state) in enumerate(zip(config.vendors, states, strict=True)):
         got = fetched(v, state, pages[i], i in changed)
-        r = pipeline._record(config, store, got, at, run_id)  # type: ignore[arg-type]
+        r = pipeline.record_vendor(run, v, got, at)  # type: ignore[arg-type]
         statuses[r.status] = statuses.get(r.status, 0) + 1
     t2 = time.perf_counter()
-    pipeline.after_run(config, store, at, run_id)
+    pipeline.after_run(run, at)
     t3 = time.perf_counter()
     return Day(0, len(changed), t3 - t0, t1 - t0, t2 - t1, t3 - t2, db_bytes(store.path), statuses)
 
@@ -287,7 +287,7 @@ def report(
     print(
         f"  first 10% of days mean {first_q:.3f} s, last 10% mean {last_q:.3f} s; "
         f"split (mean): vendor_state {statistics.mean(d.states_s for d in days):.3f} s, "
-        f"_record {statistics.mean(d.record_s for d in days):.3f} s, "
+        f"record_vendor {statistics.mean(d.record_s for d in days):.3f} s, "
         f"after_run {statistics.mean(d.after_s for d in days):.3f} s"
     )
     print(f"  first snapshots of all vendors (day 0): {baseline.seconds:.2f} s")

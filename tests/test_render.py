@@ -16,6 +16,7 @@ from test_outbox import Receiver
 from policy_watch import notify, render
 from policy_watch.config import NotifyTarget
 from policy_watch.models import Change, ChangeKind, ObjectionWindow, WindowRule
+from policy_watch.policy import Suspicion
 
 DETECTED = date(2026, 11, 5)
 WINDOW = ObjectionWindow(date(2026, 11, 2), date(2026, 12, 2), WindowRule.DECLARED)
@@ -354,3 +355,25 @@ def test_for_terminal_escapes_controls_and_bidi_but_keeps_text() -> None:
 def test_csv_cells_that_could_start_a_formula_are_prefixed(value: str) -> None:
     assert render.csv_cell(value).startswith("'")
     assert render.csv_cell("Acme = Inc.") == "Acme = Inc."
+
+
+def test_held_reading_wording_names_the_reason() -> None:
+    lost, unreadable = Suspicion(lost=5, of=8), Suspicion(unreadable="no subprocessor list found")
+    assert render.held_reason(lost) == "5 of 8 entities disappeared at once"
+    assert render.held_reason(unreadable) == "no subprocessor list found"
+    assert render.held_error("Acme", lost) == (
+        "Acme: page structure changed (5 of 8 entities disappeared at once); last good snapshot kept as baseline"
+    )
+    assert render.reread_kept("Acme", 8, 3, lost).endswith("read only 3 entries from the page it came from")
+    assert "(no subprocessor list found)" in render.reread_kept("Acme", 8, 0, unreadable)
+
+
+def test_structure_alarm_says_what_to_do_and_keeps_page_text_inert() -> None:
+    msg = render.structure_alarm(
+        "<!channel> Acme", "https://acme.example/subprocessors", Suspicion(lost=8, of=8), 0
+    )
+    assert msg.title.endswith("page structure changed — check it")
+    assert "8 of 8 entities disappeared at once" in msg.text
+    assert "policy-watch accept" in msg.text
+    assert "https://acme.example/subprocessors" in msg.text
+    assert "<!channel>" not in msg.markdown and "<!channel>" not in msg.html

@@ -28,7 +28,7 @@ from policy_watch.browser import BrowserOptions
 from policy_watch.config import Config, load_config
 from policy_watch.errors import ConfigError, FetchError, LockedError, ParseError, PolicyWatchError, StoreError
 from policy_watch.fetch import FetchOptions
-from policy_watch.models import VendorResult
+from policy_watch.models import VendorResult, VendorStatus
 from policy_watch.outbox import deliver
 from policy_watch.store import Store, run_lock
 
@@ -225,7 +225,7 @@ def parse(obj: _Ctx, source: str, as_json: bool, vendor: str | None) -> None:
 
 
 def _print_result(r: VendorResult) -> None:
-    if r.status == "error" or r.status == "suspect":
+    if r.status.failed:
         _console(stderr=True).print(
             f"[red]{r.status}[/red] {_cell(r.error, limit=None)}", highlight=False, soft_wrap=True
         )
@@ -270,7 +270,7 @@ def run(obj: _Ctx, vendor_names: tuple[str, ...], as_json: bool) -> None:
                         "entries": r.entries,
                         "error": r.error,
                         "notice": r.notice,
-                        "stale": r.status in ("error", "suspect"),
+                        "stale": r.status.failed,
                         "last_success": fresh.get(r.vendor, {}).get("last_success"),
                         "changes": [c.to_json() for c in r.changes],
                         "deadline": r.window.deadline.isoformat() if r.window else None,
@@ -323,8 +323,8 @@ def _run_with_progress(cfg: Config, store: Store, vendors: list[Any], quiet: boo
         tally = {"failed": 0, "changed": 0}
 
         def step(r: VendorResult) -> None:
-            tally["failed"] += r.status in ("error", "suspect")
-            tally["changed"] += r.status == "changed"
+            tally["failed"] += r.status.failed
+            tally["changed"] += r.status is VendorStatus.CHANGED
             progress.update(
                 task,
                 advance=1,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_pages
 from policy_watch.errors import PolicyWatchError
-from policy_watch.models import Change, ObjectionWindow
-from policy_watch.pipeline import reading_config, record_changes, reread_baseline
+from policy_watch.models import Change, ObjectionWindow, SnapshotStatus
+from policy_watch.pipeline import Run, record_changes, reread_baseline
 from policy_watch.store import Store
 
 
@@ -19,17 +18,17 @@ def accept_suspect(
     """A person confirmed the suspect content is real: it becomes the baseline, and its changes are reported."""
     vid = store.vendor_id(vendor.name)
     latest = store.latest_snapshot(vid) if vid is not None else None
-    if vid is None or latest is None or latest.status != "suspect":
+    if vid is None or latest is None or latest.status != SnapshotStatus.SUSPECT:
         raise PolicyWatchError(f"{vendor.name}: no suspect snapshot waiting to be accepted")
     base = store.baseline(vid)
-    run_id = uuid.uuid4().hex[:12]
+    run = Run(config, store, now=lambda: now)
     with store.transaction():
-        store.set_snapshot_status(latest.id, "accepted")
+        store.set_snapshot_status(latest.id, SnapshotStatus.ACCEPTED)
         if base is None:
             return [], None
         page = latest.page()
         changes = diff_pages(base.page(), page)
-        window = record_changes(config, store, vendor, latest.id, base, page, changes, now, run_id)
+        window = record_changes(run, vendor, latest.id, base, page, changes, now)
     return changes, window
 
 
@@ -44,12 +43,13 @@ def reparse_history(config: Config, store: Store, now: datetime) -> list[tuple[s
     held suspect one). Returns (vendor, what happened) per vendor on record.
     """
     out = []
+    run = Run(config, store, now=lambda: now)
     for v in config.vendors:
         vid = store.vendor_id(v.name)
         if vid is None:
             continue
         with store.transaction():
-            notice = reread_baseline(config, store, v, vid, reading_config(v), now, store.current_body(vid))
+            notice = reread_baseline(run, v, vid, now, store.current_body(vid))
             store.update_vendor(vid, reading_config=None)  # the next run reads its current page again
         if notice is None:
             base = store.baseline(vid)

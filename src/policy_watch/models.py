@@ -137,6 +137,30 @@ class Change:
         return out
 
 
+class VendorStatus(enum.StrEnum):
+    """How checking one vendor in one run ended (``VendorResult.status``)."""
+
+    BASELINE = "baseline"  # the first list read: the baseline later runs compare with
+    UNCHANGED = "unchanged"
+    CHANGED = "changed"
+    SUSPECT = "suspect"  # a reading held back: the last good snapshot stays the baseline
+    ERROR = "error"  # no reading at all: fetch failed, page unreadable, nothing recorded
+
+    @property
+    def failed(self) -> bool:
+        """Whether no new list was taken in: the one last read stays in force (shown as stale)."""
+        return self in (VendorStatus.SUSPECT, VendorStatus.ERROR)
+
+
+class SnapshotStatus(enum.StrEnum):
+    """What a stored snapshot is to its vendor's history (``snapshots.status``)."""
+
+    GOOD = "good"  # a reading taken as real: the latest good or accepted one is the baseline
+    SUSPECT = "suspect"  # held back by the structure guard until the page recovers or is accepted
+    SUPERSEDED = "superseded"  # a suspect reading a later reading replaced
+    ACCEPTED = "accepted"  # a suspect reading a person confirmed as real
+
+
 class WindowRule(enum.StrEnum):
     DECLARED = "declared_date"  # the page's declared update date moved forward
     DETECTED = "detection_date"
@@ -173,7 +197,7 @@ class VendorResult:
     """The outcome of checking one vendor in one run."""
 
     vendor: str
-    status: str  # "baseline" | "unchanged" | "changed" | "suspect" | "error"
+    status: VendorStatus
     changes: tuple[Change, ...] = ()
     window: ObjectionWindow | None = None
     error: str | None = None

@@ -7,6 +7,12 @@ with the changes they report); commits are batched, so a process killed mid-run 
 the last batch, which the next run checks again. Alerts do not wait for the end of the run: after
 a commit, or when no vendor finished for ``ALERT_IDLE`` seconds, the batch ends and the alerts
 recorded so far are sent (``_EarlyDelivery``), so one slow page holds back no other vendor's.
+
+Read top to bottom, the module follows one vendor's page: ``run_check`` starts the fetching,
+``record_vendor`` takes each outcome, ``_take_reading`` asks ``policy.judge`` whether a new
+reading is believed and stores it, ``record_changes`` opens windows and queues alerts, and
+``after_run`` does what concerns every vendor. Whether a reading is held as suspect is decided in
+``policy``; what people are told is written in ``render``.
 """
 
 from __future__ import annotations
@@ -24,39 +30,49 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from policy_watch import alerting, clock, render
+from policy_watch import alerting, clock, policy, render
 from policy_watch.browser import Browser, BrowserOptions
 from policy_watch.collect import Fetched, Outcomes, in_threads, parse_page
 from policy_watch.config import Config, Vendor
-from policy_watch.diff import diff_pages, is_suspect
+from policy_watch.diff import diff_pages
 from policy_watch.errors import FetchError, ParseError, PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions
 from policy_watch.meaning import transfers
-from policy_watch.models import Change, ObjectionWindow, ParsedPage, ParseRules, VendorResult
+from policy_watch.models import (
+    Change,
+    ObjectionWindow,
+    ParsedPage,
+    ParseRules,
+    SnapshotStatus,
+    VendorResult,
+    VendorStatus,
+)
 from policy_watch.outbox import deliver, merge_digests
+from policy_watch.policy import Hold, Verdict
 from policy_watch.store import PageRows, Store, StoredSnapshot, content_hash, page_rows
 
 log = logging.getLogger(__name__)
 
-
-def _parser_version() -> str:
-    from policy_watch.parse import PARSER_VERSION
-
-    return PARSER_VERSION
+ALERT_IDLE = 0.5  # seconds without a vendor done after which alerts already recorded are sent
 
 
-def reading_config(vendor: Vendor) -> str:
-    """Fingerprint of how a vendor's page is read: the parser version and the vendor's parse rules
-    (selectors, date_format). Stored with the vendor and with each snapshot; when it differs from
-    the vendor's, the next run reads the page again even if the page did not change."""
-    return _fingerprint(vendor.rules)
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
-@functools.lru_cache(maxsize=4096)
-def _fingerprint(rules: ParseRules | None) -> str:  # most vendors share None: computed once a run
-    fields = dataclasses.asdict(rules) if rules is not None else {}
-    text = json.dumps([_parser_version(), {k: v for k, v in fields.items() if v is not None}], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One check (or one operation on history): what recording a vendor's outcome needs. Each
+    vendor's outcome is stamped with ``now()`` when it is recorded."""
+
+    config: Config
+    store: Store
+    run_id: str = field(default_factory=new_run_id)
+    now: Callable[[], datetime] = _utcnow
 
 
 @dataclass
@@ -70,7 +86,7 @@ class RunReport:
 
     @property
     def failed(self) -> list[VendorResult]:
-        return [r for r in self.results if r.status in ("error", "suspect")]
+        return [r for r in self.results if r.status.failed]
 
     @property
     def ok(self) -> bool:
@@ -78,32 +94,7 @@ class RunReport:
 
     @property
     def changed(self) -> list[VendorResult]:
-        return [r for r in self.results if r.status == "changed"]
-
-
-def browser_options(config: Config) -> BrowserOptions:
-    s = config.settings
-    return BrowserOptions(
-        executable=s.browser,
-        pages=s.browser_pages,
-        timeout=s.timeout,
-        max_bytes=s.max_bytes,
-        user_agent=s.user_agent,
-        launch_timeout=max(10.0, s.timeout),
-    )
-
-
-def fetch_options(config: Config) -> FetchOptions:
-    s = config.settings
-    return FetchOptions(
-        user_agent=s.user_agent,
-        timeout=s.timeout,
-        max_bytes=s.max_bytes,
-        retries=s.retries,
-        max_redirects=s.max_redirects,
-        per_host=s.per_host,
-        concurrency=s.concurrency,
-    )
+        return [r for r in self.results if r.status is VendorStatus.CHANGED]
 
 
 def run_check(
@@ -112,7 +103,7 @@ def run_check(
     fetcher: Fetcher | None = None,
     *,
     vendors: Sequence[Vendor] | None = None,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Callable[[], datetime] = _utcnow,
     on_result: Callable[[VendorResult], None] | None = None,
     deliver_alerts: bool = True,
     stop: threading.Event | None = None,
@@ -122,7 +113,8 @@ def run_check(
     ``fetcher`` (or a new one built from the config) serves the thread pool that fetches and
     parses; no new vendor starts once ``stop`` is set.
     """
-    report = RunReport(run_id=uuid.uuid4().hex[:12], started=now())
+    run = Run(config, store, now=now)
+    report = RunReport(run_id=run.run_id, started=now())
     todo = list(vendors if vendors is not None else config.vendors)
     by_name = store.vendor_states([(v.name, v.shown_url) for v in todo], report.started)
     states = [by_name[v.name] for v in todo]
@@ -134,12 +126,12 @@ def run_check(
         workers = max(1, min(config.settings.concurrency, len(todo)))
         outcomes = in_threads(fetcher, todo, states, workers, stop, idle, browser)
         stack.callback(outcomes.close)  # an error while recording stops the fetching too
-        early = _EarlyDelivery(config, store, now, report) if deliver_alerts else None
-        while _record_outcomes(config, store, todo, outcomes, report, now, on_result, early):
+        early = _EarlyDelivery(run, report) if deliver_alerts else None
+        while _record_outcomes(run, todo, outcomes, report, on_result, early):
             assert early is not None
             early.deliver()
     try:
-        after_run(config, store, now(), report.run_id)
+        after_run(run, now())
         with store.transaction():
             store.record_run(
                 report.run_id,
@@ -158,60 +150,26 @@ def run_check(
     return report
 
 
-ALERT_IDLE = 0.5  # seconds without a vendor done after which alerts already recorded are sent
-
-
-class _EarlyDelivery:
-    """Sends the alerts of vendors already recorded while the run goes on, so that one slow page
-    delays no other vendor's alert. Only committed alerts are sent, outside any transaction (the
-    outbox marks each 'sending' before it goes), so none is sent twice; a target that failed is
-    left alone for the rest of the run, as in the final delivery."""
-
-    def __init__(self, config: Config, store: Store, now: Callable[[], datetime], report: RunReport) -> None:
-        self.config, self.store, self.now, self.report = config, store, now, report
-        self.due = False  # a vendor recorded since the last delivery may have queued an alert
-        self.down: set[str] = set()
-        self.failed = False
-
-    def note(self, got: Fetched | Exception, result: VendorResult) -> None:
-        recovered = isinstance(got, Fetched) and (got.state.failing or got.state.consecutive_failures > 0)
-        self.due = self.due or result.status in ("changed", "suspect", "error") or recovered
-
-    def wanted(self) -> bool:
-        return self.due and not self.failed
-
-    def deliver(self) -> None:
-        self.due = False
-        try:
-            sent, _ = deliver(self.config, self.store, self.now, down=self.down)
-        except PolicyWatchError as e:  # the final delivery tries again and reports it
-            log.warning("alerts not delivered during the run: %s", e)
-            self.failed = True
-            return
-        self.report.delivered += sent
-
-
 def _record_outcomes(
-    config: Config,
-    store: Store,
+    run: Run,
     todo: Sequence[Vendor],
     outcomes: Outcomes,
     report: RunReport,
-    now: Callable[[], datetime],
     on_result: Callable[[VendorResult], None] | None,
     early: _EarlyDelivery | None,
 ) -> bool:
     """Record outcomes in one batch of transactions. Returns True, with everything recorded so far
     committed, when alerts are waiting to be sent and the caller should send them and call again
     (after a commit, or when no vendor came for a while); False when every outcome is recorded."""
+    store = run.store
     with store.batch() as tick:
         uncommitted: list[int] = []  # results whose writes the batch has not committed yet
-        for i, got in outcomes:
-            if got is None:  # no vendor done for a while: what was recorded may go out now
+        for i, outcome in outcomes:
+            if outcome is None:  # no vendor done for a while: what was recorded may go out now
                 if early is not None and early.wanted():
                     return True
                 continue
-            result = _settle(config, store, todo[i], got, now(), report.run_id)
+            result = record_vendor(run, todo[i], outcome, run.now())
             held = store.in_transaction  # else an error ended the batch: what it held is undone
             if not held:
                 for k in uncommitted:
@@ -226,105 +184,122 @@ def _record_outcomes(
             if on_result:
                 on_result(result)
             if early is not None:
-                early.note(got, result)
+                early.note(outcome, result)
                 if committed and early.wanted():
                     return True
     return False
 
 
-def _settle(
-    config: Config, store: Store, vendor: Vendor, got: Fetched | Exception, at: datetime, run_id: str
-) -> VendorResult:
+def _not_recorded(r: VendorResult) -> VendorResult:
+    return VendorResult(
+        r.vendor, VendorStatus.ERROR, error=render.not_recorded(r.vendor), detected_at=r.detected_at
+    )
+
+
+class _EarlyDelivery:
+    """Sends the alerts of vendors already recorded while the run goes on, so that one slow page
+    delays no other vendor's alert. Only committed alerts are sent, outside any transaction (the
+    outbox marks each 'sending' before it goes), so none is sent twice; a target that failed is
+    left alone for the rest of the run, as in the final delivery."""
+
+    def __init__(self, run: Run, report: RunReport) -> None:
+        self.run, self.report = run, report
+        self.due = False  # a vendor recorded since the last delivery may have queued an alert
+        self.down: set[str] = set()
+        self.failed = False
+
+    def note(self, outcome: Fetched | Exception, result: VendorResult) -> None:
+        recovered = isinstance(outcome, Fetched) and (
+            outcome.state.failing or outcome.state.consecutive_failures > 0
+        )
+        alerted = result.status in (VendorStatus.CHANGED, VendorStatus.SUSPECT, VendorStatus.ERROR)
+        self.due = self.due or alerted or recovered
+
+    def wanted(self) -> bool:
+        return self.due and not self.failed
+
+    def deliver(self) -> None:
+        self.due = False
+        try:
+            sent, _ = deliver(self.run.config, self.run.store, self.run.now, down=self.down)
+        except PolicyWatchError as e:  # the final delivery tries again and reports it
+            log.warning("alerts not delivered during the run: %s", e)
+            self.failed = True
+            return
+        self.report.delivered += sent
+
+
+def record_vendor(run: Run, vendor: Vendor, outcome: Fetched | Exception, at: datetime) -> VendorResult:
     """Record one vendor's outcome; whatever goes wrong stays with that vendor."""
     try:
-        if isinstance(got, Exception):
-            raise got
-        return _record(config, store, got, at, run_id)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return _record_fetched(run, outcome, at)
     except PolicyWatchError as e:
-        return VendorResult(vendor.name, "error", error=vendor.hide(str(e)), detected_at=at)
+        return VendorResult(vendor.name, VendorStatus.ERROR, error=vendor.hide(str(e)), detected_at=at)
     except Exception as e:
         if vendor.secrets:  # the traceback could show the URL
             log.error("unexpected error while checking %s: %s", vendor.name, vendor.hide(repr(e)))
         else:
             log.exception("unexpected error while checking %s", vendor.name)
-        return VendorResult(
-            vendor.name, "error", error=vendor.hide(f"{vendor.name}: internal error: {e!r}"), detected_at=at
-        )
+        error = vendor.hide(f"{vendor.name}: internal error: {e!r}")
+        return VendorResult(vendor.name, VendorStatus.ERROR, error=error, detected_at=at)
 
 
-def _not_recorded(r: VendorResult) -> VendorResult:
-    why = "not recorded: a database error undid this part of the run; it is checked again next run"
-    return VendorResult(r.vendor, "error", error=f"{r.vendor}: {why}", detected_at=r.detected_at)
-
-
-def after_run(config: Config, store: Store, now: datetime, run_id: str) -> None:
-    """Reminders, expiry and digests: the parts of a run that concern every vendor."""
-    with store.transaction():
-        alerting.queue_reminders(config, store, now, run_id)
-        store.expire_windows(now.date())
-        merge_digests(config, store, now, run_id)
-        _refresh_entity_names(config, store)
-
-
-def _refresh_entity_names(config: Config, store: Store) -> None:
-    """Keep the table SQL readers group companies by in step with the lists: the spellings it lacks
-    are read and added; all of them again only when the alias rules changed."""
-    from policy_watch.meaning import entities
-
-    fingerprint = entities.fingerprint(config.aliases, config.transfers.places)
-    rebuild, todo = store.entity_names_todo(fingerprint)
-    if not todo and not rebuild:
-        return
-    table, places = entities.alias_table(config.aliases), transfers.rules(config.transfers).gazetteer
-    idents = [(name, entities.identify(name, table, places)) for name in todo]
-    store.add_entity_names([(name, i.company, i.key) for name, i in idents], fingerprint, rebuild=rebuild)
-
-
-def _fetch_row(got: Fetched, at: datetime, outcome: str, error: str | None) -> dict[str, Any]:
-    r = got.result
-    final = r.final_url if r and r.final_url != got.vendor.shown_url else None
-    return {
-        "started_at": at,
-        "url": None,
-        "final_url": final,
-        "status": (r.status if r else got.error.status if got.error else None),
-        "duration_ms": r.duration_ms if r else None,
-        "bytes": got.size,
-        "outcome": outcome,
-        "error": error,
-    }
-
-
-def _record(config: Config, store: Store, got: Fetched, at: datetime, run_id: str) -> VendorResult:
-    v, state = got.vendor, got.state
+def _record_fetched(run: Run, got: Fetched, at: datetime) -> VendorResult:
+    """One vendor's fetch, its page (if it is new or read differently now) and its failure count:
+    one transaction."""
+    config, store = run.config, run.store
+    vendor, state = got.vendor, got.state
     with store.transaction():
         if got.error is not None:
             store.record_fetch(state.id, _fetch_row(got, at, "error", got.error.cause))
-            alerting.count_failure(config, store, state, got.error, at, run_id)
-            return VendorResult(v.name, "error", error=str(got.error), detected_at=at)
-        fingerprint = reading_config(v)
+            alerting.count_failure(config, store, state, got.error, at, run.run_id)
+            return VendorResult(vendor.name, VendorStatus.ERROR, error=str(got.error), detected_at=at)
+        fingerprint = reading_config(vendor)
+        read_differently = state.reading_config != fingerprint
         notice = None
-        if state.reading_config != fingerprint and state.latest_id is not None:  # read differently now
-            notice = reread_baseline(config, store, v, state.id, fingerprint, at, state.body_hash)
-        if got.same_body and state.reading_config != fingerprint and state.body_hash is not None:
-            result = _new_body(config, store, _read_stored(store, got), at, run_id, fingerprint)
+        if read_differently and state.latest_id is not None:
+            notice = reread_baseline(run, vendor, state.id, at, state.body_hash)
+        if got.same_body and read_differently and state.body_hash is not None:
+            result = _new_body(run, _read_stored(store, got), at, fingerprint)
         elif got.same_body:
             result = _same_body(store, got, at)
         else:
-            result = _new_body(config, store, got, at, run_id, fingerprint)
+            result = _new_body(run, got, at, fingerprint)
         if notice is not None:
             result = replace(result, notice=notice)
-        outcome = result.status
-        if got.same_body and result.status == "unchanged":
+        outcome: str = result.status
+        if got.same_body and result.status is VendorStatus.UNCHANGED:
             outcome = "not_modified" if got.result and got.result.not_modified else "same_body"
         store.record_fetch(state.id, _fetch_row(got, at, outcome, result.error))
-        if result.status == "error":
+        if result.status is VendorStatus.ERROR:
             assert got.result is not None
-            cause = FetchError(v.shown_url, result.error or "unreadable page", vendor=v.name)
-            alerting.count_failure(config, store, state, cause, at, run_id)
+            cause = FetchError(vendor.shown_url, result.error or "unreadable page", vendor=vendor.name)
+            alerting.count_failure(config, store, state, cause, at, run.run_id)
         elif state.failing or state.consecutive_failures:
-            alerting.recovered(config, store, state, at, run_id)
+            alerting.recovered(config, store, state, at, run.run_id)
         return result
+
+
+def _same_body(store: Store, got: Fetched, at: datetime) -> VendorResult:
+    """A 304 or a byte-identical body: touch the latest snapshot, parse nothing."""
+    r, state, name = got.result, got.state, got.vendor.name
+    assert r is not None
+    if state.latest_id is None:  # a body on record without a snapshot: forget it, read the page next run
+        store.update_vendor(state.id, body_hash=None, etag=None, last_modified_header=None)
+        return VendorResult(
+            name, VendorStatus.ERROR, error=render.body_without_snapshot(name), detected_at=at
+        )
+    store.touch_snapshot(state.latest_id, at)
+    # An ETag a 304 leaves out still holds. A Last-Modified is kept only as this answer confirms
+    # it (``fetch.strong_last_modified``): one stored earlier may be weak, and would hide changes.
+    etag = r.etag or state.etag
+    if (etag, r.last_modified_header) != (state.etag, state.last_modified_header):
+        store.update_vendor(state.id, etag=etag, last_modified_header=r.last_modified_header)
+    if state.latest_status == SnapshotStatus.SUSPECT:
+        return VendorResult(name, VendorStatus.SUSPECT, error=render.still_held(name), detected_at=at)
+    return VendorResult(name, VendorStatus.UNCHANGED, entries=state.latest_entries, detected_at=at)
 
 
 def _read_stored(store: Store, got: Fetched) -> Fetched:
@@ -356,87 +331,10 @@ def _read_stored(store: Store, got: Fetched) -> Fetched:
     )
 
 
-def reread_baseline(
-    config: Config,
-    store: Store,
-    v: Vendor,
-    vendor_id: int,
-    fingerprint: str,
-    at: datetime,
-    current_body: str | None = None,
-) -> str | None:
-    """Read the vendor's current list again from its raw page with today's parser and rules.
-
-    The page read is the vendor's latest one (``current_body``) when it was read as the baseline
-    (not held as suspect), else the baseline's own. A reading that differs, and that the
-    structure guard accepts, is added as a new snapshot (``reading_of`` the one it replaces) and
-    becomes the baseline; nothing recorded before changes, and no change is reported: the page
-    did not change, only how it is read. A reading the guard refuses (the new rules read too
-    little) is not kept. Returns what to tell, if anything."""
-    base = store.baseline(vendor_id)
-    if base is None:
-        return None
-    latest = store.latest_meta(vendor_id)  # "superseded" as the latest: a later page read as the baseline
-    current = latest is not None and latest["status"] in ("good", "accepted", "superseded")
-    source = current_body if current and current_body else base.body_hash
-    if source is None:
-        return None
-    body, ctype = store.load_body(source)
-    kept = f"{v.name}: the recorded list ({len(base.entries)} entries) stays the baseline"
-    try:
-        page = parse_page(body, content_type=ctype, rules=v.rules, source=v.url)
-    except ParseError as e:
-        return f"{kept}: the current parse rules cannot read the page it came from ({e.message})"
-    rows = page_rows(page.entries)
-    chash = content_hash(page, rows)
-    if chash == content_hash(base.page()):  # both hashed by this version
-        return None
-    if is_suspect(base.entries, page.entries, config.settings.guard_ratio):
-        return f"{kept}: the current parse rules read only {len(page.entries)} entries from the page it came from"
-    store.insert_snapshot(
-        vendor_id,
-        page,
-        status="good",
-        now=at,
-        body_hash=source,
-        parser_version=_parser_version(),
-        chash=chash,
-        rows=rows,
-        reading_config=fingerprint,
-        reading_of=base.reading_of or base.id,
-    )
-    return (
-        f"{v.name}: page read again with changed parse rules or parser: {len(page.entries)} entries "
-        f"(recorded: {len(base.entries)}); this reading is the new baseline, and no change is "
-        "alerted for it since the page itself did not change"
-    )
-
-
-def _same_body(store: Store, got: Fetched, at: datetime) -> VendorResult:
-    """A 304 or a byte-identical body: touch the latest snapshot, parse nothing."""
-    r, state = got.result, got.state
-    assert r is not None
-    if state.latest_id is None:  # a body on record without a snapshot: forget it, read the page next run
-        store.update_vendor(state.id, body_hash=None, etag=None, last_modified_header=None)
-        why = "no snapshot matches the stored page; it will be read again on the next run"
-        return VendorResult(got.vendor.name, "error", error=f"{got.vendor.name}: {why}", detected_at=at)
-    store.touch_snapshot(state.latest_id, at)
-    # An ETag a 304 leaves out still holds. A Last-Modified is kept only as this answer confirms
-    # it (``fetch.strong_last_modified``): one stored earlier may be weak, and would hide changes.
-    etag = r.etag or state.etag
-    if (etag, r.last_modified_header) != (state.etag, state.last_modified_header):
-        store.update_vendor(state.id, etag=etag, last_modified_header=r.last_modified_header)
-    if state.latest_status == "suspect":
-        why = "page structure still changed since the last good snapshot; run `policy-watch accept` if it is real"
-        return VendorResult(got.vendor.name, "suspect", error=f"{got.vendor.name}: {why}", detected_at=at)
-    return VendorResult(got.vendor.name, "unchanged", entries=state.latest_entries, detected_at=at)
-
-
-def _new_body(
-    config: Config, store: Store, got: Fetched, at: datetime, run_id: str, fingerprint: str
-) -> VendorResult:
+def _new_body(run: Run, got: Fetched, at: datetime, fingerprint: str) -> VendorResult:
+    """A page not on record: keep it as evidence, then take in what was read from it."""
     assert got.result is not None
-    bhash = store.save_body(
+    bhash = run.store.save_body(
         got.result.body,
         got.result.content_type,
         previous=got.state.body_hash,
@@ -444,9 +342,14 @@ def _new_body(
         hash_=got.body_hash,
         size=got.size,
     )
-    result = _record_page(config, store, got, bhash, at, run_id, fingerprint)
-    if result.status != "error":  # remember the body only once it is on record
-        store.update_vendor(
+    if got.parse_error is not None:
+        reading = _Reading.of(ParsedPage(entries=()), bhash, fingerprint, unreadable=got.parse_error.message)
+    else:
+        assert got.page is not None
+        reading = _Reading.of(got.page, bhash, fingerprint)
+    result = _take_reading(run, got, reading, at)
+    if result.status is not VendorStatus.ERROR:  # remember the body only once it is on record
+        run.store.update_vendor(
             got.state.id,
             body_hash=bhash,
             etag=got.result.etag,
@@ -456,90 +359,127 @@ def _new_body(
     return result
 
 
-def _record_page(
-    config: Config,
-    store: Store,
-    got: Fetched,
-    bhash: str,
-    at: datetime,
-    run_id: str,
-    fingerprint: str | None = None,
-) -> VendorResult:
-    v, state = got.vendor, got.state
-    base = None if state.latest_id is None else store.baseline(state.id)  # no snapshot yet: no baseline
-    if got.parse_error is not None:
-        if base is None:
-            return VendorResult(v.name, "error", error=f"{v.name}: {got.parse_error}", detected_at=at)
-        empty = ParsedPage(entries=())
-        return _suspect(
-            config,
-            store,
-            v,
-            state.id,
-            empty,
-            bhash,
-            at,
-            run_id,
-            str(got.parse_error.message),
-            fingerprint=fingerprint,
-        )
-    page = got.page
-    assert page is not None
-    rows = page_rows(page.entries)
-    chash = content_hash(page, rows)
-    if base is None:
-        store.insert_snapshot(
-            state.id,
-            page,
-            status="good",
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """A page as read, ready to store: its list, rows and content hash, the raw page it came from
+    and how it was read; ``unreadable`` (with no entries) when the parser could not read it."""
+
+    page: ParsedPage
+    rows: PageRows
+    chash: str
+    body_hash: str
+    fingerprint: str
+    unreadable: str | None = None
+
+    @classmethod
+    def of(
+        cls, page: ParsedPage, body_hash: str, fingerprint: str, unreadable: str | None = None
+    ) -> _Reading:
+        rows = page_rows(page.entries)
+        return cls(page, rows, content_hash(page, rows), body_hash, fingerprint, unreadable)
+
+    def judged(self) -> policy.Reading:
+        return policy.Reading(self.page.entries, self.chash, self.unreadable)
+
+    def save(
+        self, run: Run, vendor_id: int, status: SnapshotStatus, at: datetime, reading_of: int | None = None
+    ) -> int:
+        return run.store.insert_snapshot(
+            vendor_id,
+            self.page,
+            status=status,
             now=at,
-            body_hash=bhash,
+            body_hash=self.body_hash,
             parser_version=_parser_version(),
-            chash=chash,
-            rows=rows,
-            reading_config=fingerprint,
+            chash=self.chash,
+            rows=self.rows,
+            reading_config=self.fingerprint,
+            reading_of=reading_of,
         )
-        return VendorResult(v.name, "baseline", entries=len(page.entries), detected_at=at)
-    if chash == base.content_hash:
-        store.touch_snapshot(base.id, at)
-        _clear_suspect(store, state.id)
-        return VendorResult(v.name, "unchanged", entries=len(page.entries), detected_at=at)
-    if is_suspect(base.entries, page.entries, config.settings.guard_ratio):
-        lost = len({e.entity for e in base.entries} - {e.entity for e in page.entries})
-        why = f"{lost} of {len({e.entity for e in base.entries})} entities disappeared at once"
-        return _suspect(config, store, v, state.id, page, bhash, at, run_id, why, rows, fingerprint)
-    _clear_suspect(store, state.id)
-    sid = store.insert_snapshot(
-        state.id,
-        page,
-        status="good",
-        now=at,
-        body_hash=bhash,
-        parser_version=_parser_version(),
-        chash=chash,
-        rows=rows,
-        reading_config=fingerprint,
-    )
-    changes = diff_pages(base.page(), page)
-    window = record_changes(config, store, v, sid, base, page, changes, at, run_id)
-    status = "changed" if changes else "unchanged"
-    return VendorResult(v.name, status, tuple(changes), window, entries=len(page.entries), detected_at=at)
+
+
+def _take_reading(run: Run, got: Fetched, reading: _Reading, at: datetime) -> VendorResult:
+    """Compare a new reading with the baseline and record what the policy makes of it."""
+    vendor, state, store = got.vendor, got.state, run.store
+    base = None if state.latest_id is None else store.baseline(state.id)  # no snapshot yet: no baseline
+    baseline = None if base is None else policy.Reading(base.entries, base.content_hash)
+    judgement = policy.judge(baseline, reading.judged(), run.config.settings.guard_ratio)
+    entries = len(reading.page.entries)
+    match judgement.verdict:
+        case Verdict.UNREADABLE:
+            return VendorResult(
+                vendor.name, VendorStatus.ERROR, error=f"{vendor.name}: {got.parse_error}", detected_at=at
+            )
+        case Verdict.FIRST:
+            reading.save(run, state.id, SnapshotStatus.GOOD, at)
+            return VendorResult(vendor.name, VendorStatus.BASELINE, entries=entries, detected_at=at)
+        case Verdict.HOLD:
+            assert judgement.suspicion is not None
+            return _hold(run, vendor, state.id, reading, judgement.suspicion, at)
+        case Verdict.SAME:
+            assert base is not None
+            store.touch_snapshot(base.id, at)
+            _end_hold(store, state.id)
+            return VendorResult(vendor.name, VendorStatus.UNCHANGED, entries=entries, detected_at=at)
+    assert base is not None and judgement.verdict is Verdict.NEW
+    _end_hold(store, state.id)
+    sid = reading.save(run, state.id, SnapshotStatus.GOOD, at)
+    changes = diff_pages(base.page(), reading.page)
+    window = record_changes(run, vendor, sid, base, reading.page, changes, at)
+    status = VendorStatus.CHANGED if changes else VendorStatus.UNCHANGED
+    return VendorResult(vendor.name, status, tuple(changes), window, entries=entries, detected_at=at)
+
+
+def _hold(
+    run: Run, vendor: Vendor, vendor_id: int, reading: _Reading, why: policy.Suspicion, at: datetime
+) -> VendorResult:
+    """Keep a reading the guard holds as suspect; alarm the operators once per episode."""
+    store = run.store
+    latest = store.latest_meta(vendor_id)
+    if latest is None:
+        step = policy.hold(None, None, reading.chash)
+    else:
+        step = policy.hold(latest["status"], latest["content_hash"], reading.chash)
+    if step is Hold.CONFIRM:
+        assert latest is not None
+        store.touch_snapshot(latest["id"], at)
+    elif step is Hold.REPLACE:
+        assert latest is not None
+        reading.save(run, vendor_id, SnapshotStatus.SUSPECT, at)
+        store.set_snapshot_status(latest["id"], SnapshotStatus.SUPERSEDED)
+    else:
+        sid = reading.save(run, vendor_id, SnapshotStatus.SUSPECT, at)
+        msg = render.structure_alarm(vendor.name, vendor.shown_url, why, len(reading.page.entries))
+        alerts = alerting.operator_alerts(
+            run.config.notify, vendor.name, "structure", f"structure:{sid}", msg
+        )
+        store.enqueue(alerts, run.run_id, at)
+    error = render.held_error(vendor.name, why)
+    entries = len(reading.page.entries)
+    return VendorResult(vendor.name, VendorStatus.SUSPECT, error=error, entries=entries, detected_at=at)
+
+
+def _end_hold(store: Store, vendor_id: int) -> None:
+    """A reading was taken as real: a suspect one held before it is superseded."""
+    latest = store.latest_meta(vendor_id)
+    if latest is not None and latest["status"] == SnapshotStatus.SUSPECT:
+        store.set_snapshot_status(latest["id"], SnapshotStatus.SUPERSEDED)
 
 
 def record_changes(
-    config: Config,
-    store: Store,
-    v: Vendor,
+    run: Run,
+    vendor: Vendor,
     sid: int,
     base: StoredSnapshot,
     page: ParsedPage,
     changes: Sequence[Change],
     at: datetime,
-    run_id: str,
 ) -> ObjectionWindow | None:
-    """Store changes, open the objection window, and queue the alert: one transaction (the caller's)."""
+    """Store the changes from ``base`` to snapshot ``sid`` (``page``), open the objection window,
+    and queue the alert: one transaction (the caller's)."""
     if not changes:
         return None
+    config, store = run.config, run.store
     kinds = config.settings.window_kinds
     rules = transfers.rules(config.transfers)
     meanings = transfers.for_changes(changes, page.entries, rules)
@@ -550,13 +490,13 @@ def record_changes(
     window: ObjectionWindow | None = None
     wid: int | None = None
     if any(opens):
-        window = clock.open_window(at.date(), v.objection_days, page.last_modified, base.declared_date)
+        window = clock.open_window(at.date(), vendor.objection_days, page.last_modified, base.declared_date)
         wid = store.insert_window(base.vendor_id, sid, window, at)
     wids = [wid if o else None for o in opens]
     store.insert_changes(base.vendor_id, sid, base.id, changes, wids, at)
     msg = render.change_message(
-        v.name,
-        v.shown_url,
+        vendor.name,
+        vendor.shown_url,
         changes,
         window,
         at.date(),
@@ -570,84 +510,135 @@ def record_changes(
     if any(m is not None and m.carries_risk for m in meanings):
         kinds_seen.add("transfer")
     store.enqueue(
-        alerting.target_alerts(config.notify, v.name, "changes", f"changes:{sid}", msg, kinds_seen),
-        run_id,
+        alerting.target_alerts(config.notify, vendor.name, "changes", f"changes:{sid}", msg, kinds_seen),
+        run.run_id,
         at,
     )
     return window
 
 
-def _suspect(
-    config: Config,
-    store: Store,
-    v: Vendor,
-    vendor_id: int,
-    page: ParsedPage,
-    bhash: str,
-    at: datetime,
-    run_id: str,
-    why: str,
-    rows: PageRows | None = None,
-    fingerprint: str | None = None,
-) -> VendorResult:
-    rows = rows or page_rows(page.entries)
-    chash = content_hash(page, rows)
-    latest = store.latest_meta(vendor_id)
-    if latest is not None and latest["status"] == "suspect":
-        # Already held and alarmed: keep the newest suspect content, alarm once per episode.
-        if latest["content_hash"] != chash:
-            store.insert_snapshot(
-                vendor_id,
-                page,
-                status="suspect",
-                now=at,
-                body_hash=bhash,
-                parser_version=_parser_version(),
-                chash=chash,
-                rows=rows,
-                reading_config=fingerprint,
-            )
-            store.set_snapshot_status(latest["id"], "superseded")
-        else:
-            store.touch_snapshot(latest["id"], at)
-    else:
-        sid = store.insert_snapshot(
-            vendor_id,
-            page,
-            status="suspect",
-            now=at,
-            body_hash=bhash,
-            parser_version=_parser_version(),
-            chash=chash,
-            rows=rows,
-            reading_config=fingerprint,
+def reread_baseline(
+    run: Run, vendor: Vendor, vendor_id: int, at: datetime, current_body: str | None = None
+) -> str | None:
+    """Read the vendor's current list again from its raw page with today's parser and rules.
+
+    The page read is the vendor's latest one (``current_body``) when it was read as the baseline
+    (not held as suspect), else the baseline's own. A reading that differs, and that the
+    structure guard accepts, is added as a new snapshot (``reading_of`` the one it replaces) and
+    becomes the baseline; nothing recorded before changes, and no change is reported: the page
+    did not change, only how it is read. A reading the guard refuses (the new rules read too
+    little) is not kept. Returns what to tell, if anything."""
+    store = run.store
+    base = store.baseline(vendor_id)
+    if base is None:
+        return None
+    latest = store.latest_meta(vendor_id)  # "superseded" as the latest: a later page read as the baseline
+    read_as_baseline = (SnapshotStatus.GOOD, SnapshotStatus.ACCEPTED, SnapshotStatus.SUPERSEDED)
+    current = latest is not None and latest["status"] in read_as_baseline
+    source = current_body if current and current_body else base.body_hash
+    if source is None:
+        return None
+    body, ctype = store.load_body(source)
+    try:
+        page = parse_page(body, content_type=ctype, rules=vendor.rules, source=vendor.url)
+        reading = _Reading.of(page, source, reading_config(vendor))
+    except ParseError as e:
+        reading = _Reading.of(ParsedPage(entries=()), source, reading_config(vendor), unreadable=e.message)
+    recorded = policy.Reading(base.entries, content_hash(base.page()))  # both hashed by this version
+    judgement = policy.judge(recorded, reading.judged(), run.config.settings.guard_ratio)
+    if judgement.verdict is Verdict.SAME:
+        return None
+    if judgement.verdict is Verdict.HOLD:
+        assert judgement.suspicion is not None
+        return render.reread_kept(
+            vendor.name, len(base.entries), len(reading.page.entries), judgement.suspicion
         )
-        msg = render.notice_message(
-            f"{v.name}: page structure changed — check it",
-            [
-                f"The subprocessor page of {v.name} no longer reads like the last good version: {why}.",
-                f"Page: {v.shown_url}",
-                f"Found: {len(page.entries)} entries.",
-                "No entity changes are reported until the page comes back or someone runs "
-                f'`policy-watch accept "{v.name}"` to accept the new content as real.',
-                "The last good snapshot stays the baseline.",
-            ],
-        )
-        store.enqueue(
-            alerting.operator_alerts(config.notify, v.name, "structure", f"structure:{sid}", msg),
-            run_id,
-            at,
-        )
-    return VendorResult(
-        v.name,
-        "suspect",
-        error=f"{v.name}: page structure changed ({why}); last good snapshot kept as baseline",
-        entries=len(page.entries),
-        detected_at=at,
+    reading.save(run, vendor_id, SnapshotStatus.GOOD, at, reading_of=base.reading_of or base.id)
+    return render.reread_taken(vendor.name, len(reading.page.entries), len(base.entries))
+
+
+def after_run(run: Run, at: datetime) -> None:
+    """Reminders, expiry and digests: the parts of a run that concern every vendor."""
+    config, store = run.config, run.store
+    with store.transaction():
+        alerting.queue_reminders(config, store, at, run.run_id)
+        store.expire_windows(at.date())
+        merge_digests(config, store, at, run.run_id)
+        _refresh_entity_names(config, store)
+
+
+def _refresh_entity_names(config: Config, store: Store) -> None:
+    """Keep the table SQL readers group companies by in step with the lists: the spellings it lacks
+    are read and added; all of them again only when the alias rules changed."""
+    from policy_watch.meaning import entities
+
+    fingerprint = entities.fingerprint(config.aliases, config.transfers.places)
+    rebuild, todo = store.entity_names_todo(fingerprint)
+    if not todo and not rebuild:
+        return
+    table, places = entities.alias_table(config.aliases), transfers.rules(config.transfers).gazetteer
+    idents = [(name, entities.identify(name, table, places)) for name in todo]
+    store.add_entity_names([(name, i.company, i.key) for name, i in idents], fingerprint, rebuild=rebuild)
+
+
+# --- small parts: how pages are read and fetched, what a fetch leaves on record -------------------
+
+
+def _parser_version() -> str:
+    from policy_watch.parse import PARSER_VERSION
+
+    return PARSER_VERSION
+
+
+def reading_config(vendor: Vendor) -> str:
+    """Fingerprint of how a vendor's page is read: the parser version and the vendor's parse rules
+    (selectors, date_format). Stored with the vendor and with each snapshot; when it differs from
+    the vendor's, the next run reads the page again even if the page did not change."""
+    return _fingerprint(vendor.rules)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprint(rules: ParseRules | None) -> str:  # most vendors share None: computed once a run
+    fields = dataclasses.asdict(rules) if rules is not None else {}
+    text = json.dumps([_parser_version(), {k: v for k, v in fields.items() if v is not None}], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _fetch_row(got: Fetched, at: datetime, outcome: str, error: str | None) -> dict[str, Any]:
+    r = got.result
+    final = r.final_url if r and r.final_url != got.vendor.shown_url else None
+    return {
+        "started_at": at,
+        "url": None,
+        "final_url": final,
+        "status": (r.status if r else got.error.status if got.error else None),
+        "duration_ms": r.duration_ms if r else None,
+        "bytes": got.size,
+        "outcome": outcome,
+        "error": error,
+    }
+
+
+def browser_options(config: Config) -> BrowserOptions:
+    s = config.settings
+    return BrowserOptions(
+        executable=s.browser,
+        pages=s.browser_pages,
+        timeout=s.timeout,
+        max_bytes=s.max_bytes,
+        user_agent=s.user_agent,
+        launch_timeout=max(10.0, s.timeout),
     )
 
 
-def _clear_suspect(store: Store, vendor_id: int) -> None:
-    latest = store.latest_meta(vendor_id)
-    if latest is not None and latest["status"] == "suspect":
-        store.set_snapshot_status(latest["id"], "superseded")
+def fetch_options(config: Config) -> FetchOptions:
+    s = config.settings
+    return FetchOptions(
+        user_agent=s.user_agent,
+        timeout=s.timeout,
+        max_bytes=s.max_bytes,
+        retries=s.retries,
+        max_redirects=s.max_redirects,
+        per_host=s.per_host,
+        concurrency=s.concurrency,
+    )

@@ -21,11 +21,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from policy_watch import clock
 from policy_watch.config import DEFAULT_WINDOW_KINDS
 from policy_watch.meaning.transfers import TransferMeaning, TransferRules, sentence
 from policy_watch.models import Change, ChangeKind, ObjectionWindow, WindowRule
+
+if TYPE_CHECKING:
+    from policy_watch.policy import Suspicion
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 MAX_VALUE = 500
@@ -432,4 +436,66 @@ def _left_out(n: int, more: str) -> str:
     what = f"{n:,} more change{'' if n == 1 else 's'}" if n else "The rest of this message"
     return (
         f"… {what} not shown here: this message is too long for the target. Every change is on record: {more}"
+    )
+
+
+# --- what a run tells about one vendor: its result's error or notice, the structure alarm ---------
+
+
+def held_reason(why: Suspicion) -> str:
+    """Why a reading is held as suspect, in a few words."""
+    if why.unreadable is not None:
+        return why.unreadable
+    return f"{why.lost} of {why.of} entities disappeared at once"
+
+
+def held_error(vendor: str, why: Suspicion) -> str:
+    return f"{vendor}: page structure changed ({held_reason(why)}); last good snapshot kept as baseline"
+
+
+def still_held(vendor: str) -> str:
+    why = "page structure still changed since the last good snapshot; run `policy-watch accept` if it is real"
+    return f"{vendor}: {why}"
+
+
+def structure_alarm(vendor: str, url: str, why: Suspicion, entries: int) -> Message:
+    """The operators' alarm when a vendor's page stops reading like its last good version."""
+    return notice_message(
+        f"{vendor}: page structure changed — check it",
+        [
+            f"The subprocessor page of {vendor} no longer reads like the last good version: {held_reason(why)}.",
+            f"Page: {url}",
+            f"Found: {entries} entries.",
+            "No entity changes are reported until the page comes back or someone runs "
+            f'`policy-watch accept "{vendor}"` to accept the new content as real.',
+            "The last good snapshot stays the baseline.",
+        ],
+    )
+
+
+def not_recorded(vendor: str) -> str:
+    why = "not recorded: a database error undid this part of the run; it is checked again next run"
+    return f"{vendor}: {why}"
+
+
+def body_without_snapshot(vendor: str) -> str:
+    why = "no snapshot matches the stored page; it will be read again on the next run"
+    return f"{vendor}: {why}"
+
+
+def reread_kept(vendor: str, recorded: int, read: int, why: Suspicion) -> str:
+    """A page read again with today's parser and rules gave a reading the guard refuses
+    (``read`` entries against the ``recorded`` baseline's)."""
+    kept = f"{vendor}: the recorded list ({recorded} entries) stays the baseline"
+    if why.unreadable is not None:
+        return f"{kept}: the current parse rules cannot read the page it came from ({why.unreadable})"
+    return f"{kept}: the current parse rules read only {read} entries from the page it came from"
+
+
+def reread_taken(vendor: str, entries: int, recorded: int) -> str:
+    """A page read again with today's parser and rules: the new reading is the baseline."""
+    return (
+        f"{vendor}: page read again with changed parse rules or parser: {entries} entries "
+        f"(recorded: {recorded}); this reading is the new baseline, and no change is "
+        "alerted for it since the page itself did not change"
     )

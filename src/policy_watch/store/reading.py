@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from policy_watch.models import Listing
+from policy_watch.models import Listing, SnapshotStatus
 from policy_watch.store import Store
 from policy_watch.store.database import connect_read_only
 
@@ -115,7 +115,7 @@ def vendor_summaries(
                 last_check=last_check,
                 last_success=r["last_success"],
                 entries=r["entries"],
-                suspect=r["latest_status"] == "suspect",
+                suspect=r["latest_status"] == SnapshotStatus.SUSPECT,
                 open_windows=windows.get(r["id"], 0),
                 content_type=r["content_type"],
             )
