@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from diffcheck import apply_changes
 from pwtest import ZENDESK
 
-from policy_watch.diff import apply_changes, diff_entries, is_suspect, norm, same_value
+from policy_watch.diff import diff_entries, is_suspect, norm, same_value
 from policy_watch.models import Change, ChangeKind, Entry
 
 SEC = "Service Subprocessors"
@@ -395,7 +396,9 @@ def test_country_lists_compare_as_words_in_any_order() -> None:
 
 
 def test_apply_move_out_of_a_reworded_section() -> None:
-    from policy_watch.diff import apply_changes, diff_entries
+    from diffcheck import apply_changes
+
+    from policy_watch.diff import diff_entries
     from policy_watch.models import Entry
 
     data = (("Data", "Customer data"),)
@@ -414,7 +417,9 @@ def test_apply_move_out_of_a_reworded_section() -> None:
     "sections, a rename and a move of namesakes cannot be told apart when replaying the changes",
 )
 def test_apply_with_three_spellings_of_one_name_in_two_sections() -> None:
-    from policy_watch.diff import apply_changes, diff_entries
+    from diffcheck import apply_changes
+
+    from policy_watch.diff import diff_entries
     from policy_watch.models import Entry
 
     data = (("Data", "Customer data"),)

@@ -21,7 +21,7 @@ from selectolax.lexbor import LexborHTMLParser
 from policy_watch.models import Entry
 from policy_watch.parse.dates import parse_date
 from policy_watch.parse.headers import COUNTRY, ENTITY, PURPOSE, map_columns, normalise_header
-from policy_watch.parse.html import collapse
+from policy_watch.text import collapse
 
 _JSON_TYPES = ("application/json", "application/ld+json")
 # An assignment or call whose argument may be JSON: ``window.__NUXT__ = {``, ``self.__next_f.push([``.

@@ -12,18 +12,20 @@ from policy_watch.parse.base import LayoutResult, dedupe, make_entry
 from policy_watch.parse.context import location_in, mentions_subprocessors
 from policy_watch.parse.document import Page
 from policy_watch.parse.html import (
-    collapse,
+    CHROME_TAGS,
+    HEADING_TAGS,
     element_children,
     inside,
     node_text,
     previous_element,
     with_sections,
 )
+from policy_watch.text import collapse
 
-_CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "form", "button", "select"})
-_NOT_CONTENT = _CHROME | {"li"}
+# A list inside page furniture, a form control or another list item is no list of subprocessors.
+_NOT_CONTENT = CHROME_TAGS | {"button", "select", "li"}
 _LIST_TAGS = frozenset({"ul", "ol"})
-_INTRO_TAGS = frozenset({"p", "div", "span", "strong", "b", "em", "h1", "h2", "h3", "h4", "h5", "h6"})
+_INTRO_TAGS = HEADING_TAGS | {"p", "div", "span", "strong", "b", "em"}
 _LEAD_TAGS = frozenset({"a", "strong", "b", "em", "i", "span", "code"})
 _SEPARATOR = re.compile(r"\s+[–—|]\s+|\s+-\s+")
 _SENTENCE_BREAK = re.compile(r"^(.+?)(?::\s+|\.\s+(?=\S))(.+)$")

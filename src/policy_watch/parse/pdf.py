@@ -29,6 +29,7 @@ from pdfplumber.utils.exceptions import PdfminerException
 
 from policy_watch.errors import ParseError
 from policy_watch.parse.headers import map_columns
+from policy_watch.text import collapse
 
 MAX_PAGES = 1000
 MAX_STREAM_BYTES = 64 * 1024 * 1024  # one stream, unpacked
@@ -160,7 +161,7 @@ def _inside(obj: dict[str, Any], box: Sequence[float]) -> bool:
 
 
 def _cell(value: str | None) -> str:
-    return " ".join((value or "").split())
+    return collapse(value or "")
 
 
 def _start(rows: list[list[str]]) -> _Table:

@@ -13,16 +13,17 @@ from policy_watch.parse.budget import Deadline
 from policy_watch.parse.context import page_is_about_subprocessors
 from policy_watch.parse.document import Page
 from policy_watch.parse.html import (
+    CHROME_TAGS,
+    HEADING_CSS,
     HEADING_TAGS,
-    collapse,
     heading_text,
     inside,
     next_element,
     node_text,
     with_sections,
 )
+from policy_watch.text import collapse
 
-_CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "form"})
 _PARAGRAPH_TAGS = frozenset({"p", "div"})
 _MAX_NAME_WORDS = 6
 _MAX_NAME_CHARS = 60
@@ -58,11 +59,11 @@ def _heading_groups(tree: LexborHTMLParser, deadline: Deadline) -> list[list[tup
     """Sibling headings of one level, each with the nearest higher-level heading above it."""
     groups: dict[tuple[int, str], list[tuple[LexborNode, str]]] = defaultdict(list)
     above: dict[int, str] = {}
-    for heading in tree.css("h1, h2, h3, h4, h5, h6"):
+    for heading in tree.css(HEADING_CSS):
         deadline.check()
         level = _level(heading)
         parent = heading.parent
-        if parent is None or inside(heading, _CHROME):
+        if parent is None or inside(heading, CHROME_TAGS):
             continue
         section = next((above[lv] for lv in range(level - 1, 0, -1) if lv in above), "")
         groups[(parent.mem_id, heading.tag or "")].append((heading, section))
@@ -98,7 +99,7 @@ def read_bold_names(page: Page, rules: ParseRules) -> LayoutResult:
         parent = bold.parent
         if parent is None or not _looks_like_name(name) or collapse(parent.text()) == name:
             continue
-        if (section, name.lower()) in seen or inside(bold, _CHROME):
+        if (section, name.lower()) in seen or inside(bold, CHROME_TAGS):
             continue
         seen.add((section, name.lower()))
         entries.append(make_entry(section, name))

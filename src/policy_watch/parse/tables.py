@@ -16,12 +16,9 @@ from policy_watch.parse.document import Page
 from policy_watch.parse.grid import Row, is_bold_row, table_grid
 from policy_watch.parse.headers import ColumnMap, looks_like_other_table, map_columns, positional_map
 from policy_watch.parse.html import element_children, heading_text
+from policy_watch.text import LEGAL_SUFFIXES, words
 
 _HEADER_SEARCH_ROWS = 4
-_COMPANY_SUFFIX = re.compile(
-    r"\b(?:inc|llc|ltd|limited|gmbh|ag|sa|sas|sarl|bv|nv|plc|corp|corporation|co|pty|kk|oy|ab|as|srl|spa)\b\.?",
-    re.IGNORECASE,
-)
 _ARCHIVE_WORDS = re.compile(
     r"previous|prior|earlier|former|archived?|old(?:er)? version|history", re.IGNORECASE
 )
@@ -82,6 +79,11 @@ def _looks_like_name(text: str) -> bool:
     return (text[0].isupper() or text[0].isdigit()) and not _NOT_A_NAME.search(text)
 
 
+def _has_legal_form(name: str) -> bool:
+    """Whether a name carries a legal form anywhere in it ("Acme S.A.", "Acme GmbH & Co. KG")."""
+    return not LEGAL_SUFFIXES.isdisjoint(words(name.casefold().replace(".", "")))
+
+
 def _positional(rows: list[Row], context: str) -> ColumnMap | None:
     """No header at all: read by position only when the first column reads like company names.
 
@@ -97,7 +99,7 @@ def _positional(rows: list[Row], context: str) -> ColumnMap | None:
         return None
     if any(looks_like_other_table(r.cells) for r in body[:1]):
         return None
-    companies = sum(_COMPANY_SUFFIX.search(n) is not None for n in names)
+    companies = sum(_has_legal_form(n) for n in names)
     if not mentions_subprocessors(context) and companies < 0.5 * len(names):
         return None
     return positional_map(len(body[0].cells))
