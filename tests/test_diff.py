@@ -149,6 +149,10 @@ def test_change_in_an_extra_column_names_its_header() -> None:
         ("Temporal Technologies", "Temporal Technologies, Inc."),  # suffix added
         ("Azure (Microsoft)", "Microsoft (Azure)"),  # word order
         ("OpenAI, L.L.C.", "OpenAI LLC"),  # dotted suffix
+        ("SAP SE", "SAP"),  # the legal forms the name readers know: one set (policy_watch.text)
+        ("Cloudfresh s.r.o.", "Cloudfresh"),
+        ("GitLab GK", "GitLab"),
+        ("Acme Holdings", "Acme"),
     ],
 )
 def test_close_name_with_same_fields_is_one_rename(before: str, after: str) -> None:
