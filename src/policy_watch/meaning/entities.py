@@ -2,12 +2,13 @@
 
 A listing's names: its main name and every name set off in it ("Amazon.com, Inc. (Amazon Web
 Services)", "NexMo (aka Vonage)", "AlphaAI Technologies Inc. dba Tavily"), each compared without
-case, accents, punctuation and legal suffixes ("Inc.", ", LLC", "GmbH"). The alias table
+case, accents, punctuation and legal suffixes ("Inc.", ", LLC", "GmbH": the set the differ
+uses too, ``policy_watch.text.LEGAL_SUFFIXES``). The alias table
 (``data/aliases.toml`` plus config.toml's ``[aliases]``) joins the well-known short names ("AWS",
 "GCP", "Azure") to their company.
 
-This is for reading across vendors only (``who``, ``entities``): the differ keeps its own rules, so
-an alias never turns a real change within a vendor into "no change".
+This is for reading across vendors only (``who``, ``entities``): the differ does not read aliases,
+so an alias never turns a real change within a vendor into "no change".
 """
 
 from __future__ import annotations
