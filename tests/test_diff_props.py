@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
+from diffcheck import apply_changes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy_watch.diff import apply_changes, diff_entries, norm
+from policy_watch.diff import diff_entries, norm
 from policy_watch.models import Change, ChangeKind, Entry
 
 NAMES = ["Acme", "Acme, Inc.", "ACME LLC", "Beta Corp", "Zendesk, Inc.", "ZenDesk Inc", "Gamma", "Delta Ltd"]

@@ -60,6 +60,21 @@ def test_table_without_header_row_has_empty_header_texts() -> None:
     assert page.headers == (("Subprocessors", ("", "", "")),)
 
 
+def test_headerless_table_of_names_with_legal_forms_is_read_without_a_subprocessor_heading() -> None:
+    names = ("Acme S.A.", "Globex K.K.", "Initech Holdings", "Hooli SE")
+    rows = "".join(f"<tr><td>{name}</td><td>Hosting</td><td>Germany</td></tr>" for name in names)
+    page = parse_page(f"<h2>Our partners</h2><table>{rows}</table>")
+    assert [e.entity for e in page.entries] == list(names)
+
+
+def test_headerless_table_of_names_without_legal_forms_needs_a_subprocessor_heading() -> None:
+    names = ("Acme", "Globex", "Initech", "Hooli")
+    rows = "".join(f"<tr><td>{name}</td><td>Hosting</td><td>Germany</td></tr>" for name in names)
+    with pytest.raises(ParseError):
+        parse_page(f"<h2>Our partners</h2><table>{rows}</table>")
+    assert len(parse_page(f"<h2>Subprocessors</h2><table>{rows}</table>").entries) == 4
+
+
 def test_every_page_has_an_expectation() -> None:
     assert CASES
     for name in CASES:

@@ -19,45 +19,13 @@ from functools import lru_cache
 
 from policy_watch.lookalike import lookalike_notes
 from policy_watch.models import Change, ChangeKind, Entry, ParsedPage
+from policy_watch.text import LEGAL_SUFFIXES, collapse, words
 
 Columns = tuple[tuple[str, tuple[str, ...]], ...]
 
-_PUNCT = re.compile(r"[\W_]+", re.UNICODE)
-_ENDS = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)
-_LEGAL = {
-    "inc",
-    "incorporated",
-    "llc",
-    "ltd",
-    "limited",
-    "gmbh",
-    "corp",
-    "corporation",
-    "co",
-    "company",
-    "sa",
-    "sas",
-    "sarl",
-    "bv",
-    "nv",
-    "plc",
-    "pty",
-    "pte",
-    "ag",
-    "ab",
-    "as",
-    "oy",
-    "srl",
-    "spa",
-    "lp",
-    "llp",
-    "kk",
-    "kabushiki",
-    "kaisha",
-    "the",
-    "ulc",
-    "pbc",
-}
+_ENDS = re.compile(r"^[\W_]+|[\W_]+$")
+# Words a name is compared without: legal forms anywhere in it, and "the".
+_NOT_NAME_WORDS = LEGAL_SUFFIXES | {"the"}
 _TIGHT = re.compile(r"\s+([,.;:!?)\]])")
 _COUNTRY_SPLIT = re.compile(r"\s*(?:[,;/|&+]|\band\b|\n)\s*", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"^\s*(?:\[[^\]]*\]|<[^>]*>|\{[^}]*\}|tbd|tba|n/?a|-+|—)\s*$", re.IGNORECASE)
@@ -74,8 +42,7 @@ _KIND_RANK = {
 
 def norm(text: str) -> str:
     """Comparison key: NFKC, case-folded, punctuation and whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(_PUNCT.sub(" ", text).split())
+    return " ".join(words(unicodedata.normalize("NFKC", text).casefold()))
 
 
 # Sections are few and repeat on every row.
@@ -84,17 +51,13 @@ _section_key = lru_cache(maxsize=1024)(norm)
 
 def _shown(name: str) -> str:
     """A name as a reader sees it: whitespace collapsed, punctuation at the ends dropped."""
-    return _ENDS.sub("", " ".join(unicodedata.normalize("NFKC", name).split()))
-
-
-def _clean(value: str) -> str:
-    return " ".join(value.split())
+    return _ENDS.sub("", collapse(unicodedata.normalize("NFKC", name)))
 
 
 def _name_core(name: str) -> tuple[str, ...]:
     """Words of a name without legal suffixes, sorted: 'Azure (Microsoft)' ~ 'Microsoft (Azure)'."""
-    words = [w for w in norm(name.replace(".", "")).split() if w not in _LEGAL]
-    return tuple(sorted(words))
+    kept = [w for w in norm(name.replace(".", "")).split() if w not in _NOT_NAME_WORDS]
+    return tuple(sorted(kept))
 
 
 def same_value(field: str, a: str, b: str) -> bool:
@@ -109,7 +72,7 @@ def same_value(field: str, a: str, b: str) -> bool:
 
 
 def _cell(text: str) -> str:
-    text = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    text = collapse(unicodedata.normalize("NFKC", text).casefold())
     return _ENDS.sub("", _TIGHT.sub(r"\1", text))
 
 
@@ -122,7 +85,8 @@ def _countries(text: str) -> tuple[str, ...]:
     )
 
 
-def _fields(e: Entry) -> dict[str, str]:
+def entry_fields(e: Entry) -> dict[str, str]:
+    """A row's cells by field: purpose, country and its extra columns."""
     return {"purpose": e.purpose, "country": e.country, **e.extra_dict}
 
 
@@ -132,7 +96,7 @@ def _words(text: str) -> set[str]:
 
 def _score(a: Entry, b: Entry) -> tuple[bool, int, float]:
     """How alike two rows are: the same name as shown, then equal fields, then shared words."""
-    fa, fb = _fields(a), _fields(b)
+    fa, fb = entry_fields(a), entry_fields(b)
     equal, overlap = 0, 0.0
     for k in fa.keys() | fb.keys():
         va, vb = fa.get(k, ""), fb.get(k, "")
@@ -167,7 +131,7 @@ class _Fields:
         return [k for k in keys if k in shared]
 
     def same_cells(self, a: _Row, b: _Row) -> bool:
-        fa, fb = _fields(a.entry), _fields(b.entry)
+        fa, fb = entry_fields(a.entry), entry_fields(b.entry)
         return all(
             same_value(k, fa.get(k, ""), fb.get(k, "")) for k in self.compared(a, b, fa.keys() | fb.keys())
         )
@@ -357,7 +321,7 @@ def _header_texts(columns: Columns, headers: Columns) -> dict[tuple[str, str], s
     for (section, names), (_, header) in zip(columns, headers, strict=False):
         for name, text in zip(names, header, strict=False):
             if text.strip():
-                texts.setdefault((norm(section), name), _clean(text))
+                texts.setdefault((norm(section), name), collapse(text))
     return texts
 
 
@@ -445,7 +409,7 @@ def _cells_key(e: Entry, without: str | None = None) -> tuple[tuple[str, object]
     return tuple(
         sorted(
             (k, _countries(v) if k == "country" else _cell(v))
-            for k, v in _fields(e).items()
+            for k, v in entry_fields(e).items()
             if v.strip() and k != without
         )
     )
@@ -454,7 +418,7 @@ def _cells_key(e: Entry, without: str | None = None) -> tuple[tuple[str, object]
 def _unscored_pairs(olds: list[_Row], news: list[_Row], accept: Callable[[_Row, _Row], bool] | None) -> Pairs:
     """Rows with equal cells, then rows equal but for one field; then, when any two may pair
     (one name), the rest in page order."""
-    fields = sorted({k for r in [*olds, *news] for k in _fields(r.entry)})
+    fields = sorted({k for r in [*olds, *news] for k in entry_fields(r.entry)})
     passes: list[str | None] = [None, *fields[:_MAX_UNSCORED_PASSES]]
     pairs: Pairs = []
     for without in passes if accept is None else [None]:
@@ -498,12 +462,12 @@ def _row_changes(a: _Row, b: _Row, fields: _Fields) -> list[Change]:
         out.append(Change(ChangeKind.RENAMED, eb.section, eb.entity, "entity", ea.entity, eb.entity))
     if a.section != b.section:
         out.append(Change(ChangeKind.CHANGED, eb.section, eb.entity, "section", ea.section, eb.section))
-    fa, fb = _fields(ea), _fields(eb)
+    fa, fb = entry_fields(ea), entry_fields(eb)
     keys = [*_BASE_FIELDS, *sorted((fa.keys() | fb.keys()) - set(_BASE_FIELDS))]
     for key in fields.compared(a, b, keys):
         va, vb = fa.get(key, ""), fb.get(key, "")
         if not same_value(key, va, vb):
-            out.append(Change(ChangeKind.CHANGED, eb.section, eb.entity, key, _clean(va), _clean(vb)))
+            out.append(Change(ChangeKind.CHANGED, eb.section, eb.entity, key, collapse(va), collapse(vb)))
     return out
 
 
@@ -553,135 +517,16 @@ def _rewrote(old: Sequence[Entry], new: Sequence[Entry], kept: set[tuple[str, ..
     section (one name can stand in several sections with different cells)."""
     was: dict[tuple[str, tuple[str, ...]], list[dict[str, str]]] = defaultdict(list)
     for e in old:
-        was[(e.section, _name_core(e.entity))].append(_fields(e))
+        was[(e.section, _name_core(e.entity))].append(entry_fields(e))
     for e in new:
         core = _name_core(e.entity)
         candidates = was.get((e.section, core))
         if core not in kept or not candidates:
             continue
-        now = _fields(e)
+        now = entry_fields(e)
         if not any(
             all(same_value(k, b.get(k, ""), now.get(k, "")) for k in b.keys() | now.keys())
             for b in candidates
         ):
             return True
     return False
-
-
-# --- applying changes (used to check a diff is complete) -------------------------------------------
-
-
-def apply_changes(old: Sequence[Entry], changes: Sequence[Change]) -> list[Entry]:
-    """Apply reported changes to ``old``.
-
-    A change names a row by section and entity, not by position. Where two rows share a name,
-    a change goes to the namesake whose cells fit the old values reported for it. Added rows
-    carry only their section and name: a change list does not hold their cells.
-    """
-    rows = list(old)
-    edits = [c for c in changes if c.kind is ChangeKind.CHANGED and c.entity and c.field != "section"]
-
-    def fits(entity: str, section: str) -> Callable[[Entry], int]:
-        mine = [c for c in edits if norm(c.entity) == norm(entity) and norm(c.section) == norm(section)]
-        return lambda e: sum(
-            same_value(c.field or "", _fields(e).get(c.field or "", ""), c.old or "") for c in mine
-        )
-
-    for c in changes:
-        if c.kind is ChangeKind.REMOVED:
-            fit = fits(c.entity, c.section)
-            rows.pop(_find(rows, c.entity, _in_section(c.section), rank=fit, lowest=True))
-    for c in changes:
-        if c.entity == "" and c.field == "section":
-            key = norm(c.old or "")
-            rows = [replace(e, section=c.new or "") if norm(e.section) == key else e for e in rows]
-        elif c.kind is ChangeKind.COLUMN_REMOVED:
-            rows = [_drop_extra(e, c.field or "") if norm(e.section) == norm(c.section) else e for e in rows]
-    # A move names the section the row was in as the page wrote it; if that heading was reworded
-    # too, the row now sits under the new heading.
-    reworded = {norm(c.old or ""): c.new or "" for c in changes if c.entity == "" and c.field == "section"}
-
-    def before_move(section: str) -> str:
-        return reworded.get(norm(section), section)
-
-    # A renamed row that also moved is still under its old section when it is renamed.
-    moved_from = {
-        (norm(c.section), norm(c.entity)): before_move(c.old or "")
-        for c in changes
-        if c.kind is ChangeKind.CHANGED and c.entity and c.field == "section"
-    }
-    for c in changes:
-        if c.kind is ChangeKind.RENAMED:
-            where = moved_from.get((norm(c.section), norm(c.new or "")), c.section)
-            i = _find(rows, c.old or "", _in_section(where), rank=fits(c.new or "", c.section), fallback=True)
-            rows[i] = replace(rows[i], entity=c.new or "")
-    for c in changes:
-        if c.kind is ChangeKind.CHANGED and c.entity and c.field == "section":
-            i = _find(
-                rows,
-                c.entity,
-                _in_section(before_move(c.old or "")),
-                rank=fits(c.entity, c.new or ""),
-                fallback=True,
-            )
-            rows[i] = replace(rows[i], section=c.new or "")
-    done: set[tuple[int, str]] = set()
-    for c in edits:
-        f = c.field or ""
-        i = _find(
-            rows,
-            c.entity,
-            _holds(c.section, f, c.old or ""),
-            avoid={i for i, g in done if g == f},
-            fallback=True,
-        )
-        done.add((i, f))
-        rows[i] = _set_field(rows[i], f, c.new or "")
-    rows += [Entry(c.section, c.entity) for c in changes if c.kind is ChangeKind.ADDED]
-    return rows
-
-
-def _find(
-    rows: list[Entry],
-    name: str,
-    where: Callable[[Entry], bool],
-    *,
-    rank: Callable[[Entry], int] | None = None,
-    avoid: set[int] | None = None,
-    fallback: bool = False,
-    lowest: bool = False,
-) -> int:
-    """The row a change is about: that name, matching ``where``, not in ``avoid``, best ``rank``."""
-    named = [i for i, e in enumerate(rows) if norm(e.entity) == norm(name)]
-    fitting = [i for i in named if where(rows[i])]
-    pool = [i for i in fitting if i not in (avoid or set())] or fitting or (named if fallback else [])
-    if not pool:
-        raise KeyError(name)
-    if rank is None:
-        return pool[0]
-    sign = -1 if lowest else 1
-    return max(pool, key=lambda i: sign * rank(rows[i]))
-
-
-def _in_section(section: str) -> Callable[[Entry], bool]:
-    key = norm(section)
-    return lambda e: norm(e.section) == key
-
-
-def _holds(section: str, field: str, value: str) -> Callable[[Entry], bool]:
-    key = norm(section)
-    return lambda e: norm(e.section) == key and same_value(field, _fields(e).get(field, ""), value)
-
-
-def _set_field(e: Entry, field: str, value: str) -> Entry:
-    if field == "purpose":
-        return replace(e, purpose=value)
-    if field == "country":
-        return replace(e, country=value)
-    extra = dict(e.extra)
-    extra[field] = value
-    return replace(e, extra=tuple(extra.items()))
-
-
-def _drop_extra(e: Entry, field: str) -> Entry:
-    return replace(e, extra=tuple((k, v) for k, v in e.extra if k != field))

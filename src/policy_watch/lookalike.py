@@ -12,6 +12,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from policy_watch.text import words
+
 # Characters that take no space or show as blank, beyond the "format" category (Cf).
 _BLANK_LETTERS = frozenset("\u034f\u115f\u1160\u3164\uffa0\u2800")
 # Letters of other scripts drawn like a Latin letter (a subset of Unicode's confusables.txt:
@@ -36,7 +38,7 @@ def skeleton(name: str) -> str:
     """What a name looks like: its visible form with look-alike letters as the Latin ones,
     case-folded, punctuation and spaces collapsed."""
     text = visible(name).translate(_LATIN_LOOKALIKES).casefold()
-    return " ".join("".join(c if c.isalnum() else " " for c in text).split())
+    return " ".join(words(text))
 
 
 def reveal(name: str) -> str:

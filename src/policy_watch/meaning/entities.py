@@ -2,12 +2,13 @@
 
 A listing's names: its main name and every name set off in it ("Amazon.com, Inc. (Amazon Web
 Services)", "NexMo (aka Vonage)", "AlphaAI Technologies Inc. dba Tavily"), each compared without
-case, accents, punctuation and legal suffixes ("Inc.", ", LLC", "GmbH"). The alias table
+case, accents, punctuation and legal suffixes ("Inc.", ", LLC", "GmbH": the set the differ
+uses too, ``policy_watch.text.LEGAL_SUFFIXES``). The alias table
 (``data/aliases.toml`` plus config.toml's ``[aliases]``) joins the well-known short names ("AWS",
 "GCP", "Azure") to their company.
 
-This is for reading across vendors only (``who``, ``entities``): the differ keeps its own rules, so
-an alias never turns a real change within a vendor into "no change".
+This is for reading across vendors only (``who``, ``entities``): the differ does not read aliases,
+so an alias never turns a real change within a vendor into "no change".
 """
 
 from __future__ import annotations
@@ -23,57 +24,13 @@ from importlib import resources
 from policy_watch.lookalike import visible
 from policy_watch.meaning.countries import Gazetteer
 from policy_watch.models import Listing
+from policy_watch.text import LEGAL_SUFFIXES, collapse, words
 
-# Legal forms dropped at the end of a name ("GitHub Germany GmbH" is GitHub Germany).
-LEGAL_SUFFIXES = frozenset(
-    {
-        "inc",
-        "incorporated",
-        "llc",
-        "ltd",
-        "limited",
-        "gmbh",
-        "corp",
-        "corporation",
-        "co",
-        "company",
-        "sa",
-        "sas",
-        "sarl",
-        "bv",
-        "nv",
-        "plc",
-        "pty",
-        "pte",
-        "ag",
-        "ab",
-        "as",
-        "oy",
-        "srl",
-        "spa",
-        "lp",
-        "llp",
-        "kk",
-        "gk",
-        "kabushiki",
-        "kaisha",
-        "ulc",
-        "pbc",
-        "se",
-        "sro",
-        "holding",
-        "holdings",
-    }
-)
-_ALSO = re.compile(
-    r"\s+(?:d/b/a|dba|aka|a/k/a|t/a|trading as|doing business as|formerly)\.?\s+", re.IGNORECASE
-)
-_LEAD = re.compile(
-    r"^(?:d/b/a|dba|aka|a/k/a|t/a|trading as|doing business as|formerly|now)\.?\s+", re.IGNORECASE
-)
+_ALSO_WORDS = r"d/b/a|dba|aka|a/k/a|t/a|trading as|doing business as|formerly"
+_ALSO = re.compile(rf"\s+(?:{_ALSO_WORDS})\.?\s+", re.IGNORECASE)
+_LEAD = re.compile(rf"^(?:{_ALSO_WORDS}|now)\.?\s+", re.IGNORECASE)
 _PAREN = re.compile(r"\(([^()]*)\)")
 _TLD = re.compile(r"\.(?:com|io|ai|net|co|org|app|dev)$", re.IGNORECASE)
-_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
 def name_key(name: str) -> str:
@@ -85,18 +42,18 @@ def name_key(name: str) -> str:
     text = text.strip()
     text = _TLD.sub("", text).replace("&", " and ")
     text = re.sub(r"(?<=\b\w)\.(?=\w\b)", "", text)  # "L.L.C." -> "LLC."
-    words = _NON_WORD.sub(" ", text.casefold().replace(".", "")).split()
-    while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
-        words.pop()
-    if len(words) > 1 and words[0] == "the":
-        words.pop(0)
-    return "".join(words)
+    kept = words(text.casefold().replace(".", ""))
+    while len(kept) > 1 and kept[-1] in LEGAL_SUFFIXES:
+        kept.pop()
+    if len(kept) > 1 and kept[0] == "the":
+        kept.pop(0)
+    return "".join(kept)
 
 
 def spellings(name: str) -> tuple[str, ...]:
     """The names one listing gives, as written: main name first, then those in brackets or after dba/aka."""
     inner = [m.strip() for m in _PAREN.findall(name)]
-    main = " ".join(_PAREN.sub(" ", name).split())
+    main = collapse(_PAREN.sub(" ", name))
     out: list[str] = []
     for text in [main, *inner]:
         out += [_LEAD.sub("", p).strip(" ,;") for p in _ALSO.split(text)]
@@ -160,7 +117,7 @@ def identify(entity: str, table: AliasTable, places: Gazetteer | None = None) ->
             ck = name_key(company)
             return Identity(company, ck, frozenset([*keys, ck]))
     main = keys[0] if keys else name_key(entity)
-    return Identity(" ".join(written[0].split()), main, frozenset(keys or [main]))
+    return Identity(collapse(written[0]), main, frozenset(keys or [main]))
 
 
 def _is_place(text: str, places: Gazetteer) -> bool:
@@ -184,7 +141,7 @@ def who(
     A query of symbols alone ("%", "&") matches names that contain it as written."""
     query = visible(query)
     if not name_key(query):
-        literal = " ".join(query.split()).casefold()
+        literal = collapse(query).casefold()
         if not literal.strip(" ,.;:-"):
             return []  # nothing to look for: "" or list punctuation would match nearly every row
         return [
@@ -194,9 +151,7 @@ def who(
         ]
     q = identify(query, table, places)
     q_main = name_key(spellings(query)[0]) if spellings(query) else q.key
-    word = (
-        re.compile(r"(?<!\w)" + re.escape(" ".join(query.split())), re.IGNORECASE) if query.strip() else None
-    )
+    word = re.compile(r"(?<!\w)" + re.escape(collapse(query)), re.IGNORECASE) if query.strip() else None
     out = []
     for item in listings:
         shown = visible(item.entity)
@@ -254,7 +209,7 @@ def concentration(listings: Sequence[Listing], table: AliasTable, places: Gazett
             codes.update(dict.fromkeys(loc.places))
             unread.update(dict.fromkeys(loc.unread))
         vendors = tuple(sorted({m.vendor for m, _ in members}, key=str.casefold))
-        spelled = tuple(sorted({" ".join(m.entity.split()) for m, _ in members}, key=str.casefold))
+        spelled = tuple(sorted({collapse(m.entity) for m, _ in members}, key=str.casefold))
         out.append(Company(name, vendors, spelled, tuple(codes), tuple(unread)))
     out.sort(key=lambda c: (-len(c.vendors), c.name.casefold()))
     return out

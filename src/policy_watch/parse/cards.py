@@ -13,7 +13,8 @@ from policy_watch.parse.budget import Deadline
 from policy_watch.parse.document import Page
 from policy_watch.parse.headers import COUNTRY, ENTITY, PURPOSE, map_label
 from policy_watch.parse.html import (
-    collapse,
+    CHROME_TAGS,
+    HEADING_CSS,
     element_children,
     heading_text,
     inside,
@@ -21,11 +22,11 @@ from policy_watch.parse.html import (
     next_element,
     previous_element,
 )
+from policy_watch.text import collapse
 
 _GATE = re.compile(r"(?:purpose|location|country|region|description)s?\s*:", re.IGNORECASE)
 _LABEL = re.compile(r"^([^\W\d][\w ()/-]{1,40}?)\s*:\s*(.*)$")
 _LINE_CSS = "p, li, div, dd, dt, span, td"
-_CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "form"})
 _MAX_LINE_CHARS = 400
 _MAX_NAME_CHARS = 80
 
@@ -75,7 +76,7 @@ def _group(tree: LexborHTMLParser, deadline: Deadline) -> list[_Card]:
     for node, label, value in _label_lines(tree, deadline):
         deadline.check()
         card_node = _card_of(node)
-        if card_node is None or inside(node, _CHROME):
+        if card_node is None or inside(node, CHROME_TAGS):
             continue
         card = cards.setdefault(card_node.mem_id, _Card(card_node))
         card.line_ids.add(node.mem_id)
@@ -111,7 +112,7 @@ def _section(card: LexborNode, names: set[str]) -> str:
     while node is not None:
         sibling = previous_element(node)
         while sibling is not None:
-            for heading in reversed(sibling.css("h1, h2, h3, h4, h5, h6")):  # includes sibling itself
+            for heading in reversed(sibling.css(HEADING_CSS)):  # includes sibling itself
                 if heading_text(heading) not in names:
                     return heading_text(heading)
             sibling = previous_element(sibling)

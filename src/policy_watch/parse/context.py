@@ -6,7 +6,7 @@ import re
 
 from selectolax.lexbor import LexborHTMLParser
 
-from policy_watch.parse.html import collapse
+from policy_watch.text import collapse
 
 SUBPROCESSOR_WORDS = re.compile(
     r"sub[\s-]?processors?|\bprocessors\b|\bvendors\b|service\s+providers|third[\s-]part(?:y|ies)"

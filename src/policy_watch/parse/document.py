@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from policy_watch.parse.budget import NO_DEADLINE, Deadline
-from policy_watch.parse.html import build_tree, collapse, heading_before
+from policy_watch.parse.html import build_tree, heading_before
+from policy_watch.text import collapse
 
 # Containers first: nothing is removed twice. <template> needs no removal: its content is a
 # separate fragment that text(), css() and tags() never reach.

@@ -19,9 +19,10 @@ from datetime import date
 from selectolax.lexbor import LexborHTMLParser
 
 from policy_watch.models import Entry
+from policy_watch.parse.base import dedupe
 from policy_watch.parse.dates import parse_date
 from policy_watch.parse.headers import COUNTRY, ENTITY, PURPOSE, map_columns, normalise_header
-from policy_watch.parse.html import collapse
+from policy_watch.text import collapse
 
 _JSON_TYPES = ("application/json", "application/ld+json")
 # An assignment or call whose argument may be JSON: ``window.__NUXT__ = {``, ``self.__next_f.push([``.
@@ -144,17 +145,13 @@ def read_embedded(text: str) -> EmbeddedList:
     entries: list[Entry] = []
     columns: dict[str, tuple[str, ...]] = {}
     declared: date | None = None
-    seen: set[Entry] = set()
     for value in script_values(text):
         for found in _lists(value, [], 0):
             section, rows, names, found_date = found
-            for entry in rows:
-                if entry not in seen:
-                    seen.add(entry)
-                    entries.append(entry)
+            entries.extend(rows)
             columns.setdefault(section, names)
             declared = declared or found_date
-    return EmbeddedList(tuple(entries), tuple(columns.items()), declared)
+    return EmbeddedList(dedupe(entries), tuple(columns.items()), declared)
 
 
 _Found = tuple[str, list[Entry], tuple[str, ...], date | None]

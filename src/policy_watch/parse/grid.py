@@ -8,7 +8,8 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from policy_watch.parse.budget import NO_DEADLINE, Deadline
 from policy_watch.parse.html import GLUED as _GLUED
-from policy_watch.parse.html import MARK, collapse, glued_text, node_text
+from policy_watch.parse.html import MARK, glued_text, node_text
+from policy_watch.text import collapse
 
 _SECTION_TAGS = frozenset({"thead", "tbody", "tfoot"})
 _CELL_TAGS = frozenset({"td", "th"})

@@ -18,18 +18,18 @@ from policy_watch.parse.synonyms import (
     PURPOSE_NAMES,
     PURPOSE_WORDS,
 )
+from policy_watch.text import words
 
 ENTITY, PURPOSE, COUNTRY = "entity", "purpose", "country"
 FIELDS = (ENTITY, COUNTRY, PURPOSE)  # assignment order on equal scores
 
-_PUNCT = re.compile(r"[\W_]+")
 _FOOTNOTE = re.compile(r"(?:\s*[*†‡]+|\s*\(\d\)|\s*\[\d+\])+$")
 
 
 def normalise_header(text: str) -> str:
     """``"Location(s) of Processing*"`` → ``"location s of processing"``."""
     text = _FOOTNOTE.sub("", text.strip()).lower().replace("sub-processor", "subprocessor")
-    return " ".join(_PUNCT.sub(" ", text).split())
+    return " ".join(words(text))
 
 
 @lru_cache(maxsize=4096)  # the same few hundred header texts recur across pages

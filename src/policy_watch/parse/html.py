@@ -9,9 +9,14 @@ from collections.abc import Iterator
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from policy_watch.parse.budget import NO_DEADLINE, Deadline
+from policy_watch.text import collapse
 
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
-HEADINGS_CSS = "h1, h2, h3, h4, h5, h6, p > strong:only-child, p > b:only-child"
+HEADING_CSS = "h1, h2, h3, h4, h5, h6"
+# Headings and paragraphs that are one bold phrase (see ``is_heading``).
+_HEADING_LIKE_CSS = f"{HEADING_CSS}, p > strong:only-child, p > b:only-child"
+# Page furniture around the content: navigation, site header and footer, side bars, menus, forms.
+CHROME_TAGS = frozenset({"nav", "header", "footer", "aside", "menu", "form"})
 # Elements a browser lays out as their own block: their text never runs into a neighbour's.
 BLOCK_TAGS = HEADING_TAGS | frozenset(
     [
@@ -58,11 +63,6 @@ _WESTERN_LOOKALIKES = frozenset(
 _WESTERN_LETTERS = frozenset("àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿßÀÁÂÄÅÆÇÈÉÊËÍÎÑÓÔÖØÚÜ’“”–—€")
 _CENTRAL_LETTERS = frozenset("ąćęłńśźżčďěňřšťůžĄĆĘŁŃŚŹŻČĎĚŇŘŠŤŮŽőűŐŰ")
 _HEADING_JUNK = "¶#§🔗 \t"
-
-
-def collapse(text: str) -> str:
-    """Collapse runs of whitespace (including no-break spaces) into one space and strip."""
-    return " ".join(text.split())
 
 
 def _known_codec(label: str) -> str | None:
@@ -158,24 +158,24 @@ def node_text(node: LexborNode) -> str:
     """
     raw = node.text(separator=MARK)
     if MARK not in raw:
-        return " ".join(raw.split())
+        return collapse(raw)
     return marked_text(node, raw)
 
 
 def marked_text(node: LexborNode, raw: str) -> str:
     """``node_text`` of a node whose text came in several pieces (``raw`` joined by marks)."""
     if GLUED.search(raw) is None:
-        return " ".join(raw.replace(MARK, "").split())
+        return collapse(raw.replace(MARK, ""))
     return glued_text(node, raw)
 
 
 def glued_text(node: LexborNode, raw: str) -> str:
     """``marked_text`` once markup is known to sit between two letters somewhere in ``raw``."""
     if all(child.tag == "br" for child in node.iter()):  # "Hosting<br>Storage": every mark is a break
-        return " ".join(raw.replace(MARK, " ").split())
+        return collapse(raw.replace(MARK, " "))
     parts: list[str] = []
     _walk(node, parts)
-    return " ".join("".join(parts).split())
+    return collapse("".join(parts))
 
 
 def _walk(node: LexborNode, parts: list[str]) -> None:
@@ -230,7 +230,7 @@ def with_sections(
     targets: set[int] = set()
     if target_tags is None:
         targets = {node.mem_id for node in tree.css(target_css)}
-    for node in tree.css(f"{HEADINGS_CSS}, {target_css}"):
+    for node in tree.css(f"{_HEADING_LIKE_CSS}, {target_css}"):
         deadline.check()
         if node.tag in target_tags if target_tags is not None else node.mem_id in targets:
             yield node, section
@@ -249,7 +249,7 @@ def _last_heading_in(node: LexborNode) -> str | None:
         if bold is None or bold.tag not in ("strong", "b") or bold.next is not None:
             return None
         return heading_text(bold) if is_heading(bold) else None
-    for inner in reversed(node.css(HEADINGS_CSS)):  # css() includes the node itself
+    for inner in reversed(node.css(_HEADING_LIKE_CSS)):  # css() includes the node itself
         if is_heading(inner):
             return heading_text(inner)
     return None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urljoin
 
-from policy_watch.parse.html import build_tree, collapse
+from policy_watch.parse.html import build_tree
+from policy_watch.text import collapse
 
 _SHELL_TEXT = 400  # visible characters: a shell shows less than this
 _APP_ROOTS = (

@@ -12,31 +12,26 @@ from policy_watch.parse.base import LayoutResult, dedupe, make_entry
 from policy_watch.parse.context import location_in, mentions_subprocessors
 from policy_watch.parse.document import Page
 from policy_watch.parse.html import (
-    collapse,
+    CHROME_TAGS,
+    HEADING_TAGS,
     element_children,
     inside,
     node_text,
     previous_element,
     with_sections,
 )
+from policy_watch.parse.names import GOOD_SHARE, is_item_name
+from policy_watch.text import collapse
 
-_CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "form", "button", "select"})
-_NOT_CONTENT = _CHROME | {"li"}
+# A list inside page furniture, a form control or another list item is no list of subprocessors.
+_NOT_CONTENT = CHROME_TAGS | {"button", "select", "li"}
 _LIST_TAGS = frozenset({"ul", "ol"})
-_INTRO_TAGS = frozenset({"p", "div", "span", "strong", "b", "em", "h1", "h2", "h3", "h4", "h5", "h6"})
+_INTRO_TAGS = HEADING_TAGS | {"p", "div", "span", "strong", "b", "em"}
 _LEAD_TAGS = frozenset({"a", "strong", "b", "em", "i", "span", "code"})
 _SEPARATOR = re.compile(r"\s+[–—|]\s+|\s+-\s+")
 _SENTENCE_BREAK = re.compile(r"^(.+?)(?::\s+|\.\s+(?=\S))(.+)$")
 _AFTER_LEAD = re.compile(r"\s*[.:–—|]|\s+-\s")
 _LEADING_PUNCT = re.compile(r"^[\s.:,;–—|-]+")
-_NOT_AN_ENTITY = re.compile(
-    r"\b(?:agreement|policy|policies|terms|privacy|cookies?|compliance|click|here|learn more|read more"
-    r"|contact us|subscribe|sign up|log ?in)\b",
-    re.IGNORECASE,
-)
-_MAX_ENTITY_WORDS = 8
-_MAX_ENTITY_CHARS = 80
-_GOOD_SHARE = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +70,6 @@ def split_item(text: str, lead: str) -> ListItem:
     return ListItem(_tidy(text) or text)
 
 
-def _is_entity(name: str) -> bool:
-    return (
-        0 < len(name) <= _MAX_ENTITY_CHARS
-        and len(name.split()) <= _MAX_ENTITY_WORDS
-        and name[0].isalnum()
-        and _NOT_AN_ENTITY.search(name) is None
-    )
-
-
 def _items(list_node: LexborNode) -> list[ListItem]:
     items: list[ListItem] = []
     for li in element_children(list_node):
@@ -110,8 +96,8 @@ def read_list(list_node: LexborNode, section: str) -> tuple[list[Entry], str]:
     items = _items(list_node)
     if not items or not (about or (len(items) >= 2 and mentions_subprocessors(section))):
         return [], ""
-    good = [item for item in items if _is_entity(item.entity)]
-    if len(good) < _GOOD_SHARE * len(items):
+    good = [item for item in items if is_item_name(item.entity)]
+    if len(good) < GOOD_SHARE * len(items):
         return [], items[0].entity
     place = location_in(intro)
     return [make_entry(section, i.entity, i.purpose, i.country or place) for i in good], ""

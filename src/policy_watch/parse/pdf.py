@@ -29,6 +29,7 @@ from pdfplumber.utils.exceptions import PdfminerException
 
 from policy_watch.errors import ParseError
 from policy_watch.parse.headers import map_columns
+from policy_watch.text import collapse
 
 MAX_PAGES = 1000
 MAX_STREAM_BYTES = 64 * 1024 * 1024  # one stream, unpacked
@@ -140,7 +141,7 @@ def _page_parts(page: Any, parts: list[str], open_table: _Table | None) -> _Tabl
                 open_table = None
             parts.append(f"<h2>{html.escape(text)}</h2>" if big else f"<p>{html.escape(text)}</p>")
             continue
-        rows = [[_cell(c) for c in row] for row in value if any(c for c in row)]
+        rows = [[collapse(c or "") for c in row] for row in value if any(c for c in row)]
         if not rows:
             continue
         if open_table is not None and _continues(open_table, rows[0]):
@@ -157,10 +158,6 @@ def _inside(obj: dict[str, Any], box: Sequence[float]) -> bool:
     return bool(
         obj["x0"] >= x0 - 1 and obj["x1"] <= x1 + 1 and obj["top"] >= top - 1 and obj["bottom"] <= bottom + 1
     )
-
-
-def _cell(value: str | None) -> str:
-    return " ".join((value or "").split())
 
 
 def _start(rows: list[list[str]]) -> _Table:

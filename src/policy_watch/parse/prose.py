@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -13,24 +12,19 @@ from policy_watch.parse.budget import Deadline
 from policy_watch.parse.context import page_is_about_subprocessors
 from policy_watch.parse.document import Page
 from policy_watch.parse.html import (
+    CHROME_TAGS,
+    HEADING_CSS,
     HEADING_TAGS,
-    collapse,
     heading_text,
     inside,
     next_element,
     node_text,
     with_sections,
 )
+from policy_watch.parse.names import GOOD_SHARE, is_prose_name
+from policy_watch.text import collapse
 
-_CHROME = frozenset({"nav", "header", "footer", "aside", "menu", "form"})
 _PARAGRAPH_TAGS = frozenset({"p", "div"})
-_MAX_NAME_WORDS = 6
-_MAX_NAME_CHARS = 60
-_GOOD_SHARE = 0.6
-_NOT_A_NAME = re.compile(
-    r"^(?:note|notes|important|warning|caution|disclaimer|update|updated|new|example|tip)\b|[:\d]$|^\W",
-    re.IGNORECASE,
-)
 _BOLD_CSS = "p > strong, p > b, li > strong, li > b"
 
 
@@ -38,18 +32,10 @@ def _level(node: LexborNode) -> int:
     return int(node.tag[1]) if node.tag in HEADING_TAGS and node.tag else 7
 
 
-def _looks_like_name(text: str) -> bool:
-    return (
-        0 < len(text) <= _MAX_NAME_CHARS
-        and len(text.split()) <= _MAX_NAME_WORDS
-        and _NOT_A_NAME.search(text) is None
-    )
-
-
 def _describes(heading: LexborNode, name: str) -> LexborNode | None:
     """The paragraph right after a vendor heading, when it talks about that vendor."""
     paragraph = next_element(heading)
-    if paragraph is None or paragraph.tag not in _PARAGRAPH_TAGS or not _looks_like_name(name):
+    if paragraph is None or paragraph.tag not in _PARAGRAPH_TAGS or not is_prose_name(name):
         return None
     return paragraph if name in collapse(paragraph.text()) else None
 
@@ -58,11 +44,11 @@ def _heading_groups(tree: LexborHTMLParser, deadline: Deadline) -> list[list[tup
     """Sibling headings of one level, each with the nearest higher-level heading above it."""
     groups: dict[tuple[int, str], list[tuple[LexborNode, str]]] = defaultdict(list)
     above: dict[int, str] = {}
-    for heading in tree.css("h1, h2, h3, h4, h5, h6"):
+    for heading in tree.css(HEADING_CSS):
         deadline.check()
         level = _level(heading)
         parent = heading.parent
-        if parent is None or inside(heading, _CHROME):
+        if parent is None or inside(heading, CHROME_TAGS):
             continue
         section = next((above[lv] for lv in range(level - 1, 0, -1) if lv in above), "")
         groups[(parent.mem_id, heading.tag or "")].append((heading, section))
@@ -81,7 +67,7 @@ def read_vendor_headings(page: Page, rules: ParseRules) -> LayoutResult:
         page.deadline.check()
         found = [(h, s, heading_text(h)) for h, s in group]
         described = [(s, name, p) for h, s, name in found if (p := _describes(h, name)) is not None]
-        if len(described) >= 2 and len(described) >= _GOOD_SHARE * len(found):
+        if len(described) >= 2 and len(described) >= GOOD_SHARE * len(found):
             entries.extend(make_entry(s, name, node_text(p)) for s, name, p in described)
     return LayoutResult(dedupe(entries))
 
@@ -96,9 +82,9 @@ def read_bold_names(page: Page, rules: ParseRules) -> LayoutResult:
         page.deadline.check()
         name = collapse(bold.text()).strip(" ,.;")
         parent = bold.parent
-        if parent is None or not _looks_like_name(name) or collapse(parent.text()) == name:
+        if parent is None or not is_prose_name(name) or collapse(parent.text()) == name:
             continue
-        if (section, name.lower()) in seen or inside(bold, _CHROME):
+        if (section, name.lower()) in seen or inside(bold, CHROME_TAGS):
             continue
         seen.add((section, name.lower()))
         entries.append(make_entry(section, name))

@@ -16,17 +16,13 @@ from policy_watch.parse.document import Page
 from policy_watch.parse.grid import Row, is_bold_row, table_grid
 from policy_watch.parse.headers import ColumnMap, looks_like_other_table, map_columns, positional_map
 from policy_watch.parse.html import element_children, heading_text
+from policy_watch.parse.names import has_legal_form, is_cell_name
 
 _HEADER_SEARCH_ROWS = 4
-_COMPANY_SUFFIX = re.compile(
-    r"\b(?:inc|llc|ltd|limited|gmbh|ag|sa|sas|sarl|bv|nv|plc|corp|corporation|co|pty|kk|oy|ab|as|srl|spa)\b\.?",
-    re.IGNORECASE,
-)
 _ARCHIVE_WORDS = re.compile(
     r"previous|prior|earlier|former|archived?|old(?:er)? version|history", re.IGNORECASE
 )
 _MAX_POSITIONAL_COLUMNS = 6
-_NOT_A_NAME = re.compile(r"^[\d\s.,:;/%$€£¥+-]+$|[:$€£¥]|^https?://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +72,6 @@ def find_header(rows: list[Row]) -> tuple[int, ColumnMap] | None:
     return None
 
 
-def _looks_like_name(text: str) -> bool:
-    if not text or len(text) > 60 or len(text.split()) > 8:
-        return False
-    return (text[0].isupper() or text[0].isdigit()) and not _NOT_A_NAME.search(text)
-
-
 def _positional(rows: list[Row], context: str) -> ColumnMap | None:
     """No header at all: read by position only when the first column reads like company names.
 
@@ -92,12 +82,12 @@ def _positional(rows: list[Row], context: str) -> ColumnMap | None:
     if len(body) < 2 or not 2 <= len(body[0].cells) <= _MAX_POSITIONAL_COLUMNS:
         return None
     names = [r.cells[0] for r in body]
-    good = sum(_looks_like_name(n) for n in names)
+    good = sum(is_cell_name(n) for n in names)
     if good < 0.8 * len(names) or len(set(names)) < 0.8 * len(names):
         return None
     if any(looks_like_other_table(r.cells) for r in body[:1]):
         return None
-    companies = sum(_COMPANY_SUFFIX.search(n) is not None for n in names)
+    companies = sum(has_legal_form(n) for n in names)
     if not mentions_subprocessors(context) and companies < 0.5 * len(names):
         return None
     return positional_map(len(body[0].cells))
