@@ -209,8 +209,8 @@ def test_an_alert_queued_twice_for_a_target_is_sent_once(hooks: Receiver, tmp_pa
     cfg = load_config(write_config(tmp_path, [], [hooks.url()]))
     with opened(cfg) as store:
         alert = Alert("target1", "V", "changes", "changes:1", "V: 1 added", "md", "<p>h</p>", "text")
-        store.enqueue([alert], "run1", T0)
-        store.enqueue([alert], "run2", T0)
+        store.outbox.enqueue([alert], "run1", T0)
+        store.outbox.enqueue([alert], "run2", T0)
         assert pipeline.deliver(cfg, store, lambda: T0) == (1, 0)
         assert pipeline.deliver(cfg, store, lambda: T0) == (0, 0)
     assert len(hooks.posts) == 1

@@ -124,7 +124,7 @@ def run_check(
     """
     report = RunReport(run_id=uuid.uuid4().hex[:12], started=now())
     todo = list(vendors if vendors is not None else config.vendors)
-    by_name = store.vendor_states([(v.name, v.shown_url) for v in todo], report.started)
+    by_name = store.vendors.states([(v.name, v.shown_url) for v in todo], report.started)
     states = [by_name[v.name] for v in todo]
     with ExitStack() as stack:
         idle = ALERT_IDLE if deliver_alerts else None
@@ -141,7 +141,7 @@ def run_check(
     try:
         after_run(config, store, now(), report.run_id)
         with store.transaction():
-            store.record_run(
+            store.runs.record(
                 report.run_id,
                 report.started,
                 now(),
@@ -261,7 +261,7 @@ def after_run(config: Config, store: Store, now: datetime, run_id: str) -> None:
     """Reminders, expiry and digests: the parts of a run that concern every vendor."""
     with store.transaction():
         alerting.queue_reminders(config, store, now, run_id)
-        store.expire_windows(now.date())
+        store.windows.expire(now.date())
         merge_digests(config, store, now, run_id)
         _refresh_entity_names(config, store)
 
@@ -272,12 +272,12 @@ def _refresh_entity_names(config: Config, store: Store) -> None:
     from policy_watch.meaning import entities
 
     fingerprint = entities.fingerprint(config.aliases, config.transfers.places)
-    rebuild, todo = store.entity_names_todo(fingerprint)
+    rebuild, todo = store.entries.names_todo(fingerprint)
     if not todo and not rebuild:
         return
     table, places = entities.alias_table(config.aliases), transfers.rules(config.transfers).gazetteer
     idents = [(name, entities.identify(name, table, places)) for name in todo]
-    store.add_entity_names([(name, i.company, i.key) for name, i in idents], fingerprint, rebuild=rebuild)
+    store.entries.add_names([(name, i.company, i.key) for name, i in idents], fingerprint, rebuild=rebuild)
 
 
 def _fetch_row(got: Fetched, at: datetime, outcome: str, error: str | None) -> dict[str, Any]:
@@ -299,7 +299,7 @@ def _record(config: Config, store: Store, got: Fetched, at: datetime, run_id: st
     v, state = got.vendor, got.state
     with store.transaction():
         if got.error is not None:
-            store.record_fetch(state.id, _fetch_row(got, at, "error", got.error.cause))
+            store.vendors.record_fetch(state.id, _fetch_row(got, at, "error", got.error.cause))
             alerting.count_failure(config, store, state, got.error, at, run_id)
             return VendorResult(v.name, "error", error=str(got.error), detected_at=at)
         fingerprint = reading_config(v)
@@ -317,7 +317,7 @@ def _record(config: Config, store: Store, got: Fetched, at: datetime, run_id: st
         outcome = result.status
         if got.same_body and result.status == "unchanged":
             outcome = "not_modified" if got.result and got.result.not_modified else "same_body"
-        store.record_fetch(state.id, _fetch_row(got, at, outcome, result.error))
+        store.vendors.record_fetch(state.id, _fetch_row(got, at, outcome, result.error))
         if result.status == "error":
             assert got.result is not None
             cause = FetchError(v.shown_url, result.error or "unreadable page", vendor=v.name)
@@ -331,7 +331,7 @@ def _read_stored(store: Store, got: Fetched) -> Fetched:
     """The vendor's page did not change, but how it is read did: read the stored copy again."""
     r, state = got.result, got.state
     assert r is not None and state.body_hash is not None
-    body, ctype = store.load_body(state.body_hash)
+    body, ctype = store.bodies.load(state.body_hash)
     page, error = None, None
     try:
         page = parse_page(body, content_type=ctype, rules=got.vendor.rules, source=got.vendor.url)
@@ -373,15 +373,16 @@ def reread_baseline(
     becomes the baseline; nothing recorded before changes, and no change is reported: the page
     did not change, only how it is read. A reading the guard refuses (the new rules read too
     little) is not kept. Returns what to tell, if anything."""
-    base = store.baseline(vendor_id)
+    base = store.snapshots.baseline(vendor_id)
     if base is None:
         return None
-    latest = store.latest_meta(vendor_id)  # "superseded" as the latest: a later page read as the baseline
-    current = latest is not None and latest["status"] in ("good", "accepted", "superseded")
+    # "superseded" as the latest: a later page read as the baseline
+    latest = store.snapshots.latest_meta(vendor_id)
+    current = latest is not None and latest.status in ("good", "accepted", "superseded")
     source = current_body if current and current_body else base.body_hash
     if source is None:
         return None
-    body, ctype = store.load_body(source)
+    body, ctype = store.bodies.load(source)
     kept = f"{v.name}: the recorded list ({len(base.entries)} entries) stays the baseline"
     try:
         page = parse_page(body, content_type=ctype, rules=v.rules, source=v.url)
@@ -393,7 +394,7 @@ def reread_baseline(
         return None
     if is_suspect(base.entries, page.entries, config.settings.guard_ratio):
         return f"{kept}: the current parse rules read only {len(page.entries)} entries from the page it came from"
-    store.insert_snapshot(
+    store.snapshots.insert(
         vendor_id,
         page,
         status="good",
@@ -417,15 +418,15 @@ def _same_body(store: Store, got: Fetched, at: datetime) -> VendorResult:
     r, state = got.result, got.state
     assert r is not None
     if state.latest_id is None:  # a body on record without a snapshot: forget it, read the page next run
-        store.update_vendor(state.id, body_hash=None, etag=None, last_modified_header=None)
+        store.vendors.update(state.id, body_hash=None, etag=None, last_modified_header=None)
         why = "no snapshot matches the stored page; it will be read again on the next run"
         return VendorResult(got.vendor.name, "error", error=f"{got.vendor.name}: {why}", detected_at=at)
-    store.touch_snapshot(state.latest_id, at)
+    store.snapshots.touch(state.latest_id, at)
     # An ETag a 304 leaves out still holds. A Last-Modified is kept only as this answer confirms
     # it (``fetch.strong_last_modified``): one stored earlier may be weak, and would hide changes.
     etag = r.etag or state.etag
     if (etag, r.last_modified_header) != (state.etag, state.last_modified_header):
-        store.update_vendor(state.id, etag=etag, last_modified_header=r.last_modified_header)
+        store.vendors.update(state.id, etag=etag, last_modified_header=r.last_modified_header)
     if state.latest_status == "suspect":
         why = "page structure still changed since the last good snapshot; run `policy-watch accept` if it is real"
         return VendorResult(got.vendor.name, "suspect", error=f"{got.vendor.name}: {why}", detected_at=at)
@@ -436,7 +437,7 @@ def _new_body(
     config: Config, store: Store, got: Fetched, at: datetime, run_id: str, fingerprint: str
 ) -> VendorResult:
     assert got.result is not None
-    bhash = store.save_body(
+    bhash = store.bodies.save(
         got.result.body,
         got.result.content_type,
         previous=got.state.body_hash,
@@ -446,7 +447,7 @@ def _new_body(
     )
     result = _record_page(config, store, got, bhash, at, run_id, fingerprint)
     if result.status != "error":  # remember the body only once it is on record
-        store.update_vendor(
+        store.vendors.update(
             got.state.id,
             body_hash=bhash,
             etag=got.result.etag,
@@ -466,7 +467,8 @@ def _record_page(
     fingerprint: str | None = None,
 ) -> VendorResult:
     v, state = got.vendor, got.state
-    base = None if state.latest_id is None else store.baseline(state.id)  # no snapshot yet: no baseline
+    # no snapshot yet: no baseline
+    base = None if state.latest_id is None else store.snapshots.baseline(state.id)
     if got.parse_error is not None:
         if base is None:
             return VendorResult(v.name, "error", error=f"{v.name}: {got.parse_error}", detected_at=at)
@@ -488,7 +490,7 @@ def _record_page(
     rows = page_rows(page.entries)
     chash = content_hash(page, rows)
     if base is None:
-        store.insert_snapshot(
+        store.snapshots.insert(
             state.id,
             page,
             status="good",
@@ -501,7 +503,7 @@ def _record_page(
         )
         return VendorResult(v.name, "baseline", entries=len(page.entries), detected_at=at)
     if chash == base.content_hash:
-        store.touch_snapshot(base.id, at)
+        store.snapshots.touch(base.id, at)
         _clear_suspect(store, state.id)
         return VendorResult(v.name, "unchanged", entries=len(page.entries), detected_at=at)
     if is_suspect(base.entries, page.entries, config.settings.guard_ratio):
@@ -509,7 +511,7 @@ def _record_page(
         why = f"{lost} of {len({e.entity for e in base.entries})} entities disappeared at once"
         return _suspect(config, store, v, state.id, page, bhash, at, run_id, why, rows, fingerprint)
     _clear_suspect(store, state.id)
-    sid = store.insert_snapshot(
+    sid = store.snapshots.insert(
         state.id,
         page,
         status="good",
@@ -551,9 +553,9 @@ def record_changes(
     wid: int | None = None
     if any(opens):
         window = clock.open_window(at.date(), v.objection_days, page.last_modified, base.declared_date)
-        wid = store.insert_window(base.vendor_id, sid, window, at)
+        wid = store.windows.insert(base.vendor_id, sid, window, at)
     wids = [wid if o else None for o in opens]
-    store.insert_changes(base.vendor_id, sid, base.id, changes, wids, at)
+    store.changes.insert(base.vendor_id, sid, base.id, changes, wids, at)
     msg = render.change_message(
         v.name,
         v.shown_url,
@@ -569,7 +571,7 @@ def record_changes(
     kinds_seen = {c.kind.value for c in changes} | {c.field or "" for c in changes}
     if any(m is not None and m.carries_risk for m in meanings):
         kinds_seen.add("transfer")
-    store.enqueue(
+    store.outbox.enqueue(
         alerting.target_alerts(config.notify, v.name, "changes", f"changes:{sid}", msg, kinds_seen),
         run_id,
         at,
@@ -592,11 +594,11 @@ def _suspect(
 ) -> VendorResult:
     rows = rows or page_rows(page.entries)
     chash = content_hash(page, rows)
-    latest = store.latest_meta(vendor_id)
-    if latest is not None and latest["status"] == "suspect":
+    latest = store.snapshots.latest_meta(vendor_id)
+    if latest is not None and latest.status == "suspect":
         # Already held and alarmed: keep the newest suspect content, alarm once per episode.
-        if latest["content_hash"] != chash:
-            store.insert_snapshot(
+        if latest.content_hash != chash:
+            store.snapshots.insert(
                 vendor_id,
                 page,
                 status="suspect",
@@ -607,11 +609,11 @@ def _suspect(
                 rows=rows,
                 reading_config=fingerprint,
             )
-            store.set_snapshot_status(latest["id"], "superseded")
+            store.snapshots.set_status(latest.id, "superseded")
         else:
-            store.touch_snapshot(latest["id"], at)
+            store.snapshots.touch(latest.id, at)
     else:
-        sid = store.insert_snapshot(
+        sid = store.snapshots.insert(
             vendor_id,
             page,
             status="suspect",
@@ -633,7 +635,7 @@ def _suspect(
                 "The last good snapshot stays the baseline.",
             ],
         )
-        store.enqueue(
+        store.outbox.enqueue(
             alerting.operator_alerts(config.notify, v.name, "structure", f"structure:{sid}", msg),
             run_id,
             at,
@@ -648,6 +650,6 @@ def _suspect(
 
 
 def _clear_suspect(store: Store, vendor_id: int) -> None:
-    latest = store.latest_meta(vendor_id)
-    if latest is not None and latest["status"] == "suspect":
-        store.set_snapshot_status(latest["id"], "superseded")
+    latest = store.snapshots.latest_meta(vendor_id)
+    if latest is not None and latest.status == "suspect":
+        store.snapshots.set_status(latest.id, "superseded")
