@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import sqlite3
 import stat
 import subprocess
@@ -395,3 +396,16 @@ def test_stored_rows_read_back_exactly(tmp_path: Path, text: str) -> None:
         store.close()
     assert back.entries == page.entries
     assert content_hash(back) == content_hash(page)
+
+
+def test_sql_is_written_only_in_the_store() -> None:
+    """No module outside ``policy_watch.store`` runs a statement or imports a database library."""
+    src = Path(__file__).resolve().parents[1] / "src" / "policy_watch"
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        if path.is_relative_to(src / "store"):
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\.execute(many)?\(|\bimport sqlite3\b|\bsqlite_utils\b|\.db\.conn\b", line):
+                found.append(f"{path.relative_to(src)}:{n}: {line.strip()}")
+    assert found == []

@@ -17,7 +17,7 @@ _WINDOW_ROWS = (
     " (select count(*) from changes c where c.window_id = w.id) as change_count"
     " from windows w join vendors v on v.id = w.vendor_id"
 )
-_STILL_OPEN_SQL = "w.status in ('open', 'acknowledged')"
+_STILL_OPEN_SQL = "w.status in ({})".format(", ".join(f"'{s}'" for s in STILL_OPEN))
 
 
 def _decision(r: dict[str, Any]) -> Decision:

@@ -1,5 +1,5 @@
 """Decisions on objection windows, as the web form records and shows them: the same append-only
-history (``Store.add_decision``, ``Store.decisions``) the CLI's ack/object/accept commands use."""
+history (``store.windows.add_decision``, ``store.windows.decisions``) the CLI's ack/object/accept commands use."""
 
 from __future__ import annotations
 
