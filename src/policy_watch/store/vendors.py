@@ -155,7 +155,8 @@ class Vendors(Part):
     def update(self, vendor_id: int, **values: Any) -> None:
         """Set some of the vendor's columns: validators, body, failure count, reading fingerprint."""
         unknown = set(values) - _UPDATABLE
-        assert not unknown, f"not a vendor column this store updates: {sorted(unknown)}"
+        if unknown:  # column names go into the statement: only known ones
+            raise ValueError(f"not a vendor column this store updates: {', '.join(sorted(unknown))}")
         sets = ", ".join(f"{k} = ?" for k in values)
         self._conn.execute(f"update vendors set {sets} where id = ?", [*values.values(), vendor_id])
 
