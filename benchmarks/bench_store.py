@@ -2,7 +2,7 @@
 
 Every page is generated and parsed before the clock starts. Each simulated run then does
 what `pipeline.run_check` does after fetching, with the same functions:
-  store.vendor_state() for every vendor, then pipeline.record_vendor() per vendor (one transaction
+  store.vendors.state() for every vendor, then pipeline.record_vendor() per vendor (one transaction
   each), then pipeline.after_run() (reminders, expiry, digests).
 Unchanged vendors come in as HTTP 304 results (what nginx answers a conditional request),
 changed vendors (2% a day, each an entity added or an entity's country/purpose changed) as
@@ -118,7 +118,7 @@ def one_run(config: Config, store: Store, pages: list[Page], changed: set[int], 
     """One simulated run; only store + diff work is inside the timed region."""
     run = pipeline.Run(config, store, run_id=f"bench-{at:%Y%m%d}", now=lambda: at)
     t0 = time.perf_counter()
-    states = [store.vendor_state(v.name, v.url, at) for v in config.vendors]
+    states = [store.vendors.state(v.name, v.url, at) for v in config.vendors]
     t1 = time.perf_counter()
     statuses: dict[str, int] = {}
     for i, (v, state) in enumerate(zip(config.vendors, states, strict=True)):

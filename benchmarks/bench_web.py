@@ -24,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from starlette.testclient import TestClient
 
 from policy_watch.config import parse_config
 from policy_watch.store import Store
+from policy_watch.store.part import query
 from policy_watch.store.reading import open_readonly
 from policy_watch.web import create_app
 from policy_watch.web.security import Access
@@ -63,7 +64,10 @@ def pick(db: Path) -> dict[str, Any]:
     """Realistic targets: the vendor with the most snapshots, a busy window, a deep raw page."""
     store = open_readonly(db)
     try:
-        one = store.query
+
+        def one(sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+            return query(store.db.conn, sql, params)
+
         vendor = one(
             "select vendor_id as id, count(*) as n from snapshots group by vendor_id order by n desc limit 1"
         )[0]

@@ -26,6 +26,7 @@ from policy_watch.config import Config, load_config
 from policy_watch.fetch import Fetcher
 from policy_watch.parse import parse_page
 from policy_watch.store import Store, content_hash
+from policy_watch.store.part import query
 
 REPLAY = FIXTURES / "replay"
 PAGES = REPLAY / "pages"
@@ -150,21 +151,23 @@ def _step(
     server: PageServer,
     path: str,
 ) -> Transition:
-    vid = store.vendor_id(series)
+    vid = store.vendors.id_of(series)
     assert vid is not None
-    before = store.baseline(vid)
+    before = store.snapshots.baseline(vid)
     assert before is not None
-    last_id = store.query("select coalesce(max(id), 0) as n from changes")[0]["n"]
+    last_id = query(store.db.conn, "select coalesce(max(id), 0) as n from changes")[0]["n"]
     server.serve(path, page(series, step["to"]))
     result = pipeline.run_check(config, store, fetcher).results[0]
     stored = [
         change_key(r)
-        for r in store.query(
-            "select kind, section, entity, field, old, new from changes where id > ? order by id", [last_id]
+        for r in query(
+            store.db.conn,
+            "select kind, section, entity, field, old, new from changes where id > ? order by id",
+            [last_id],
         )
     ]
     reported = [change_key(c.to_json()) for c in result.changes]
-    after = store.baseline(vid)
+    after = store.snapshots.baseline(vid)
     t = Transition(step["from"], step["to"], step["class"], result.status, got=stored)
     base_page = step.get("compare_to") or step["from"]
     if before.content_hash != _expected_hash(series, base_page):

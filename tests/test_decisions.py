@@ -13,7 +13,7 @@ from sqlite_utils import Database
 
 from policy_watch.errors import NotFoundError
 from policy_watch.models import Decision
-from policy_watch.store import Store, migrations
+from policy_watch.store import Store, WindowStatus, migrations
 
 VENDOR = "Zendesk Connect"
 ADDED = "Snowflake Inc."  # the entity zendesk v2 adds
@@ -77,18 +77,20 @@ def test_store_decisions_api(tmp_path: Path, pages: PageServer) -> None:
     store = Store.open(tmp_path / "pw.db")
     try:
         t1, t2 = datetime(2026, 11, 6, 9, tzinfo=UTC), datetime(2026, 11, 7, 9, tzinfo=UTC)
-        d1 = store.add_decision(wid, "acknowledged", "alice", "reviewing", t1)
-        d2 = store.add_decision(wid, "objected", "bob", None, t2)
+        d1 = store.windows.add_decision(wid, "acknowledged", "alice", "reviewing", t1)
+        d2 = store.windows.add_decision(wid, "objected", "bob", None, t2)
         assert isinstance(d1, Decision) and d1.id < d2.id
-        assert store.decisions(wid) == [d1, d2]
-        assert store.decisions(wid)[0] == Decision(d1.id, wid, "acknowledged", "alice", "reviewing", t1)
-        window = store.window(wid)
-        assert window is not None and window["status"] == "objected"
+        assert store.windows.decisions(wid) == [d1, d2]
+        assert store.windows.decisions(wid)[0] == Decision(
+            d1.id, wid, "acknowledged", "alice", "reviewing", t1
+        )
+        window = store.windows.get(wid)
+        assert window is not None and window.status == WindowStatus.OBJECTED
         with pytest.raises(NotFoundError, match="no objection window with id 999"):
-            store.add_decision(999, "accepted", "carol", None, t2)
+            store.windows.add_decision(999, "accepted", "carol", None, t2)
         with pytest.raises(NotFoundError, match="999"):
-            store.decisions(999)
-        assert len(store.decisions(wid)) == 2
+            store.windows.decisions(999)
+        assert len(store.windows.decisions(wid)) == 2
     finally:
         store.close()
 
@@ -135,9 +137,9 @@ def test_a_decision_recorded_before_the_history_existed_is_kept(tmp_path: Path) 
     db.conn.close()
     store = Store.open(path)
     try:
-        assert store.decisions(1) == [
+        assert store.windows.decisions(1) == [
             Decision(1, 1, "objected", "alice", "sent the letter", datetime(2025, 1, 3, 10, tzinfo=UTC))
         ]
-        assert store.decisions(2) == store.decisions(3) == []
+        assert store.windows.decisions(2) == store.windows.decisions(3) == []
     finally:
         store.close()

@@ -22,7 +22,7 @@ from pwtest import ROOT, ZENDESK, PageServer, SMTPSink, cli, free_port, write_co
 from policy_watch import notify, pipeline
 from policy_watch.config import Config, load_config
 from policy_watch.fetch import Fetcher
-from policy_watch.store import Alert, Store
+from policy_watch.store import Alert, OutboxRow, OutboxStatus, Store
 
 V1 = (ZENDESK / "v1.html").read_bytes()
 V2 = (ZENDESK / "v2.html").read_bytes()
@@ -209,11 +209,39 @@ def test_an_alert_queued_twice_for_a_target_is_sent_once(hooks: Receiver, tmp_pa
     cfg = load_config(write_config(tmp_path, [], [hooks.url()]))
     with opened(cfg) as store:
         alert = Alert("target1", "V", "changes", "changes:1", "V: 1 added", "md", "<p>h</p>", "text")
-        store.enqueue([alert], "run1", T0)
-        store.enqueue([alert], "run2", T0)
+        store.outbox.enqueue([alert], "run1", T0)
+        store.outbox.enqueue([alert], "run2", T0)
         assert pipeline.deliver(cfg, store, lambda: T0) == (1, 0)
         assert pipeline.deliver(cfg, store, lambda: T0) == (0, 0)
     assert len(hooks.posts) == 1
+
+
+def test_outbox_rows_move_through_typed_statuses(tmp_path: Path) -> None:
+    """The store's outbox interface: held and pending rows in, each transition kept on the row."""
+    cfg = load_config(write_config(tmp_path, [], []))
+    held = Alert("digest", "V", "changes", "k1", "T1", "md", "<p>h</p>", "text", held=True, level="warning")
+    with opened(cfg) as store:
+        store.outbox.enqueue([held, Alert("t", "V", "changes", "k2", "T2", "md", "html", "text")], "run1", T0)
+        [row] = store.outbox.rows((OutboxStatus.HELD,))
+        assert isinstance(row, OutboxRow) and row.status is OutboxStatus.HELD and row.level == "warning"
+        store.outbox.merged([row.id])
+        [row] = store.outbox.rows()
+        assert (row.target, row.status, row.attempts) == ("t", OutboxStatus.PENDING, 0)
+        assert store.outbox.waiting() == 1
+        store.outbox.sending(row.id, T0)
+        assert store.outbox.rows((OutboxStatus.SENDING,))[0].sending_at == T0.isoformat()
+        store.outbox.failed(row.id, 1, "refused", T0 + timedelta(minutes=5))
+        [row] = store.outbox.rows()
+        assert (row.attempts, row.last_error, row.next_attempt_at) == (
+            1,
+            "refused",
+            (T0 + timedelta(minutes=5)).isoformat(),
+        )
+        store.outbox.sent(row.id, T0 + timedelta(minutes=6), 2)
+        assert store.outbox.waiting() == 0
+    [merged, sent] = rows(cfg, "select status, attempts, last_error from outbox order by id")
+    assert merged["status"] == "merged"
+    assert sent == {"status": "sent", "attempts": 2, "last_error": None}
 
 
 # --- a process killed in the middle of sending ---------------------------------------------------

@@ -12,6 +12,7 @@ from policy_watch import collect, pipeline
 from policy_watch.config import load_config
 from policy_watch.fetch import Fetcher
 from policy_watch.store import Store
+from policy_watch.store.part import query
 
 
 def test_a_bug_on_one_page_does_not_abort_the_others(
@@ -34,7 +35,7 @@ def test_a_bug_on_one_page_does_not_abort_the_others(
     by = {r.vendor: r for r in report.results}
     assert by["Good"].status == "baseline"
     assert by["Bad"].status == "error" and "internal error" in (by["Bad"].error or "")
-    assert store.query("select count(*) as n from snapshots")[0]["n"] == 1
+    assert query(store.db.conn, "select count(*) as n from snapshots")[0]["n"] == 1
     store.close()
 
 
@@ -60,7 +61,9 @@ def test_a_database_error_that_undoes_the_batch_is_reported_not_hidden(
         first = {r.vendor: (r.status, r.error or "") for r in report.results}
         stored = {
             r["name"]
-            for r in store.query("select v.name from snapshots s join vendors v on v.id = s.vendor_id")
+            for r in query(
+                store.db.conn, "select v.name from snapshots s join vendors v on v.id = s.vendor_id"
+            )
         }
         store.db.execute("drop trigger boom")
         second = {r.vendor: r.status for r in pipeline.run_check(config, store, deliver_alerts=False).results}

@@ -24,9 +24,9 @@ def test_missed_run_detection(tmp_path: Path) -> None:
         noon = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
         assert not scheduler.missed_run(config, store, morning), "not yet time today"
         assert scheduler.missed_run(config, store, noon), "no run ever"
-        store.record_run("r1", noon - timedelta(hours=4), noon - timedelta(hours=4), 1, 0, 0)
+        store.runs.record("r1", noon - timedelta(hours=4), noon - timedelta(hours=4), 1, 0, 0)
         assert not scheduler.missed_run(config, store, noon), "today's run happened at 08:00"
-        store.record_run("r0", noon - timedelta(days=1), noon - timedelta(days=1), 1, 0, 0)
+        store.runs.record("r0", noon - timedelta(days=1), noon - timedelta(days=1), 1, 0, 0)
         assert not scheduler.missed_run(config, store, noon)
     finally:
         store.close()

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import sqlite3
 import stat
 import subprocess
@@ -21,6 +22,7 @@ from sqlite_utils import Database
 from policy_watch.errors import LockedError, StoreError
 from policy_watch.models import Entry, ParsedPage
 from policy_watch.store import Store, content_hash, migrations, run_lock
+from policy_watch.store.part import query
 from policy_watch.store.records import body_hash, pack_body
 
 VENDOR = "Zendesk Connect"
@@ -88,19 +90,19 @@ def test_database_from_an_earlier_version_is_upgraded_in_place(tmp_path: Path) -
     try:
         applied = [m.name for m in migrations.applied(store.db)]
         assert applied == [m.name for m in migrations._migrations]
-        snap = store.snapshot(1)
+        snap = store.snapshots.get(1)
         assert [(e.entity, e.country, e.extra_dict) for e in snap.entries] == [
             ("Acme Inc.", "US", {}),
             ("Beta", "IE", {"Notes": "n"}),
         ]
-        assert store.load_body("h1") == (b"<p>x", "text/html")
-        assert store.query("select entity from entries order by position") == [
+        assert store.bodies.load("h1") == (b"<p>x", "text/html")
+        assert query(store.db.conn, "select entity from entries order by position") == [
             {"entity": "Acme Inc."},
             {"entity": "Beta"},
         ]
-        log = store.query("select url, final_url, status from fetch_log")
+        log = query(store.db.conn, "select url, final_url, status from fetch_log")
         assert log == [{"url": "https://old.example/", "final_url": "https://old.example/", "status": 200}]
-        assert store.query("select count(*) as n from current_entries")[0]["n"] == 2
+        assert query(store.db.conn, "select count(*) as n from current_entries")[0]["n"] == 2
     finally:
         store.close()
     Store.open(path).close()  # opening again changes nothing
@@ -113,16 +115,16 @@ def test_bodies_are_stored_as_deltas_and_read_back(tmp_path: Path) -> None:
         + b"".join(b"<tr><td>Vendor %d</td><td>Hosting</td></tr>" % i for i in range(2000))
         + b"</html>"
     )
-    first = store.save_body(page, "text/html")
+    first = store.bodies.save(page, "text/html")
     changed = page.replace(b"Vendor 1000<", b"Vendor X<")
-    second = store.save_body(changed, "text/html", previous=first)
+    second = store.bodies.save(changed, "text/html", previous=first)
     sizes = dict(store.db.conn.execute("select hash, length(data) from bodies").fetchall())
     assert sizes[second] < 300 < sizes[first], sizes
-    assert store.load_body(second) == (changed, "text/html")
-    assert store.load_body(first) == (page, "text/html")
+    assert store.bodies.load(second) == (changed, "text/html")
+    assert store.bodies.load(first) == (page, "text/html")
     # A body compressed where it was fetched arrives without its bytes: stored as it came.
     third_body = page.replace(b"Vendor 7<", b"Vendor Y<")
-    third = store.save_body(
+    third = store.bodies.save(
         b"",
         "text/html",
         previous=second,
@@ -130,7 +132,7 @@ def test_bodies_are_stored_as_deltas_and_read_back(tmp_path: Path) -> None:
         hash_=body_hash(third_body),
         size=len(third_body),
     )
-    assert store.load_body(third) == (third_body, "text/html")
+    assert store.bodies.load(third) == (third_body, "text/html")
     store.close()
 
 
@@ -384,13 +386,26 @@ def test_stored_rows_read_back_exactly(tmp_path: Path, text: str) -> None:
     )
     store = Store.open(tmp_path / "pw.db")
     try:
-        vid = store.vendor_state("V", "https://example.com", datetime.now(UTC)).id
+        vid = store.vendors.state("V", "https://example.com", datetime.now(UTC)).id
         with store.transaction():
-            sid = store.insert_snapshot(
+            sid = store.snapshots.insert(
                 vid, page, status="good", now=datetime.now(UTC), body_hash=None, parser_version="1"
             )
-        back = store.snapshot(sid).page()
+        back = store.snapshots.get(sid).page()
     finally:
         store.close()
     assert back.entries == page.entries
     assert content_hash(back) == content_hash(page)
+
+
+def test_sql_is_written_only_in_the_store() -> None:
+    """No module outside ``policy_watch.store`` runs a statement or imports a database library."""
+    src = Path(__file__).resolve().parents[1] / "src" / "policy_watch"
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        if path.is_relative_to(src / "store"):
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\.execute(many)?\(|\bimport sqlite3\b|\bsqlite_utils\b|\.db\.conn\b", line):
+                found.append(f"{path.relative_to(src)}:{n}: {line.strip()}")
+    assert found == []

@@ -5,17 +5,15 @@ Alerts are queued in the store (the outbox), in the caller's transaction; delive
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
 
 from policy_watch import clock, render
 from policy_watch.config import Config, NotifyTarget
 from policy_watch.errors import FetchError
 from policy_watch.render import Message
-from policy_watch.store import Alert, Store, VendorState
+from policy_watch.store import Alert, Store, VendorState, WindowRow
 
 MAX_NAMED = 10  # entities a reminder names per window; the rest are counted
 
@@ -37,14 +35,16 @@ def count_failure(
             ],
             level=render.FAILURE,
         )
-        store.enqueue(
+        store.outbox.enqueue(
             operator_alerts(
                 config.notify, state.name, "failure", f"failure:{state.id}:{at.isoformat()}", msg
             ),
             run_id,
             at,
         )
-    store.update_vendor(state.id, consecutive_failures=failures, failing=int(failing), last_error=error.cause)
+    store.vendors.update(
+        state.id, consecutive_failures=failures, failing=int(failing), last_error=error.cause
+    )
 
 
 def recovered(config: Config, store: Store, state: VendorState, at: datetime, run_id: str) -> None:
@@ -54,14 +54,14 @@ def recovered(config: Config, store: Store, state: VendorState, at: datetime, ru
             [f"{state.name} is being checked normally again after {state.consecutive_failures} failed runs."],
             level=render.SUCCESS,
         )
-        store.enqueue(
+        store.outbox.enqueue(
             operator_alerts(
                 config.notify, state.name, "failure", f"recovery:{state.id}:{at.isoformat()}", msg
             ),
             run_id,
             at,
         )
-    store.update_vendor(state.id, consecutive_failures=0, failing=0, last_error=None)
+    store.vendors.update(state.id, consecutive_failures=0, failing=0, last_error=None)
 
 
 def _wants(t: NotifyTarget, vendor: str, kinds: Iterable[str]) -> bool:
@@ -107,30 +107,28 @@ def operator_alerts(
 def queue_reminders(config: Config, store: Store, now: datetime, run_id: str) -> None:
     """One reminder per vendor per day, covering every window of that vendor that is due today."""
     today = now.date()
-    due_by_vendor: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for w in store.windows():
-        deadline = date.fromisoformat(w["deadline"])
-        due = clock.reminders_due(
-            deadline, today, config.settings.reminder_days, json.loads(w["reminders_sent"])
-        )
+    due_by_vendor: dict[str, list[WindowRow]] = defaultdict(list)
+    for w in store.windows.rows():
+        deadline = date.fromisoformat(w.deadline)
+        due = clock.reminders_due(deadline, today, config.settings.reminder_days, w.reminders_sent)
         if not due:
             continue
-        store.mark_reminders(w["id"], due)
-        if w["detected_at"][:10] != today.isoformat():  # a window opened today was just announced
-            due_by_vendor[w["vendor"]].append(w)
+        store.windows.mark_reminders(w.id, due)
+        if w.detected_at[:10] != today.isoformat():  # a window opened today was just announced
+            due_by_vendor[w.vendor].append(w)
     for vendor, windows in due_by_vendor.items():
-        entities = store.window_entities([w["id"] for w in windows])
+        entities = store.windows.entities([w.id for w in windows])
         msg = _reminder(vendor, windows, entities, today)
         alerts = target_alerts(
             config.notify, vendor, "reminder", f"reminder:{vendor}:{today.isoformat()}", msg, ()
         )
-        store.enqueue(alerts, run_id, now)
+        store.outbox.enqueue(alerts, run_id, now)
 
 
 def _reminder(
-    vendor: str, windows: Sequence[dict[str, Any]], entities: dict[int, list[str]], today: date
+    vendor: str, windows: Sequence[WindowRow], entities: dict[int, list[str]], today: date
 ) -> Message:
-    first = min(date.fromisoformat(w["deadline"]) for w in windows)
+    first = min(date.fromisoformat(w.deadline) for w in windows)
     left = (first - today).days
     title = f"{vendor}: {render.days_text(left)} left to object (deadline {first})"
     lines = [
@@ -139,20 +137,20 @@ def _reminder(
         "",
     ]
     for w in windows:
-        deadline = date.fromisoformat(w["deadline"])
-        names = entities.get(w["id"], [])
+        deadline = date.fromisoformat(w.deadline)
+        names = entities.get(w.id, [])
         shown = ", ".join(names[:MAX_NAMED]) + (
             f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else ""
         )
         lines.append(
-            f"{render.BULLET_TEXT}Window {w['id']}: object by {deadline} "
-            f"({render.days_text((deadline - today).days)} left); changes detected on {w['detected_at'][:10]}"
+            f"{render.BULLET_TEXT}Window {w.id}: object by {deadline} "
+            f"({render.days_text((deadline - today).days)} left); changes detected on {w.detected_at[:10]}"
             + (f" to {shown}" if shown else "")
         )
-    which = str(windows[0]["id"]) if len(windows) == 1 else "ID"
+    which = str(windows[0].id) if len(windows) == 1 else "ID"
     lines += [
         "",
-        f"Page: {windows[0]['url']}",
+        f"Page: {windows[0].url}",
         f"Record a decision with `policy-watch ack|object|accept {which}` (see `policy-watch deadlines`).",
     ]
     return render.notice_message(title, lines)

@@ -435,9 +435,7 @@ def _window_command(action: str) -> Callable[..., None]:
     def command(obj: _Ctx, window_id: int, note: str | None, by: str | None) -> None:
         with _errors():
             w = queries.set_window(obj.store(), window_id, action, by or _user(), note, _now())
-        click.echo(
-            f"window {w['id']} ({w['vendor']}, deadline {w['deadline']}): {w['status']} by {w['status_by']}"
-        )
+        click.echo(f"window {w.id} ({w.vendor}, deadline {w.deadline}): {w.status} by {w.status_by}")
 
     return command
 
@@ -465,11 +463,11 @@ def accept(obj: _Ctx, target: str, note: str | None, by: str | None) -> None:
     """
     with _errors():
         store = obj.store()
-        if target.isdigit() and (store.window(int(target)) is not None or not _is_vendor(obj.config, target)):
+        if target.isdigit() and (
+            store.windows.get(int(target)) is not None or not _is_vendor(obj.config, target)
+        ):
             w = queries.set_window(store, int(target), "accept", by or _user(), note, _now())
-            click.echo(
-                f"window {w['id']} ({w['vendor']}, deadline {w['deadline']}): accepted by {w['status_by']}"
-            )
+            click.echo(f"window {w.id} ({w.vendor}, deadline {w.deadline}): accepted by {w.status_by}")
             return
         vendor = obj.config.vendor(target)
         with run_lock(obj.config.settings.database):

@@ -16,14 +16,14 @@ def accept_suspect(
     config: Config, store: Store, vendor: Vendor, now: datetime
 ) -> tuple[list[Change], ObjectionWindow | None]:
     """A person confirmed the suspect content is real: it becomes the baseline, and its changes are reported."""
-    vid = store.vendor_id(vendor.name)
-    latest = store.latest_snapshot(vid) if vid is not None else None
+    vid = store.vendors.id_of(vendor.name)
+    latest = store.snapshots.latest(vid) if vid is not None else None
     if vid is None or latest is None or latest.status != SnapshotStatus.SUSPECT:
         raise PolicyWatchError(f"{vendor.name}: no suspect snapshot waiting to be accepted")
-    base = store.baseline(vid)
+    base = store.snapshots.baseline(vid)
     run = Run(config, store, now=lambda: now)
     with store.transaction():
-        store.set_snapshot_status(latest.id, SnapshotStatus.ACCEPTED)
+        store.snapshots.set_status(latest.id, SnapshotStatus.ACCEPTED)
         if base is None:
             return [], None
         page = latest.page()
@@ -45,14 +45,14 @@ def reparse_history(config: Config, store: Store, now: datetime) -> list[tuple[s
     out = []
     run = Run(config, store, now=lambda: now)
     for v in config.vendors:
-        vid = store.vendor_id(v.name)
+        vid = store.vendors.id_of(v.name)
         if vid is None:
             continue
         with store.transaction():
-            notice = reread_baseline(run, v, vid, now, store.current_body(vid))
-            store.update_vendor(vid, reading_config=None)  # the next run reads its current page again
+            notice = reread_baseline(run, v, vid, now, store.vendors.current_body(vid))
+            store.vendors.update(vid, reading_config=None)  # the next run reads its current page again
         if notice is None:
-            base = store.baseline(vid)
+            base = store.snapshots.baseline(vid)
             notice = (
                 f"{v.name}: reads as recorded ({len(base.entries)} entries)"
                 if base is not None

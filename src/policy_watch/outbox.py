@@ -15,24 +15,19 @@ import shlex
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from policy_watch import render
 from policy_watch.config import Config
-from policy_watch.store import Alert, Store
+from policy_watch.store import Alert, OutboxRow, OutboxStatus, Store
 
 log = logging.getLogger(__name__)
 
 RETRY_MAX = timedelta(hours=6)
 
 
-def _message(row: dict[str, Any]) -> render.Message:
+def _message(row: OutboxRow) -> render.Message:
     return render.Message(
-        str(row["title"]),
-        str(row["body_markdown"] or ""),
-        str(row["body_html"] or ""),
-        str(row["body_text"] or ""),
-        str(row.get("level") or render.INFO),
+        row.title, row.body_markdown, row.body_html, row.body_text, row.level or render.INFO
     )
 
 
@@ -45,15 +40,15 @@ def _more(vendor: str) -> str:
 
 def merge_digests(config: Config, store: Store, now: datetime, run_id: str) -> None:
     """Fold the held alerts of each digest target into one message for this run."""
-    by_target: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in store.outbox(("held",)):
-        by_target[str(row["target"])].append(row)
+    by_target: dict[str, list[OutboxRow]] = defaultdict(list)
+    for row in store.outbox.rows((OutboxStatus.HELD,)):
+        by_target[row.target].append(row)
     for target, rows in by_target.items():
-        d = render.digest_message([_message(r) for r in rows], [str(r["vendor"]) for r in rows])
-        ids = ",".join(str(int(r["id"])) for r in rows)
-        vendors = sorted({str(r["vendor"]) for r in rows})
+        d = render.digest_message([_message(r) for r in rows], [r.vendor for r in rows])
+        ids = ",".join(str(r.id) for r in rows)
+        vendors = sorted({r.vendor for r in rows})
         vendor = vendors[0] if len(vendors) == 1 else "*"
-        store.enqueue(
+        store.outbox.enqueue(
             [
                 Alert(
                     target,
@@ -70,7 +65,7 @@ def merge_digests(config: Config, store: Store, now: datetime, run_id: str) -> N
             run_id,
             now,
         )
-        store.execute(f"update outbox set status = 'merged' where id in ({ids})")
+        store.outbox.merged([r.id for r in rows])
 
 
 def backoff(config: Config, attempts: int) -> timedelta:
@@ -87,55 +82,41 @@ def deliver(
     targets = {t.name: t for t in config.notify}
     down = set() if down is None else down
     sent = 0
-    for row in store.outbox(("pending", "sending")):
+    for row in store.outbox.rows((OutboxStatus.PENDING, OutboxStatus.SENDING)):
         t0 = now()
-        interrupted = row["status"] == "sending"
-        if not interrupted and row["next_attempt_at"] and row["next_attempt_at"] > t0.isoformat():
+        interrupted = row.status == OutboxStatus.SENDING
+        if not interrupted and row.next_attempt_at and row.next_attempt_at > t0.isoformat():
             continue
-        if row["target"] in down:
+        if row.target in down:
             continue
-        target = targets.get(row["target"])
+        target = targets.get(row.target)
         if target is None:
-            store.execute(
-                "update outbox set status = 'pending', last_error = ? where id = ?",
-                [f"target {row['target']!r} is no longer in the config", row["id"]],
-            )
+            store.outbox.unsendable(row.id, f"target {row.target!r} is no longer in the config")
             continue
         msg = _message(row)
         if interrupted:  # the process died after sending began: the target may have it already
             msg = render.possible_repeat(msg)
-            store.execute(
-                "update outbox set title = ?, body_markdown = ?, body_html = ?, body_text = ? where id = ?",
-                [msg.title, msg.markdown, msg.html, msg.text, row["id"]],
-            )
-        store.execute(
-            "update outbox set status = 'sending', sending_at = ? where id = ?", [t0.isoformat(), row["id"]]
-        )
+            store.outbox.rewrite(row.id, msg.title, msg.markdown, msg.html, msg.text)
+        store.outbox.sending(row.id, t0)
         from policy_watch import (
             notify,  # apprise costs ~0.3 s to import: only when there is something to send
         )
 
-        result = notify.send(target, msg, _more(str(row["vendor"] or "")))
-        attempts = int(row["attempts"] or 0) + 1
+        result = notify.send(target, msg, _more(row.vendor))
+        attempts = row.attempts + 1
         if result.ok:
-            store.execute(
-                "update outbox set status = 'sent', sent_at = ?, attempts = ?, last_error = null where id = ?",
-                [now().isoformat(), attempts, row["id"]],
-            )
+            store.outbox.sent(row.id, now(), attempts)
             sent += 1
             continue
         down.add(target.name)
         retry_at = t0 + backoff(config, attempts)
         log.warning(
             "alert %s to %s not delivered (attempt %d, next try after %s): %s",
-            row["id"],
+            row.id,
             target.name,
             attempts,
             retry_at.isoformat(timespec="minutes"),
             result.error,
         )
-        store.execute(
-            "update outbox set status = 'pending', attempts = ?, last_error = ?, next_attempt_at = ? where id = ?",
-            [attempts, result.error, retry_at.isoformat(), row["id"]],
-        )
-    return sent, len(store.outbox(("pending", "sending")))
+        store.outbox.failed(row.id, attempts, result.error, retry_at)
+    return sent, store.outbox.waiting()

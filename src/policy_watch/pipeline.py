@@ -116,7 +116,7 @@ def run_check(
     run = Run(config, store, now=now)
     report = RunReport(run_id=run.run_id, started=now())
     todo = list(vendors if vendors is not None else config.vendors)
-    by_name = store.vendor_states([(v.name, v.shown_url) for v in todo], report.started)
+    by_name = store.vendors.states([(v.name, v.shown_url) for v in todo], report.started)
     states = [by_name[v.name] for v in todo]
     with ExitStack() as stack:
         idle = ALERT_IDLE if deliver_alerts else None
@@ -133,7 +133,7 @@ def run_check(
     try:
         after_run(run, now())
         with store.transaction():
-            store.record_run(
+            store.runs.record(
                 report.run_id,
                 report.started,
                 now(),
@@ -253,7 +253,7 @@ def _record_fetched(run: Run, got: Fetched, at: datetime) -> VendorResult:
     vendor, state = got.vendor, got.state
     with store.transaction():
         if got.error is not None:
-            store.record_fetch(state.id, _fetch_row(got, at, "error", got.error.cause))
+            store.vendors.record_fetch(state.id, _fetch_row(got, at, "error", got.error.cause))
             alerting.count_failure(config, store, state, got.error, at, run.run_id)
             return VendorResult(vendor.name, VendorStatus.ERROR, error=str(got.error), detected_at=at)
         fingerprint = reading_config(vendor)
@@ -272,7 +272,7 @@ def _record_fetched(run: Run, got: Fetched, at: datetime) -> VendorResult:
         outcome: str = result.status
         if got.same_body and result.status is VendorStatus.UNCHANGED:
             outcome = "not_modified" if got.result and got.result.not_modified else "same_body"
-        store.record_fetch(state.id, _fetch_row(got, at, outcome, result.error))
+        store.vendors.record_fetch(state.id, _fetch_row(got, at, outcome, result.error))
         if result.status is VendorStatus.ERROR:
             assert got.result is not None
             cause = FetchError(vendor.shown_url, result.error or "unreadable page", vendor=vendor.name)
@@ -287,16 +287,16 @@ def _same_body(store: Store, got: Fetched, at: datetime) -> VendorResult:
     r, state, name = got.result, got.state, got.vendor.name
     assert r is not None
     if state.latest_id is None:  # a body on record without a snapshot: forget it, read the page next run
-        store.update_vendor(state.id, body_hash=None, etag=None, last_modified_header=None)
+        store.vendors.update(state.id, body_hash=None, etag=None, last_modified_header=None)
         return VendorResult(
             name, VendorStatus.ERROR, error=render.body_without_snapshot(name), detected_at=at
         )
-    store.touch_snapshot(state.latest_id, at)
+    store.snapshots.touch(state.latest_id, at)
     # An ETag a 304 leaves out still holds. A Last-Modified is kept only as this answer confirms
     # it (``fetch.strong_last_modified``): one stored earlier may be weak, and would hide changes.
     etag = r.etag or state.etag
     if (etag, r.last_modified_header) != (state.etag, state.last_modified_header):
-        store.update_vendor(state.id, etag=etag, last_modified_header=r.last_modified_header)
+        store.vendors.update(state.id, etag=etag, last_modified_header=r.last_modified_header)
     if state.latest_status == SnapshotStatus.SUSPECT:
         return VendorResult(name, VendorStatus.SUSPECT, error=render.still_held(name), detected_at=at)
     return VendorResult(name, VendorStatus.UNCHANGED, entries=state.latest_entries, detected_at=at)
@@ -306,7 +306,7 @@ def _read_stored(store: Store, got: Fetched) -> Fetched:
     """The vendor's page did not change, but how it is read did: read the stored copy again."""
     r, state = got.result, got.state
     assert r is not None and state.body_hash is not None
-    body, ctype = store.load_body(state.body_hash)
+    body, ctype = store.bodies.load(state.body_hash)
     page, error = None, None
     try:
         page = parse_page(body, content_type=ctype, rules=got.vendor.rules, source=got.vendor.url)
@@ -334,7 +334,7 @@ def _read_stored(store: Store, got: Fetched) -> Fetched:
 def _new_body(run: Run, got: Fetched, at: datetime, fingerprint: str) -> VendorResult:
     """A page not on record: keep it as evidence, then take in what was read from it."""
     assert got.result is not None
-    bhash = run.store.save_body(
+    bhash = run.store.bodies.save(
         got.result.body,
         got.result.content_type,
         previous=got.state.body_hash,
@@ -349,7 +349,7 @@ def _new_body(run: Run, got: Fetched, at: datetime, fingerprint: str) -> VendorR
         reading = _Reading.of(got.page, bhash, fingerprint)
     result = _take_reading(run, got, reading, at)
     if result.status is not VendorStatus.ERROR:  # remember the body only once it is on record
-        run.store.update_vendor(
+        run.store.vendors.update(
             got.state.id,
             body_hash=bhash,
             etag=got.result.etag,
@@ -384,7 +384,7 @@ class _Reading:
     def save(
         self, run: Run, vendor_id: int, status: SnapshotStatus, at: datetime, reading_of: int | None = None
     ) -> int:
-        return run.store.insert_snapshot(
+        return run.store.snapshots.insert(
             vendor_id,
             self.page,
             status=status,
@@ -401,7 +401,9 @@ class _Reading:
 def _take_reading(run: Run, got: Fetched, reading: _Reading, at: datetime) -> VendorResult:
     """Compare a new reading with the baseline and record what the policy makes of it."""
     vendor, state, store = got.vendor, got.state, run.store
-    base = None if state.latest_id is None else store.baseline(state.id)  # no snapshot yet: no baseline
+    base = (
+        None if state.latest_id is None else store.snapshots.baseline(state.id)
+    )  # no snapshot yet: no baseline
     baseline = None if base is None else policy.Reading(base.entries, base.content_hash)
     judgement = policy.judge(baseline, reading.judged(), run.config.settings.guard_ratio)
     entries = len(reading.page.entries)
@@ -418,7 +420,7 @@ def _take_reading(run: Run, got: Fetched, reading: _Reading, at: datetime) -> Ve
             return _hold(run, vendor, state.id, reading, judgement.suspicion, at)
         case Verdict.SAME:
             assert base is not None
-            store.touch_snapshot(base.id, at)
+            store.snapshots.touch(base.id, at)
             _end_hold(store, state.id)
             return VendorResult(vendor.name, VendorStatus.UNCHANGED, entries=entries, detected_at=at)
     assert base is not None and judgement.verdict is Verdict.NEW
@@ -435,25 +437,25 @@ def _hold(
 ) -> VendorResult:
     """Keep a reading the guard holds as suspect; alarm the operators once per episode."""
     store = run.store
-    latest = store.latest_meta(vendor_id)
+    latest = store.snapshots.latest_meta(vendor_id)
     if latest is None:
         step = policy.hold(None, None, reading.chash)
     else:
-        step = policy.hold(latest["status"], latest["content_hash"], reading.chash)
+        step = policy.hold(latest.status, latest.content_hash, reading.chash)
     if step is Hold.CONFIRM:
         assert latest is not None
-        store.touch_snapshot(latest["id"], at)
+        store.snapshots.touch(latest.id, at)
     elif step is Hold.REPLACE:
         assert latest is not None
         reading.save(run, vendor_id, SnapshotStatus.SUSPECT, at)
-        store.set_snapshot_status(latest["id"], SnapshotStatus.SUPERSEDED)
+        store.snapshots.set_status(latest.id, SnapshotStatus.SUPERSEDED)
     else:
         sid = reading.save(run, vendor_id, SnapshotStatus.SUSPECT, at)
         msg = render.structure_alarm(vendor.name, vendor.shown_url, why, len(reading.page.entries))
         alerts = alerting.operator_alerts(
             run.config.notify, vendor.name, "structure", f"structure:{sid}", msg
         )
-        store.enqueue(alerts, run.run_id, at)
+        store.outbox.enqueue(alerts, run.run_id, at)
     error = render.held_error(vendor.name, why)
     entries = len(reading.page.entries)
     return VendorResult(vendor.name, VendorStatus.SUSPECT, error=error, entries=entries, detected_at=at)
@@ -461,9 +463,9 @@ def _hold(
 
 def _end_hold(store: Store, vendor_id: int) -> None:
     """A reading was taken as real: a suspect one held before it is superseded."""
-    latest = store.latest_meta(vendor_id)
-    if latest is not None and latest["status"] == SnapshotStatus.SUSPECT:
-        store.set_snapshot_status(latest["id"], SnapshotStatus.SUPERSEDED)
+    latest = store.snapshots.latest_meta(vendor_id)
+    if latest is not None and latest.status == SnapshotStatus.SUSPECT:
+        store.snapshots.set_status(latest.id, SnapshotStatus.SUPERSEDED)
 
 
 def record_changes(
@@ -491,9 +493,9 @@ def record_changes(
     wid: int | None = None
     if any(opens):
         window = clock.open_window(at.date(), vendor.objection_days, page.last_modified, base.declared_date)
-        wid = store.insert_window(base.vendor_id, sid, window, at)
+        wid = store.windows.insert(base.vendor_id, sid, window, at)
     wids = [wid if o else None for o in opens]
-    store.insert_changes(base.vendor_id, sid, base.id, changes, wids, at)
+    store.changes.insert(base.vendor_id, sid, base.id, changes, wids, at)
     msg = render.change_message(
         vendor.name,
         vendor.shown_url,
@@ -509,7 +511,7 @@ def record_changes(
     kinds_seen = {c.kind.value for c in changes} | {c.field or "" for c in changes}
     if any(m is not None and m.carries_risk for m in meanings):
         kinds_seen.add("transfer")
-    store.enqueue(
+    store.outbox.enqueue(
         alerting.target_alerts(config.notify, vendor.name, "changes", f"changes:{sid}", msg, kinds_seen),
         run.run_id,
         at,
@@ -529,16 +531,18 @@ def reread_baseline(
     did not change, only how it is read. A reading the guard refuses (the new rules read too
     little) is not kept. Returns what to tell, if anything."""
     store = run.store
-    base = store.baseline(vendor_id)
+    base = store.snapshots.baseline(vendor_id)
     if base is None:
         return None
-    latest = store.latest_meta(vendor_id)  # "superseded" as the latest: a later page read as the baseline
+    latest = store.snapshots.latest_meta(
+        vendor_id
+    )  # "superseded" as the latest: a later page read as the baseline
     read_as_baseline = (SnapshotStatus.GOOD, SnapshotStatus.ACCEPTED, SnapshotStatus.SUPERSEDED)
-    current = latest is not None and latest["status"] in read_as_baseline
+    current = latest is not None and latest.status in read_as_baseline
     source = current_body if current and current_body else base.body_hash
     if source is None:
         return None
-    body, ctype = store.load_body(source)
+    body, ctype = store.bodies.load(source)
     try:
         page = parse_page(body, content_type=ctype, rules=vendor.rules, source=vendor.url)
         reading = _Reading.of(page, source, reading_config(vendor))
@@ -562,7 +566,7 @@ def after_run(run: Run, at: datetime) -> None:
     config, store = run.config, run.store
     with store.transaction():
         alerting.queue_reminders(config, store, at, run.run_id)
-        store.expire_windows(at.date())
+        store.windows.expire(at.date())
         merge_digests(config, store, at, run.run_id)
         _refresh_entity_names(config, store)
 
@@ -573,12 +577,12 @@ def _refresh_entity_names(config: Config, store: Store) -> None:
     from policy_watch.meaning import entities
 
     fingerprint = entities.fingerprint(config.aliases, config.transfers.places)
-    rebuild, todo = store.entity_names_todo(fingerprint)
+    rebuild, todo = store.entries.names_todo(fingerprint)
     if not todo and not rebuild:
         return
     table, places = entities.alias_table(config.aliases), transfers.rules(config.transfers).gazetteer
     idents = [(name, entities.identify(name, table, places)) for name in todo]
-    store.add_entity_names([(name, i.company, i.key) for name, i in idents], fingerprint, rebuild=rebuild)
+    store.entries.add_names([(name, i.company, i.key) for name, i in idents], fingerprint, rebuild=rebuild)
 
 
 # --- small parts: how pages are read and fetched, what a fetch leaves on record -------------------

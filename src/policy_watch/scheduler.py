@@ -31,7 +31,7 @@ def missed_run(config: Config, store: Store, now: datetime) -> bool:
     scheduled = local.replace(hour=hh, minute=mm, second=0, microsecond=0)
     if local < scheduled:
         return False
-    last = store.last_run()
+    last = store.runs.last()
     return last is None or last < scheduled
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from policy_watch.models import Listing, SnapshotStatus
 from policy_watch.store import Store
 from policy_watch.store.database import connect_read_only
+from policy_watch.store.part import query
 
 
 def open_readonly(path: Path) -> Store:
@@ -79,7 +80,8 @@ def vendor_summaries(
     if troubled:  # only those whose latest check failed, held a suspect page, or never read a list
         where = "where v.consecutive_failures > 0 or v.failing or l.id is null or l.status = 'suspect'"
     # one pass over the snapshots (a handful per vendor), not four look-ups per vendor
-    rows = store.query(
+    rows = query(
+        store.db.conn,
         "with per_vendor as (select vendor_id, max(id) as latest_id, max(last_seen) as last_read,"
         " max(case when status in ('good', 'accepted') then id end) as good_id,"
         " max(case when status in ('good', 'accepted') then last_seen end) as last_success"
@@ -93,7 +95,8 @@ def vendor_summaries(
     )
     windows = dict(
         (r["vendor_id"], r["n"])
-        for r in store.query(
+        for r in query(
+            store.db.conn,
             "select vendor_id, count(*) as n from windows where status in ('open', 'acknowledged')"
             " and deadline >= ? group by vendor_id",
             [today.isoformat()],
@@ -125,8 +128,10 @@ def vendor_summaries(
 
 def _last_attempt(store: Store, vendor_id: int) -> str | None:
     """The vendor's newest fetch attempt, found by reading the log from its end."""
-    rows = store.query(
-        "select started_at from fetches where vendor_id = ? order by id desc limit 1", [vendor_id]
+    rows = query(
+        store.db.conn,
+        "select started_at from fetches where vendor_id = ? order by id desc limit 1",
+        [vendor_id],
     )
     return _unix_iso(rows[0]["started_at"]) if rows else None
 
@@ -203,7 +208,8 @@ def _change(r: dict[str, Any]) -> ChangeRow:
 def changes(store: Store, filters: ChangeFilter, limit: int, offset: int = 0) -> list[ChangeRow]:
     """Changes newest first, filtered; ``limit`` + 1 rows tell the caller there is a next page."""
     where, params = filters.where()
-    rows = store.query(
+    rows = query(
+        store.db.conn,
         f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS}{where}"
         " order by c.detected_at desc, c.id desc limit ? offset ?",
         [*params, limit, offset],
@@ -212,8 +218,10 @@ def changes(store: Store, filters: ChangeFilter, limit: int, offset: int = 0) ->
 
 
 def window_changes(store: Store, window_id: int) -> list[ChangeRow]:
-    rows = store.query(
-        f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.window_id = ? order by c.id", [window_id]
+    rows = query(
+        store.db.conn,
+        f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.window_id = ? order by c.id",
+        [window_id],
     )
     return [_change(r) for r in rows]
 
@@ -223,7 +231,8 @@ def change_sets(store: Store, vendor_id: int | None, limit: int) -> list[list[Ch
     where, params = ("where vendor_id = ?", [vendor_id]) if vendor_id is not None else ("", [])
     ids = [
         r["snapshot_id"]
-        for r in store.query(
+        for r in query(
+            store.db.conn,
             f"select snapshot_id, max(detected_at) as at from changes {where} group by snapshot_id"
             " order by at desc, snapshot_id desc limit ?",
             [*params, limit],
@@ -232,8 +241,10 @@ def change_sets(store: Store, vendor_id: int | None, limit: int) -> list[list[Ch
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
-    rows = store.query(
-        f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.snapshot_id in ({marks}) order by c.id", ids
+    rows = query(
+        store.db.conn,
+        f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.snapshot_id in ({marks}) order by c.id",
+        ids,
     )
     by_snapshot: dict[int, list[ChangeRow]] = {i: [] for i in ids}
     for r in rows:
@@ -257,7 +268,8 @@ class Evidence:
 
 
 def evidence(store: Store, snapshot_id: int) -> Evidence | None:
-    rows = store.query(
+    rows = query(
+        store.db.conn,
         "select s.id, s.vendor_id, s.body_hash, s.first_seen, b.content_type, b.size from snapshots s"
         " join bodies b on b.hash = s.body_hash where s.id = ?",
         [snapshot_id],
@@ -276,7 +288,7 @@ def evidence(store: Store, snapshot_id: int) -> Evidence | None:
 
 
 def snapshot_vendor(store: Store, snapshot_id: int) -> int | None:
-    rows = store.query("select vendor_id from snapshots where id = ?", [snapshot_id])
+    rows = query(store.db.conn, "select vendor_id from snapshots where id = ?", [snapshot_id])
     return int(rows[0]["vendor_id"]) if rows else None
 
 
@@ -293,7 +305,8 @@ def listings(store: Store, names: Sequence[str], *, exact: bool = False) -> list
         marks = ",".join("?" * len(chunk))
         out += [
             Listing(r["vendor"], r["entity"], r["section"] or "", r["purpose"] or "", r["country"] or "")
-            for r in store.query(
+            for r in query(
+                store.db.conn,
                 "select vendor, entity, section, purpose, country from current_entries"
                 f" where entity{collate} in ({marks})",
                 chunk,
@@ -309,7 +322,8 @@ def added_locations(store: Store, change_ids: Sequence[int]) -> dict[int, str]:
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for r in store.query(
+        for r in query(
+            store.db.conn,
             "select c.id, group_concat(e.country, char(10)) as location from changes c join entries e"
             " on e.snapshot_id = c.snapshot_id and e.section = c.section and e.entity = c.entity"
             f" where c.id in ({marks}) and c.kind = 'added' group by c.id",
@@ -351,7 +365,9 @@ def changes_by_id(store: Store, ids: Sequence[int]) -> list[ChangeRow]:
         marks = ",".join("?" * len(chunk))
         found.update(
             (r["id"], _change(r))
-            for r in store.query(f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.id in ({marks})", chunk)
+            for r in query(
+                store.db.conn, f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.id in ({marks})", chunk
+            )
         )
     return [found[i] for i in ids if i in found]
 
@@ -363,8 +379,10 @@ def changes_of_windows(store: Store, window_ids: Sequence[int]) -> dict[int, lis
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for r in store.query(
-            f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.window_id in ({marks}) order by c.id", chunk
+        for r in query(
+            store.db.conn,
+            f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.window_id in ({marks}) order by c.id",
+            chunk,
         ):
             out[r["window_id"]].append(_change(r))
     return out

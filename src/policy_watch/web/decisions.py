@@ -1,5 +1,5 @@
 """Decisions on objection windows, as the web form records and shows them: the same append-only
-history (``Store.add_decision``, ``Store.decisions``) the CLI's ack/object/accept commands use."""
+history (``store.windows.add_decision``, ``store.windows.decisions``) the CLI's ack/object/accept commands use."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ def record(config: Config, window_id: int, action: str, by: str, note: str | Non
     """One short write transaction on a connection of its own (raises NotFoundError for no such window)."""
     store = Store.open(config.settings.database, create=False)
     try:
-        return store.add_decision(window_id, WINDOW_STATUSES[action], by, note, now)
+        return store.windows.add_decision(window_id, WINDOW_STATUSES[action], by, note, now)
     finally:
         store.close()
 
 
 def history(store: Store, window_id: int) -> list[Decision]:
     """The window's decisions, oldest first."""
-    return store.decisions(window_id)
+    return store.windows.decisions(window_id)

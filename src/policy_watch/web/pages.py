@@ -153,7 +153,7 @@ class Pages:
             ids = [_int_param(request, k) for k in ("a", "b")]
             if any(i is None or rd.snapshot_vendor(store, i) != vendor_id for i in ids):
                 raise HTTPException(400, "choose two snapshots of this vendor")
-            old, new = (store.snapshot(int(i or 0)) for i in sorted(i or 0 for i in ids))
+            old, new = (store.snapshots.get(int(i or 0)) for i in sorted(i or 0 for i in ids))
         changes = diff_pages(old.page(), new.page())
         return self.render(request, "diff.html", vendor=summary, old=old, new=new, changes=changes)
 
@@ -162,7 +162,7 @@ class Pages:
             found = rd.evidence(store, request.path_params["snapshot_id"])
             if found is None:
                 raise HTTPException(404, "no raw page is stored for this snapshot")
-            body, _ = store.load_body(found.body_hash)
+            body, _ = store.bodies.load(found.body_hash)
         return evidence.response(found, body)
 
     def feed(self, request: Request) -> Response:
@@ -206,7 +206,7 @@ class Pages:
             else:
                 rows = rd.changes(store, filters, PAGE_SIZE + 1, offset)
                 meanings = self.meanings.of_changes(store, rows)
-            names = [r["name"] for r in store.query("select name from vendors order by name collate nocase")]
+            names = store.vendors.names()
         return self.render(
             request,
             "changes.html",
@@ -224,7 +224,7 @@ class Pages:
     def window(self, request: Request) -> Response:
         window_id = request.path_params["window_id"]
         with self.reading() as store:
-            w = store.window(window_id)
+            w = store.windows.get(window_id)
             if w is None:
                 raise HTTPException(404, f"no objection window with id {window_id}")
             covered = rd.window_changes(store, window_id)
