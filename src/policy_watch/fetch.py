@@ -456,7 +456,7 @@ def is_private_address(address: str) -> bool:
         or ip.is_link_local
         or ip.is_reserved
         or ip.is_unspecified
-        or (ip.is_multicast)
+        or ip.is_multicast
     )
 
 
@@ -466,7 +466,7 @@ def is_private_host(host: str) -> bool:
     checks the address it connects to as well."""
     if not host:
         return False
-    if host.lower() in ("localhost",) or host.lower().endswith(".localhost"):
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         return True
     literal = host.strip("[]").split("%")[0]
     try:
