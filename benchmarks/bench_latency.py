@@ -11,7 +11,14 @@ Measured in one go, against the same server:
   * the same with ``processes = 0`` (one process, a thread pool) and, if asked, other settings.
 Each scenario is the best of --repeats runs (3).
 
+``--cpu N`` measures something else: the CPU time (``time.process_time``) the fetcher spends per
+request, fetching N small pages one after another from the same server with no delay, first in
+full (200) and then conditionally (304), the best of --repeats rounds. The server runs in
+another process, so only the fetching side is counted. To compare two versions of the code, run
+it once per version (``PYTHONPATH=other/src``).
+
 Usage:  .venv/bin/python benchmarks/bench_latency.py [--vendors 1000] [--delay 0.1] [--hosts 20]
+        .venv/bin/python benchmarks/bench_latency.py --cpu 2000
 """
 
 from __future__ import annotations
@@ -105,6 +112,39 @@ def start_server(www: Path, port: int, hosts: int, delay: float) -> subprocess.P
     return proc
 
 
+def cpu_per_request(n: int, repeats: int) -> None:
+    """CPU seconds per request of ``Fetcher.fetch``, sequential, in this process."""
+    from policy_watch import fetch
+
+    with tempfile.TemporaryDirectory(prefix="pw-cpu-") as tmp:
+        www = Path(tmp)
+        for i in range(n):
+            row = f"<tr><td>Vendor {i} Inc.</td><td>Hosting</td><td>United States</td></tr>"
+            (www / f"p{i}.html").write_text(f"<html><body><table>{row * 40}</table></body></html>")
+        port = bench_run.free_port()
+        server = start_server(www, port, 1, 0.0)
+        urls = [f"http://127.0.0.2:{port}/p{i}.html" for i in range(n)]
+        best: dict[str, list[float]] = {"200": [], "304": []}
+        try:
+            with fetch.Fetcher() as fetcher:
+                etags = [fetcher.fetch(u).etag for u in urls[:50]]  # warm up: imports, connections
+                for _ in range(repeats):
+                    t0 = time.process_time()
+                    etags = [fetcher.fetch(u).etag for u in urls]
+                    t1 = time.process_time()
+                    got = [fetcher.fetch(u, etag=e) for u, e in zip(urls, etags, strict=True)]
+                    t2 = time.process_time()
+                    assert all(r.not_modified for r in got)
+                    best["200"].append((t1 - t0) / n)
+                    best["304"].append((t2 - t1) / n)
+        finally:
+            server.terminate()
+            server.wait()
+    print(f"{fetch.__file__}: {n} requests a round, {repeats} rounds, CPU per request (best; all rounds)")
+    for kind, runs in best.items():
+        print(f"  {kind}: {min(runs) * 1e6:.0f} us ({', '.join(f'{r * 1e6:.0f}' for r in runs)})")
+
+
 # --- runs --------------------------------------------------------------------------------------------
 
 
@@ -169,10 +209,14 @@ def main(argv: list[str] | None = None) -> None:
         metavar="LABEL=SETTINGS",
         help='another configuration, e.g. "threads=processes = 0"',
     )
+    ap.add_argument("--cpu", type=int, metavar="N", help="CPU time per request over N small pages")
     ap.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve:
         serve(args.serve[0], int(args.serve[1]), int(args.serve[2]), float(args.serve[3]))
+        return
+    if args.cpu:
+        cpu_per_request(args.cpu, args.repeats)
         return
     n = args.vendors
     print(

@@ -50,6 +50,22 @@ def test_a_cookie_set_while_redirecting_goes_along_that_chain_only(pages: PageSe
     assert sent["/list"].get("User-Agent", "").startswith("policy-watch/")
 
 
+def test_a_redirect_body_is_read_within_the_size_cap(pages: PageServer) -> None:
+    """A redirect's body is read before the next hop (so its connection is reused), and within
+    ``max_bytes`` like a page's: a small gzip body that inflates far past the cap is cut off."""
+    import gzip
+
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024))
+    pages.serve("/gate", bomb, status=302, Location="/p", Content_Encoding="gzip")
+    pages.serve("/p", (ZENDESK / "v1.html").read_bytes())
+    with (
+        Fetcher(FetchOptions(concurrency=1, per_host=1, max_bytes=1024 * 1024)) as f,
+        pytest.raises(FetchError, match=r"response too large: over 1048576 bytes"),
+    ):
+        f.fetch(pages.url("/gate"))
+    assert [path for method, path, _ in pages.requests if method == "GET"] == ["/gate"]
+
+
 def test_malformed_redirects_and_validators_are_fetch_errors_or_ignored(pages: PageServer) -> None:
     import pytest
 
@@ -68,14 +84,6 @@ def test_malformed_redirects_and_validators_are_fetch_errors_or_ignored(pages: P
 
 
 @pytest.fixture
-def fresh_tls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ssl.SSLContext]]:
-    """This process's certificate store, not loaded yet (it is loaded once per process)."""
-    loaded: list[ssl.SSLContext] = []
-    monkeypatch.setattr(fetch, "_TLS", loaded)
-    yield loaded
-
-
-@pytest.fixture
 def https_pages(tmp_path: Path) -> Iterator[tuple[PageServer, Path]]:
     """A real HTTPS server on 127.0.0.1, with a certificate from a test authority (its PEM file)."""
     import trustme
@@ -90,21 +98,8 @@ def https_pages(tmp_path: Path) -> Iterator[tuple[PageServer, Path]]:
     server.close()
 
 
-def test_plain_http_never_loads_the_certificate_store(
-    pages: PageServer, fresh_tls: list[ssl.SSLContext]
-) -> None:
-    """Loading it costs CPU time; an HTTP-only run does without."""
-    pages.serve("/p", (ZENDESK / "v1.html").read_bytes())
-    with Fetcher(FetchOptions(concurrency=1, per_host=1)) as f:
-        assert f.fetch(pages.url("/p")).status == 200
-    assert fresh_tls == []
-
-
 def test_https_is_verified_against_the_certificate_store(
-    https_pages: tuple[PageServer, Path],
-    pages: PageServer,
-    fresh_tls: list[ssl.SSLContext],
-    monkeypatch: pytest.MonkeyPatch,
+    https_pages: tuple[PageServer, Path], pages: PageServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server, ca_file = https_pages
     body = (ZENDESK / "v1.html").read_bytes()
@@ -114,9 +109,7 @@ def test_https_is_verified_against_the_certificate_store(
         pytest.raises(FetchError, match="certif"),
     ):
         f.fetch(server.url("/p"))  # a certificate nobody vouches for
-    assert fresh_tls, "HTTPS loaded the store"
 
-    fresh_tls.clear()
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # as httpx reads it: trust the test authority
     pages.serve("/go", b"", status=301, Location=server.url("/p"))  # HTTP redirecting to HTTPS
     with Fetcher(FetchOptions(concurrency=1, per_host=1, retries=0)) as f:

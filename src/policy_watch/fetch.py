@@ -1,22 +1,28 @@
 """Fetch vendor pages with httpx: polite, bounded, and explicit about every failure.
 
-The only module that imports httpx. Shared sync ``httpx.HTTPTransport`` connection pools (one
-for HTTP, one for HTTPS) serve a thread pool (measured faster than AsyncClient for our load);
-per-host semaphores keep us polite. Requests go to the transport directly: we follow redirects
-ourselves (each hop is checked against the private-address rule), and ``httpx.Client``'s
-request building and shared cookie jar added CPU time per request (benchmarks/README.md). Cookies a server sets while redirecting are still sent
-on along that chain of redirects, and on the retries of that page; no cookie passes from one
-page to another. HTTPS certificates are checked against certifi's bundle, or the file or folder
-that ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` name (a company's own authority, say).
+The only module that imports httpx. One connection pool (an ``httpx.HTTPTransport``) serves the
+run's threads; per-host semaphores keep us polite.
 
-Time: ``timeout`` bounds one attempt end to end (connecting, every redirect, the whole body),
-not each read, so a server that trickles a byte a second cannot hold a vendor; all attempts and
-the waits between them share a budget of ``timeout * (retries + 1)``. Addresses: for a vendor
-whose own URL is public, each connection is made to an address that was checked (a name is
-resolved once, and the socket connects to the checked address), and the address each response
-came from is checked again, so a name that answers public first and private second (DNS
-rebinding) or a reused connection cannot reach a private address. Both live in the connection
-pool's network backend (``_GuardedBackend``), steered per thread by the fetch in progress.
+Requests go to the transport, not through an ``httpx.Client``. Every hop of a redirect must pass
+the private-address rule and be read within the size cap, and a Client that follows redirects
+reads each redirect's body whole, decompressing it without a limit, before it goes on
+(``Client._send_handling_redirects``): redirects are followed here, one hop at a time, either
+way. What a Client would add besides (building requests, a cookie jar, event hooks) cost more
+CPU time per request than it saved lines (benchmarks/README.md, "Fetching on httpx.Client").
+Cookies a server sets while redirecting go along that chain and the page's retries, never to
+another page.
+
+Size: a body is decompressed in bounded steps, so neither a long body nor a short one that
+inflates (a gzip bomb) gets past ``max_bytes``. Time: httpx's timeouts bound each read;
+``timeout`` bounds one attempt end to end (connecting, every redirect, the whole body), so a
+server that trickles a byte a second cannot hold a vendor, and all attempts and the waits
+between them share ``timeout * (retries + 1)``. Addresses: for a vendor whose own URL is public,
+each connection goes to an address that was checked (a name is resolved once, and the socket
+connects to that address), and the address each answer came from is checked again, so a name
+that answers public first and private second (DNS rebinding) or a reused connection cannot reach
+a private address. The deadline and the address check live in the pool's network backend
+(``_GuardedBackend``), steered per thread by the fetch in progress. HTTPS certificates are
+checked against certifi's bundle, or what ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` name.
 """
 
 from __future__ import annotations
@@ -40,8 +46,15 @@ import httpx
 from policy_watch.errors import BlockedError, FetchError
 from policy_watch.models import FetchResult
 
-HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/xml", "text/xml")
-PAGE_TYPES = (*HTML_TYPES, "application/pdf")  # what the parser reads
+# What the parser reads.
+PAGE_TYPES = (
+    "text/html",
+    "application/xhtml+xml",
+    "text/plain",
+    "application/xml",
+    "text/xml",
+    "application/pdf",
+)
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 # Markup only bot-challenge and block pages carry (Cloudflare, Akamai, Imperva, DataDome,
 # PerimeterX, AWS WAF). Not "captcha" alone: a list may name a captcha vendor as a
@@ -81,11 +94,12 @@ class FetchOptions:
 
 
 class Fetcher:
-    """Fetch pages; thread-safe. Use as a context manager to close the pool.
+    """Fetch pages; thread-safe. Use as a context manager to close the connection pool.
 
     ``is_private(host)`` decides whether a host name or address is private (``is_private_host``
     by default): applied to a vendor's own URL, to each redirect target, and to the address
-    each connection is made to and each answer comes from.
+    each connection is made to and each answer comes from. ``transport`` replaces the guarded
+    connection pool (the address of each answer is still checked).
     """
 
     def __init__(
@@ -97,15 +111,13 @@ class Fetcher:
         is_private: Callable[[str], bool] | None = None,
     ) -> None:
         self.options = o = options or FetchOptions()
-        self._given = transport
-        self._pools: dict[str, httpx.BaseTransport] = {}  # "http" and "https", each made on first use
+        self._transport = transport or _guarded_transport(o.concurrency)
         self._headers = [
             ("User-Agent", o.user_agent),
             ("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"),
-            ("Accept-Encoding", "gzip, deflate"),
+            ("Accept-Encoding", "gzip, deflate"),  # what _read_capped decompresses
         ]
-        connect = min(10.0, o.timeout)
-        self._timeout = {"connect": connect, "read": o.timeout, "write": o.timeout, "pool": o.timeout}
+        self._extensions = {"timeout": httpx.Timeout(o.timeout, connect=min(10.0, o.timeout)).as_dict()}
         self._sleep = sleep
         self._is_private = is_private or is_private_host
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
@@ -118,35 +130,13 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
-        with self._lock:
-            pools, self._pools = list(self._pools.values()), {}
-        if self._given is not None:
-            pools.append(self._given)
-        for pool in pools:
-            pool.close()
-
-    def _transport(self, scheme: str) -> httpx.BaseTransport:
-        """The connection pool for ``scheme``. HTTPS gets the process's certificate store
-        (``tls_context``); plain HTTP never loads it, and its pool is given a context with no
-        certificates at all, so it could not complete a TLS handshake even by mistake."""
-        if self._given is not None:
-            return self._given
-        pool = self._pools.get(scheme)
-        if pool is None:
-            context = tls_context() if scheme == "https" else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            n = self.options.concurrency
-            limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-            with self._lock:
-                pool = self._pools.get(scheme)
-                if pool is None:
-                    pool = self._pools[scheme] = _GuardedTransport(context, limits)
-        return pool
+        self._transport.close()
 
     def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         """Fetch one page. Raises FetchError (or BlockedError) with the cause."""
         if urlsplit(url).scheme not in ("http", "https"):
             return read_file(url, self.options.max_bytes)
-        headers: list[tuple[str, str]] = []
+        headers = list(self._headers)
         # A validator that is not ASCII (a server may send one) cannot be sent back: fetch in full.
         if etag and etag.isascii():
             headers.append(("If-None-Match", etag))
@@ -164,7 +154,7 @@ class Fetcher:
                 with self._host_slot(url):
                     _CALL.start(min(time.monotonic() + o.timeout, budget_end), peer_check)
                     try:
-                        result = self._follow(url, headers, cookies)
+                        result = self._attempt(url, headers, cookies)
                     finally:
                         _CALL.end()
             except _Retry as r:
@@ -185,44 +175,41 @@ class Fetcher:
         return base + random.uniform(0, base / 2)
 
     def _host_slot(self, url: str) -> threading.BoundedSemaphore:
-        host = host_key(url)
+        """What ``per_host`` counts by: the URL's host and port."""
+        host = urlsplit(url).netloc.lower()
         with self._lock:
             sem = self._hosts.get(host)
             if sem is None:
                 sem = self._hosts[host] = threading.BoundedSemaphore(self.options.per_host)
             return sem
 
-    def _follow(self, url: str, headers: list[tuple[str, str]], cookies: httpx.Cookies) -> FetchResult:
+    def _attempt(self, url: str, headers: list[tuple[str, str]], cookies: httpx.Cookies) -> FetchResult:
+        """One attempt at the page, its redirects followed one hop at a time."""
         current = url
         seen: set[str] = set()
-        for _ in range(self.options.max_redirects + 1):
-            if current in seen:
-                raise FetchError(url, f"redirect loop at {current}")
-            seen.add(current)
-            refused = redirect_refusal(url, current, self._is_private)
-            if refused:
-                raise FetchError(url, refused)
-            result, location = self._get_once(url, current, headers, cookies)
-            if location is None:
-                assert result is not None
-                return result
-            current = location
-        raise FetchError(url, f"too many redirects (more than {self.options.max_redirects})")
-
-    def _get_once(
-        self, url: str, current: str, headers: list[tuple[str, str]], cookies: httpx.Cookies
-    ) -> tuple[FetchResult | None, str | None]:
-        response: httpx.Response | None = None
         try:
-            request = httpx.Request(
-                "GET", current, headers=[*self._headers, *headers], extensions={"timeout": self._timeout}
-            )
-            if cookies:
-                cookies.set_cookie_header(request)
-            response = self._transport(request.url.scheme).handle_request(request)
-            response.request = request
-            self._check_peer(url, current, response)
-            return self._answer(url, current, response, cookies)
+            for _ in range(self.options.max_redirects + 1):
+                if current in seen:
+                    raise FetchError(url, f"redirect loop at {current}")
+                seen.add(current)
+                refused = redirect_refusal(url, current, self._is_private)
+                if refused:
+                    raise FetchError(url, refused)
+                request = httpx.Request("GET", current, headers=headers, extensions=self._extensions)
+                if cookies:
+                    cookies.set_cookie_header(request)
+                response = self._transport.handle_request(request)
+                response.request = request
+                try:
+                    self._check_peer(url, current, response)
+                    if "set-cookie" in response.headers:
+                        cookies.extract_cookies(response)
+                    if not response.is_redirect or response.status_code == 304:
+                        return self._answer(url, current, response)
+                    current = self._redirect_target(url, current, response)
+                finally:
+                    response.close()  # the connection goes back to the pool, or is dropped if unread
+            raise FetchError(url, f"too many redirects (more than {self.options.max_redirects})")
         except httpx.TimeoutException as e:
             why = f"timed out ({type(e).__name__}): no complete answer within {self.options.timeout:g} s"
             raise _Retry(FetchError(url, why), None) from None
@@ -235,12 +222,20 @@ class Fetcher:
             raise FetchError(url, _describe(e)) from None
         except (ValueError, httpx.InvalidURL) as e:  # a malformed Location or header value
             raise FetchError(url, f"invalid request: {e}") from None
-        finally:
-            if response is not None:
-                response.close()  # the connection goes back to the pool, or is dropped if unread
+
+    def _redirect_target(self, url: str, current: str, r: httpx.Response) -> str:
+        location = r.headers.get("location")
+        if not location:
+            raise FetchError(url, f"HTTP {r.status_code} redirect without a Location header")
+        target: str = urljoin(current, location)
+        if urlsplit(target).scheme not in ("http", "https"):
+            raise FetchError(url, f"redirect to a non-HTTP URL: {target}")
+        self._read_capped(url, r)  # finish the message so the connection can be reused
+        return target
 
     def _check_peer(self, url: str, current: str, r: httpx.Response) -> None:
-        """The address the answer actually came from (a new or a reused connection) must pass."""
+        """The address the answer actually came from (a new or a reused connection) must pass,
+        whatever the transport."""
         check = _CALL.peer_check
         stream = r.extensions.get("network_stream")
         if check is None or stream is None:
@@ -249,29 +244,13 @@ class Fetcher:
         if isinstance(addr, tuple) and addr and check(str(addr[0]).split("%")[0]):
             raise FetchError(url, f"refused connection to a private or local address {addr[0]} ({current})")
 
-    def _answer(
-        self, url: str, current: str, r: httpx.Response, cookies: httpx.Cookies
-    ) -> tuple[FetchResult | None, str | None]:
-        if "set-cookie" in r.headers:
-            cookies.extract_cookies(r)
-        if r.is_redirect and r.status_code != 304:
-            loc = r.headers.get("location")
-            if not loc:
-                raise FetchError(url, f"HTTP {r.status_code} redirect without a Location header")
-            target = urljoin(current, loc)
-            if urlsplit(target).scheme not in ("http", "https"):
-                raise FetchError(url, f"redirect to a non-HTTP URL: {target}")
-            self._read_capped(url, r)  # finish the message so the connection can be reused
-            return None, target
-        if r.status_code == 304:
-            r.read()  # the (empty) end of the message: without it the connection is not reused
-            return self._result(url, current, r, b"", not_modified=True), None
+    def _answer(self, url: str, current: str, r: httpx.Response) -> FetchResult:
         if r.status_code in _RETRY_STATUS:
             raise _Retry(
                 FetchError(url, f"HTTP {r.status_code} {r.reason_phrase}", status=r.status_code),
                 _retry_after(r.headers.get("retry-after"), self.options.max_retry_after),
             )
-        body = self._read_capped(url, r)
+        body = self._read_capped(url, r)  # a 304's too: its (empty) end lets the connection be reused
         if r.status_code >= 400:
             if r.status_code in (401, 403) or looks_like_challenge(body, r.headers):
                 raise BlockedError(
@@ -280,7 +259,25 @@ class Fetcher:
                     status=r.status_code,
                 )
             raise FetchError(url, f"HTTP {r.status_code} {r.reason_phrase}", status=r.status_code)
-        return self._result(url, current, r, body), None
+        ctype = r.headers.get("content-type")
+        not_modified = r.status_code == 304
+        if not not_modified:  # a page, not its empty "unchanged"
+            if not body.strip():
+                raise FetchError(url, f"HTTP {r.status_code} with an empty body", status=r.status_code)
+            mime = (ctype or "").split(";")[0].strip().lower()
+            if mime and mime not in PAGE_TYPES:
+                raise FetchError(url, f"not an HTML page or PDF: Content-Type {mime}", status=r.status_code)
+        return FetchResult(
+            url=url,
+            final_url=current,
+            status=r.status_code,
+            body=body,
+            content_type=ctype,
+            etag=r.headers.get("etag"),
+            last_modified_header=strong_last_modified(r.headers.get("last-modified"), r.headers.get("date")),
+            not_modified=not_modified,
+            challenge=not not_modified and challenge_headers(r.headers),
+        )
 
     def _read_capped(self, url: str, r: httpx.Response) -> bytes:
         """The body, decompressed in bounded steps: the cap holds against gzip bombs, and memory with it."""
@@ -305,50 +302,7 @@ class Fetcher:
                     data = decoder.unconsumed_tail
                 if len(buf) > limit:
                     raise FetchError(url, f"response too large: over {limit} bytes (limit {limit})")
-            if _CALL.deadline is not None and time.monotonic() > _CALL.deadline:  # whatever the transport
-                raise httpx.ReadTimeout("the attempt ran out of time")
         return bytes(buf)
-
-    def _result(
-        self, url: str, current: str, r: httpx.Response, body: bytes, *, not_modified: bool = False
-    ) -> FetchResult:
-        ctype = r.headers.get("content-type")
-        if not not_modified:
-            if not body.strip():
-                raise FetchError(url, f"HTTP {r.status_code} with an empty body", status=r.status_code)
-            mime = (ctype or "").split(";")[0].strip().lower()
-            if mime and mime not in PAGE_TYPES:
-                raise FetchError(url, f"not an HTML page or PDF: Content-Type {mime}", status=r.status_code)
-        return FetchResult(
-            url=url,
-            final_url=current,
-            status=r.status_code,
-            body=body,
-            content_type=ctype,
-            etag=r.headers.get("etag"),
-            last_modified_header=strong_last_modified(r.headers.get("last-modified"), r.headers.get("date")),
-            not_modified=not_modified,
-            challenge=not not_modified and challenge_headers(r.headers),
-        )
-
-
-def host_key(url: str) -> str:
-    """What ``per_host`` counts by: the URL's host and port."""
-    return urlsplit(url).netloc.lower()
-
-
-_TLS: list[ssl.SSLContext] = []
-_TLS_LOCK = threading.Lock()
-
-
-def tls_context() -> ssl.SSLContext:
-    """The certificate store that HTTPS requests are verified against, loaded once per process
-    on first use (loading it takes noticeable CPU time: httpx's choice, certifi's bundle, or
-    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``); an HTTP-only run never loads it."""
-    with _TLS_LOCK:
-        if not _TLS:
-            _TLS.append(httpx.create_ssl_context())
-        return _TLS[0]
 
 
 class _Retry(Exception):
@@ -502,7 +456,7 @@ def is_private_address(address: str) -> bool:
         or ip.is_link_local
         or ip.is_reserved
         or ip.is_unspecified
-        or (ip.is_multicast)
+        or ip.is_multicast
     )
 
 
@@ -512,7 +466,7 @@ def is_private_host(host: str) -> bool:
     checks the address it connects to as well."""
     if not host:
         return False
-    if host.lower() in ("localhost",) or host.lower().endswith(".localhost"):
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         return True
     literal = host.strip("[]").split("%")[0]
     try:
@@ -596,16 +550,12 @@ class _GuardedBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         check = _CALL.peer_check
-        if check is None:
-            return _DeadlineStream(
-                self._inner.connect_tcp(host, port, _CALL.remaining(timeout), local_address, socket_options)
-            )
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as e:
             raise httpcore.ConnectError(f"cannot resolve {host}: {e}") from None
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        allowed = [a for a in addresses if not check(a)]
+        allowed = [a for a in addresses if check is None or not check(a)]
         if not allowed:
             _CALL.refused = addresses[0] if addresses else host
             raise httpcore.ConnectError(f"refused: {host} is at a private or local address")
@@ -626,19 +576,18 @@ class _GuardedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-class _GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport over a pool that connects through ``_GuardedBackend``. httpx takes no
-    network backend, so the pool it made is replaced by one that has ours (httpx 0.28 sends
-    every request through ``self._pool``); retries: of the connection only."""
-
-    def __init__(self, context: ssl.SSLContext, limits: httpx.Limits) -> None:
-        super().__init__(verify=context, limits=limits)
-        self._pool.close()
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            retries=1,
-            network_backend=_GuardedBackend(),
-        )
+def _guarded_transport(concurrency: int) -> httpx.HTTPTransport:
+    """httpx's transport over a connection pool that connects through ``_GuardedBackend``. httpx
+    takes no network backend, so the pool it made is replaced by one that has ours (httpx 0.28
+    sends every request through ``_pool``); retries: of the connection only."""
+    context = httpx.create_ssl_context()
+    transport = httpx.HTTPTransport(verify=context)
+    transport._pool.close()
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=context,
+        max_connections=concurrency,
+        max_keepalive_connections=concurrency,
+        retries=1,
+        network_backend=_GuardedBackend(),
+    )
+    return transport
