@@ -409,3 +409,40 @@ def test_sql_is_written_only_in_the_store() -> None:
             if re.search(r"\.execute(many)?\(|\bimport sqlite3\b|\bsqlite_utils\b|\.db\.conn\b", line):
                 found.append(f"{path.relative_to(src)}:{n}: {line.strip()}")
     assert found == []
+
+
+def test_entity_names_read_only_the_snapshots_since_the_last_reading(tmp_path: Path) -> None:
+    """Spellings are read from the snapshots recorded since entity_names was last brought up to date;
+    a database that never noted how far it got is checked against every current spelling once."""
+    store = Store.open(tmp_path / "pw.db")
+
+    def snapshot(vendor: str, *names: str) -> None:
+        vid = store.vendors.state(vendor, f"https://{vendor}.example", datetime.now(UTC)).id
+        page = ParsedPage(entries=tuple(Entry("S", n, "p", "c") for n in names))
+        store.snapshots.insert(
+            vid, page, status="good", now=datetime.now(UTC), body_hash=None, parser_version="1"
+        )
+
+    def bring_up_to_date() -> list[str]:
+        todo = store.entries.names_todo("rules-1")
+        store.entries.add_names([(n, n.upper(), n.lower()) for n in todo.spellings], "rules-1", todo)
+        return sorted(todo.spellings)
+
+    try:
+        with store.transaction():
+            snapshot("a", "Acme", "Beta")
+            assert bring_up_to_date() == ["Acme", "Beta"]
+            assert store.entries.names_todo("rules-1").nothing
+            snapshot("b", "Beta", "Gamma")
+            assert bring_up_to_date() == ["Gamma"]  # Beta is known; a's snapshot is not read again
+            # A spelling missing from the table but in an older snapshot is not looked for...
+            store.db.conn.execute("delete from entity_names where entity = 'Acme'")
+            assert store.entries.names_todo("rules-1").nothing
+            # ...unless the database never noted how far it read (one written before the note existed).
+            store.db.conn.execute("delete from schema_info where key = 'entity_names_read_upto'")
+            assert bring_up_to_date() == ["Acme"]
+            # Other rules: everything again.
+            todo = store.entries.names_todo("rules-2")
+            assert todo.rebuild and sorted(todo.spellings) == ["Acme", "Beta", "Gamma"]
+    finally:
+        store.close()

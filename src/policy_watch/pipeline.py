@@ -577,12 +577,12 @@ def _refresh_entity_names(config: Config, store: Store) -> None:
     from policy_watch.meaning import entities
 
     fingerprint = entities.fingerprint(config.aliases, config.transfers.places)
-    rebuild, todo = store.entries.names_todo(fingerprint)
-    if not todo and not rebuild:
+    todo = store.entries.names_todo(fingerprint)
+    if todo.nothing:
         return
     table, places = entities.alias_table(config.aliases), transfers.rules(config.transfers).gazetteer
-    idents = [(name, entities.identify(name, table, places)) for name in todo]
-    store.entries.add_names([(name, i.company, i.key) for name, i in idents], fingerprint, rebuild=rebuild)
+    idents = [(name, entities.identify(name, table, places)) for name in todo.spellings]
+    store.entries.add_names([(name, i.company, i.key) for name, i in idents], fingerprint, todo)
 
 
 # --- small parts: how pages are read and fetched, what a fetch leaves on record -------------------

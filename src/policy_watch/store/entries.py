@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from policy_watch.models import Listing
 from policy_watch.store.part import Part
-from policy_watch.store.rows import CurrentEntry
+from policy_watch.store.rows import CurrentEntry, NamesTodo
 
 
 class Entries(Part):
@@ -27,22 +27,46 @@ class Entries(Part):
         rows = self._conn.execute("select vendor, entity, section, purpose, country from current_entries")
         return [Listing(r[0], r[1], r[2] or "", r[3] or "", r[4] or "") for r in rows.fetchall()]
 
-    def names_todo(self, rules: str) -> tuple[bool, list[str]]:
-        """What ``entity_names`` needs: (rebuild, spellings to read). Built by other rules: rebuild
-        from every current spelling; else only the current spellings it lacks (often none)."""
+    def names_todo(self, rules: str) -> NamesTodo:
+        """What ``entity_names`` needs. Built by other rules: every current spelling again. Else the
+        spellings it lacks among those of the snapshots recorded since it was last brought up to date
+        (a run where nothing changed reads none); on a database that never noted how far it got, among
+        all current spellings."""
+        upto = int(self._conn.execute("select coalesce(max(id), 0) from snapshots").fetchone()[0])
         if self._one("select 1 as x from entity_names where rules != ? limit 1", [rules]) is not None:
-            return True, [r["entity"] for r in self._query("select distinct entity from current_entries")]
-        missing = self._query(
-            "select distinct c.entity from current_entries c"
-            " where not exists(select 1 from entity_names n where n.entity = c.entity)"
-        )
-        return False, [r["entity"] for r in missing]
+            spellings = self._conn.execute("select distinct entity from current_entries").fetchall()
+            return NamesTodo(True, [r[0] for r in spellings], upto, None)
+        mark = self._mark()
+        if mark is None:
+            sql = (
+                "select distinct c.entity from current_entries c"
+                " where not exists(select 1 from entity_names n where n.entity = c.entity)"
+            )
+            missing = self._conn.execute(sql).fetchall()
+        else:
+            missing = self._conn.execute(
+                "select distinct r.entity from snapshot_rows sr join rows r on r.id = sr.row_id"
+                " where sr.snapshot_id > ? and r.entity is not null"
+                " and not exists(select 1 from entity_names n where n.entity = r.entity)",
+                [mark],
+            ).fetchall()
+        return NamesTodo(False, [r[0] for r in missing], upto, mark)
 
-    def add_names(self, names: Sequence[tuple[str, str, str]], rules: str, *, rebuild: bool) -> None:
-        """(spelling, company, company key) per spelling; derived data: rebuilt whole when the rules
-        changed, else only added to."""
-        if rebuild:
+    def add_names(self, names: Sequence[tuple[str, str, str]], rules: str, todo: NamesTodo) -> None:
+        """(spelling, company, company key) per spelling of ``todo``; derived data: rebuilt whole when
+        the rules changed, else only added to. Notes how far the snapshots are read."""
+        if todo.rebuild:
             self._conn.execute("delete from entity_names")
         self._conn.executemany(
             "insert or replace into entity_names values (?, ?, ?, ?)", [(*n, rules) for n in names]
         )
+        self._conn.execute(
+            "insert or replace into schema_info (key, value) values (?, ?)", [_NAMES_MARK, str(todo.upto)]
+        )
+
+    def _mark(self) -> int | None:
+        row = self._conn.execute("select value from schema_info where key = ?", [_NAMES_MARK]).fetchone()
+        return None if row is None else int(row[0])
+
+
+_NAMES_MARK = "entity_names_read_upto"  # the last snapshot whose spellings entity_names holds

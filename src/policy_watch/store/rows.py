@@ -191,3 +191,17 @@ class CurrentEntry:
     first_seen: str
     last_seen: str
     declared_date: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NamesTodo:
+    """The spellings ``entity_names`` lacks, and how far the snapshots are read once they are added."""
+
+    rebuild: bool  # the rules changed: every spelling is read again
+    spellings: list[str]
+    upto: int  # the last snapshot id the spellings were taken from
+    mark: int | None  # how far the table was read before (None: never noted)
+
+    @property
+    def nothing(self) -> bool:
+        return not self.rebuild and not self.spellings and self.mark == self.upto
