@@ -2,7 +2,7 @@
 
 Every page is generated and parsed before the clock starts. Each simulated run then does
 what `pipeline.run_check` does after fetching, with the same functions:
-  store.vendors.state() for every vendor, then pipeline.record_vendor() per vendor (one transaction
+  store.vendors.state() for every vendor, then record.record_vendor() per vendor (one transaction
   each), then pipeline.after_run() (reminders, expiry, digests).
 Unchanged vendors come in as HTTP 304 results (what nginx answers a conditional request),
 changed vendors (2% a day, each an entity added or an entity's country/purpose changed) as
@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _pages
 
-from policy_watch import collect, pipeline
+from policy_watch import collect, pipeline, record
 from policy_watch.config import Config, Vendor, parse_config
 from policy_watch.models import FetchResult, ParsedPage
 from policy_watch.parse import parse_page
@@ -89,7 +89,7 @@ def checkpoint(store: Store) -> None:
 
 
 def fetched(vendor: Vendor, state: object, page: Page, changed: bool) -> object:
-    """The value collect.fetch_and_parse would hand to pipeline.record_vendor."""
+    """The value collect.fetch_and_parse would hand to record.record_vendor."""
     if not changed:
         result = FetchResult(
             url=vendor.url,
@@ -116,14 +116,14 @@ def fetched(vendor: Vendor, state: object, page: Page, changed: bool) -> object:
 
 def one_run(config: Config, store: Store, pages: list[Page], changed: set[int], at: datetime) -> Day:
     """One simulated run; only store + diff work is inside the timed region."""
-    run = pipeline.Run(config, store, run_id=f"bench-{at:%Y%m%d}", now=lambda: at)
+    run = record.Run(config, store, run_id=f"bench-{at:%Y%m%d}", now=lambda: at)
     t0 = time.perf_counter()
     states = [store.vendors.state(v.name, v.url, at) for v in config.vendors]
     t1 = time.perf_counter()
     statuses: dict[str, int] = {}
     for i, (v, state) in enumerate(zip(config.vendors, states, strict=True)):
         got = fetched(v, state, pages[i], i in changed)
-        r = pipeline.record_vendor(run, v, got, at)  # type: ignore[arg-type]
+        r = record.record_vendor(run, v, got, at)  # type: ignore[arg-type]
         statuses[r.status] = statuses.get(r.status, 0) + 1
     t2 = time.perf_counter()
     pipeline.after_run(run, at)

@@ -2,7 +2,7 @@
 of threads, handed on as it completes.
 
 Fetching is waiting on distant servers, so threads of one process do it: a page's wait for its
-server overlaps the others'. Recording happens on the caller's thread (``pipeline``).
+server overlaps the others'. Recording happens on the caller's thread (``pipeline``, ``record``).
 """
 
 from __future__ import annotations

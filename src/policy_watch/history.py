@@ -8,7 +8,7 @@ from policy_watch.config import Config, Vendor
 from policy_watch.diff import diff_pages
 from policy_watch.errors import PolicyWatchError
 from policy_watch.models import Change, ObjectionWindow, SnapshotStatus
-from policy_watch.pipeline import Run, record_changes, reread_baseline
+from policy_watch.record import Run, record_changes, reread_baseline
 from policy_watch.store import Store
 
 

@@ -5,7 +5,7 @@ without the page visibly being edited) is held as *suspect*: the last good snaps
 baseline and no change is reported, so a maintenance page or a redesign the parser cannot read
 never turns into "every entity removed". A held reading alarms once per episode: a later reading
 with other content replaces it quietly, the same content only confirms it. What is stored,
-touched or queued for each verdict is the pipeline's business.
+touched or queued for each verdict is ``record``'s business.
 """
 
 from __future__ import annotations
