@@ -184,7 +184,9 @@ class SMTPSink:
                 return "250 OK"
 
         self.port = port or free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        # ready_timeout bounds a wait for the server's own "ready" event: 5 s by default, which a
+        # loaded machine can take to start a thread and an event loop.
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, ready_timeout=60)
 
     def start(self) -> SMTPSink:
         self.controller.start()
