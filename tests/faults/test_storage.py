@@ -278,7 +278,9 @@ def test_lock_file_planted_as_a_symlink_is_refused(world: World, tmp_path: Path)
 def test_a_locked_run_names_the_pid_of_the_check_holding_it(world: World) -> None:
     before = world.baseline()
     second_done = threading.Event()
-    # The first check is held at its page until the second has been refused, however long that takes.
+    # The first check is held at its page until the second has been refused, however long that
+    # takes (its fetch would give up after 300 s; the page answers after 120 s at the latest).
+    world.configure("timeout = 300")
     world.pages.serve("/healthy", V2, before=lambda: second_done.wait(120))
     lock = world.db.with_name(world.db.name + ".lock")
     cmd = [sys.executable, "-m", "policy_watch", "--config", str(world.config_path), "run"]
