@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
@@ -56,6 +56,7 @@ class Route:
     status: int = 200
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "text/html; charset=utf-8"})
     delay: float = 0.0  # seconds before answering: a slow server
+    before: Callable[[], None] | None = None  # called before answering: a test holds the answer back
 
 
 class PageServer:
@@ -67,6 +68,7 @@ class PageServer:
         self.peers: list[int] = []  # client port of each GET: one port per reused connection
         self.posts: list[dict[str, Any]] = []
         self.post_status = 200
+        self.arrived = threading.Condition()  # notified on each request recorded
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,12 +78,16 @@ class PageServer:
             disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
-                outer.requests.append(("GET", self.path, dict(self.headers)))
-                outer.peers.append(self.client_address[1])
+                with outer.arrived:
+                    outer.requests.append(("GET", self.path, dict(self.headers)))
+                    outer.peers.append(self.client_address[1])
+                    outer.arrived.notify_all()
                 route = outer.routes.get(self.path)
                 if route is None:
                     self._reply(404, b"not found", {"Content-Type": "text/plain"})
                     return
+                if route.before is not None:
+                    route.before()
                 time.sleep(route.delay)
                 etag = route.headers.get("ETag")
                 if etag and self.headers.get("If-None-Match") == etag:
@@ -92,12 +98,14 @@ class PageServer:
             def do_POST(self) -> None:
                 n = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(n)
-                outer.requests.append(("POST", self.path, dict(self.headers)))
-                if outer.post_status == 200:
-                    try:
-                        outer.posts.append({"path": self.path, **json.loads(raw)})
-                    except json.JSONDecodeError:
-                        outer.posts.append({"path": self.path, "raw": raw.decode(errors="replace")})
+                with outer.arrived:
+                    outer.requests.append(("POST", self.path, dict(self.headers)))
+                    if outer.post_status == 200:
+                        try:
+                            outer.posts.append({"path": self.path, **json.loads(raw)})
+                        except json.JSONDecodeError:
+                            outer.posts.append({"path": self.path, "raw": raw.decode(errors="replace")})
+                    outer.arrived.notify_all()
                 self._reply(outer.post_status, b"{}", {"Content-Type": "application/json"})
 
             def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -125,15 +133,27 @@ class PageServer:
     def url(self, path: str) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
+        """Wait until ``predicate`` (of ``requests`` or ``posts``) holds, woken by each request as it
+        arrives; False if it still does not after ``timeout`` seconds."""
+        with self.arrived:
+            return self.arrived.wait_for(predicate, timeout)
+
     def serve(
-        self, path: str, body: bytes | str, status: int = 200, delay: float = 0.0, **headers: str
+        self,
+        path: str,
+        body: bytes | str,
+        status: int = 200,
+        delay: float = 0.0,
+        before: Callable[[], None] | None = None,
+        **headers: str,
     ) -> None:
         data = body.encode() if isinstance(body, str) else body
         hdrs = {
             "Content-Type": "text/html; charset=utf-8",
             **{k.replace("_", "-"): v for k, v in headers.items()},
         }
-        self.routes[path] = Route(data, status, hdrs, delay)
+        self.routes[path] = Route(data, status, hdrs, delay, before)
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -164,7 +184,9 @@ class SMTPSink:
                 return "250 OK"
 
         self.port = port or free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        # ready_timeout bounds a wait for the server's own "ready" event: 5 s by default, which a
+        # loaded machine can take to start a thread and an event loop.
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, ready_timeout=60)
 
     def start(self) -> SMTPSink:
         self.controller.start()
@@ -218,7 +240,10 @@ def cli(
     return subprocess.run(cmd + list(args), capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
-def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
+def wait_for(predicate: Any, timeout: float = 60.0) -> bool:
+    """Poll ``predicate`` for a state outside this process (a file, a database); the timeout is an
+    upper bound for a failure, not an expected duration. Requests to a ``PageServer`` are awaited
+    with ``PageServer.wait_until`` instead."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def test_a_bug_on_one_page_does_not_abort_the_others(
 
 
 def test_a_database_error_that_undoes_the_batch_is_reported_not_hidden(
-    tmp_path: Path, pages: PageServer
+    tmp_path: Path, pages: PageServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An error that ends the whole write transaction (here a RAISE(ROLLBACK) trigger; an I/O
     error does the same) undoes the vendors recorded since the last commit: they are reported as
@@ -52,6 +53,9 @@ def test_a_database_error_that_undoes_the_batch_is_reported_not_hidden(
     )
     config = load_config(path)
     store = Store.open(config.settings.database)
+    # One commit for the whole run, however slow the machine: the batch's commit after a second
+    # would keep V0 and V1.
+    monkeypatch.setattr(store, "batch", functools.partial(store.batch, seconds=3600))
     store.db.execute(
         "create trigger boom before insert on snapshots when new.vendor_id = (select id from vendors where name = 'V2')"
         " begin select raise(rollback, 'boom'); end"

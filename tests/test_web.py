@@ -499,8 +499,10 @@ def test_the_daemon_serves_the_page_when_configured(history: History, tmp_path: 
     import sys
 
     port = free_port()
+    # Half a day from now, whatever the time: the daemon neither catches up a run nor starts one.
+    run_at = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
     text = history.config.read_text().replace(
-        "[settings]", f'[settings]\nweb = "127.0.0.1:{port}"\nrun_at = "23:59"', 1
+        "[settings]", f'[settings]\nweb = "127.0.0.1:{port}"\nrun_at = "{run_at}"', 1
     )
     config = tmp_path / "daemon.toml"
     config.write_text(text.replace('database = "pw.db"', f'database = "{history.db}"'))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,8 +40,10 @@ class Case:
     def write(self, browser: str = "/usr/bin/chromium") -> None:
         url = self.pages.url  # type: ignore[attr-defined]
         hook = url("/hook").replace("http://", "json://")
+        # timeout: a page's limit from navigation to a settled DOM; 8 s leaves a loaded machine room
+        # to render the healthy page, and still ends the pages that never settle.
         (self.tmp / "config.toml").write_text(
-            f'[settings]\ndatabase = "{self.db}"\nretries = 0\ntimeout = 4\nalert_retry_minutes = 0\n'
+            f'[settings]\ndatabase = "{self.db}"\nretries = 0\ntimeout = 8\nalert_retry_minutes = 0\n'
             f'browser = "{browser}"\n\n'
             f'[[vendors]]\nname = "{PLAIN}"\nurl = "{url("/plain")}"\n\n'
             f'[[vendors]]\nname = "{RENDERED}"\nurl = "{url("/app")}"\nrender = "browser"\n\n'
@@ -100,21 +103,33 @@ def test_browser_crashes_at_start(case: Case, tmp_path: Path) -> None:
 
 
 def test_browser_crashes_while_rendering(case: Case, tmp_path: Path) -> None:
-    # The browser starts, then dies while the page waits for its slow data.
+    # The browser starts; when the page is asked for, it is killed, and the page answers after.
+    asked, dead = tmp_path / "asked", tmp_path / "dead"
     dying = _program(
-        tmp_path, "dying", '/usr/bin/chromium "$@" &\npid=$!\nsleep 2\nkill -9 $pid\nwait $pid\n'
+        tmp_path,
+        "dying",
+        '/usr/bin/chromium "$@" &\npid=$!\n'
+        f'i=0; while [ ! -e "{asked}" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done\n'
+        f'kill -9 $pid\nwait $pid\nstatus=$?\ntouch "{dead}"\nexit $status\n',
     )
     slow = APP % ""
 
+    def kill_the_browser() -> None:
+        asked.touch()
+        end = time.monotonic() + 60
+        while not dead.exists() and time.monotonic() < end:  # another process: no event to wait on
+            time.sleep(0.05)
+
     def inject() -> None:
         case.write(dying)
-        case.pages.serve("/app", slow, delay=3.0)  # type: ignore[attr-defined]
+        case.pages.serve("/app", slow, before=kill_the_browser)  # type: ignore[attr-defined]
 
     def heal() -> None:
         case.write()
         case.pages.serve("/app", slow)  # type: ignore[attr-defined]
 
     case.check(inject, heal, cause="the browser crashed while rendering the page")
+    assert dead.exists(), "the browser was not killed"
 
 
 def test_browser_hangs_at_start(case: Case, tmp_path: Path) -> None:

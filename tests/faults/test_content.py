@@ -239,16 +239,18 @@ def test_twenty_thousand_rows(world: World) -> None:
         for i in range(20_000)
     ]
     world.use_page(_table_page(rows).encode())
-    t0 = time.monotonic()
+    cpu = time.process_time()  # this process's own work, whatever else the machine is doing
     world.fault(
         lambda: world.serve_faulty(respond(_table_page(rows, style="redesigned").encode())),
         world.heal,
         status="unchanged",
     )
-    seconds = time.monotonic() - t0
+    seconds = time.process_time() - cpu
     snaps = db_state(world.db).snapshots
     assert [s[4] for s in snaps.values() if s[0] == FAULTY] == [20_000]
-    assert seconds < 30, f"three runs over 20,000 rows took {seconds:.1f} s"
+    # Not a speed target (benchmarks/bench_scale.py measures those): work that grew with the
+    # square of the rows would take minutes here.
+    assert seconds < 20, f"three runs over 20,000 rows took {seconds:.1f} s of CPU"
 
 
 # --- hostile text ----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from policy_watch.store import Store
 
 VENDORS = 4
 KILLS = 20
+PAGE_SECONDS = 0.2  # each page answers after this long: VENDORS * PAGE_SECONDS = 0.8 s a run
 BASE = [(f"Steady Subprocessor {i:02d} Ltd", f"Purpose {i}", "IE") for i in range(40)]
 
 
@@ -32,9 +34,14 @@ def _page(epoch: int, vendor: int) -> bytes:
 
 def test_sigkill_twenty_times(tmp_path: Path, pages: Any, record: CaseRecord) -> None:
     epoch = {"n": 0}
+    asked = threading.Condition()  # notified as each page is asked for
+    count = {"asked": 0}
 
     def slow(conn: socket.socket, path: str) -> None:
-        time.sleep(0.12)
+        with asked:
+            count["asked"] += 1
+            asked.notify_all()
+        time.sleep(PAGE_SECONDS)
         respond(_page(epoch["n"], int(path.rsplit("/", 1)[-1])))(conn, path)
 
     server = RawServer(slow)
@@ -44,7 +51,7 @@ def test_sigkill_twenty_times(tmp_path: Path, pages: Any, record: CaseRecord) ->
         "[settings]",
         f'database = "{db}"',
         "retries = 0",
-        "timeout = 5",
+        "timeout = 30",
         "alert_retry_minutes = 0",
         "per_host = 1",
         "",
@@ -65,11 +72,20 @@ def test_sigkill_twenty_times(tmp_path: Path, pages: Any, record: CaseRecord) ->
         previous = None
         for kill in range(KILLS):
             epoch["n"] = kill
+            before = count["asked"]
             p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.2, 1.3))
+            # Timed from the run's first request, not from the start of the interpreter: the
+            # pages alone take VENDORS * PAGE_SECONDS from then (one at a time), so every other
+            # kill lands mid-run however slow the machine; the others land anywhere, the end of
+            # the run and after it included.
+            with asked:
+                started = asked.wait_for(lambda n=before: count["asked"] > n, timeout=60)
+            early = kill % 2 == 0
+            time.sleep(rng.uniform(0, 0.5) if early else rng.uniform(0.5, 1.5))
             mid_run += p.poll() is None
             p.send_signal(signal.SIGKILL)
             p.wait()
+            assert started, f"kill {kill}: the run never asked for a page"
             if not db.exists():
                 continue
             assert integrity(db) == "ok", f"kill {kill}: integrity check failed"

@@ -27,7 +27,6 @@ from faultkit import (
     lost_rows,
     respond,
 )
-from pwtest import wait_for
 
 from policy_watch.fetch import Fetcher
 from policy_watch.pipeline import fetch_options, run_check
@@ -278,14 +277,21 @@ def test_lock_file_planted_as_a_symlink_is_refused(world: World, tmp_path: Path)
 
 def test_a_locked_run_names_the_pid_of_the_check_holding_it(world: World) -> None:
     before = world.baseline()
-    world.pages.serve("/healthy", V2, delay=4)  # the first check takes a while
+    second_done = threading.Event()
+    # The first check is held at its page until the second has been refused, however long that
+    # takes (its fetch would give up after 300 s; the page answers after 120 s at the latest).
+    world.configure("timeout = 300")
+    world.pages.serve("/healthy", V2, before=lambda: second_done.wait(120))
     lock = world.db.with_name(world.db.name + ".lock")
     cmd = [sys.executable, "-m", "policy_watch", "--config", str(world.config_path), "run"]
+    asked = len(world.pages.requests)
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert wait_for(lambda: lock.exists() and lock.read_text() == str(first.pid), timeout=20)
+        assert world.pages.wait_until(lambda: len(world.pages.requests) > asked), "the first check never ran"
+        assert lock.read_text() == str(first.pid)  # taken before the first page is asked for
         r = world.cli("run")
     finally:
+        second_done.set()
         first.communicate(timeout=60)
     assert r.code == 3 and f"pid {first.pid}" in r.err and "another policy-watch check is running" in r.err, (
         r.err
