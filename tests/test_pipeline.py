@@ -78,3 +78,43 @@ def test_a_database_error_that_undoes_the_batch_is_reported_not_hidden(
     assert first["V3"][0] == "baseline", first
     assert stored == {"V3"}
     assert second == {"V0": "baseline", "V1": "baseline", "V2": "baseline", "V3": "unchanged"}
+
+
+def test_company_names_are_read_as_the_run_goes_and_a_failure_there_fails_no_vendor(
+    tmp_path: Path, pages: PageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After each commit the spellings of the pages committed so far are read into entity_names,
+    while the other pages are still fetched. That table is derived data: when it cannot be written
+    every vendor is still recorded, and the run says what failed."""
+    for i in range(3):
+        pages.serve(f"/v{i}", (ZENDESK / "v1.html").read_bytes())
+    config = load_config(
+        write_config(tmp_path, [(f"V{i}", pages.url(f"/v{i}")) for i in range(3)], settings="concurrency = 1")
+    )
+    store = Store.open(config.settings.database)
+    monkeypatch.setattr(store, "batch", functools.partial(store.batch, size=1))  # a commit per vendor
+    seen: list[int] = []  # spellings already in the table as each vendor is recorded
+    real = pipeline.record_vendor
+
+    def record(*args: Any) -> Any:
+        seen.append(query(store.db.conn, "select count(*) as n from entity_names")[0]["n"])
+        return real(*args)
+
+    monkeypatch.setattr(pipeline, "record_vendor", record)
+    with Fetcher(pipeline.fetch_options(config)) as fetcher:
+        report = pipeline.run_check(config, store, fetcher)
+    assert [r.status for r in report.results] == ["baseline"] * 3 and not report.errors
+    assert seen[0] == 0 and seen[1] > 0, seen  # read after the first commit, before the run ended
+
+    store.db.execute(
+        "create trigger refuse before insert on entity_names begin select raise(abort, 'no'); end"
+    )
+    pages.serve("/v0", (ZENDESK / "v2.html").read_bytes())
+    pages.serve("/v1", (ZENDESK / "v2.html").read_bytes())
+    with Fetcher(pipeline.fetch_options(config)) as fetcher:
+        report = pipeline.run_check(config, store, fetcher)
+    statuses = {r.vendor: r.status for r in report.results}
+    assert statuses == {"V0": "changed", "V1": "changed", "V2": "unchanged"}, report.results
+    assert any("no" in e for e in report.errors), report.errors  # after_run tried again and said so
+    assert query(store.db.conn, "select count(*) as n from snapshots")[0]["n"] == 5
+    store.close()

@@ -464,5 +464,9 @@ def test_entity_names_read_only_the_snapshots_since_the_last_reading(tmp_path: P
             # Other rules: everything again.
             todo = store.entries.names_todo("rules-2")
             assert todo.rebuild and sorted(todo.spellings) == ["Acme", "Beta", "Gamma"]
+            # A database that never noted its rules: the rows say which rules read them.
+            store.db.conn.execute("delete from schema_info where key like 'entity_names%'")
+            assert not store.entries.names_todo("rules-1").rebuild
+            assert store.entries.names_todo("rules-2").rebuild
     finally:
         store.close()

@@ -26,7 +26,7 @@ from policy_watch import alerting, render
 from policy_watch.browser import Browser, BrowserOptions
 from policy_watch.collect import Fetched, Outcomes, in_threads
 from policy_watch.config import Config, Vendor
-from policy_watch.errors import PolicyWatchError
+from policy_watch.errors import PolicyWatchError, StoreError
 from policy_watch.fetch import Fetcher, FetchOptions
 from policy_watch.meaning import transfers
 from policy_watch.models import (
@@ -146,6 +146,7 @@ def _record_outcomes(
             committed = tick()
             if committed:
                 uncommitted.clear()
+                _names_so_far(run)
             elif held:
                 uncommitted.append(len(report.results) - 1)
             if on_result:
@@ -204,6 +205,17 @@ def after_run(run: Run, at: datetime) -> None:
         store.windows.expire(at.date())
         merge_digests(config, store, at, run.run_id)
         _refresh_entity_names(config, store)
+
+
+def _names_so_far(run: Run) -> None:
+    """The company names of the pages committed so far, read while the other pages are fetched
+    (waiting on servers leaves this thread idle), so that little is left for ``after_run``.
+    Derived data: a failure here fails no vendor, and ``after_run`` tries again."""
+    try:
+        with run.store.transaction():
+            _refresh_entity_names(run.config, run.store)
+    except StoreError as e:
+        log.warning("company names not brought up to date during the run: %s", e)
 
 
 def _refresh_entity_names(config: Config, store: Store) -> None:

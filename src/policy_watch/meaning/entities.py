@@ -84,6 +84,7 @@ def alias_table(extra: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> AliasTab
     return AliasTable(canonical)
 
 
+@functools.cache
 def fingerprint(extra: tuple[tuple[str, tuple[str, ...]], ...], places: tuple[tuple[str, str], ...]) -> str:
     """Names the rules that ``identify`` applies: the shipped alias table and the user's additions."""
     import hashlib

@@ -33,10 +33,16 @@ class Entries(Part):
         (a run where nothing changed reads none); on a database that never noted how far it got, among
         all current spellings."""
         upto = int(self._conn.execute("select coalesce(max(id), 0) from snapshots").fetchone()[0])
-        if self._one("select 1 as x from entity_names where rules != ? limit 1", [rules]) is not None:
+        noted = self._note(_NAMES_RULES)
+        if noted is None:  # rules not noted yet (an older database): look for rows read by others
+            other = self._conn.execute("select 1 from entity_names where rules != ? limit 1", [rules])
+            rebuild = other.fetchone() is not None
+        else:
+            rebuild = noted != rules
+        if rebuild:
             spellings = self._conn.execute("select distinct entity from current_entries").fetchall()
             return NamesTodo(True, [r[0] for r in spellings], upto, None)
-        mark = self._mark()
+        mark = self._note(_NAMES_MARK)
         if mark is None:
             sql = (
                 "select distinct c.entity from current_entries c"
@@ -48,9 +54,9 @@ class Entries(Part):
                 "select distinct r.entity from snapshot_rows sr join rows r on r.id = sr.row_id"
                 " where sr.snapshot_id > ? and r.entity is not null"
                 " and not exists(select 1 from entity_names n where n.entity = r.entity)",
-                [mark],
+                [int(mark)],
             ).fetchall()
-        return NamesTodo(False, [r[0] for r in missing], upto, mark)
+        return NamesTodo(False, [r[0] for r in missing], upto, None if mark is None else int(mark))
 
     def add_names(self, names: Sequence[tuple[str, str, str]], rules: str, todo: NamesTodo) -> None:
         """(spelling, company, company key) per spelling of ``todo``; derived data: rebuilt whole when
@@ -60,13 +66,15 @@ class Entries(Part):
         self._conn.executemany(
             "insert or replace into entity_names values (?, ?, ?, ?)", [(*n, rules) for n in names]
         )
-        self._conn.execute(
-            "insert or replace into schema_info (key, value) values (?, ?)", [_NAMES_MARK, str(todo.upto)]
+        self._conn.executemany(
+            "insert or replace into schema_info (key, value) values (?, ?)",
+            [(_NAMES_MARK, str(todo.upto)), (_NAMES_RULES, rules)],
         )
 
-    def _mark(self) -> int | None:
-        row = self._conn.execute("select value from schema_info where key = ?", [_NAMES_MARK]).fetchone()
-        return None if row is None else int(row[0])
+    def _note(self, key: str) -> str | None:
+        row = self._conn.execute("select value from schema_info where key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
 
 
 _NAMES_MARK = "entity_names_read_upto"  # the last snapshot whose spellings entity_names holds
+_NAMES_RULES = "entity_names_rules"  # the rules they were read by
