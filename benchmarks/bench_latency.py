@@ -8,7 +8,7 @@ default), 304s included. It answers ``If-None-Match`` as nginx does.
 Measured in one go, against the same server:
   * the floor: a plain fetch of every URL, 16 threads over one httpx Client;
   * policy-watch with its default settings: a cold run (first snapshots) and an unchanged run;
-  * the same with ``processes = 0`` (one process, a thread pool) and, if asked, other settings.
+  * the same with other settings, if asked (``--also LABEL=SETTINGS``).
 Each scenario is the best of --repeats runs (3).
 
 ``--cpu N`` measures something else: the CPU time (``time.process_time``) the fetcher spends per
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=[],
         metavar="LABEL=SETTINGS",
-        help='another configuration, e.g. "threads=processes = 0"',
+        help='another configuration, e.g. "few=concurrency = 4"',
     )
     ap.add_argument("--cpu", type=int, metavar="N", help="CPU time per request over N small pages")
     ap.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
