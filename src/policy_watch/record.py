@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from policy_watch import alerting, clock, policy, render
 from policy_watch.collect import Fetched, parse_page
@@ -39,6 +38,7 @@ from policy_watch.models import (
 )
 from policy_watch.policy import Hold, Verdict
 from policy_watch.store import PageRows, Store, StoredSnapshot, content_hash, page_rows
+from policy_watch.store.rows import FetchRecord
 
 log = logging.getLogger(__name__)
 
@@ -414,16 +414,14 @@ def _fingerprint(rules: ParseRules | None) -> str:  # most vendors share None: c
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _fetch_row(got: Fetched, at: datetime, outcome: str, error: str | None) -> dict[str, Any]:
+def _fetch_row(got: Fetched, at: datetime, outcome: str, error: str | None) -> FetchRecord:
     r = got.result
-    final = r.final_url if r and r.final_url != got.vendor.shown_url else None
-    return {
-        "started_at": at,
-        "url": None,
-        "final_url": final,
-        "status": (r.status if r else got.error.status if got.error else None),
-        "duration_ms": r.duration_ms if r else None,
-        "bytes": got.size,
-        "outcome": outcome,
-        "error": error,
-    }
+    return FetchRecord(
+        started_at=at,
+        outcome=outcome,
+        status=r.status if r else got.error.status if got.error else None,
+        duration_ms=r.duration_ms if r else None,
+        bytes=got.size,
+        error=error,
+        final_url=r.final_url if r and r.final_url != got.vendor.shown_url else None,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 
@@ -205,3 +206,16 @@ class NamesTodo:
     @property
     def nothing(self) -> bool:
         return not self.rebuild and not self.spellings and self.mark == self.upto
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRecord:
+    """One fetch attempt as the fetch log keeps it."""
+
+    started_at: datetime
+    outcome: str  # "baseline", "changed", "not_modified", "same_body", "error", ...
+    status: int | None = None
+    duration_ms: int | None = None
+    bytes: int | None = None
+    error: str | None = None
+    final_url: str | None = None  # only when a redirect led elsewhere

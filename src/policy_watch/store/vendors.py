@@ -8,7 +8,7 @@ from typing import Any
 
 from policy_watch.store.part import Part, chunked
 from policy_watch.store.records import VendorState
-from policy_watch.store.rows import Freshness
+from policy_watch.store.rows import FetchRecord, Freshness
 
 # latest_status: of the latest page fetched (a later reading of an older page does not release a
 # page held as suspect); latest_id: that page's snapshot while it is held, else the newest
@@ -133,22 +133,21 @@ class Vendors(Part):
             str(r[0]) for r in self._conn.execute("select name from vendors order by name collate nocase")
         ]
 
-    def record_fetch(self, vendor_id: int, fetch: dict[str, Any]) -> None:
-        """One row per attempt, kept small: the time as Unix seconds, ``url`` only when it is not the
-        vendor's URL, ``final_url`` only when a redirect led elsewhere (the fetch_log view reads them)."""
+    def record_fetch(self, vendor_id: int, fetch: FetchRecord) -> None:
+        """One row per attempt, kept small: the time as Unix seconds, ``final_url`` only when a
+        redirect led elsewhere (the fetch_log view reads them)."""
         self._conn.execute(
             "insert into fetches (vendor_id, started_at, status, duration_ms, bytes, outcome, error, url, final_url)"
-            " values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " values (?, ?, ?, ?, ?, ?, ?, null, ?)",
             [
                 vendor_id,
-                int(fetch["started_at"].timestamp()),
-                fetch.get("status"),
-                fetch.get("duration_ms"),
-                fetch.get("bytes"),
-                fetch.get("outcome"),
-                fetch.get("error"),
-                fetch.get("url"),
-                fetch.get("final_url"),
+                int(fetch.started_at.timestamp()),
+                fetch.status,
+                fetch.duration_ms,
+                fetch.bytes,
+                fetch.outcome,
+                fetch.error,
+                fetch.final_url,
             ],
         )
 
