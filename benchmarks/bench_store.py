@@ -3,7 +3,7 @@
 Every page is generated and parsed before the clock starts. Each simulated run then does
 what `pipeline.run_check` does after fetching, with the same functions:
   store.vendors.state() for every vendor, then record.record_vendor() per vendor (one transaction
-  each), then pipeline.after_run() (reminders, expiry, digests).
+  each), then pipeline.after_run() (reminders, expiry, digests, company names).
 Unchanged vendors come in as HTTP 304 results (what nginx answers a conditional request),
 changed vendors (2% a day, each an entity added or an entity's country/purpose changed) as
 HTTP 200 with the full page body and its pre-parsed ParsedPage.
@@ -286,7 +286,7 @@ def report(
     last_q = statistics.mean(secs[-max(1, simulated // 10) :])
     print(
         f"  first 10% of days mean {first_q:.3f} s, last 10% mean {last_q:.3f} s; "
-        f"split (mean): vendor_state {statistics.mean(d.states_s for d in days):.3f} s, "
+        f"split (mean): vendors.state {statistics.mean(d.states_s for d in days):.3f} s, "
         f"record_vendor {statistics.mean(d.record_s for d in days):.3f} s, "
         f"after_run {statistics.mean(d.after_s for d in days):.3f} s"
     )

@@ -431,21 +431,22 @@ def test_sql_is_written_only_in_the_store() -> None:
     assert found == []
 
 
-def test_entity_names_read_only_the_snapshots_since_the_last_reading(tmp_path: Path) -> None:
-    """Spellings are read from the snapshots recorded since entity_names was last brought up to date;
-    a database that never noted how far it got is checked against every current spelling once."""
+def test_entity_names_read_each_stored_row_once(tmp_path: Path) -> None:
+    """Spellings are read from the rows stored since entity_names was last brought up to date,
+    whatever snapshot lists them (a held page too, which a person may accept later); a database that
+    never noted how far it got is checked against every spelling on record once."""
     store = Store.open(tmp_path / "pw.db")
 
-    def snapshot(vendor: str, *names: str) -> None:
+    def snapshot(vendor: str, *names: str, status: str = "good") -> None:
         vid = store.vendors.state(vendor, f"https://{vendor}.example", datetime.now(UTC)).id
         page = ParsedPage(entries=tuple(Entry("S", n, "p", "c") for n in names))
         store.snapshots.insert(
-            vid, page, status="good", now=datetime.now(UTC), body_hash=None, parser_version="1"
+            vid, page, status=status, now=datetime.now(UTC), body_hash=None, parser_version="1"
         )
 
-    def bring_up_to_date() -> list[str]:
-        todo = store.entries.names_todo("rules-1")
-        store.entries.add_names([(n, n.upper(), n.lower()) for n in todo.spellings], "rules-1", todo)
+    def bring_up_to_date(rules: str = "rules-1") -> list[str]:
+        todo = store.entries.names_todo(rules)
+        store.entries.add_names([(n, n.upper(), n.lower()) for n in todo.spellings], rules, todo)
         return sorted(todo.spellings)
 
     try:
@@ -454,19 +455,50 @@ def test_entity_names_read_only_the_snapshots_since_the_last_reading(tmp_path: P
             assert bring_up_to_date() == ["Acme", "Beta"]
             assert store.entries.names_todo("rules-1").nothing
             snapshot("b", "Beta", "Gamma")
-            assert bring_up_to_date() == ["Gamma"]  # Beta is known; a's snapshot is not read again
-            # A spelling missing from the table but in an older snapshot is not looked for...
+            assert bring_up_to_date() == ["Gamma"]  # Beta is known; a's rows are not read again
+            snapshot("c", "Delta", status="suspect")
+            assert bring_up_to_date() == ["Delta"]  # a held page's names are there when it is accepted
+            # A spelling missing from the table but in an older row is not looked for...
             store.db.conn.execute("delete from entity_names where entity = 'Acme'")
             assert store.entries.names_todo("rules-1").nothing
             # ...unless the database never noted how far it read (one written before the note existed).
-            store.db.conn.execute("delete from schema_info where key = 'entity_names_read_upto'")
+            store.db.conn.execute("delete from schema_info where key = 'entity_names_rows_upto'")
             assert bring_up_to_date() == ["Acme"]
-            # Other rules: everything again.
-            todo = store.entries.names_todo("rules-2")
-            assert todo.rebuild and sorted(todo.spellings) == ["Acme", "Beta", "Gamma"]
+            # Other rules: everything again, the held page's names included.
+            assert bring_up_to_date("rules-2") == ["Acme", "Beta", "Delta", "Gamma"]
+            assert store.entries.names_todo("rules-2").nothing
             # A database that never noted its rules: the rows say which rules read them.
             store.db.conn.execute("delete from schema_info where key like 'entity_names%'")
-            assert not store.entries.names_todo("rules-1").rebuild
-            assert store.entries.names_todo("rules-2").rebuild
+            assert not store.entries.names_todo("rules-2").rebuild
+            assert store.entries.names_todo("rules-1").rebuild
+    finally:
+        store.close()
+
+
+def test_a_held_vendor_stays_held_on_the_review_page_after_its_baseline_is_read_again(tmp_path: Path) -> None:
+    """A later reading of the baseline (new parse rules) is not the vendor's latest page: a page
+    held as suspect is still the latest, and the review page still lists the vendor as held."""
+    from datetime import date
+
+    from policy_watch.store import reading
+
+    store = Store.open(tmp_path / "pw.db")
+    now = datetime.now(UTC)
+    page = ParsedPage(entries=(Entry("S", "Acme", "p", "c"),))
+    try:
+        vid = store.vendors.state("V", "https://v.example", now).id
+        with store.transaction():
+            good = store.snapshots.insert(
+                vid, page, status="good", now=now, body_hash=None, parser_version="1"
+            )
+            store.snapshots.insert(
+                vid, ParsedPage(entries=()), status="suspect", now=now, body_hash=None, parser_version="1"
+            )
+            store.snapshots.insert(
+                vid, page, status="good", now=now, body_hash=None, parser_version="2", reading_of=good
+            )
+        (summary,) = reading.vendor_summaries(store, date.today())
+        assert summary.suspect
+        assert [s.name for s in reading.vendor_summaries(store, date.today(), troubled=True)] == ["V"]
     finally:
         store.close()

@@ -26,7 +26,7 @@ from policy_watch import alerting, render
 from policy_watch.browser import Browser, BrowserOptions
 from policy_watch.collect import Fetched, Outcomes, in_threads
 from policy_watch.config import Config, Vendor
-from policy_watch.errors import PolicyWatchError, StoreError
+from policy_watch.errors import PolicyWatchError
 from policy_watch.fetch import Fetcher, FetchOptions
 from policy_watch.meaning import transfers
 from policy_watch.models import (
@@ -98,7 +98,7 @@ def run_check(
             assert early is not None
             early.deliver()
     try:
-        after_run(run, now())
+        report.errors += after_run(run, now())
         with store.transaction():
             store.runs.record(
                 report.run_id,
@@ -197,25 +197,32 @@ class _EarlyDelivery:
         self.report.delivered += sent
 
 
-def after_run(run: Run, at: datetime) -> None:
-    """Reminders, expiry and digests: the parts of a run that concern every vendor."""
+def after_run(run: Run, at: datetime) -> list[str]:
+    """Reminders, expiry and digests, then company names: the parts of a run that concern every
+    vendor. Returns what went wrong with the names (derived data, which hold back nothing else)."""
     config, store = run.config, run.store
     with store.transaction():
         alerting.queue_reminders(config, store, at, run.run_id)
         store.windows.expire(at.date())
         merge_digests(config, store, at, run.run_id)
-        _refresh_entity_names(config, store)
+    problem = _names_so_far(run)
+    return [] if problem is None else [problem]
 
 
-def _names_so_far(run: Run) -> None:
-    """The company names of the pages committed so far, read while the other pages are fetched
-    (waiting on servers leaves this thread idle), so that little is left for ``after_run``.
-    Derived data: a failure here fails no vendor, and ``after_run`` tries again."""
+def _names_so_far(run: Run) -> str | None:
+    """The company names of the pages committed so far: after each commit while the other pages are
+    fetched (waiting on servers leaves this thread idle), and once more at the end. Derived data: a
+    failure here fails no vendor and is said (returned, and logged), and the next call tries again."""
     try:
         with run.store.transaction():
             _refresh_entity_names(run.config, run.store)
-    except StoreError as e:
-        log.warning("company names not brought up to date during the run: %s", e)
+    except Exception as e:
+        if not isinstance(e, PolicyWatchError):
+            log.exception("reading company names failed")
+        problem = f"company names not brought up to date: {e}"
+        log.warning("%s", problem)
+        return problem
+    return None
 
 
 def _refresh_entity_names(config: Config, store: Store) -> None:

@@ -84,13 +84,19 @@ def alias_table(extra: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> AliasTab
     return AliasTable(canonical)
 
 
+NAME_RULES = 1  # raise when name_key, spellings or identify read names differently
+
+
 @functools.cache
 def fingerprint(extra: tuple[tuple[str, tuple[str, ...]], ...], places: tuple[tuple[str, str], ...]) -> str:
-    """Names the rules that ``identify`` applies: the shipped alias table and the user's additions."""
+    """Names the rules that ``identify`` applies: the shipped alias table, the legal forms, this
+    module's own reading of a name (``NAME_RULES``) and the user's additions. When it changes,
+    the table of company names is read again."""
     import hashlib
 
     shipped = resources.files("policy_watch.meaning").joinpath("data/aliases.toml").read_bytes()
-    return hashlib.sha1(shipped + repr((extra, places)).encode()).hexdigest()[:16]
+    rules = repr((NAME_RULES, sorted(LEGAL_SUFFIXES), extra, places))
+    return hashlib.sha1(shipped + rules.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

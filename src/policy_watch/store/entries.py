@@ -28,11 +28,12 @@ class Entries(Part):
         return [Listing(r[0], r[1], r[2] or "", r[3] or "", r[4] or "") for r in rows.fetchall()]
 
     def names_todo(self, rules: str) -> NamesTodo:
-        """What ``entity_names`` needs. Built by other rules: every current spelling again. Else the
-        spellings it lacks among those of the snapshots recorded since it was last brought up to date
-        (a run where nothing changed reads none); on a database that never noted how far it got, among
-        all current spellings."""
-        upto = int(self._conn.execute("select coalesce(max(id), 0) from snapshots").fetchone()[0])
+        """What ``entity_names`` needs: the spellings of every row on record (a row is stored once,
+        whichever snapshots list it: current, held, superseded or a later reading), each read once.
+        Built by other rules: all of them again. Else those of the rows stored since it was last
+        brought up to date (a run where nothing changed reads none); on a database that never noted
+        how far it got, every spelling the table lacks."""
+        upto = int(self._conn.execute("select coalesce(max(id), 0) from rows").fetchone()[0])
         noted = self._note(_NAMES_RULES)
         if noted is None:  # rules not noted yet (an older database): look for rows read by others
             other = self._conn.execute("select 1 from entity_names where rules != ? limit 1", [rules])
@@ -40,27 +41,20 @@ class Entries(Part):
         else:
             rebuild = noted != rules
         if rebuild:
-            spellings = self._conn.execute("select distinct entity from current_entries").fetchall()
-            return NamesTodo(True, [r[0] for r in spellings], upto, None)
+            spellings = self._conn.execute("select distinct entity from rows where entity is not null")
+            return NamesTodo(True, [r[0] for r in spellings.fetchall()], upto, None)
         mark = self._note(_NAMES_MARK)
-        if mark is None:
-            sql = (
-                "select distinct c.entity from current_entries c"
-                " where not exists(select 1 from entity_names n where n.entity = c.entity)"
-            )
-            missing = self._conn.execute(sql).fetchall()
-        else:
-            missing = self._conn.execute(
-                "select distinct r.entity from snapshot_rows sr join rows r on r.id = sr.row_id"
-                " where sr.snapshot_id > ? and r.entity is not null"
-                " and not exists(select 1 from entity_names n where n.entity = r.entity)",
-                [int(mark)],
-            ).fetchall()
-        return NamesTodo(False, [r[0] for r in missing], upto, None if mark is None else int(mark))
+        since = 0 if mark is None else int(mark)
+        missing = self._conn.execute(
+            "select distinct r.entity from rows r where r.id > ? and r.entity is not null"
+            " and not exists(select 1 from entity_names n where n.entity = r.entity)",
+            [since],
+        ).fetchall()
+        return NamesTodo(False, [r[0] for r in missing], upto, None if mark is None else since)
 
     def add_names(self, names: Sequence[tuple[str, str, str]], rules: str, todo: NamesTodo) -> None:
         """(spelling, company, company key) per spelling of ``todo``; derived data: rebuilt whole when
-        the rules changed, else only added to. Notes how far the snapshots are read."""
+        the rules changed, else only added to. Notes how far the rows are read, and by which rules."""
         if todo.rebuild:
             self._conn.execute("delete from entity_names")
         self._conn.executemany(
@@ -76,5 +70,5 @@ class Entries(Part):
         return None if row is None else str(row[0])
 
 
-_NAMES_MARK = "entity_names_read_upto"  # the last snapshot whose spellings entity_names holds
+_NAMES_MARK = "entity_names_rows_upto"  # the last row whose spelling entity_names holds
 _NAMES_RULES = "entity_names_rules"  # the rules they were read by

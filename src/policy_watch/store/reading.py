@@ -82,7 +82,8 @@ def vendor_summaries(
     # one pass over the snapshots (a handful per vendor), not four look-ups per vendor
     rows = query(
         store.db.conn,
-        "with per_vendor as (select vendor_id, max(id) as latest_id, max(last_seen) as last_read,"
+        "with per_vendor as (select vendor_id, max(case when reading_of is null then id end) as latest_id,"
+        " max(last_seen) as last_read,"
         " max(case when status in ('good', 'accepted') then id end) as good_id,"
         " max(case when status in ('good', 'accepted') then last_seen end) as last_success"
         f" from snapshots {'where vendor_id = ?' if vendor_id is not None else ''} group by vendor_id)"

@@ -196,11 +196,11 @@ class CurrentEntry:
 
 @dataclass(frozen=True, slots=True)
 class NamesTodo:
-    """The spellings ``entity_names`` lacks, and how far the snapshots are read once they are added."""
+    """The spellings ``entity_names`` lacks, and how far the rows are read once they are added."""
 
     rebuild: bool  # the rules changed: every spelling is read again
     spellings: list[str]
-    upto: int  # the last snapshot id the spellings were taken from
+    upto: int  # the last row id the spellings were taken from
     mark: int | None  # how far the table was read before (None: never noted)
 
     @property

@@ -93,10 +93,6 @@ class Snapshots(Part):
         assert snap is not None
         return snap
 
-    def vendor_of(self, snapshot_id: int) -> int | None:
-        row = self._one("select vendor_id from snapshots where id = ?", [snapshot_id])
-        return None if row is None else int(row["vendor_id"])
-
     def summaries(self, vendor_id: int) -> list[SnapshotSummary]:
         """The vendor's snapshots, oldest first, with their dates and counts."""
         return [

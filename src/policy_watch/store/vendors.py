@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from policy_watch.models import SnapshotStatus
 from policy_watch.store.part import Part, chunked
 from policy_watch.store.records import VendorState
 from policy_watch.store.rows import FetchRecord, Freshness
@@ -106,7 +107,7 @@ class Vendors(Part):
         out = {}
         for r in rows:
             failed = bool(r["consecutive_failures"])
-            held = r["latest_status"] == "suspect"
+            held = r["latest_status"] == SnapshotStatus.SUSPECT
             why = (
                 f"its latest check failed: {r['last_error']}"
                 if failed
