@@ -82,7 +82,7 @@ class Hold(enum.Enum):
     CONFIRM = "confirm"  # already held, same content: only note that it was seen again
 
 
-def hold(latest_status: str | None, latest_hash: str | None, content_hash: str) -> Hold:
+def hold(latest_status: SnapshotStatus | None, latest_hash: str | None, content_hash: str) -> Hold:
     """The step for a held reading with ``content_hash``, given the status and content hash of
     the vendor's latest snapshot (None when there is none)."""
     if latest_status != SnapshotStatus.SUSPECT:

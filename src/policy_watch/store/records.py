@@ -11,7 +11,7 @@ from typing import Any
 
 import zstandard
 
-from policy_watch.models import Entry, ParsedPage
+from policy_watch.models import Entry, ParsedPage, SnapshotStatus
 from policy_watch.store.schema import row_key
 
 ZSTD_LEVEL = 3  # level 9 saves 13% of space for 5x the time; deltas keep the history small anyway
@@ -65,7 +65,7 @@ class VendorState:
     consecutive_failures: int
     failing: bool
     latest_id: int | None = None  # the latest snapshot (the held suspect one, if any) when the run started
-    latest_status: str | None = None
+    latest_status: SnapshotStatus | None = None
     latest_entries: int = 0
     reading_config: str | None = None  # how the vendor's current page was read (None: not known)
 
@@ -75,7 +75,7 @@ class StoredSnapshot:
     id: int
     vendor_id: int
     content_hash: str
-    status: str
+    status: SnapshotStatus
     first_seen: str
     last_seen: str
     declared_date: date | None

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from policy_watch.models import SnapshotStatus
+
 
 class OutboxStatus(enum.StrEnum):
     """Where an alert is on its way: pending → sending → sent; a digest target's alerts are held,
@@ -130,7 +132,7 @@ class SnapshotMeta:
     """A snapshot's row without its entries (cheap: what an unchanged page needs)."""
 
     id: int
-    status: str
+    status: SnapshotStatus
     entry_count: int
     content_hash: str
 
@@ -140,7 +142,7 @@ class SnapshotSummary:
     """One line of a vendor's history: a snapshot with its dates and counts."""
 
     id: int
-    status: str
+    status: SnapshotStatus
     first_seen: str
     last_seen: str
     declared_date: str | None

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from policy_watch.errors import StoreError
-from policy_watch.models import ParsedPage
+from policy_watch.models import ParsedPage, SnapshotStatus
 from policy_watch.store.part import Part
 from policy_watch.store.records import (
     MAX_DELTA_DEPTH,
@@ -48,7 +48,9 @@ _INSERT_SNAPSHOT = (
     " parser_version, body_hash, entry_count, columns, reading_config, reading_of)"
     " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_GOOD = "status in ('good', 'accepted')"  # a snapshot that can be a baseline
+_GOOD = (
+    f"status in ('{SnapshotStatus.GOOD}', '{SnapshotStatus.ACCEPTED}')"  # a snapshot that can be a baseline
+)
 
 
 def _insert_rows(conn: sqlite3.Connection, snapshot_id: int, rows: PageRows) -> None:
@@ -82,7 +84,7 @@ class Snapshots(Part):
             " and reading_of is null order by id desc limit 1",
             [vendor_id],
         ).fetchone()
-        return None if row is None else SnapshotMeta(row[0], row[1], row[2] or 0, row[3])
+        return None if row is None else SnapshotMeta(row[0], SnapshotStatus(row[1]), row[2] or 0, row[3])
 
     def at(self, vendor_id: int, when: str) -> StoredSnapshot | None:
         """The last good snapshot first seen at or before ``when`` (an ISO time)."""
@@ -96,7 +98,7 @@ class Snapshots(Part):
     def summaries(self, vendor_id: int) -> list[SnapshotSummary]:
         """The vendor's snapshots, oldest first, with their dates and counts."""
         return [
-            SnapshotSummary(**r)
+            SnapshotSummary(**{**r, "status": SnapshotStatus(r["status"])})
             for r in self._query(
                 "select s.id, s.status, s.first_seen, s.last_seen, s.declared_date, s.entry_count as entries,"
                 " (select count(*) from changes c where c.snapshot_id = s.id) as changes, s.parser_version,"
@@ -126,7 +128,7 @@ class Snapshots(Part):
             id=row["id"],
             vendor_id=row["vendor_id"],
             content_hash=row["content_hash"],
-            status=row["status"],
+            status=SnapshotStatus(row["status"]),
             first_seen=row["first_seen"],
             last_seen=row["last_seen"],
             declared_date=declared,
@@ -146,7 +148,7 @@ class Snapshots(Part):
         vendor_id: int,
         page: ParsedPage,
         *,
-        status: str,
+        status: SnapshotStatus,
         now: datetime,
         body_hash: str | None,
         parser_version: str,
@@ -180,7 +182,7 @@ class Snapshots(Part):
         _insert_rows(self._conn, sid, rows)
         return sid
 
-    def set_status(self, snapshot_id: int, status: str) -> None:
+    def set_status(self, snapshot_id: int, status: SnapshotStatus) -> None:
         self._conn.execute("update snapshots set status = ? where id = ?", [status, snapshot_id])
 
 

@@ -82,7 +82,7 @@ class Vendors(Part):
                 consecutive_failures=r["consecutive_failures"] or 0,
                 failing=bool(r["failing"]),
                 latest_id=r["latest_id"],
-                latest_status=r["latest_status"],
+                latest_status=None if r["latest_status"] is None else SnapshotStatus(r["latest_status"]),
                 latest_entries=r["latest_entries"] or 0,
                 reading_config=r["reading_config"],
             )
