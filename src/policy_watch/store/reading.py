@@ -389,13 +389,13 @@ def changes_of_windows(store: Store, window_ids: Sequence[int]) -> dict[int, lis
     return out
 
 
-def entity_names_after(store: Store, row_id: int) -> tuple[int, list[str]]:
+def row_entities_after(store: Store, row_id: int) -> tuple[int, list[str]]:
     """Entity names of the rows stored after ``row_id`` (rows are only ever added), and the last row id."""
     rows = store.db.conn.execute("select id, entity from rows where id > ? order by id", [row_id]).fetchall()
     return (rows[-1][0] if rows else row_id), [r[1] for r in rows]
 
 
-def entity_names_containing(store: Store, text: str) -> list[str]:
+def row_entities_containing(store: Store, text: str) -> list[str]:
     """Entity names of any row (current or not) that contain ``text``, ignoring ASCII case."""
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     rows = store.db.conn.execute(

@@ -78,7 +78,7 @@ class Meanings:
         """Bring the name-key index up to the rows stored since it was last read: rows are only
         ever added, so each name is identified once per process."""
         with self._lock:
-            self._last_row, names = rd.entity_names_after(store, self._last_row)
+            self._last_row, names = rd.row_entities_after(store, self._last_row)
             for name in names:
                 for k in entities.identify(name, self.aliases, self.rules.gazetteer).names:
                     self._by_key.setdefault(k, set()).add(name)
@@ -104,6 +104,6 @@ class Meanings:
             names |= self._by_key.get(k, set())
         text = " ".join(query.split())
         if text:
-            names.update(rd.entity_names_containing(store, text))
+            names.update(rd.row_entities_containing(store, text))
         listings = rd.listings(store, sorted(names), exact=True)
         return entities.who(query, listings, self.aliases, self.rules.gazetteer)
