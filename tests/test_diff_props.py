@@ -10,10 +10,10 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from diffcheck import apply_changes
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from policy_watch.diff import diff_entries, norm
+from policy_watch.diff import diff_entries, name_core, norm
 from policy_watch.models import Change, ChangeKind, Entry
 
 NAMES = ["Acme", "Acme, Inc.", "ACME LLC", "Beta Corp", "Zendesk, Inc.", "ZenDesk Inc", "Gamma", "Delta Ltd"]
@@ -55,6 +55,15 @@ def edited(draw: st.DrawFn, old: Sequence[Entry]) -> list[Entry]:
             out.append(e)
     out += draw(st.lists(rows, max_size=3))
     return draw(st.permutations(out))
+
+
+def namesakes_in_several_sections(entries: Sequence[Entry]) -> bool:
+    spellings: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    sections: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for e in entries:
+        spellings[name_core(e.entity)].add(norm(e.entity))
+        sections[name_core(e.entity)].add(norm(e.section))
+    return any(len(spellings[k]) > 1 and len(sections[k]) > 1 for k in spellings)
 
 
 def key(e: Entry) -> tuple[str, str]:
@@ -112,6 +121,10 @@ def test_reordered_and_rewrapped_rows_have_no_changes(data: st.DataObject, a: li
 @given(st.data(), lists)
 def test_applying_the_diff_gives_the_new_list(data: st.DataObject, a: list[Entry]) -> None:
     b = data.draw(st.one_of(edited(a), lists))
+    # A change names a row by section and name: with namesakes (one name, several spellings) in
+    # more than one section, replaying renames and moves cannot tell which namesake moved
+    # (test_diff.py's xfail). About 1 example in 1,800 of this generator; left out here.
+    assume(not namesakes_in_several_sections([*a, *b]))
     changes = diff_entries(a, b)
     got = apply_changes(a, changes)
     # Every row is where the diff says: same (section, name) multiset, so adds, removals,

@@ -144,7 +144,7 @@ def in_threads(
                 done, _ = wait(inflight, timeout=idle, return_when=FIRST_COMPLETED)
                 if not done:
                     yield -1, None
-                for fut in done:
+                for fut in sorted(done, key=inflight.__getitem__):  # in the vendors' order
                     i = inflight.pop(fut)
                     submit_next()
                     error = fut.exception()

@@ -54,7 +54,7 @@ def _shown(name: str) -> str:
     return _ENDS.sub("", collapse(unicodedata.normalize("NFKC", name)))
 
 
-def _name_core(name: str) -> tuple[str, ...]:
+def name_core(name: str) -> tuple[str, ...]:
     """Words of a name without legal suffixes, sorted: 'Azure (Microsoft)' ~ 'Microsoft (Azure)'."""
     kept = [w for w in norm(name.replace(".", "")).split() if w not in _NOT_NAME_WORDS]
     return tuple(sorted(kept))
@@ -445,7 +445,7 @@ def _pair_renames(
     In the same section that is enough; across sections the row must also be otherwise unchanged
     in the columns both tables have. Candidates are indexed by their name's core words.
     """
-    cores = {id(r): _name_core(r.entry.entity) for r in [*olds, *news]}
+    cores = {id(r): name_core(r.entry.entity) for r in [*olds, *news]}
     named_old = [a for a in olds if cores[id(a)]]
     named_new = [b for b in news if cores[id(b)]]
     same, named_old, named_new = _pair(named_old, named_new, lambda r: (r.section, cores[id(r)]), budget)
@@ -497,12 +497,12 @@ def is_suspect(old: Sequence[Entry], new: Sequence[Entry], ratio: float = 0.5) -
     also gained rows or rewrote the rows it kept. A page that only lost rows (cut short, a
     table the parser no longer finds) stays suspect. Placeholder rows of a draft do not count.
     """
-    before = {_name_core(e.entity) for e in old if not _is_placeholder(e.entity)}
+    before = {name_core(e.entity) for e in old if not _is_placeholder(e.entity)}
     if not before:
         return False
     if not new:
         return True
-    after = {_name_core(e.entity) for e in new}
+    after = {name_core(e.entity) for e in new}
     lost = before - after
     if len(lost) <= ratio * len(before):
         return False
@@ -517,9 +517,9 @@ def _rewrote(old: Sequence[Entry], new: Sequence[Entry], kept: set[tuple[str, ..
     section (one name can stand in several sections with different cells)."""
     was: dict[tuple[str, tuple[str, ...]], list[dict[str, str]]] = defaultdict(list)
     for e in old:
-        was[(e.section, _name_core(e.entity))].append(entry_fields(e))
+        was[(e.section, name_core(e.entity))].append(entry_fields(e))
     for e in new:
-        core = _name_core(e.entity)
+        core = name_core(e.entity)
         candidates = was.get((e.section, core))
         if core not in kept or not candidates:
             continue
