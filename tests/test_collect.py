@@ -114,3 +114,30 @@ def test_a_bug_in_one_vendor_is_that_vendors_outcome(
     with Fetcher(FetchOptions(retries=0, per_host=4, concurrency=4)) as fetcher:
         got = {vendors[i].name: type(o).__name__ for i, o in collect.in_threads(fetcher, vendors, states, 4)}
     assert got == {**{f"V{i}": "Fetched" for i in range(10)}, "V3": "ZeroDivisionError"}
+
+
+def test_outcomes_done_together_come_in_the_vendors_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the caller records one vendor, several others may finish; they are handed on in the
+    vendors' order, so which vendors one failed batch undoes does not depend on a set's order."""
+    n = 24
+    done = threading.Semaphore(0)
+
+    def fetch_and_parse(fetcher: object, vendor: Vendor, state: object, renderer: object) -> str:
+        done.release()
+        return vendor.name
+
+    monkeypatch.setattr(collect, "fetch_and_parse", fetch_and_parse)
+    vendors = load_config(
+        write_config(tmp_path, [(f"V{i:02d}", f"https://v{i}.example/") for i in range(n)])
+    ).vendors
+    outcomes = collect.in_threads(None, vendors, [None] * n, workers=n // 2)  # type: ignore[arg-type]
+    order = []
+    for i, got in outcomes:
+        if not order:  # hold the first outcome until every vendor in flight has finished
+            for _ in range(n):
+                assert done.acquire(timeout=60)
+        order.append(i)
+        assert got == vendors[i].name
+    assert order[1:] == sorted(order[1:]), order

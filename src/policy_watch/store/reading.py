@@ -16,7 +16,7 @@ from typing import Any
 from policy_watch.models import Listing, SnapshotStatus
 from policy_watch.store import Store
 from policy_watch.store.database import connect_read_only
-from policy_watch.store.part import query
+from policy_watch.store.part import chunked, query
 
 
 def open_readonly(path: Path) -> Store:
@@ -318,20 +318,12 @@ def listings(store: Store, names: Sequence[str], *, exact: bool = False) -> list
 
 def added_locations(store: Store, change_ids: Sequence[int]) -> dict[int, str]:
     """Change id -> the location cell(s) of the entry an ``added`` change added, in its snapshot."""
-    out: dict[int, str] = {}
-    ids = list(change_ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for r in query(
-            store.db.conn,
-            "select c.id, group_concat(e.country, char(10)) as location from changes c join entries e"
-            " on e.snapshot_id = c.snapshot_id and e.section = c.section and e.entity = c.entity"
-            f" where c.id in ({marks}) and c.kind = 'added' group by c.id",
-            chunk,
-        ):
-            out[r["id"]] = r["location"] or ""
-    return out
+    sql = (
+        "select c.id, group_concat(e.country, char(10)) as location from changes c join entries e"
+        " on e.snapshot_id = c.snapshot_id and e.section = c.section and e.entity = c.entity"
+        " where c.id in ({}) and c.kind = 'added' group by c.id"
+    )
+    return {r["id"]: r["location"] or "" for r in chunked(store.db.conn, sql, change_ids)}
 
 
 ChangeKey = tuple[
@@ -360,32 +352,17 @@ def located_change_keys(store: Store, filters: ChangeFilter) -> list[ChangeKey]:
 
 def changes_by_id(store: Store, ids: Sequence[int]) -> list[ChangeRow]:
     """Changes in the order of ``ids``."""
-    found: dict[int, ChangeRow] = {}
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            (r["id"], _change(r))
-            for r in query(
-                store.db.conn, f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.id in ({marks})", chunk
-            )
-        )
+    sql = f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.id in ({{}})"
+    found = {r["id"]: _change(r) for r in chunked(store.db.conn, sql, ids)}
     return [found[i] for i in ids if i in found]
 
 
 def changes_of_windows(store: Store, window_ids: Sequence[int]) -> dict[int, list[ChangeRow]]:
     """Each window's changes, in the order recorded."""
     out: dict[int, list[ChangeRow]] = {i: [] for i in window_ids}
-    ids = list(window_ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for r in query(
-            store.db.conn,
-            f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.window_id in ({marks}) order by c.id",
-            chunk,
-        ):
-            out[r["window_id"]].append(_change(r))
+    sql = f"select {_CHANGE_COLUMNS}{_CHANGE_JOINS} where c.window_id in ({{}}) order by c.id"
+    for r in chunked(store.db.conn, sql, window_ids):
+        out[r["window_id"]].append(_change(r))
     return out
 
 
