@@ -31,6 +31,7 @@ _ALSO = re.compile(rf"\s+(?:{_ALSO_WORDS})\.?\s+", re.IGNORECASE)
 _LEAD = re.compile(rf"^(?:{_ALSO_WORDS}|now)\.?\s+", re.IGNORECASE)
 _PAREN = re.compile(r"\(([^()]*)\)")
 _TLD = re.compile(r"\.(?:com|io|ai|net|co|org|app|dev)$", re.IGNORECASE)
+_INITIALS = re.compile(r"(?<=\b\w)\.(?=\w\b)")  # the dots between single letters
 
 
 def name_key(name: str) -> str:
@@ -40,9 +41,9 @@ def name_key(name: str) -> str:
         text = unicodedata.normalize("NFKD", text)
         text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.strip()
-    text = _TLD.sub("", text).replace("&", " and ")
-    text = re.sub(r"(?<=\b\w)\.(?=\w\b)", "", text)  # "L.L.C." -> "LLC."
-    kept = words(text.casefold().replace(".", ""))
+    if "." in text:
+        text = _INITIALS.sub("", _TLD.sub("", text)).replace(".", "")  # "L.L.C." -> "LLC"
+    kept = words(text.replace("&", " and ").casefold())
     while len(kept) > 1 and kept[-1] in LEGAL_SUFFIXES:
         kept.pop()
     if len(kept) > 1 and kept[0] == "the":
@@ -52,10 +53,12 @@ def name_key(name: str) -> str:
 
 def spellings(name: str) -> tuple[str, ...]:
     """The names one listing gives, as written: main name first, then those in brackets or after dba/aka."""
-    inner = [m.strip() for m in _PAREN.findall(name)]
-    main = collapse(_PAREN.sub(" ", name))
+    if "(" in name:
+        texts = [collapse(_PAREN.sub(" ", name)), *(m.strip() for m in _PAREN.findall(name))]
+    else:  # most names: one text
+        texts = [collapse(name)]
     out: list[str] = []
-    for text in [main, *inner]:
+    for text in texts:
         out += [_LEAD.sub("", p).strip(" ,;") for p in _ALSO.split(text)]
     return tuple(dict.fromkeys(p for p in out if p))
 

@@ -21,6 +21,7 @@ MAX_PAGE_BYTES = 32 * 1024 * 1024
 PARSE_SECONDS = 60.0
 # Sum over elements of (attributes on the element)²: 4e8 is about one second of tree building.
 MAX_ATTRIBUTE_WORK = 400_000_000
+_SEPARATORS = b" \t\n\r\f/\"'"  # what may come before an attribute
 _FEW_ATTRIBUTES = 64  # elements with no more attributes than this cost nothing worth counting
 
 # A start tag as the HTML tokenizer reads it: a name, then attributes (a name may begin with
@@ -65,8 +66,8 @@ def check_markup(body: bytes | str, source: str | None, limit: int = MAX_ATTRIBU
     data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
     # Every attribute follows whitespace, a "/" or a closing quote: their count bounds the page's
     # attributes, and the sum of squares by its square. Most pages are refused by nothing and
-    # need no scan; counting bytes is far cheaper than the tag scan below.
-    bound = sum(data.count(c) for c in (b" ", b"\t", b"\n", b"\r", b"\f", b"/", b'"', b"'"))
+    # need no scan; counting those bytes (one pass that drops them) is far cheaper than the tag scan below.
+    bound = len(data) - len(data.translate(None, _SEPARATORS))
     if bound * bound <= limit:
         return
     work, worst = 0, 0
