@@ -371,6 +371,10 @@ class Browser:
         await tab.context.clear_permissions()
         for origin in origins:
             await tab.cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+            # session storage belongs to the tab, and "all" above leaves it (Chromium 150)
+            await tab.cdp.send(
+                "DOMStorage.clear", {"storageId": {"securityOrigin": origin, "isLocalStorage": False}}
+            )
         await tab.cdp.send("HeapProfiler.collectGarbage")
 
     async def _visit(self, tab: _Tab, url: str) -> dict[str, Any]:
