@@ -17,6 +17,9 @@ from policy_watch.models import Listing, SnapshotStatus
 from policy_watch.store import Store
 from policy_watch.store.database import connect_read_only
 from policy_watch.store.part import chunked, query
+from policy_watch.store.rows import BASELINE, STILL_OPEN, sql_in
+
+_BASELINE = sql_in("status", BASELINE)
 
 
 def open_readonly(path: Path) -> Store:
@@ -78,14 +81,14 @@ def vendor_summaries(
     """
     where, params = ("where v.id = ?", [vendor_id]) if vendor_id is not None else ("", [])
     if troubled:  # only those whose latest check failed, held a suspect page, or never read a list
-        where = "where v.consecutive_failures > 0 or v.failing or l.id is null or l.status = 'suspect'"
+        where = f"where v.consecutive_failures > 0 or v.failing or l.id is null or l.status = '{SnapshotStatus.SUSPECT.value}'"
     # one pass over the snapshots (a handful per vendor), not four look-ups per vendor
     rows = query(
         store.db.conn,
         "with per_vendor as (select vendor_id, max(case when reading_of is null then id end) as latest_id,"
         " max(last_seen) as last_read,"
-        " max(case when status in ('good', 'accepted') then id end) as good_id,"
-        " max(case when status in ('good', 'accepted') then last_seen end) as last_success"
+        f" max(case when {_BASELINE} then id end) as good_id,"
+        f" max(case when {_BASELINE} then last_seen end) as last_success"
         f" from snapshots {'where vendor_id = ?' if vendor_id is not None else ''} group by vendor_id)"
         " select v.id, v.name, v.url, v.failing, v.consecutive_failures, v.last_error, b.content_type,"
         " g.entry_count as entries, p.last_success, p.last_read, l.status as latest_status"
@@ -98,7 +101,7 @@ def vendor_summaries(
         (r["vendor_id"], r["n"])
         for r in query(
             store.db.conn,
-            "select vendor_id, count(*) as n from windows where status in ('open', 'acknowledged')"
+            f"select vendor_id, count(*) as n from windows where {sql_in('status', STILL_OPEN)}"
             " and deadline >= ? group by vendor_id",
             [today.isoformat()],
         )

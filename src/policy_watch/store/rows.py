@@ -35,6 +35,12 @@ class WindowStatus(enum.StrEnum):
 DECISION_ACTIONS = (WindowStatus.ACKNOWLEDGED, WindowStatus.OBJECTED, WindowStatus.ACCEPTED)
 WAITING = (OutboxStatus.PENDING, OutboxStatus.SENDING)  # alerts still to be sent
 STILL_OPEN = (WindowStatus.OPEN, WindowStatus.ACKNOWLEDGED)  # windows that can still be decided or expire
+BASELINE = (SnapshotStatus.GOOD, SnapshotStatus.ACCEPTED)  # snapshots that can be a baseline
+
+
+def sql_in(column: str, statuses: tuple[enum.StrEnum, ...]) -> str:
+    """``column in ('a', 'b')`` for statuses: SQL that names them from their enum, not by hand."""
+    return "{} in ({})".format(column, ", ".join(f"'{s.value}'" for s in statuses))
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from policy_watch.store.records import (
     page_rows,
     unpack,
 )
-from policy_watch.store.rows import SnapshotMeta, SnapshotSummary
+from policy_watch.store.rows import BASELINE, SnapshotMeta, SnapshotSummary, sql_in
 from policy_watch.store.schema import INSERT_ROW, ROW_KEY_BYTES
 
 # A snapshot's rows go in with two statements whatever their number: the cells travel as one JSON
@@ -48,9 +48,7 @@ _INSERT_SNAPSHOT = (
     " parser_version, body_hash, entry_count, columns, reading_config, reading_of)"
     " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_GOOD = (
-    f"status in ('{SnapshotStatus.GOOD}', '{SnapshotStatus.ACCEPTED}')"  # a snapshot that can be a baseline
-)
+_GOOD = sql_in("status", BASELINE)  # a snapshot that can be a baseline
 
 
 def _insert_rows(conn: sqlite3.Connection, snapshot_id: int, rows: PageRows) -> None:

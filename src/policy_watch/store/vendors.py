@@ -9,7 +9,7 @@ from typing import Any
 from policy_watch.models import SnapshotStatus
 from policy_watch.store.part import Part, chunked
 from policy_watch.store.records import VendorState
-from policy_watch.store.rows import FetchRecord, Freshness
+from policy_watch.store.rows import BASELINE, FetchRecord, Freshness, sql_in
 
 # latest_status: of the latest page fetched (a later reading of an older page does not release a
 # page held as suspect); latest_id: that page's snapshot while it is held, else the newest
@@ -18,7 +18,7 @@ _VENDOR_ROWS = (
     "select v.*, l.id as latest_id, s.status as latest_status, l.entry_count as latest_entries"
     " from vendors v left join snapshots s on s.id ="
     " (select max(id) from snapshots where vendor_id = v.id and reading_of is null)"
-    " left join snapshots l on l.id = case when s.status = 'suspect' then s.id"
+    f" left join snapshots l on l.id = case when s.status = '{SnapshotStatus.SUSPECT.value}' then s.id"
     " else (select max(id) from snapshots where vendor_id = v.id) end"
     " where v.name in ({})"
 )
@@ -101,7 +101,7 @@ class Vendors(Part):
             "select v.name, v.consecutive_failures, v.last_error,"
             " (select status from snapshots where vendor_id = v.id and reading_of is null order by id desc limit 1)"
             " as latest_status,"
-            " (select max(last_seen) from snapshots where vendor_id = v.id and status in ('good', 'accepted'))"
+            f" (select max(last_seen) from snapshots where vendor_id = v.id and {sql_in('status', BASELINE)})"
             " as last_success from vendors v"
         )
         out = {}

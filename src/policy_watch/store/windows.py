@@ -10,14 +10,21 @@ from typing import Any
 from policy_watch.errors import NotFoundError, StoreError
 from policy_watch.models import Change, Decision, ObjectionWindow
 from policy_watch.store.part import Part, chunked
-from policy_watch.store.rows import DECISION_ACTIONS, STILL_OPEN, ChangeLogRow, WindowRow, WindowStatus
+from policy_watch.store.rows import (
+    DECISION_ACTIONS,
+    STILL_OPEN,
+    ChangeLogRow,
+    WindowRow,
+    WindowStatus,
+    sql_in,
+)
 
 _WINDOW_ROWS = (
     "select w.*, v.name as vendor, v.url as url,"
     " (select count(*) from changes c where c.window_id = w.id) as change_count"
     " from windows w join vendors v on v.id = w.vendor_id"
 )
-_STILL_OPEN_SQL = "w.status in ({})".format(", ".join(f"'{s}'" for s in STILL_OPEN))
+_STILL_OPEN_SQL = sql_in("w.status", STILL_OPEN)
 
 
 def _decision(r: dict[str, Any]) -> Decision:
