@@ -268,3 +268,45 @@ def test_a_tab_whose_renderer_died_is_replaced_not_reused(pages: PageServer) -> 
             os.kill(pid, signal.SIGKILL)
         assert b"Stripe" in browser.render(pages.url("/trust")).body
         assert (browser.started, browser.tabs) == (1, 2)
+
+
+def test_a_reused_tab_leaves_no_session_storage_and_is_not_replaced(pages: PageServer) -> None:
+    """Session storage is the tab's: it is cleared through the page's own frames before the tab
+    leaves it, so the same tab serves the next page of the same origin and finds nothing left."""
+    pages.serve("/portal", LEFTOVERS_APP)
+    with Browser(BrowserOptions(pages=1, timeout=15)) as browser:
+        for _ in range(3):
+            body = browser.render(pages.url("/portal")).body
+            assert b"Amazon Web Services" in body and b"<td>Leftover" not in body, body
+            _wait_for_idle_tab(browser)
+        assert browser.tabs == 1
+
+
+GONE_FRAME_APP = """<!doctype html><html><head><title>Portal</title></head><body><script>
+sessionStorage.setItem('left', '1');
+const f = document.createElement('iframe');
+f.src = '/portal';
+f.onload = () => { f.remove(); const t = document.createElement('table');
+  t.innerHTML = '<tr><th>Subprocessor</th><th>Purpose</th><th>Location</th></tr><tr><td>Stripe</td><td>Payments</td><td>US</td></tr>';
+  document.body.appendChild(t); };
+document.body.appendChild(f);
+</script></body></html>"""
+
+
+def test_a_tab_whose_document_went_is_replaced(pages: PageServer) -> None:
+    """A frame that was removed took the way to its session storage with it: the tab is closed
+    and the next page gets a new one, which finds nothing left."""
+    pages.serve("/gone", GONE_FRAME_APP)
+    pages.serve("/portal", LEFTOVERS_APP)
+    with Browser(BrowserOptions(pages=1, timeout=15)) as browser:
+        assert b"Stripe" in browser.render(pages.url("/gone")).body
+        body = browser.render(pages.url("/portal")).body
+        assert b"Amazon Web Services" in body and b"<td>Leftover" not in body, body
+        assert browser.tabs == 2
+
+
+def _wait_for_idle_tab(browser: Browser) -> None:
+    waited = time.monotonic()
+    while browser.idle_tabs < 1 and time.monotonic() - waited < 30:  # the tab is being cleared
+        time.sleep(0.05)
+    assert browser.idle_tabs == 1

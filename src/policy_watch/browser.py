@@ -6,9 +6,12 @@ with an event loop; any thread may call ``render``, which waits for its page. At
 ``pages`` pages render at once, each in a tab of its own: a page in a browser context of its
 own, kept open and reused from one vendor to the next (a new context and page cost a new
 renderer process each time, which was most of a page's CPU). Between two vendors a tab is
-cleared: it leaves the page for about:blank, its cookies and permissions are cleared, and so is
-every kind of storage (local and session storage, IndexedDB, cache storage, file systems) of
-every origin the page reached, and the tab's ``window.name``; the JavaScript heap is collected. What a tab does not clear is
+cleared: the session storage of each of the page's frames is cleared while the page is still
+there (scripts stopped), then it leaves the page for about:blank, its cookies and permissions are
+cleared, and so is every other kind of storage (local storage, IndexedDB, cache storage, file
+systems) of every origin the page reached, and the tab's ``window.name``; the JavaScript heap is
+collected. A page one of whose documents went (a frame removed, or navigated to another origin)
+leaves session storage no frame reaches: its tab is replaced. What a tab does not clear is
 its renderer process, its HTTP cache and its history (the next vendor's page cannot read them
 through any web API, but a timing side channel on the cache remains). A tab that crashed, was
 closed, timed out or failed in the browser is closed and replaced, never reused. Each page gets:
@@ -100,11 +103,24 @@ class _Traffic:
     made: int = 0
     refused: list[str] = field(default_factory=list)
     origins: set[str] = field(default_factory=set)
+    documents: dict[Any, str] = field(default_factory=dict)  # each frame's web origin (http, https)
+    lost_document: bool = False  # a frame left a web origin, or went: its session storage is out of reach
     last: float = field(default_factory=time.monotonic)  # when a request last started or ended
 
     def start(self, request: Any) -> None:
         self.inflight.add(request)
         self.last = time.monotonic()
+
+    def navigated(self, frame: Any) -> None:
+        origin = _web_origin(frame.url)
+        if origin is None:
+            return
+        if self.documents.setdefault(frame, origin) != origin:
+            self.lost_document = True
+
+    def detached(self, frame: Any) -> None:
+        if self.documents.pop(frame, None) is not None:
+            self.lost_document = True
 
     def end(self, request: Any) -> None:
         if request in self.inflight:  # a late event of the tab's previous page counts for nothing
@@ -338,6 +354,8 @@ class Browser:
         page.on("requestfinished", lambda request: tab.traffic.end(request))
         page.on("requestfailed", lambda request: tab.traffic.end(request))
         page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.dismiss()))
+        page.on("framenavigated", lambda frame: tab.traffic.navigated(frame))
+        page.on("framedetached", lambda frame: tab.traffic.detached(frame))
         page.on("crash", lambda _: setattr(tab, "broken", True))
         page.on("close", lambda _: setattr(tab, "broken", True))
         context.on("page", lambda other: asyncio.ensure_future(other.close()))  # popups: closed at once
@@ -363,18 +381,16 @@ class Browser:
             self._slots.release()
 
     async def _clear(self, tab: _Tab) -> None:
-        origins = tab.traffic.origins
+        traffic = tab.traffic
         tab.url, tab.traffic = "", _Traffic()
+        await _clear_session_storage(tab, traffic)
         await tab.page.goto("about:blank")
+        await tab.cdp.send("Emulation.setScriptExecutionDisabled", {"value": False})
         await tab.page.evaluate("window.name = ''")  # the tab's name outlives its pages
         await tab.context.clear_cookies()
         await tab.context.clear_permissions()
-        for origin in origins:
+        for origin in traffic.origins:
             await tab.cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
-            # session storage belongs to the tab, and "all" above leaves it (Chromium 150)
-            await tab.cdp.send(
-                "DOMStorage.clear", {"storageId": {"securityOrigin": origin, "isLocalStorage": False}}
-            )
         await tab.cdp.send("HeapProfiler.collectGarbage")
 
     async def _visit(self, tab: _Tab, url: str) -> dict[str, Any]:
@@ -440,6 +456,42 @@ async def _start_driver(manager: Any) -> Any:
             os.environ.pop("NODE_OPTIONS", None)
         else:
             os.environ["NODE_OPTIONS"] = before
+
+
+async def _clear_session_storage(tab: _Tab, traffic: _Traffic) -> None:
+    """Session storage belongs to the tab and the origin (partitioned by the top-level site), and
+    only a document that shows it reaches it (``Storage.clearDataForOrigin`` leaves it): cleared
+    here while the page is still there, its scripts stopped first so that nothing is written
+    after. A document that went (a frame navigated to another origin, or removed) took the way to
+    its storage with it: such a tab is not cleared but replaced (raises)."""
+    if traffic.lost_document:
+        raise _Unclearable("a document of the page went, and the way to its session storage with it")
+    await tab.cdp.send("Emulation.setScriptExecutionDisabled", {"value": True})
+    tree = (await tab.cdp.send("Page.getFrameTree"))["frameTree"]
+    frames, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        frames.append(node["frame"])
+        todo += node.get("childFrames", [])
+    web = [f for f in frames if _web_origin(f.get("url", "")) is not None]
+    if len(web) != len(traffic.documents):  # a frame in another process, out of this session's reach
+        raise _Unclearable(f"{len(traffic.documents)} documents, {len(web)} of their frames reached")
+    for frame in web:
+        key = await tab.cdp.send("Storage.getStorageKeyForFrame", {"frameId": frame["id"]})
+        storage = {"storageKey": key["storageKey"], "isLocalStorage": False}
+        await tab.cdp.send("DOMStorage.clear", {"storageId": storage})
+
+
+class _Unclearable(Exception):
+    """A tab that cannot be cleared for the next vendor."""
+
+
+def _web_origin(url: str) -> str | None:
+    """scheme://host[:port] of an http(s) URL; None for about:blank, data: and the like."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 async def _close(tab: _Tab) -> None:
