@@ -444,8 +444,8 @@ class Browser:
 
 
 async def _start_driver(manager: Any) -> Any:
-    """Start Playwright's driver (Node.js) with a smaller young generation: 25 MB less memory
-    over a 100-page run, for no measured loss of speed. Playwright passes the driver a copy of
+    """Start Playwright's driver (Node.js) with a smaller young generation: less memory over a long
+    run, for no measured loss of speed (benchmarks/bench_sources.py). Playwright passes the driver a copy of
     this process's environment, so NODE_OPTIONS is set only while the driver starts."""
     before = os.environ.get("NODE_OPTIONS")
     os.environ["NODE_OPTIONS"] = f"{before or ''} {NODE_OPTIONS}".strip()

@@ -99,7 +99,7 @@ def deliver(
             store.outbox.rewrite(row.id, msg.title, msg.markdown, msg.html, msg.text)
         store.outbox.sending(row.id, t0)
         from policy_watch import (
-            notify,  # apprise costs ~0.3 s to import: only when there is something to send
+            notify,  # apprise is slow to import: only when there is something to send
         )
 
         result = notify.send(target, msg, _more(row.vendor))
