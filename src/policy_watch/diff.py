@@ -40,13 +40,12 @@ _KIND_RANK = {
 }
 
 
+# Memoised: a page's cells come back in its next reading, and sections, purposes and countries
+# repeat from row to row.
+@lru_cache(maxsize=1 << 14)
 def norm(text: str) -> str:
     """Comparison key: NFKC, case-folded, punctuation and whitespace collapsed."""
     return " ".join(words(unicodedata.normalize("NFKC", text).casefold()))
-
-
-# Sections are few and repeat on every row.
-_section_key = lru_cache(maxsize=1024)(norm)
 
 
 def _shown(name: str) -> str:
@@ -54,6 +53,7 @@ def _shown(name: str) -> str:
     return _ENDS.sub("", collapse(unicodedata.normalize("NFKC", name)))
 
 
+@lru_cache(maxsize=1 << 14)
 def name_core(name: str) -> tuple[str, ...]:
     """Words of a name without legal suffixes, sorted: 'Azure (Microsoft)' ~ 'Microsoft (Azure)'."""
     kept = [w for w in norm(name.replace(".", "")).split() if w not in _NOT_NAME_WORDS]
@@ -175,8 +175,8 @@ def diff_entries(
     the page wrote it: a column added or removed is reported by that text, else by its name.
     Time and memory grow with the number of rows (pairing is bounded by ``MAX_PAGE_PAIRS``).
     """
-    old_keys = [(_section_key(e.section), norm(e.entity)) for e in old]
-    new_keys = [(_section_key(e.section), norm(e.entity)) for e in new]
+    old_keys = [(norm(e.section), norm(e.entity)) for e in old]
+    new_keys = [(norm(e.section), norm(e.entity)) for e in new]
     old_text, new_text = _section_texts(old), _section_texts(new)
     headings = _section_renames(old_keys, new_keys)
     changes = [_heading_change(old_text.get(s, s), new_text.get(t, t)) for s, t in headings.items()]
@@ -205,7 +205,7 @@ def diff_entries(
         Change(ChangeKind.ADDED, b.entry.section, b.entry.entity, note=notes.added.get(b.entry.entity))
         for b in news
     ]
-    return _ordered(changes, [_section_key(e.section) for e in new] + [_section_key(e.section) for e in old])
+    return _ordered(changes, [norm(e.section) for e in new] + [norm(e.section) for e in old])
 
 
 def _heading_change(old: str, new: str) -> Change:
@@ -216,7 +216,7 @@ def _section_texts(entries: Sequence[Entry]) -> dict[str, str]:
     """Section key -> the heading as the page first wrote it."""
     out: dict[str, str] = {}
     for e in entries:
-        out.setdefault(_section_key(e.section), e.section)
+        out.setdefault(norm(e.section), e.section)
     return out
 
 
@@ -230,7 +230,7 @@ def _section_fields(
         key = norm(section)
         out[headings.get(key, key)].update(c for c in names if c != "entity")
     for e in entries:
-        key = _section_key(e.section)
+        key = norm(e.section)
         have = out[headings.get(key, key)]
         if e.purpose.strip():
             have.add("purpose")
@@ -283,7 +283,7 @@ def _columns_by_section(columns: Columns) -> dict[str, set[str]]:
 def _extras_by_section(entries: Iterable[Entry]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = defaultdict(set)
     for e in entries:
-        out[_section_key(e.section)].update(k for k, _ in e.extra)
+        out[norm(e.section)].update(k for k, _ in e.extra)
     return out
 
 
