@@ -11,7 +11,8 @@ there (scripts stopped), then it leaves the page for about:blank, its cookies an
 cleared, and so is every other kind of storage (local storage, IndexedDB, cache storage, file
 systems) of every origin the page reached, and the tab's ``window.name``; the JavaScript heap is
 collected. A page one of whose documents went (a frame removed, or navigated to another origin)
-leaves session storage no frame reaches: its tab is replaced. What a tab does not clear is
+leaves session storage no frame reaches, and a frame of another site runs in a renderer of its
+own, out of the tab's reach: such a tab is replaced. What a tab does not clear is
 its renderer process, its HTTP cache and its history (the next vendor's page cannot read them
 through any web API, but a timing side channel on the cache remains). A tab that crashed, was
 closed, timed out or failed in the browser is closed and replaced, never reused. Each page gets:
@@ -474,7 +475,9 @@ async def _clear_session_storage(tab: _Tab, traffic: _Traffic) -> None:
         frames.append(node["frame"])
         todo += node.get("childFrames", [])
     web = [f for f in frames if _web_origin(f.get("url", "")) is not None]
-    if len(web) != len(traffic.documents):  # a frame in another process, out of this session's reach
+    if len(web) != len(
+        traffic.documents
+    ):  # a frame of another site: another process, out of this session's reach
         raise _Unclearable(f"{len(traffic.documents)} documents, {len(web)} of their frames reached")
     for frame in web:
         key = await tab.cdp.send("Storage.getStorageKeyForFrame", {"frameId": frame["id"]})
