@@ -475,9 +475,8 @@ async def _clear_session_storage(tab: _Tab, traffic: _Traffic) -> None:
         frames.append(node["frame"])
         todo += node.get("childFrames", [])
     web = [f for f in frames if _web_origin(f.get("url", "")) is not None]
-    if len(web) != len(
-        traffic.documents
-    ):  # a frame of another site: another process, out of this session's reach
+    # a frame of another site runs in another process, out of this session's reach
+    if len(web) != len(traffic.documents):
         raise _Unclearable(f"{len(traffic.documents)} documents, {len(web)} of their frames reached")
     for frame in web:
         key = await tab.cdp.send("Storage.getStorageKeyForFrame", {"frameId": frame["id"]})
