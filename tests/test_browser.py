@@ -10,6 +10,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from pwtest import PageServer, cli, write_config
 from test_sources import changes, run_ok
 
@@ -186,6 +187,9 @@ def test_missing_chromium_is_one_clear_error(tmp_path: Path, pages: PageServer) 
 LEFTOVERS_APP = """<!doctype html><html><head><title>Portal</title></head><body><div id="root"></div>
 <script>
 const seen = [];
+for (const event of ['pagehide', 'unload', 'visibilitychange']) {  // run as the tab leaves the page
+  addEventListener(event, () => { sessionStorage.setItem('left', '1'); localStorage.setItem('left', '1'); });
+}
 if (localStorage.getItem('left')) seen.push('local storage');
 if (sessionStorage.getItem('left')) seen.push('session storage');
 if (document.cookie.includes('left=')) seen.push('cookie');
@@ -293,13 +297,41 @@ document.body.appendChild(f);
 </script></body></html>"""
 
 
-def test_a_tab_whose_document_went_is_replaced(pages: PageServer) -> None:
-    """A frame that was removed took the way to its session storage with it: the tab is closed
-    and the next page gets a new one, which finds nothing left."""
+def test_a_frame_of_the_same_origin_that_went_leaves_nothing_and_the_tab_is_reused(pages: PageServer) -> None:
+    """A removed frame of the page's own origin shares its session storage: cleared with it."""
     pages.serve("/gone", GONE_FRAME_APP)
     pages.serve("/portal", LEFTOVERS_APP)
     with Browser(BrowserOptions(pages=1, timeout=15)) as browser:
         assert b"Stripe" in browser.render(pages.url("/gone")).body
+        _wait_for_idle_tab(browser)
+        body = browser.render(pages.url("/portal")).body
+        assert b"Amazon Web Services" in body and b"<td>Leftover" not in body, body
+        assert browser.tabs == 1
+    assert all(
+        "policy-watch" not in path for _, path, _ in pages.requests
+    )  # the clearing page is never fetched
+
+
+MOVES_APP = """<!doctype html><html><head><title>Portal</title></head><body><script>
+sessionStorage.setItem('left', '1');
+location.replace(location.href.replace('127.0.0.1', 'localhost').replace('/moves', '/portal'));
+</script></body></html>"""
+
+
+def test_a_page_that_moved_to_another_origin_gets_its_tab_replaced(
+    pages: PageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The storage of an origin the page left is out of the tab's reach: the tab is replaced and
+    the next page, back on the first origin, finds nothing left."""
+    import policy_watch.browser
+
+    monkeypatch.setattr(
+        policy_watch.browser, "is_private_host", lambda host: False
+    )  # localhost: a second origin
+    pages.serve("/moves", MOVES_APP)
+    pages.serve("/portal", LEFTOVERS_APP)
+    with Browser(BrowserOptions(pages=1, timeout=15)) as browser:
+        assert b"Amazon Web Services" in browser.render(pages.url("/moves")).body
         body = browser.render(pages.url("/portal")).body
         assert b"Amazon Web Services" in body and b"<td>Leftover" not in body, body
         assert browser.tabs == 2

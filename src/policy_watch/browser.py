@@ -65,7 +65,9 @@ CHROMIUM_ARGS = (
     # Fewer processes, for memory: GPU compositing and the network service inside the browser
     # process, no spare renderer kept waiting, no omnibox-popup WebUI renderer per context
     # (Chromium 156 starts one for each, and it grows with every navigation), renderers capped
-    # (see benchmarks/README.md).
+    # (see benchmarks/README.md). This --disable-features list replaces Playwright's own (the last
+    # one given counts), which turns third-party storage partitioning off: left on here, a frame
+    # of another site keeps its storage apart for each site that embeds it.
     "--in-process-gpu",
     "--enable-features=NetworkServiceInProcess2",
     "--disable-features=SpareRendererForSitePerProcess,MultipleSpareRPHs,Translate,MediaRouter,OptimizationHints,"
@@ -104,8 +106,7 @@ class _Traffic:
     made: int = 0
     refused: list[str] = field(default_factory=list)
     origins: set[str] = field(default_factory=set)
-    documents: dict[Any, str] = field(default_factory=dict)  # each frame's web origin (http, https)
-    lost_document: bool = False  # a frame left a web origin, or went: its session storage is out of reach
+    documents: set[str] = field(default_factory=set)  # the web origins (http, https) its frames showed
     last: float = field(default_factory=time.monotonic)  # when a request last started or ended
 
     def start(self, request: Any) -> None:
@@ -113,15 +114,8 @@ class _Traffic:
         self.last = time.monotonic()
 
     def navigated(self, frame: Any) -> None:
-        origin = _web_origin(frame.url)
-        if origin is None:
-            return
-        if self.documents.setdefault(frame, origin) != origin:
-            self.lost_document = True
-
-    def detached(self, frame: Any) -> None:
-        if self.documents.pop(frame, None) is not None:
-            self.lost_document = True
+        if (origin := _web_origin(frame.url)) is not None:
+            self.documents.add(origin)
 
     def end(self, request: Any) -> None:
         if request in self.inflight:  # a late event of the tab's previous page counts for nothing
@@ -356,7 +350,6 @@ class Browser:
         page.on("requestfailed", lambda request: tab.traffic.end(request))
         page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.dismiss()))
         page.on("framenavigated", lambda frame: tab.traffic.navigated(frame))
-        page.on("framedetached", lambda frame: tab.traffic.detached(frame))
         page.on("crash", lambda _: setattr(tab, "broken", True))
         page.on("close", lambda _: setattr(tab, "broken", True))
         context.on("page", lambda other: asyncio.ensure_future(other.close()))  # popups: closed at once
@@ -383,10 +376,9 @@ class Browser:
 
     async def _clear(self, tab: _Tab) -> None:
         traffic = tab.traffic
-        tab.url, tab.traffic = "", _Traffic()
+        tab.url = ""  # from now on the guard refuses the page's requests
         await _clear_session_storage(tab, traffic)
-        await tab.page.goto("about:blank")
-        await tab.cdp.send("Emulation.setScriptExecutionDisabled", {"value": False})
+        tab.traffic = _Traffic()
         await tab.page.evaluate("window.name = ''")  # the tab's name outlives its pages
         await tab.context.clear_cookies()
         await tab.context.clear_permissions()
@@ -427,6 +419,9 @@ class Browser:
         """Let a request of the tab's page through only where the fetch policy allows it."""
         target, page_url, traffic = route.request.url, tab.url, tab.traffic
         parts = urlsplit(target)
+        if not page_url and parts.path == _CLEARING_PATH and route.request.is_navigation_request():
+            await route.fulfill(status=200, content_type="text/html", body="<!doctype html>")
+            return  # the empty page a tab is cleared from: made here, never fetched
         if parts.scheme in ("data", "blob"):
             await route.continue_()
             return
@@ -460,28 +455,31 @@ async def _start_driver(manager: Any) -> Any:
 
 
 async def _clear_session_storage(tab: _Tab, traffic: _Traffic) -> None:
-    """Session storage belongs to the tab and the origin (partitioned by the top-level site), and
-    only a document that shows it reaches it (``Storage.clearDataForOrigin`` leaves it): cleared
-    here while the page is still there, its scripts stopped first so that nothing is written
-    after. A document that went (a frame navigated to another origin, or removed) took the way to
-    its storage with it: such a tab is not cleared but replaced (raises)."""
-    if traffic.lost_document:
-        raise _Unclearable("a document of the page went, and the way to its session storage with it")
+    """Session storage belongs to the tab and the origin, and only a document of that origin
+    reaches it (``Storage.clearDataForOrigin`` leaves it). With the page's scripts stopped, the
+    tab moves to an empty page of the origin, made by the guard and never fetched: the page's
+    own pagehide and unload handlers run as it is left, and what they write is cleared after
+    them; then about:blank. A page whose frames showed more than one origin (a frame of another
+    site, a move to another origin) is not cleared but replaced (raises): the storage of an
+    origin it left, or of a frame of another site (partitioned by the top-level site, in a
+    renderer of its own), is out of this tab's reach."""
     await tab.cdp.send("Emulation.setScriptExecutionDisabled", {"value": True})
-    tree = (await tab.cdp.send("Page.getFrameTree"))["frameTree"]
-    frames, todo = [], [tree]
-    while todo:
-        node = todo.pop()
-        frames.append(node["frame"])
-        todo += node.get("childFrames", [])
-    web = [f for f in frames if _web_origin(f.get("url", "")) is not None]
-    # a frame of another site runs in another process, out of this session's reach
-    if len(web) != len(traffic.documents):
-        raise _Unclearable(f"{len(traffic.documents)} documents, {len(web)} of their frames reached")
-    for frame in web:
-        key = await tab.cdp.send("Storage.getStorageKeyForFrame", {"frameId": frame["id"]})
-        storage = {"storageKey": key["storageKey"], "isLocalStorage": False}
-        await tab.cdp.send("DOMStorage.clear", {"storageId": storage})
+    if len(traffic.documents) > 1:
+        raise _Unclearable(f"its frames showed {len(traffic.documents)} origins")
+    for origin in traffic.documents:
+        await tab.page.goto(origin + _CLEARING_PATH)
+        if traffic.documents != {origin}:  # a document of another origin came in the meantime
+            raise _Unclearable(f"its frames showed {len(traffic.documents)} origins")
+        main = (await tab.cdp.send("Page.getFrameTree"))["frameTree"]["frame"]["id"]
+        key = await tab.cdp.send("Storage.getStorageKeyForFrame", {"frameId": main})
+        await tab.cdp.send(
+            "DOMStorage.clear", {"storageId": {"storageKey": key["storageKey"], "isLocalStorage": False}}
+        )
+    await tab.page.goto("about:blank")
+    await tab.cdp.send("Emulation.setScriptExecutionDisabled", {"value": False})
+
+
+_CLEARING_PATH = "/.policy-watch-clearing"  # the empty page a tab's session storage is cleared from
 
 
 class _Unclearable(Exception):
