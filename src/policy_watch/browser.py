@@ -6,15 +6,16 @@ with an event loop; any thread may call ``render``, which waits for its page. At
 ``pages`` pages render at once, each in a tab of its own: a page in a browser context of its
 own, kept open and reused from one vendor to the next (a new context and page cost a new
 renderer process each time, which was most of a page's CPU). Between two vendors a tab is
-cleared: the session storage of each of the page's frames is cleared while the page is still
-there (scripts stopped), then it leaves the page for about:blank, its cookies and permissions are
-cleared, and so is every other kind of storage (local storage, IndexedDB, cache storage, file
+cleared: with the page's scripts stopped it moves to an empty page of the page's origin (made
+by the fetch guard, never fetched), so the page's own pagehide and unload handlers have run
+before that origin's session storage is cleared; then to about:blank. Its cookies and permissions
+are cleared, and so is every other kind of storage (local storage, IndexedDB, cache storage, file
 systems) of every origin the page reached, and the tab's ``window.name``; the JavaScript heap is
-collected. A page one of whose documents went (a frame removed, or navigated to another origin)
-leaves session storage no frame reaches, and a frame of another site runs in a renderer of its
-own, out of the tab's reach: such a tab is replaced. What a tab does not clear is
-its renderer process, its HTTP cache and its history (the next vendor's page cannot read them
-through any web API, but a timing side channel on the cache remains). A tab that crashed, was
+collected. A page whose frames showed documents of more than one origin (a move to another
+origin, a frame of another site in a renderer of its own) leaves session storage the tab cannot
+reach: its tab is replaced. What a tab does not clear is its renderer process, its HTTP cache
+and its history (the next vendor's page cannot read them through any web API, but a timing side
+channel on the cache remains). A tab that crashed, was
 closed, timed out or failed in the browser is closed and replaced, never reused. Each page gets:
 
 - the fetch policy on every request the page makes: only http(s), and no loopback, private,
@@ -441,8 +442,8 @@ class Browser:
 
 async def _start_driver(manager: Any) -> Any:
     """Start Playwright's driver (Node.js) with a smaller young generation: less memory over a long
-    run, for no measured loss of speed (benchmarks/bench_sources.py). Playwright passes the driver a copy of
-    this process's environment, so NODE_OPTIONS is set only while the driver starts."""
+    run, for no measured loss of speed (benchmarks/bench_sources.py). Playwright passes the driver
+    a copy of this process's environment, so NODE_OPTIONS is set only while the driver starts."""
     before = os.environ.get("NODE_OPTIONS")
     os.environ["NODE_OPTIONS"] = f"{before or ''} {NODE_OPTIONS}".strip()
     try:
