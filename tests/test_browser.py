@@ -342,3 +342,20 @@ def _wait_for_idle_tab(browser: Browser) -> None:
     while browser.idle_tabs < 1 and time.monotonic() - waited < 30:  # the tab is being cleared
         time.sleep(0.05)
     assert browser.idle_tabs == 1
+
+
+STUCK_ON_LEAVING_APP = TABLE_APP.replace(
+    "<script>", "<script>addEventListener('pagehide', () => { while (true) {} });", 1
+)
+
+
+def test_a_page_that_never_lets_go_of_its_tab_costs_the_tab_not_the_next_vendor(pages: PageServer) -> None:
+    """A pagehide handler that never returns: the tab cannot be cleared in its time, so it is
+    closed, and the next vendor's page renders in a new one."""
+    pages.serve("/stuck", STUCK_ON_LEAVING_APP % json.dumps([["Stripe", "Payments", "US"]]))
+    pages.serve("/portal", LEFTOVERS_APP)
+    with Browser(BrowserOptions(pages=1, timeout=15)) as browser:
+        assert b"Stripe" in browser.render(pages.url("/stuck")).body
+        body = browser.render(pages.url("/portal")).body
+        assert b"Amazon Web Services" in body and b"<td>Leftover" not in body, body
+        assert browser.tabs == 2
