@@ -300,13 +300,7 @@ document.body.appendChild(f);
 def test_a_frame_of_the_same_origin_that_went_leaves_nothing_and_the_tab_is_reused(pages: PageServer) -> None:
     """A removed frame of the page's own origin shares its session storage: cleared with it."""
     pages.serve("/gone", GONE_FRAME_APP)
-    pages.serve("/portal", LEFTOVERS_APP)
-    with Browser(BrowserOptions(pages=1, timeout=15)) as browser:
-        assert b"Stripe" in browser.render(pages.url("/gone")).body
-        _wait_for_idle_tab(browser)
-        body = browser.render(pages.url("/portal")).body
-        assert b"Amazon Web Services" in body and b"<td>Leftover" not in body, body
-        assert browser.tabs == 1
+    _then_the_portal_finds_nothing(pages, "/gone", b"Stripe", tabs=1)
     assert all(
         "policy-watch" not in path for _, path, _ in pages.requests
     )  # the clearing page is never fetched
@@ -325,16 +319,21 @@ def test_a_page_that_moved_to_another_origin_gets_its_tab_replaced(
     the next page, back on the first origin, finds nothing left."""
     import policy_watch.browser
 
-    monkeypatch.setattr(
-        policy_watch.browser, "is_private_host", lambda host: False
-    )  # localhost: a second origin
+    # localhost: a second origin, which the fetch policy would refuse as loopback
+    monkeypatch.setattr(policy_watch.browser, "is_private_host", lambda host: False)
     pages.serve("/moves", MOVES_APP)
+    _then_the_portal_finds_nothing(pages, "/moves", b"Amazon Web Services", tabs=2)
+
+
+def _then_the_portal_finds_nothing(pages: PageServer, first: str, shows: bytes, tabs: int) -> None:
+    """One tab renders ``first``, then the leftovers page of the same origin, which must find
+    nothing the first page left; ``tabs``: how many tabs that took."""
     pages.serve("/portal", LEFTOVERS_APP)
     with Browser(BrowserOptions(pages=1, timeout=15)) as browser:
-        assert b"Amazon Web Services" in browser.render(pages.url("/moves")).body
+        assert shows in browser.render(pages.url(first)).body
         body = browser.render(pages.url("/portal")).body
         assert b"Amazon Web Services" in body and b"<td>Leftover" not in body, body
-        assert browser.tabs == 2
+        assert browser.tabs == tabs
 
 
 def _wait_for_idle_tab(browser: Browser) -> None:
@@ -353,9 +352,4 @@ def test_a_page_that_never_lets_go_of_its_tab_costs_the_tab_not_the_next_vendor(
     """A pagehide handler that never returns: the tab cannot be cleared in its time, so it is
     closed, and the next vendor's page renders in a new one."""
     pages.serve("/stuck", STUCK_ON_LEAVING_APP % json.dumps([["Stripe", "Payments", "US"]]))
-    pages.serve("/portal", LEFTOVERS_APP)
-    with Browser(BrowserOptions(pages=1, timeout=15)) as browser:
-        assert b"Stripe" in browser.render(pages.url("/stuck")).body
-        body = browser.render(pages.url("/portal")).body
-        assert b"Amazon Web Services" in body and b"<td>Leftover" not in body, body
-        assert browser.tabs == 2
+    _then_the_portal_finds_nothing(pages, "/stuck", b"Stripe", tabs=2)
