@@ -465,12 +465,11 @@ async def _clear_session_storage(tab: _Tab, traffic: _Traffic) -> None:
     origin it left, or of a frame of another site (partitioned by the top-level site, in a
     renderer of its own), is out of this tab's reach."""
     await tab.cdp.send("Emulation.setScriptExecutionDisabled", {"value": True})
-    if len(traffic.documents) > 1:
+    if len(traffic.documents) == 1:
+        await tab.page.goto(next(iter(traffic.documents)) + _CLEARING_PATH)
+    if len(traffic.documents) > 1:  # before, or a document of another origin came as the page was left
         raise _Unclearable(f"its frames showed {len(traffic.documents)} origins")
-    for origin in traffic.documents:
-        await tab.page.goto(origin + _CLEARING_PATH)
-        if traffic.documents != {origin}:  # a document of another origin came in the meantime
-            raise _Unclearable(f"its frames showed {len(traffic.documents)} origins")
+    if traffic.documents:
         main = (await tab.cdp.send("Page.getFrameTree"))["frameTree"]["frame"]["id"]
         key = await tab.cdp.send("Storage.getStorageKeyForFrame", {"frameId": main})
         await tab.cdp.send(

@@ -66,7 +66,8 @@ def check_markup(body: bytes | str, source: str | None, limit: int = MAX_ATTRIBU
     data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
     # Every attribute follows whitespace, a "/" or a closing quote: their count bounds the page's
     # attributes, and the sum of squares by its square. Most pages are refused by nothing and
-    # need no scan; counting those bytes (one pass that drops them) is far cheaper than the tag scan below.
+    # need no scan; counting those bytes (one pass that drops them) is far cheaper than the tag
+    # scan below.
     bound = len(data) - len(data.translate(None, _SEPARATORS))
     if bound * bound <= limit:
         return

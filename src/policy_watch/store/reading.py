@@ -17,9 +17,7 @@ from policy_watch.models import Listing, SnapshotStatus
 from policy_watch.store import Store
 from policy_watch.store.database import connect_read_only
 from policy_watch.store.part import chunked, query
-from policy_watch.store.rows import BASELINE, STILL_OPEN, sql_in
-
-_BASELINE = sql_in("status", BASELINE)
+from policy_watch.store.rows import IS_BASELINE, STILL_OPEN, sql_in
 
 
 def open_readonly(path: Path) -> Store:
@@ -87,8 +85,8 @@ def vendor_summaries(
         store.db.conn,
         "with per_vendor as (select vendor_id, max(case when reading_of is null then id end) as latest_id,"
         " max(last_seen) as last_read,"
-        f" max(case when {_BASELINE} then id end) as good_id,"
-        f" max(case when {_BASELINE} then last_seen end) as last_success"
+        f" max(case when {IS_BASELINE} then id end) as good_id,"
+        f" max(case when {IS_BASELINE} then last_seen end) as last_success"
         f" from snapshots {'where vendor_id = ?' if vendor_id is not None else ''} group by vendor_id)"
         " select v.id, v.name, v.url, v.failing, v.consecutive_failures, v.last_error, b.content_type,"
         " g.entry_count as entries, p.last_success, p.last_read, l.status as latest_status"

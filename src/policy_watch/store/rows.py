@@ -43,6 +43,9 @@ def sql_in(column: str, statuses: tuple[enum.StrEnum, ...]) -> str:
     return "{} in ({})".format(column, ", ".join(f"'{s.value}'" for s in statuses))
 
 
+IS_BASELINE = sql_in("status", BASELINE)  # a snapshot's row that can be a baseline, in SQL
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     """One queued alert for one target."""

@@ -26,7 +26,7 @@ from policy_watch.store.records import (
     page_rows,
     unpack,
 )
-from policy_watch.store.rows import BASELINE, SnapshotMeta, SnapshotSummary, sql_in
+from policy_watch.store.rows import IS_BASELINE, SnapshotMeta, SnapshotSummary
 from policy_watch.store.schema import INSERT_ROW, ROW_KEY_BYTES
 
 # A snapshot's rows go in with two statements whatever their number: the cells travel as one JSON
@@ -48,7 +48,6 @@ _INSERT_SNAPSHOT = (
     " parser_version, body_hash, entry_count, columns, reading_config, reading_of)"
     " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_GOOD = sql_in("status", BASELINE)  # a snapshot that can be a baseline
 
 
 def _insert_rows(conn: sqlite3.Connection, snapshot_id: int, rows: PageRows) -> None:
@@ -69,7 +68,7 @@ class Snapshots(Part):
 
     def baseline(self, vendor_id: int) -> StoredSnapshot | None:
         """The last good snapshot: what every new page is compared with."""
-        return self._where(f"vendor_id = ? and {_GOOD}", [vendor_id])
+        return self._where(f"vendor_id = ? and {IS_BASELINE}", [vendor_id])
 
     def latest(self, vendor_id: int) -> StoredSnapshot | None:
         """The snapshot of the latest page fetched (good or suspect; later readings of older pages aside)."""
@@ -86,7 +85,7 @@ class Snapshots(Part):
 
     def at(self, vendor_id: int, when: str) -> StoredSnapshot | None:
         """The last good snapshot first seen at or before ``when`` (an ISO time)."""
-        return self._where(f"vendor_id = ? and {_GOOD} and first_seen <= ?", [vendor_id, when])
+        return self._where(f"vendor_id = ? and {IS_BASELINE} and first_seen <= ?", [vendor_id, when])
 
     def get(self, snapshot_id: int) -> StoredSnapshot:
         snap = self._where("id = ?", [snapshot_id])

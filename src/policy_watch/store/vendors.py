@@ -9,7 +9,7 @@ from typing import Any
 from policy_watch.models import SnapshotStatus
 from policy_watch.store.part import Part, chunked
 from policy_watch.store.records import VendorState
-from policy_watch.store.rows import BASELINE, FetchRecord, Freshness, sql_in
+from policy_watch.store.rows import IS_BASELINE, FetchRecord, Freshness
 
 # latest_status: of the latest page fetched (a later reading of an older page does not release a
 # page held as suspect); latest_id: that page's snapshot while it is held, else the newest
@@ -101,7 +101,7 @@ class Vendors(Part):
             "select v.name, v.consecutive_failures, v.last_error,"
             " (select status from snapshots where vendor_id = v.id and reading_of is null order by id desc limit 1)"
             " as latest_status,"
-            f" (select max(last_seen) from snapshots where vendor_id = v.id and {sql_in('status', BASELINE)})"
+            f" (select max(last_seen) from snapshots where vendor_id = v.id and {IS_BASELINE})"
             " as last_success from vendors v"
         )
         out = {}
